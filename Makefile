@@ -1,0 +1,69 @@
+# rsground — the README's verbs. Every target that needs the environment depends on the
+# stamp file, so a first `make test` or `make smoke` on a fresh machine installs everything.
+# No activation needed: every tool is called as .venv/bin/<tool>.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+PY       := $(BIN)/python
+PIP      := $(PY) -m pip
+STAMP    := $(VENV)/.rsground-installed
+PROFILE  ?= smoke
+EXTRAS   ?= ml,geo,book,dev
+PYTEST_ARGS ?=
+
+# torch: CPU or CUDA (README, "torch: CPU or CUDA").
+# Without a working NVIDIA driver we install the CPU build (about 0.2 GB of wheels instead of
+# several GB of CUDA libraries): first from wherever pip already finds it (this machine keeps
+# it on disk), else from PyTorch's CPU index. With `nvidia-smi` answering, PyPI's default
+# build, which is a CUDA build on Linux. Override either variable on the command line.
+HAS_NVIDIA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+ifeq ($(HAS_NVIDIA),yes)
+TORCH_SPEC ?= torch>=2.13
+else
+TORCH_SPEC ?= torch==2.13.0+cpu
+endif
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+
+.PHONY: setup test test-slow smoke book reproduce bench lab clean help
+
+help:  ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup: $(STAMP)  ## create .venv and install the project with all extras
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=24"
+	$(PIP) install --quiet "$(TORCH_SPEC)" || \
+	  $(PIP) install --quiet "$(TORCH_SPEC)" --extra-index-url $(TORCH_CPU_INDEX)
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m rsground_lib.cli setup-jupyter
+	@touch $@
+	@echo "environment ready: $(VENV) ($$(du -sh $(VENV) | cut -f1))"
+
+test: $(STAMP)  ## the fast test suite (slow tests: make test-slow)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)  ## only the slow tests (book build, fuzzing)
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+
+smoke: $(STAMP)  ## the whole book on the CPU smoke profile, then where the HTML is
+	$(BIN)/rsground book --profile smoke
+
+book: $(STAMP)  ## the whole book on PROFILE (default smoke): make book PROFILE=full
+	$(BIN)/rsground book --profile $(PROFILE)
+
+reproduce: $(STAMP)  ## the paper-scale run on a GPU machine (the full profile)
+	@nvidia-smi -L >/dev/null 2>&1 || { echo "make reproduce needs an NVIDIA GPU (nvidia-smi did not answer); on a CPU use make smoke"; exit 2; }
+	$(BIN)/rsground book --profile full
+
+bench: $(STAMP)  ## benchmarks (speed, memory); prints a table, writes runs/bench/
+	$(BIN)/rsground bench
+
+lab: $(STAMP)  ## JupyterLab on the chapters (.py files open as notebooks)
+	$(BIN)/jupyter lab --notebook-dir=.
+
+clean:  ## remove builds and runs (keeps .venv; `rm -rf .venv` for a fresh setup)
+	rm -rf _build runs .pytest_cache .hypothesis .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +

@@ -1,0 +1,145 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # RSGround-R1, reproduced
+#
+# **Overview.** This book re-implements RSGround-R1 {cite:p}`huang2026rsgroundr1`:
+# *remote-sensing visual grounding* — finding the one object in an aerial image that a
+# sentence such as "the storage tank in the upper left" describes — with a multimodal LLM
+# (Qwen2.5-VL {cite:p}`bai2025qwen25vl`) that first reasons about position in words and
+# then answers with a box. Every chapter is an executable notebook; every number on these
+# pages comes from the run that rendered them, on the profile named below.
+#
+# **Prerequisites.** Python and a little PyTorch. No GPU is needed to read or to run the
+# smoke profile; the full profile (`make reproduce`) needs one.
+#
+# :::{note} The paper's formulas and tables are not public
+# We could not reach the paper's exact reward, weighting and hyper-parameters. Where this
+# project picks a formula it says *"our reading of the paper"*, and the numbers in this book
+# are **ours**, measured on the profile this page was built with — never the paper's.
+# :::
+
+# %% [markdown]
+# ## Parameters
+#
+# Every chapter starts with a cell tagged `parameters`; its defaults are the CPU smoke
+# profile, and `params/<profile>.yml` overrides them (`make book PROFILE=full`).
+
+# %% tags=["parameters"]
+profile = "smoke"  # str: parameter profile of this run (params/<profile>.yml); names the folder runs/<profile>/
+runs_root = ""  # str: folder for run artefacts; "" means $RSGROUND_RUNS, else <project>/runs
+data_root = ""  # str: folder holding the real benchmarks; "" means $RSGROUND_DATA (may be unset)
+
+# %%
+import json
+
+import pandas as pd
+from myst_nb import glue
+
+from rsground_lib import paths, plotting, report
+
+run_dir = paths.run_dir(profile, "00_overview", runs_root or None)
+real_data = paths.data_root(data_root or None)
+env = report.environment_report()
+glue("profile", profile, display=False)
+glue("accelerator", env["accelerator"], display=False)
+(run_dir / "environment.json").write_text(json.dumps(env, indent=2))
+pd.Series(env, name="this run").to_frame()
+
+# %% [markdown]
+# This page was built with the **{glue:text}`profile`** profile on
+# **{glue:text}`accelerator`**.
+
+# %% [markdown]
+# ## The paper in one page
+#
+# A referring expression in remote sensing usually singles out one object among several of
+# the same kind — "the *second* ship from the left", "the tennis court *next to* the
+# baseball field". RSGround-R1 argues that the hard part is **spatial reasoning**, and
+# teaches it in three stages:
+#
+# 1. **CoT-SFT.** Supervised fine-tuning on synthetic grounding data whose targets spell
+#    out the reasoning: which candidates exist, which positional cue the sentence uses, and
+#    which candidate it selects — then the box.
+# 2. **Reinforcement fine-tuning (RFT).** GRPO {cite:p}`shao2024deepseekmath`: for each
+#    prompt the model samples a group of $G$ answers; each answer's advantage is its reward
+#    relative to its group,
+#    $\hat A_i = \big(r_i - \operatorname{mean}(r_{1..G})\big) / \operatorname{std}(r_{1..G})$.
+#    The reward adds a **format** term, the **IoU** with the target, and a continuous
+#    **positional** term. IoU is 0 for every box that misses, so a group of misses has
+#    $r_i$ all equal and no advantage at all; the positional term still ranks near misses
+#    above far ones. Our reading of the paper uses DIoU {cite:p}`zheng2020diou` rescaled to
+#    $[0, 1]$:
+#
+#    $$ r_\text{pos} = \tfrac{1}{2}\Big(\mathrm{IoU} - \frac{\rho^2}{c^2} + 1\Big), $$
+#
+#    with $\rho$ the distance between the box centres and $c$ the diagonal of the smallest
+#    box enclosing both.
+# 3. **Spatial-consistency guided optimisation.** A group whose $G$ boxes scatter over the
+#    image is an unreliable learning signal. Our reading scales the group's advantages by
+#
+#    $$ w = \operatorname{clip}\big(e^{-\kappa\, d}, w_\text{min}, 1\big), $$
+#
+#    where $d$ is the dispersion of the group's box centres over the image diagonal;
+#    $\kappa = 0$ switches it off.
+#
+# Evaluation follows the RSVG benchmarks {cite:p}`zhan2023rsvg,li2024vrsbench`:
+# Pr@0.5–0.9 (share of boxes whose IoU with the target clears the threshold), meanIoU and
+# cumIoU, in the pixels of the original image.
+
+# %%
+plotting.show_figure(plotting.pipeline_figure(), run_dir / "figures" / "pipeline.png")
+
+# %% [markdown]
+# ## How to run
+#
+# | command | what it does |
+# |---|---|
+# | `make smoke` | installs everything on first use, executes every chapter on the CPU smoke profile and builds this book under `_build/smoke/` |
+# | `make test` | the fast test suite (`make test-slow` adds the book build and the fuzzers) |
+# | `make book PROFILE=full` / `make reproduce` | the same book at paper scale on a GPU machine |
+# | `make lab` | JupyterLab; the `.py` chapters in `book/` open as notebooks |
+# | `papermill` | any chapter on your own parameters, after `jupytext --to ipynb book/<chapter>.py` |
+#
+# Every artefact of a run — configuration, metrics, predictions, figures, checkpoints — lands
+# in `runs/<profile>/<chapter>/`; later chapters read earlier chapters' artefacts from there.
+# The real benchmarks are found through `RSGROUND_DATA` (or the `data_root` parameter).
+
+# %%
+print(f"artefacts of this chapter: {run_dir}")
+print(f"real-data folder: {real_data if real_data else 'not set (RSGROUND_DATA); real-data sections are skipped'}")
+
+# %% [markdown]
+# ## Results
+#
+# The headline numbers of this build, filled in by the chapters that measure them.
+
+# %%
+from IPython.display import Markdown
+
+Markdown(report.results_table(report.book_chapters()))
+
+# %% [markdown]
+# ## Summary
+#
+# - RSGround-R1 = CoT-SFT on synthetic position-aware reasoning, then GRPO with a
+#   distance-aware positional reward, with each group's update scaled by its spatial
+#   consistency.
+# - Every page of this book is an executed notebook; its numbers are this run's.
+#
+# ## What's next
+#
+# The next chapters build the scoring core (boxes, the answer contract, rewards, the
+# consistency weight, metrics), the data (synthetic scenes and the real benchmarks), and
+# then the two training stages and their evaluation.

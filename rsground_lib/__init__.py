@@ -1,0 +1,9 @@
+"""rsground_lib: the thin library behind the RSGround-R1 research book.
+
+One module per concept of the paper (see ``DESIGN.md`` and the book's overview chapter).
+Importing the package has no side effects: no seeding, no matplotlib style, no network.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

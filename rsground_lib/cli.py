@@ -1,0 +1,82 @@
+"""The ``rsground`` command line.
+
+Subcommands wrap library functions; they hold no logic of their own. More arrive with the
+chapters that need them (training, evaluation, grounding your own imagery).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rsground_lib import __version__
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from rsground_lib.bookbuild import build_book
+
+    result = build_book(profile=args.profile, chapters=args.chapters or None, html=not args.no_html)
+    if result.html_index is not None:
+        print(f"\nThe book ({args.profile} profile) is at: {result.html_index}")
+        print(f"Open it with:  xdg-open {result.html_index}   (or python -m http.server -d {result.html_index.parent})")
+    return 0
+
+
+def _cmd_setup_jupyter(args: argparse.Namespace) -> int:
+    from rsground_lib.jupyter_setup import configure_jupyter
+
+    for path in configure_jupyter(sys.prefix):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from rsground_lib.bench import run_benchmarks
+
+    return run_benchmarks(names=args.names or None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rsground",
+        description=(
+            "RSGround-R1: remote-sensing visual grounding with a multimodal LLM "
+            "(CoT-SFT, then GRPO with a positional reward and spatial consistency)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"rsground {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    book = sub.add_parser("book", help="execute the chapters on a profile and build the HTML book")
+    book.add_argument("--profile", default="smoke", help="params/<profile>.yml (default: smoke)")
+    book.add_argument(
+        "--chapters", nargs="*", metavar="NAME",
+        help="only these chapters (file stems, e.g. 00_overview); default: every chapter in _toc.yml",
+    )
+    book.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book build")
+    book.set_defaults(func=_cmd_book)
+
+    jup = sub.add_parser(
+        "setup-jupyter",
+        help="configure Jupyter inside this environment (root allowed, .py chapters open as notebooks)",
+    )
+    jup.set_defaults(func=_cmd_setup_jupyter)
+
+    bench = sub.add_parser("bench", help="run the benchmarks and print their tables")
+    bench.add_argument("names", nargs="*", help="only these benchmarks (default: all)")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Reporting helpers for the book: the run's environment, glued results, and the overview's
+results table that later chapters fill.
+
+Chapters glue their headline numbers with :func:`glue_metrics` under ``<row_id>_<metric>``;
+the overview renders :func:`results_table`, whose cells are ``{glue:text}`` roles pointing at
+those chapters (``<stem>.ipynb::<key>``), so Jupyter Book fills them at build time from the
+very run it renders. Only rows whose chapter is in the book are listed.
+
+Book chapter: *Overview* ("Results").
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from dataclasses import dataclass
+
+TABLE_METRICS = ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rate")
+"""Columns of the overview's results table (keys of ``metrics.grounding_metrics``)."""
+
+METRIC_LABELS = {
+    "pr@0.5": "Pr@0.5", "pr@0.6": "Pr@0.6", "pr@0.7": "Pr@0.7", "pr@0.8": "Pr@0.8",
+    "pr@0.9": "Pr@0.9", "mean_iou": "meanIoU", "cum_iou": "cumIoU", "parse_rate": "parsed",
+}
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One row of the overview's results table: a model/baseline on one dataset split,
+    glued by chapter ``chapter`` under ``<row_id>_<metric>``."""
+
+    chapter: str
+    row_id: str
+    label: str
+    dataset: str
+
+
+RESULT_ROWS: tuple[ResultRow, ...] = ()
+"""Registered rows, in table order. Chapters that report grounding metrics add theirs here
+when they land (one line each)."""
+
+
+def glue_key(row_id: str, metric: str) -> str:
+    """The glue key of one metric of one row (characters safe for Sphinx roles)."""
+    return f"{row_id}_{metric.replace('@', '').replace('.', '')}"
+
+
+def format_metric(metric: str, value: float | None) -> str:
+    """Percentages with one decimal for rates and IoUs; an em dash for a missing value."""
+    if value is None:
+        return "—"
+    return f"{100.0 * float(value):.1f}"
+
+
+def glue_metrics(row_id: str, metrics: dict[str, float | None]) -> dict[str, str]:
+    """Glue every table metric of ``metrics`` (missing ones as "—") so that the overview's
+    table can show them. Returns what was glued (key → text). Call from a chapter."""
+    from myst_nb import glue
+
+    glued = {}
+    for metric in TABLE_METRICS:
+        key = glue_key(row_id, metric)
+        text = format_metric(metric, metrics.get(metric))
+        glue(key, text, display=False)
+        glued[key] = text
+    return glued
+
+
+def results_table(chapters_in_book: list[str], rows: tuple[ResultRow, ...] = RESULT_ROWS) -> str:
+    """MyST Markdown for the overview's results table: one row per registered result whose
+    chapter is in this book, each cell a cross-page ``{glue:text}`` role.
+
+    Returns a sentence instead of an empty table when no such chapter is in the book.
+    """
+    present = [r for r in rows if r.chapter in chapters_in_book]
+    if not present:
+        return (
+            "*No chapter of this build reports grounding metrics yet: the table fills in as the "
+            "data, training and evaluation chapters are added to the book.*"
+        )
+    header = ["Model / baseline", "Data"] + [f"{METRIC_LABELS[m]} (%)" for m in TABLE_METRICS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in present:
+        cells = [f"[{row.label}]({row.chapter}.ipynb)", row.dataset]
+        cells += [f"{{glue:text}}`{row.chapter}.ipynb::{glue_key(row.row_id, m)}`" for m in TABLE_METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def book_chapters(root=None) -> list[str]:
+    """Stems of the executable chapters listed in the project's ``_toc.yml``, in order."""
+    from rsground_lib.bookbuild import notebook_sources
+    from rsground_lib.paths import project_root
+
+    return list(notebook_sources(project_root(root)))
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_report() -> dict[str, str]:
+    """What this run ran on: Python, the key libraries, the accelerator, CPU cores."""
+    from rsground_lib import __version__
+
+    info = {
+        "rsground_lib": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "cpu_cores": str(os.cpu_count()),
+    }
+    for dist in ("torch", "transformers", "trl", "peft", "datasets", "jupyter-book"):
+        info[dist] = _version(dist)
+    accelerator = "none (CPU)"
+    if info["torch"] != "not installed":
+        import torch
+
+        if torch.cuda.is_available():
+            accelerator = f"{torch.cuda.device_count()} × {torch.cuda.get_device_name(0)}"
+    info["accelerator"] = accelerator
+    return info
