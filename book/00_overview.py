@@ -24,7 +24,9 @@
 # **Prerequisites.** Python and a little PyTorch. No GPU is needed to read or to run the
 # smoke profile; the full profile (`make reproduce`) needs one.
 #
-# :::{note} The paper's formulas and tables are not public
+# :::{admonition} The paper's formulas and tables are not public
+# :class: note
+#
 # We could not reach the paper's exact reward, weighting and hyper-parameters. Where this
 # project picks a formula it says *"our reading of the paper"*, and the numbers in this book
 # are **ours**, measured on the profile this page was built with — never the paper's.

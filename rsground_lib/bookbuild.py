@@ -249,9 +249,11 @@ def execute_chapter(
             kept = failed_dir / tmp_out.name
             if tmp_out.exists():
                 shutil.move(str(tmp_out), kept)
+            first_line = next((ln for ln in (err.source or "").splitlines() if ln.strip()), "")
             raise ChapterError(
-                f"chapter {py_path.name} failed in cell {err.exec_count} "
-                f"({err.ename}: {err.evalue}); the executed notebook is kept at {kept}"
+                f"chapter {py_path.name} failed in the cell starting `{first_line[:80]}` "
+                f"(cell {err.cell_index} of the executed notebook): {err.ename}: {err.evalue}; "
+                f"the executed notebook is kept at {kept}"
             ) from err
         shutil.move(str(tmp_out), out_path)
     return out_path

@@ -83,7 +83,9 @@ def results_table(chapters_in_book: list[str], rows: tuple[ResultRow, ...] = RES
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in present:
         cells = [f"[{row.label}]({row.chapter}.ipynb)", row.dataset]
-        cells += [f"{{glue:text}}`{row.chapter}.ipynb::{glue_key(row.row_id, m)}`" for m in TABLE_METRICS]
+        # The trailing ":s" is needed: myst-nb splits a format spec off at the last colon, so
+        # "doc::key" alone would be read as key "doc:" with format "key" (myst-nb 1.x).
+        cells += [f"{{glue:text}}`{row.chapter}.ipynb::{glue_key(row.row_id, m)}:s`" for m in TABLE_METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -115,7 +117,7 @@ def environment_report() -> dict[str, str]:
     }
     for dist in ("torch", "transformers", "trl", "peft", "datasets", "jupyter-book"):
         info[dist] = _version(dist)
-    accelerator = "none (CPU)"
+    accelerator = "CPU (no GPU)"
     if info["torch"] != "not installed":
         import torch
 

@@ -1,0 +1,91 @@
+"""Render checks (slow): build the real smoke book, and a two-chapter book whose overview
+table is filled across pages by glue. The HTML must need no external asset."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from rsground_lib import bookbuild
+from tests.test_bookbuild import write_project
+
+pytestmark = pytest.mark.slow
+
+
+class _Assets(HTMLParser):
+    """Collect what a page loads by itself: scripts, stylesheets, images, iframes, fonts."""
+
+    def __init__(self):
+        super().__init__()
+        self.loaded: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in {"script", "img", "iframe", "source", "embed"} and a.get("src"):
+            self.loaded.append(a["src"])
+        if tag == "link" and a.get("href") and set((a.get("rel") or "").split()) & {
+            "stylesheet", "preload", "icon", "modulepreload"
+        }:
+            self.loaded.append(a["href"])
+
+
+def page_assets(html_path: Path) -> list[str]:
+    parser = _Assets()
+    parser.feed(html_path.read_text())
+    return parser.loaded
+
+
+def assert_self_contained(html_path: Path) -> None:
+    text = html_path.read_text()
+    for asset in page_assets(html_path):
+        assert not re.match(r"^(https?:)?//", asset), f"{html_path.name} loads an external asset: {asset}"
+        local = (html_path.parent / asset.split("?")[0].split("#")[0]).resolve()
+        assert local.is_file(), f"{html_path.name} loads {asset}, which is not in the build"
+    # CSS may pull fonts or imports from the network too
+    for css in re.findall(r'href="([^"]+\.css)[^"]*"', text):
+        css_text = (html_path.parent / css.split("?")[0]).read_text(errors="replace")
+        assert not re.search(r"@import\s+url\(\s*['\"]?https?://", css_text), css
+        assert not re.search(r"url\(\s*['\"]?https?://", css_text), css
+
+
+def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(project_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("RSGROUND_RUNS", str(tmp_path / "runs"))
+    result = bookbuild.build_book("smoke", root=project_root, build_root=tmp_path / "_build", log=lambda m: None)
+    html = result.html_index.parent
+    overview = html / "book" / "00_overview.html"
+    assert overview.is_file()
+    imgs = [a for a in page_assets(overview) if a.endswith(".png")]
+    assert imgs, "the overview page shows no PNG figure"
+    assert all((overview.parent / i).resolve().stat().st_size > 10_000 for i in imgs)
+    assert_self_contained(overview)
+    text = overview.read_text()
+    assert "The paper in one page" in text
+    assert "mathjax" in text.lower() and "cdn.jsdelivr" not in text
+    assert (tmp_path / "runs" / "smoke" / "00_overview" / "figures" / "pipeline.png").is_file()
+
+
+def test_results_table_is_filled_across_pages_by_glue(tmp_path):
+    rows = '(report.ResultRow("01_eval", "base_val", "Base model", "synthetic val"),)'
+    root = write_project(tmp_path / "proj", {
+        "00_overview": (
+            '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n'
+            "# %%\nfrom IPython.display import Markdown\nfrom rsground_lib import report\n"
+            f'Markdown(report.results_table(["00_overview", "01_eval"], rows={rows}))\n'
+        ),
+        "01_eval": (
+            '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n'
+            "# %%\nfrom rsground_lib import report\n"
+            'report.glue_metrics("base_val", {"pr@0.5": 0.4321, "mean_iou": 0.5, "parse_rate": 1.0})\n'
+        ),
+    })
+    result = bookbuild.build_book("smoke", root=root, log=lambda m: None)
+    page = (result.html_index.parent / "book" / "00_overview.html").read_text()
+    table = page[page.index("<table"):page.index("</table>")]
+    assert "Base model" in table
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", table, re.S)
+    texts = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+    # label, data, Pr@0.5, Pr@0.7, Pr@0.9, meanIoU, cumIoU, parsed
+    assert texts[2:] == ["43.2", "—", "—", "50.0", "—", "100.0"]
