@@ -15,7 +15,9 @@ SERVER_CONFIG = {"ServerApp": {"allow_root": True}}
 LAB_OVERRIDES = {
     "@jupyterlab/docmanager-extension:plugin": {
         "defaultViewers": {"python": "Jupytext Notebook"}
-    }
+    },
+    # no news fetched from the internet (and no pop-up asking for it)
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},
 }
 
 
@@ -26,7 +28,7 @@ def configure_jupyter(prefix: str | Path) -> list[Path]:
     """
     prefix = Path(prefix)
     targets = [
-        (prefix / "etc" / "jupyter" / "jupyter_server_config.d" / "rsground.json", SERVER_CONFIG),
+        (prefix / "etc" / "jupyter" / "jupyter_server_config.json", SERVER_CONFIG),
         (prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json", LAB_OVERRIDES),
     ]
     written = []

@@ -9,11 +9,12 @@ from rsground_lib.jupyter_setup import configure_jupyter
 
 def test_writes_root_permission_and_jupytext_default_viewer(tmp_path):
     written = configure_jupyter(tmp_path)
-    server = json.loads((tmp_path / "etc/jupyter/jupyter_server_config.d/rsground.json").read_text())
+    server = json.loads((tmp_path / "etc/jupyter/jupyter_server_config.json").read_text())
     lab = json.loads((tmp_path / "share/jupyter/lab/settings/overrides.json").read_text())
     assert server == {"ServerApp": {"allow_root": True}}
     viewers = lab["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
     assert viewers == {"python": "Jupytext Notebook"}
+    assert lab["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false"}
     assert len(written) == 2
 
 
@@ -43,5 +44,5 @@ def test_this_environment_is_configured():
     from jupyter_core.paths import jupyter_config_path
 
     assert str(Path(sys.prefix) / "etc" / "jupyter") in jupyter_config_path()
-    cfg = Path(sys.prefix) / "etc/jupyter/jupyter_server_config.d/rsground.json"
+    cfg = Path(sys.prefix) / "etc/jupyter/jupyter_server_config.json"
     assert json.loads(cfg.read_text())["ServerApp"]["allow_root"] is True
