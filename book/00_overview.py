@@ -120,7 +120,9 @@ plotting.show_figure(plotting.pipeline_figure(), run_dir / "figures" / "pipeline
 
 # %%
 print(f"artefacts of this chapter: {run_dir}")
-print(f"real-data folder: {real_data if real_data else 'not set (RSGROUND_DATA); real-data sections are skipped'}")
+print(
+    f"real-data folder: {real_data if real_data else 'not set (RSGROUND_DATA); real-data sections are skipped'}"
+)
 
 # %% [markdown]
 # ## Results

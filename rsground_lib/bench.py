@@ -24,7 +24,9 @@ def run_benchmarks(names: list[str] | None = None, out_dir: Path | None = None) 
     selected = names or list(BENCHMARKS)
     unknown = [n for n in selected if n not in BENCHMARKS]
     if unknown:
-        raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS) or 'none'}")
+        raise SystemExit(
+            f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS) or 'none'}"
+        )
     if not selected:
         print("no benchmarks are registered yet")
         return 0

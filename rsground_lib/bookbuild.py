@@ -25,9 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -95,7 +95,10 @@ def toc_chapters(toc_path: Path) -> list[str]:
                 walk(child)
 
     walk({k: v for k, v in toc.items() if k != "root"})
-    return [str(Path(f).with_suffix("")) if Path(f).suffix in {".md", ".py", ".ipynb"} else f for f in files]
+    return [
+        str(Path(f).with_suffix("")) if Path(f).suffix in {".md", ".py", ".ipynb"} else f
+        for f in files
+    ]
 
 
 def notebook_sources(root: Path) -> dict[str, Path]:
@@ -122,7 +125,9 @@ def to_ipynb(py_path: Path, ipynb_path: Path) -> Path:
     import jupytext
 
     nb = jupytext.read(py_path, fmt="py:percent")
-    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    nb.metadata.setdefault(
+        "kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"}
+    )
     jupytext.write(nb, ipynb_path, fmt="ipynb")
     return ipynb_path
 
@@ -159,22 +164,33 @@ def load_profile(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise ProfileError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(data, dict):
-        raise ProfileError(f"{path}: expected a mapping of parameter: value, got {type(data).__name__}")
+        raise ProfileError(
+            f"{path}: expected a mapping of parameter: value, got {type(data).__name__}"
+        )
     overrides = data.get(CHAPTER_OVERRIDES_KEY, {}) or {}
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
         raise ProfileError(f"{path}: '{CHAPTER_OVERRIDES_KEY}' must map chapter names to mappings")
     return data
 
 
-_TYPE_OF = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "list": (list,),
-            "dict": (dict,), "tuple": (list,)}
+_TYPE_OF = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+    "tuple": (list,),
+}
 
 
 def _check_type(profile_path: Path, where: str, param: Parameter, value: Any) -> None:
     allowed = _TYPE_OF.get(param.type_name)
     if allowed is None or value is None or param.default is None:
         return  # None / unknown types: nothing to compare against
-    ok = isinstance(value, allowed) and not (param.type_name in {"int", "float"} and isinstance(value, bool))
+    ok = isinstance(value, allowed) and not (
+        param.type_name in {"int", "float"} and isinstance(value, bool)
+    )
     if not ok:
         raise ProfileError(
             f"{profile_path}: {where}{param.name} = {value!r} ({type(value).__name__}); "
@@ -196,7 +212,9 @@ def resolve_parameters(
     profile_name = profile_name or profile_path.stem
     overrides = data.pop(CHAPTER_OVERRIDES_KEY, {}) or {}
     if "profile" in data and data["profile"] != profile_name:
-        raise ProfileError(f"{profile_path}: profile: {data['profile']!r} differs from the file name {profile_name!r}")
+        raise ProfileError(
+            f"{profile_path}: profile: {data['profile']!r} differs from the file name {profile_name!r}"
+        )
     data["profile"] = profile_name
     declared = {name for params in chapters.values() for name in params}
     unknown = sorted(set(data) - declared - {"profile"})
@@ -207,14 +225,18 @@ def resolve_parameters(
         )
     for stem in overrides:
         if stem not in chapters:
-            raise ProfileError(f"{profile_path}: chapters.{stem}: no such chapter (known: {', '.join(chapters)})")
+            raise ProfileError(
+                f"{profile_path}: chapters.{stem}: no such chapter (known: {', '.join(chapters)})"
+            )
     resolved: dict[str, dict[str, Any]] = {}
     for stem, params in chapters.items():
         values = {k: v for k, v in data.items() if k in params}
         chapter_over = overrides.get(stem, {})
         bad = sorted(set(chapter_over) - set(params))
         if bad:
-            raise ProfileError(f"{profile_path}: chapters.{stem}: unknown parameter(s) {', '.join(bad)}")
+            raise ProfileError(
+                f"{profile_path}: chapters.{stem}: unknown parameter(s) {', '.join(bad)}"
+            )
         values.update(chapter_over)
         for name, value in values.items():
             where = f"chapters.{stem}." if name in chapter_over else ""
@@ -241,8 +263,13 @@ def execute_chapter(
         tmp_out = Path(tmp) / f"{py_path.stem}.ipynb"
         try:
             papermill.execute_notebook(
-                str(src), str(tmp_out), parameters=parameters, cwd=str(cwd),
-                kernel_name="python3", progress_bar=False, language="python",
+                str(src),
+                str(tmp_out),
+                parameters=parameters,
+                cwd=str(cwd),
+                kernel_name="python3",
+                progress_bar=False,
+                language="python",
             )
         except PapermillExecutionError as err:
             failed_dir.mkdir(parents=True, exist_ok=True)
@@ -276,8 +303,18 @@ def jupyter_book_build(stage: Path, out_dir: Path) -> Path:
     """Render the staged tree with Jupyter Book 1.x, execution off, warnings as errors.
     Returns the HTML ``index.html``."""
     exe = Path(sys.executable).parent / "jupyter-book"
-    cmd = [str(exe), "build", str(stage), "--path-output", str(out_dir), "--builder", "html",
-           "-W", "--keep-going", "--quiet"]
+    cmd = [
+        str(exe),
+        "build",
+        str(stage),
+        "--path-output",
+        str(out_dir),
+        "--builder",
+        "html",
+        "-W",
+        "--keep-going",
+        "--quiet",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(
@@ -314,7 +351,9 @@ def build_book(
     if chapters:
         missing = [c for c in chapters if c not in sources]
         if missing:
-            raise ValueError(f"unknown chapter(s) {', '.join(missing)}; _toc.yml has {', '.join(sources)}")
+            raise ValueError(
+                f"unknown chapter(s) {', '.join(missing)}; _toc.yml has {', '.join(sources)}"
+            )
     params = {stem: chapter_parameters(path) for stem, path in sources.items()}
     injected = resolve_parameters(root / "params" / f"{profile}.yml", params, profile)
     stage_static(root, stage)
@@ -325,15 +364,24 @@ def build_book(
         log(f"[{profile}] executing {py_path.relative_to(root)} ...")
         t0 = time.perf_counter()
         out = execute_chapter(
-            py_path, stage / py_path.relative_to(root).with_suffix(".ipynb"), injected[stem],
-            cwd=py_path.parent, failed_dir=out_dir / "failed",
+            py_path,
+            stage / py_path.relative_to(root).with_suffix(".ipynb"),
+            injected[stem],
+            cwd=py_path.parent,
+            failed_dir=out_dir / "failed",
         )
         result.seconds[stem] = time.perf_counter() - t0
         result.executed.append(out)
         log(f"[{profile}] {stem}: done in {result.seconds[stem]:.1f} s")
     if html:
-        missing = [s for s, p in sources.items() if not (stage / p.relative_to(root).with_suffix(".ipynb")).is_file()]
+        missing = [
+            s
+            for s, p in sources.items()
+            if not (stage / p.relative_to(root).with_suffix(".ipynb")).is_file()
+        ]
         if missing:
-            raise ChapterError(f"not executed yet for profile {profile!r}: {', '.join(missing)}; run without --chapters")
+            raise ChapterError(
+                f"not executed yet for profile {profile!r}: {', '.join(missing)}; run without --chapters"
+            )
         result.html_index = jupyter_book_build(stage, out_dir)
     return result

@@ -19,7 +19,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
     result = build_book(profile=args.profile, chapters=args.chapters or None, html=not args.no_html)
     if result.html_index is not None:
         print(f"\nThe book ({args.profile} profile) is at: {result.html_index}")
-        print(f"Open it with:  xdg-open {result.html_index}   (or python -m http.server -d {result.html_index.parent})")
+        print(
+            f"Open it with:  xdg-open {result.html_index}   (or python -m http.server -d {result.html_index.parent})"
+        )
     return 0
 
 
@@ -51,10 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="execute the chapters on a profile and build the HTML book")
     book.add_argument("--profile", default="smoke", help="params/<profile>.yml (default: smoke)")
     book.add_argument(
-        "--chapters", nargs="*", metavar="NAME",
+        "--chapters",
+        nargs="*",
+        metavar="NAME",
         help="only these chapters (file stems, e.g. 00_overview); default: every chapter in _toc.yml",
     )
-    book.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book build")
+    book.add_argument(
+        "--no-html", action="store_true", help="execute only; skip jupyter-book build"
+    )
     book.set_defaults(func=_cmd_book)
 
     jup = sub.add_parser(

@@ -13,9 +13,7 @@ from pathlib import Path
 
 SERVER_CONFIG = {"ServerApp": {"allow_root": True}}
 LAB_OVERRIDES = {
-    "@jupyterlab/docmanager-extension:plugin": {
-        "defaultViewers": {"python": "Jupytext Notebook"}
-    },
+    "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}},
     # no news fetched from the internet (and no pop-up asking for it)
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},
 }

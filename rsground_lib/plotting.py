@@ -48,32 +48,98 @@ def pipeline_figure():
         ax.axis("off")
 
         def box(x, y, w, h, title, body, colour):
-            ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.6,rounding_size=1.5",
-                                        fc=colour, ec="#444444", lw=0.9))
-            ax.text(x + w / 2, y + h - 2.2, title, ha="center", va="top", fontsize=9.5, weight="bold")
-            ax.text(x + w / 2, y + h - 6.8, body, ha="center", va="top", fontsize=7.6, linespacing=1.35)
+            ax.add_patch(
+                FancyBboxPatch(
+                    (x, y),
+                    w,
+                    h,
+                    boxstyle="round,pad=0.6,rounding_size=1.5",
+                    fc=colour,
+                    ec="#444444",
+                    lw=0.9,
+                )
+            )
+            ax.text(
+                x + w / 2, y + h - 2.2, title, ha="center", va="top", fontsize=9.5, weight="bold"
+            )
+            ax.text(
+                x + w / 2, y + h - 6.8, body, ha="center", va="top", fontsize=7.6, linespacing=1.35
+            )
 
         def arrow(x0, y0, x1, y1, label=""):
-            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12,
-                                         lw=1.1, color="#333333"))
+            ax.add_patch(
+                FancyArrowPatch(
+                    (x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12, lw=1.1, color="#333333"
+                )
+            )
             if label:
-                ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 1.3, label, ha="center", va="bottom", fontsize=7)
+                ax.text(
+                    (x0 + x1) / 2, (y0 + y1) / 2 + 1.3, label, ha="center", va="bottom", fontsize=7
+                )
 
-        box(1, 22, 20, 16, "Synthetic RSVG data",
-            "aerial scenes, several\ninstances per class,\nexpressions with\npositional cues", STAGE_COLOURS["data"])
-        box(1, 1, 20, 14, "CoT traces",
-            "candidates → cue →\nchoice, boxes in\nmodel pixels", STAGE_COLOURS["data"])
-        box(27, 10, 18, 18, "1  CoT-SFT",
-            "Qwen2.5-VL (or the\noffline tiny model)\nlearns to reason\nabout position", STAGE_COLOURS["sft"])
-        box(51, 15, 24, 23, "2  RFT (GRPO)",
+        box(
+            1,
+            22,
+            20,
+            16,
+            "Synthetic RSVG data",
+            "aerial scenes, several\ninstances per class,\nexpressions with\npositional cues",
+            STAGE_COLOURS["data"],
+        )
+        box(
+            1,
+            1,
+            20,
+            14,
+            "CoT traces",
+            "candidates → cue →\nchoice, boxes in\nmodel pixels",
+            STAGE_COLOURS["data"],
+        )
+        box(
+            27,
+            10,
+            18,
+            18,
+            "1  CoT-SFT",
+            "Qwen2.5-VL (or the\noffline tiny model)\nlearns to reason\nabout position",
+            STAGE_COLOURS["sft"],
+        )
+        box(
+            51,
+            15,
+            24,
+            23,
+            "2  RFT (GRPO)",
             "G rollouts per prompt\n<think>…</think>\n<answer>[x1,y1,x2,y2]</answer>\n\ngroup-relative advantages",
-            STAGE_COLOURS["rft"])
+            STAGE_COLOURS["rft"],
+        )
         box(51, 1, 24, 9, "", "", STAGE_COLOURS["reward"])
-        ax.text(63, 8.2, "rewards: format + IoU\n+ positional (distance-aware)", ha="center", va="top", fontsize=7.6)
-        box(80, 22, 19, 16, "3  Spatial\nconsistency",
-            "\nscale each group's\nupdate by how\ncoherent its boxes\nare: w = e^(−κ·disp.)", STAGE_COLOURS["rft"])
-        box(80, 1, 19, 14, "Evaluation",
-            "DIOR-RSVG, OPT-RSVG,\nVRSBench: Pr@0.5–0.9,\nmeanIoU, cumIoU", STAGE_COLOURS["eval"])
+        ax.text(
+            63,
+            8.2,
+            "rewards: format + IoU\n+ positional (distance-aware)",
+            ha="center",
+            va="top",
+            fontsize=7.6,
+        )
+        box(
+            80,
+            22,
+            19,
+            16,
+            "3  Spatial\nconsistency",
+            "\nscale each group's\nupdate by how\ncoherent its boxes\nare: w = e^(−κ·disp.)",
+            STAGE_COLOURS["rft"],
+        )
+        box(
+            80,
+            1,
+            19,
+            14,
+            "Evaluation",
+            "DIOR-RSVG, OPT-RSVG,\nVRSBench: Pr@0.5–0.9,\nmeanIoU, cumIoU",
+            STAGE_COLOURS["eval"],
+        )
 
         arrow(11, 21.4, 11, 15.6)
         ax.text(12, 18.5, "resolver steps", ha="left", va="center", fontsize=7)

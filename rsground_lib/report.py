@@ -20,8 +20,14 @@ TABLE_METRICS = ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rat
 """Columns of the overview's results table (keys of ``metrics.grounding_metrics``)."""
 
 METRIC_LABELS = {
-    "pr@0.5": "Pr@0.5", "pr@0.6": "Pr@0.6", "pr@0.7": "Pr@0.7", "pr@0.8": "Pr@0.8",
-    "pr@0.9": "Pr@0.9", "mean_iou": "meanIoU", "cum_iou": "cumIoU", "parse_rate": "parsed",
+    "pr@0.5": "Pr@0.5",
+    "pr@0.6": "Pr@0.6",
+    "pr@0.7": "Pr@0.7",
+    "pr@0.8": "Pr@0.8",
+    "pr@0.9": "Pr@0.9",
+    "mean_iou": "meanIoU",
+    "cum_iou": "cumIoU",
+    "parse_rate": "parsed",
 }
 
 
@@ -85,7 +91,10 @@ def results_table(chapters_in_book: list[str], rows: tuple[ResultRow, ...] = RES
         cells = [f"[{row.label}]({row.chapter}.ipynb)", row.dataset]
         # The trailing ":s" is needed: myst-nb splits a format spec off at the last colon, so
         # "doc::key" alone would be read as key "doc:" with format "key" (myst-nb 1.x).
-        cells += [f"{{glue:text}}`{row.chapter}.ipynb::{glue_key(row.row_id, m)}:s`" for m in TABLE_METRICS]
+        cells += [
+            f"{{glue:text}}`{row.chapter}.ipynb::{glue_key(row.row_id, m)}:s`"
+            for m in TABLE_METRICS
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -21,7 +21,9 @@ def real_data() -> Path:
     """The real-data folder named by ``RSGROUND_DATA`` (see ``../shared/data/README.md``)."""
     value = os.environ.get("RSGROUND_DATA")
     if not value:
-        pytest.skip("RSGROUND_DATA is not set: real-data test skipped (CI sets it to ../shared/data when present)")
+        pytest.skip(
+            "RSGROUND_DATA is not set: real-data test skipped (CI sets it to ../shared/data when present)"
+        )
     path = Path(value)
     if not path.is_dir():
         pytest.fail(f"RSGROUND_DATA={value} is not a folder")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from rsground_lib import bookbuild
-from rsground_lib.bookbuild import ChapterError, ProfileError, Parameter
+from rsground_lib.bookbuild import ChapterError, Parameter, ProfileError
 
 HEADER = "# ---\n# jupyter:\n#   jupytext:\n#     formats: py:percent\n# ---\n\n"
 
@@ -48,17 +48,23 @@ def test_toc_lists_root_then_chapters_in_order(tmp_path):
 
 def test_toc_entry_without_file_is_an_error(tmp_path):
     write_project(tmp_path, {"00_a": "# %%\nx = 1\n"})
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/00_a\nchapters:\n  - file: book/nope\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/00_a\nchapters:\n  - file: book/nope\n"
+    )
     with pytest.raises(ValueError, match="book/nope"):
         bookbuild.notebook_sources(tmp_path)
 
 
 # ------------------------------------------------------------------------------ profiles
 CHAPTERS = {
-    "00_a": {"profile": Parameter("profile", "smoke", "str", "str: p"),
-             "seed": Parameter("seed", 0, "int", "int: s")},
-    "01_b": {"profile": Parameter("profile", "smoke", "str", "str: p"),
-             "learning_rate": Parameter("learning_rate", 1e-3, "float", "float: lr")},
+    "00_a": {
+        "profile": Parameter("profile", "smoke", "str", "str: p"),
+        "seed": Parameter("seed", 0, "int", "int: s"),
+    },
+    "01_b": {
+        "profile": Parameter("profile", "smoke", "str", "str: p"),
+        "learning_rate": Parameter("learning_rate", 1e-3, "float", "float: lr"),
+    },
 }
 
 
@@ -69,10 +75,14 @@ def _profile(tmp_path, data, name="smoke"):
 
 
 def test_profile_values_go_only_to_chapters_that_declare_them(tmp_path):
-    path = _profile(tmp_path, {"seed": 3, "learning_rate": 2, "chapters": {"01_b": {"learning_rate": 0.5}}})
+    path = _profile(
+        tmp_path, {"seed": 3, "learning_rate": 2, "chapters": {"01_b": {"learning_rate": 0.5}}}
+    )
     resolved = bookbuild.resolve_parameters(path, CHAPTERS)
-    assert resolved == {"00_a": {"profile": "smoke", "seed": 3},
-                        "01_b": {"profile": "smoke", "learning_rate": 0.5}}
+    assert resolved == {
+        "00_a": {"profile": "smoke", "seed": 3},
+        "01_b": {"profile": "smoke", "learning_rate": 0.5},
+    }
 
 
 def test_unknown_profile_key_is_an_error_naming_file_and_key(tmp_path):
@@ -120,13 +130,17 @@ def project_chapters(project_root):
 
 def test_every_book_py_is_in_the_toc(project_root):
     sources = bookbuild.notebook_sources(project_root)
-    assert sorted(p.name for p in (project_root / "book").glob("*.py")) == sorted(p.name for p in sources.values())
+    assert sorted(p.name for p in (project_root / "book").glob("*.py")) == sorted(
+        p.name for p in sources.values()
+    )
     assert next(iter(sources)) == "00_overview"
 
 
 @pytest.mark.parametrize("profile", ["smoke", "full"])
 def test_profiles_validate_against_the_chapters(project_root, project_chapters, profile):
-    resolved = bookbuild.resolve_parameters(project_root / "params" / f"{profile}.yml", project_chapters)
+    resolved = bookbuild.resolve_parameters(
+        project_root / "params" / f"{profile}.yml", project_chapters
+    )
     assert all(values["profile"] == profile for values in resolved.values())
 
 
@@ -134,16 +148,26 @@ def test_every_parameter_is_documented_with_its_type(project_chapters):
     for stem, params in project_chapters.items():
         for p in params.values():
             m = re.match(r"(str|int|float|bool|list|dict|tuple)\b[^:]*:\s*\S", p.help)
-            assert m, f"{stem}: parameter {p.name} needs a trailing comment 'type: meaning', got {p.help!r}"
+            assert m, (
+                f"{stem}: parameter {p.name} needs a trailing comment 'type: meaning', got {p.help!r}"
+            )
             if p.type_name != "None":
-                assert m.group(1) == p.type_name, f"{stem}.{p.name}: comment says {m.group(1)}, value is {p.type_name}"
+                assert m.group(1) == p.type_name, (
+                    f"{stem}.{p.name}: comment says {m.group(1)}, value is {p.type_name}"
+                )
 
 
 def test_chapters_hold_calls_not_logic(project_root):
     for path in (project_root / "book").glob("*.py"):
         tree = ast.parse(path.read_text())
-        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
-        assert defs == [], f"{path.name} defines {[type(d).__name__ for d in defs]}: move it to rsground_lib"
+        defs = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
+        ]
+        assert defs == [], (
+            f"{path.name} defines {[type(d).__name__ for d in defs]}: move it to rsground_lib"
+        )
 
 
 def test_chapters_follow_the_skeleton(project_root):
@@ -151,17 +175,29 @@ def test_chapters_follow_the_skeleton(project_root):
         text = path.read_text()
         assert "formats: py:percent" in text, path.name
         assert '# %% tags=["parameters"]' in text, path.name
-        for heading in ("**Overview.**", "**Prerequisites.**", "## Parameters", "## Summary", "## What's next"):
+        for heading in (
+            "**Overview.**",
+            "**Prerequisites.**",
+            "## Parameters",
+            "## Summary",
+            "## What's next",
+        ):
             assert heading in text, f"{path.name} lacks {heading}"
 
 
 # ------------------------------------------------------------------------------ execution
 def test_failed_chapter_is_not_staged_and_the_error_names_the_cell(tmp_path):
-    root = write_project(tmp_path / "proj", {
-        "00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n# %%\nprint("fine")\n',
-        "01_b": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n# %%\nx = 1\n\n# %%\nraise RuntimeError("boom at " + profile)\n',
-    })
-    with pytest.raises(ChapterError, match=r"01_b\.py failed in the cell starting `raise RuntimeError.*RuntimeError: boom at smoke"):
+    root = write_project(
+        tmp_path / "proj",
+        {
+            "00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n# %%\nprint("fine")\n',
+            "01_b": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n# %%\nx = 1\n\n# %%\nraise RuntimeError("boom at " + profile)\n',
+        },
+    )
+    with pytest.raises(
+        ChapterError,
+        match=r"01_b\.py failed in the cell starting `raise RuntimeError.*RuntimeError: boom at smoke",
+    ):
         bookbuild.build_book("smoke", root=root, html=False, log=lambda m: None)
     stage = root / "_build" / "smoke" / "stage" / "book"
     assert (stage / "00_a.ipynb").is_file()
@@ -170,8 +206,12 @@ def test_failed_chapter_is_not_staged_and_the_error_names_the_cell(tmp_path):
 
 
 def test_injected_parameters_reach_the_chapter(tmp_path):
-    root = write_project(tmp_path / "proj", {
-        "00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\nseed = 0  # int: s\n\n# %%\nassert seed == 7, seed\n',
-    }, profile={"profile": "smoke", "seed": 7})
+    root = write_project(
+        tmp_path / "proj",
+        {
+            "00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\nseed = 0  # int: s\n\n# %%\nassert seed == 7, seed\n',
+        },
+        profile={"profile": "smoke", "seed": 7},
+    )
     result = bookbuild.build_book("smoke", root=root, html=False, log=lambda m: None)
     assert [p.name for p in result.executed] == ["00_a.ipynb"]

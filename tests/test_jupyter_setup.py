@@ -21,7 +21,9 @@ def test_writes_root_permission_and_jupytext_default_viewer(tmp_path):
 def test_keeps_existing_settings(tmp_path):
     overrides = tmp_path / "share/jupyter/lab/settings/overrides.json"
     overrides.parent.mkdir(parents=True)
-    overrides.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    overrides.write_text(
+        json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}})
+    )
     configure_jupyter(tmp_path)
     lab = json.loads(overrides.read_text())
     assert lab["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}

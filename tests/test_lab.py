@@ -32,9 +32,18 @@ def lab(project_root):
     port, token = _free_port(), "rsground-test"
     exe = Path(sys.executable).parent / "jupyter"
     proc = subprocess.Popen(
-        [str(exe), "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--notebook-dir={project_root}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(exe),
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--notebook-dir={project_root}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -65,7 +74,9 @@ def test_py_chapter_is_served_as_a_notebook(lab):
 
 def test_jupytext_notebook_is_the_default_viewer_for_python(lab):
     base, token = lab
-    settings = _get(f"{base}/lab/api/settings/@jupyterlab/docmanager-extension:plugin?token={token}")
+    settings = _get(
+        f"{base}/lab/api/settings/@jupyterlab/docmanager-extension:plugin?token={token}"
+    )
     # the venv's overrides.json changes the schema default (user settings stay empty)
     default = settings["schema"]["properties"]["defaultViewers"]["default"]
     assert default["python"] == "Jupytext Notebook"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 
@@ -21,8 +21,15 @@ def test_extras_are_the_four_the_readme_names(project_root):
     }
     assert {"torch", "transformers", "trl", "peft", "datasets", "accelerate"} <= names["ml"]
     assert {"geopandas", "shapely", "pyproj", "pyogrio", "rasterio"} <= names["geo"]
-    assert {"jupyterlab", "jupytext", "papermill", "ipykernel", "matplotlib", "jupyter-book",
-            "sphinx-mathjax-offline"} <= names["book"]
+    assert {
+        "jupyterlab",
+        "jupytext",
+        "papermill",
+        "ipykernel",
+        "matplotlib",
+        "jupyter-book",
+        "sphinx-mathjax-offline",
+    } <= names["book"]
     assert {"pytest", "hypothesis", "ruff"} <= names["dev"]
 
 
@@ -34,7 +41,9 @@ def test_jupyter_book_is_held_below_2(project_root):
 
 def test_every_requirement_has_a_lower_bound(project_root):
     project = _pyproject(project_root)["project"]
-    reqs = project["dependencies"] + [r for rs in project["optional-dependencies"].values() for r in rs]
+    reqs = project["dependencies"] + [
+        r for rs in project["optional-dependencies"].values() for r in rs
+    ]
     missing = [r for r in reqs if ">=" not in r]
     assert missing == []
 

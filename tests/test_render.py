@@ -26,9 +26,12 @@ class _Assets(HTMLParser):
         a = dict(attrs)
         if tag in {"script", "img", "iframe", "source", "embed"} and a.get("src"):
             self.loaded.append(a["src"])
-        if tag == "link" and a.get("href") and set((a.get("rel") or "").split()) & {
-            "stylesheet", "preload", "icon", "modulepreload"
-        }:
+        if (
+            tag == "link"
+            and a.get("href")
+            and set((a.get("rel") or "").split())
+            & {"stylesheet", "preload", "icon", "modulepreload"}
+        ):
             self.loaded.append(a["href"])
 
 
@@ -41,7 +44,9 @@ def page_assets(html_path: Path) -> list[str]:
 def assert_self_contained(html_path: Path) -> None:
     text = html_path.read_text()
     for asset in page_assets(html_path):
-        assert not re.match(r"^(https?:)?//", asset), f"{html_path.name} loads an external asset: {asset}"
+        assert not re.match(r"^(https?:)?//", asset), (
+            f"{html_path.name} loads an external asset: {asset}"
+        )
         local = (html_path.parent / asset.split("?")[0].split("#")[0]).resolve()
         assert local.is_file(), f"{html_path.name} loads {asset}, which is not in the build"
     # CSS may pull fonts or imports from the network too
@@ -51,9 +56,13 @@ def assert_self_contained(html_path: Path) -> None:
         assert not re.search(r"url\(\s*['\"]?https?://", css_text), css
 
 
-def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(project_root, tmp_path, monkeypatch):
+def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(
+    project_root, tmp_path, monkeypatch
+):
     monkeypatch.setenv("RSGROUND_RUNS", str(tmp_path / "runs"))
-    result = bookbuild.build_book("smoke", root=project_root, build_root=tmp_path / "_build", log=lambda m: None)
+    result = bookbuild.build_book(
+        "smoke", root=project_root, build_root=tmp_path / "_build", log=lambda m: None
+    )
     html = result.html_index.parent
     overview = html / "book" / "00_overview.html"
     assert overview.is_file()
@@ -69,21 +78,24 @@ def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(project_r
 
 def test_results_table_is_filled_across_pages_by_glue(tmp_path):
     rows = '(report.ResultRow("01_eval", "base_val", "Base model", "synthetic val"),)'
-    root = write_project(tmp_path / "proj", {
-        "00_overview": (
-            '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n'
-            "# %%\nfrom IPython.display import Markdown\nfrom rsground_lib import report\n"
-            f'Markdown(report.results_table(["00_overview", "01_eval"], rows={rows}))\n'
-        ),
-        "01_eval": (
-            '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n'
-            "# %%\nfrom rsground_lib import report\n"
-            'report.glue_metrics("base_val", {"pr@0.5": 0.4321, "mean_iou": 0.5, "parse_rate": 1.0})\n'
-        ),
-    })
+    root = write_project(
+        tmp_path / "proj",
+        {
+            "00_overview": (
+                '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n'
+                "# %%\nfrom IPython.display import Markdown\nfrom rsground_lib import report\n"
+                f'Markdown(report.results_table(["00_overview", "01_eval"], rows={rows}))\n'
+            ),
+            "01_eval": (
+                '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n'
+                "# %%\nfrom rsground_lib import report\n"
+                'report.glue_metrics("base_val", {"pr@0.5": 0.4321, "mean_iou": 0.5, "parse_rate": 1.0})\n'
+            ),
+        },
+    )
     result = bookbuild.build_book("smoke", root=root, log=lambda m: None)
     page = (result.html_index.parent / "book" / "00_overview.html").read_text()
-    table = page[page.index("<table"):page.index("</table>")]
+    table = page[page.index("<table") : page.index("</table>")]
     assert "Base model" in table
     cells = re.findall(r"<td[^>]*>(.*?)</td>", table, re.S)
     texts = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
