@@ -13,7 +13,10 @@ import json
 import time
 from pathlib import Path
 
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "scoring": "rsground_lib.bench_scoring:run",
+    "synthetic": "rsground_lib.bench_data:run",
+}
 """name → "module:function"; the function takes no arguments and returns a JSON-able dict."""
 
 

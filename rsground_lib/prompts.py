@@ -34,7 +34,7 @@ SYSTEM_PROMPT = (
 """The system prompt: task, reasoning-then-answer contract, coordinate frame."""
 
 USER_TEMPLATE = (
-    "The image is {width}x{height} pixels. Locate the object described by: \"{expression}\". "
+    'The image is {width}x{height} pixels. Locate the object described by: "{expression}". '
     "Answer with <think>...</think><answer>[x1, y1, x2, y2]</answer>."
 )
 """The user turn's text, after the image; filled by :func:`user_text`."""
@@ -52,8 +52,11 @@ _TAGS = (_THINK_OPEN, _THINK_CLOSE, _ANSWER_OPEN, _ANSWER_CLOSE)
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _NUM_RE = re.compile(rf"(?<![\w.]){_NUM}(?![\w])", re.ASCII)
 _BBOX_KEY_RE = re.compile(r"""bbox(?:_2d)?["']?\s*[:=]\s*\[([^\[\]]*)\]""", re.ASCII)
+# Every optional separator below starts with a required character, so no two ``\s*`` can
+# share a run of spaces: the patterns stay linear on adversarial input (no backtracking
+# blow-up on "(1,2)" followed by 10^5 spaces).
 _PAIRS_RE = re.compile(
-    rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,?\s*(?:to\s*|-\s*)?\(\s*({_NUM})\s*,\s*({_NUM})\s*\)",
+    rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*(?:[,-]\s*|to\s+)?\(\s*({_NUM})\s*,\s*({_NUM})\s*\)",
     re.ASCII,
 )
 _BRACKET_RE = re.compile(r"\[([^\[\]]*)\]")
@@ -101,7 +104,8 @@ def build_messages(
 
     The image itself travels in the dataset's ``image`` column (the ``{"type": "image"}``
     part marks where it goes). With ``answer`` (e.g. from :func:`format_answer`) an
-    assistant turn is appended — the SFT target. Book chapter:
+    assistant turn is appended — the SFT target. The paper's prompt is not public; this one
+    is our reading of the paper (DESIGN, "Coordinates"). Book chapter:
     "Rewards and spatial consistency".
     """
     messages: list[dict] = [
@@ -123,7 +127,8 @@ def build_messages(
 
 def format_box(bbox_model: Sequence[float]) -> str:
     """A box as the contract writes it: ``[x1, y1, x2, y2]`` with integer coordinates
-    (Python's ``round``, ties to even). ValueError unless four finite numbers.
+    (Python's ``round``, ties to even). ValueError unless four finite numbers. Qwen2.5-VL's
+    integer absolute-pixel boxes; the contract is our reading of the paper.
     Book chapter: "Rewards and spatial consistency".
     """
     try:
@@ -140,14 +145,17 @@ def format_answer(think: str, bbox_model: Sequence[float]) -> str:
     model pixels rounded to integers (:func:`format_box`).
 
     ValueError if ``think`` contains one of the contract's tags (the result would not pass
-    :func:`check_format`). Book chapter: "Rewards and spatial consistency".
+    :func:`check_format`). The DeepSeek-R1-style contract of DESIGN (our reading of the
+    paper). Book chapter: "Rewards and spatial consistency".
     """
     if not isinstance(think, str):
         raise ValueError(f"think: expected a string; got {type(think).__name__}")
     bad = [t for t in _TAGS if t in think]
     if bad:
         raise ValueError(f"think: must not contain the contract's tags; found {', '.join(bad)}")
-    return f"{_THINK_OPEN}{think}{_THINK_CLOSE}{_ANSWER_OPEN}{format_box(bbox_model)}{_ANSWER_CLOSE}"
+    return (
+        f"{_THINK_OPEN}{think}{_THINK_CLOSE}{_ANSWER_OPEN}{format_box(bbox_model)}{_ANSWER_CLOSE}"
+    )
 
 
 # ----------------------------------------------------------------------------- reading
@@ -162,7 +170,8 @@ def completion_text(completion) -> str:
     messages if none says ``assistant``) joined by newlines; non-text parts are skipped.
     A single message dict is accepted too. Malformed message structures contribute no text
     (model output never raises); a completion that is neither a string, a dict nor a list
-    is a ValueError — that is a caller's bug, not model output.
+    is a ValueError — that is a caller's bug, not model output. (TRL's completion formats;
+    no formula of the paper.)
     Book chapter: "Rewards and spatial consistency".
     """
     if isinstance(completion, str):
@@ -224,27 +233,28 @@ def _to_box(strings: Sequence[str]) -> list[float] | None:
     return [min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)]
 
 
-def _candidates(region: str) -> list[list[str]]:
-    """The box candidates of a region, as lists of number strings, from the first notation
-    that occurs (in this order): ``"bbox_2d": [...]`` keys (Qwen2.5-VL's JSON), two corner
-    pairs ``(x1,y1),(x2,y2)`` (Qwen2-VL's ``<|box_start|>…<|box_end|>``), bracketed lists
-    of numbers ``[x1, y1, x2, y2]``, and finally all bare numbers of the region as one
-    candidate."""
+def _candidates(region: str) -> tuple[str, list[list[str]]]:
+    """``(notation, candidates)``: the box candidates of a region, as lists of number
+    strings, from the first notation that occurs (in this order): ``"json"`` —
+    ``"bbox_2d": [...]`` keys (Qwen2.5-VL's JSON); ``"pairs"`` — two corner pairs
+    ``(x1,y1),(x2,y2)`` (Qwen2-VL's ``<|box_start|>…<|box_end|>``); ``"list"`` — bracketed
+    lists of numbers ``[x1, y1, x2, y2]``; finally ``"bare"`` — all bare numbers of the
+    region as one candidate."""
     found = [_NUM_RE.findall(m.group(1)) for m in _BBOX_KEY_RE.finditer(region)]
     if found:
-        return found
+        return "json", found
     found = [list(m.groups()) for m in _PAIRS_RE.finditer(region)]
     if found:
-        return found
+        return "pairs", found
     found = []
     for m in _BRACKET_RE.finditer(region):
         numbers = _NUM_RE.findall(m.group(1))
         if numbers and _SEPARATORS_RE.fullmatch(_NUM_RE.sub("", m.group(1))):
             found.append(numbers)
     if found:
-        return found
+        return "list", found
     numbers = _NUM_RE.findall(region)
-    return [numbers] if numbers else []
+    return "bare", [numbers] if numbers else []
 
 
 def parse_answer(text) -> list[float] | None:
@@ -268,7 +278,7 @@ def parse_answer(text) -> list[float] | None:
         text = completion_text(text)
     except ValueError:
         return None
-    candidates = _candidates(_answer_region(text))
+    _, candidates = _candidates(_answer_region(text))
     if not candidates:
         return None
     return _to_box(candidates[0])
@@ -277,7 +287,9 @@ def parse_answer(text) -> list[float] | None:
 def check_format(text) -> bool:
     """Whether a completion follows the contract: exactly one ``<think>…</think>`` block
     followed by exactly one ``<answer>…</answer>`` block (only whitespace around and between
-    them), the answer holding exactly one box that :func:`parse_answer` can read.
+    them), the answer holding exactly one box that :func:`parse_answer` can read, written as
+    a list ``[x1, y1, x2, y2]`` (alone or as ``{"bbox_2d": [...]}``) or as corner pairs —
+    four bare numbers without brackets parse, but do not satisfy the contract.
 
     The ``format`` reward (DESIGN, "Rewards and the consistency weight"). Never raises on
     model output. Book chapter: "Rewards and spatial consistency".
@@ -291,5 +303,5 @@ def check_format(text) -> bool:
     m = _FORMAT_RE.fullmatch(text)
     if m is None:
         return False
-    candidates = _candidates(m.group(2))
-    return len(candidates) == 1 and _to_box(candidates[0]) is not None
+    notation, candidates = _candidates(m.group(2))
+    return notation != "bare" and len(candidates) == 1 and _to_box(candidates[0]) is not None

@@ -1,0 +1,334 @@
+"""Rewards: pure functions with TRL's reward signature, in a name registry.
+
+``f(completions, **kwargs) -> list[float]``: TRL's ``GRPOTrainer`` calls each reward with
+the batch's ``prompts``, ``completions`` (strings, or lists of chat messages), their
+``completion_ids`` and every dataset column as a keyword list. These rewards read
+
+``bbox_model``
+    the target box ``[x1, y1, x2, y2]`` in model-input pixels, one per completion;
+``image_size_model``
+    ``[width, height]`` of the model input, one per completion (only ``center_distance``).
+
+and ignore every other keyword. A completion that cannot be parsed scores 0 (never raises);
+a missing or malformed target column is a ValueError that says what was expected.
+
+The formulas are our reading of the paper (RSGround-R1, arXiv 2601.21634; its formulas are
+not public) — DESIGN, "Rewards and the consistency weight". Each function has a ``*_scores``
+twin working on parsed arrays ``(N, 4)`` (NaN rows = unparsable), which the benchmark and the
+book's plots use.
+
+Book chapter: "Rewards and spatial consistency" (``book/01_rewards.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from rsground_lib import boxes
+from rsground_lib.prompts import MAX_ABS_COORD, check_format, parse_answer
+
+RewardFunc = Callable[..., list[float]]
+
+GAUSSIAN_SIGMA_SCALE = 0.5
+"""``s`` in the Gaussian-centre reward's ``σ = s · sqrt(w · h)`` of the target (our choice: a
+centre one target-size away scores ``exp(-2) ≈ 0.14``)."""
+
+GAUSSIAN_MIN_SIGMA = 1.0
+"""Floor of ``σ`` in pixels, so that a zero-area target cannot divide by zero."""
+
+DEFAULT_REWARD_WEIGHTS: dict[str, float] = {"format": 1.0, "iou": 1.0, "positional": 1.0}
+"""DESIGN's default total reward: format + IoU + positional, each with weight 1."""
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def parse_completions(completions: Sequence) -> np.ndarray:
+    """The parsed boxes of a batch of completions, ``(N, 4)`` float, a NaN row where the
+    completion cannot be parsed (:func:`rsground_lib.prompts.parse_answer`; an unparsable
+    answer scores 0, DESIGN "Coordinates").
+
+    Book chapter: "Rewards and spatial consistency".
+    """
+    out = np.full((len(completions), 4), np.nan)
+    for i, c in enumerate(completions):
+        box = parse_answer(c)
+        if box is not None:
+            out[i] = box
+    return out
+
+
+def _column(kwargs: Mapping, name: str, n: int, width: int, what: str) -> np.ndarray:
+    if name not in kwargs or kwargs[name] is None:
+        raise ValueError(
+            f"reward needs the dataset column {name!r} ({what}); got columns "
+            f"{sorted(k for k in kwargs if k not in ('prompts', 'completions', 'completion_ids'))}"
+        )
+    try:
+        arr = np.asarray(kwargs[name], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"column {name!r}: expected {n} rows of {width} numbers ({what})") from exc
+    if arr.shape != (n, width):
+        raise ValueError(
+            f"column {name!r}: expected shape ({n}, {width}) — one {what} per completion; got {arr.shape}"
+        )
+    bad = ~np.all(np.isfinite(arr) & (np.abs(arr) <= MAX_ABS_COORD), axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"column {name!r}, row {i}: expected finite numbers of magnitude <= {MAX_ABS_COORD:g}; "
+            f"got {kwargs[name][i]!r}"
+        )
+    return arr
+
+
+def _targets(kwargs: Mapping, n: int) -> np.ndarray:
+    return _column(kwargs, "bbox_model", n, 4, "target box [x1, y1, x2, y2] in model pixels")
+
+
+def _masked(pred, target, fn) -> np.ndarray:
+    """``fn(pred, target)`` row by row, 0.0 on rows where the prediction (or target) is not
+    finite — the unparsable completions. ``fn`` sees every row (NaN flows through it
+    without warnings) and the masked rows are overwritten afterwards; large batches go in
+    cache-sized chunks (:data:`rsground_lib.boxes.CHUNK_ROWS`)."""
+    p, t = np.broadcast_arrays(boxes.as_boxes(pred, "pred"), boxes.as_boxes(target, "target"))
+    lead = p.shape[:-1]
+    m = math.prod(lead)
+    p, t = p.reshape(m, 4), t.reshape(m, 4)
+    out = np.empty(m, dtype=np.float64)
+    chunk = boxes.CHUNK_ROWS
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for s in range(0, m, chunk):
+            pc, tc = p[s : s + chunk], t[s : s + chunk]
+            r = out[s : s + chunk]
+            r[...] = fn(pc, tc)
+            r[~(boxes.finite_rows(pc) & boxes.finite_rows(tc))] = 0.0
+    return out.reshape(lead)
+
+
+# ----------------------------------------------------------------------------- array scores
+
+
+def iou_scores(pred, target, convention: str = "continuous") -> np.ndarray:
+    """IoU of parsed boxes ``(N, 4)`` with targets, in [0, 1]; 0.0 on rows with a NaN
+    (unparsable) prediction. The array form of :func:`iou_reward` (the paper's IoU reward).
+
+    Book chapter: "Rewards and spatial consistency".
+    """
+    return _masked(pred, target, lambda p, t: boxes.iou(p, t, convention))
+
+
+def _positional(p, t, convention):
+    r = np.asarray(boxes.diou(p, t, convention), dtype=np.float64)
+    r += 1.0
+    r *= 0.5
+    return r
+
+
+def positional_scores(pred, target, convention: str = "continuous") -> np.ndarray:
+    """DIoU rescaled to [0, 1], ``(IoU − ρ²/c² + 1) / 2``, of parsed boxes ``(N, 4)`` with
+    targets; 0.0 on rows with a NaN (unparsable) prediction. The array form of
+    :func:`positional_reward` (our reading of the paper). Book chapter: "Rewards and spatial consistency".
+    """
+    return _masked(pred, target, lambda p, t: _positional(p, t, convention))
+
+
+def gaussian_center_scores(pred, target, sigma_scale: float = GAUSSIAN_SIGMA_SCALE) -> np.ndarray:
+    """``exp(−d² / (2σ²))`` with ``d`` the centre distance and ``σ = max(s·sqrt(w·h), 1 px)``
+    from the target's width and height; 0.0 on NaN rows; in [0, 1]. The array form of
+    :func:`gaussian_center_reward` (our reading of the paper). Book chapter: "Rewards and spatial consistency".
+    """
+    if not (math.isfinite(sigma_scale) and sigma_scale > 0):
+        raise ValueError(f"sigma_scale: expected a positive number; got {sigma_scale!r}")
+
+    def score(p, t):
+        d = np.asarray(boxes.center_distance(p, t))
+        sigma = np.maximum(sigma_scale * np.sqrt(np.asarray(boxes.area(t))), GAUSSIAN_MIN_SIGMA)
+        return np.exp(-(d * d) / (2.0 * sigma * sigma))
+
+    return _masked(pred, target, score)
+
+
+def center_distance_scores(pred, target, image_size) -> np.ndarray:
+    """``1 − d / diag`` clipped to [0, 1], with ``d`` the centre distance and ``diag`` the
+    image diagonal (``image_size`` = ``(w, h)`` or ``(N, 2)``); 0.0 on NaN rows. The array
+    form of :func:`center_distance_reward` (our reading of the paper). Book chapter: "Rewards and spatial consistency".
+    """
+    size = np.asarray(image_size, dtype=np.float64)
+    if size.shape[-1:] != (2,) or not np.all(np.isfinite(size) & (size > 0)):
+        raise ValueError(
+            f"image_size: expected positive (width, height) or (N, 2); got shape {size.shape}"
+        )
+
+    def score(p, t):
+        d = np.asarray(boxes.center_distance(p, t))
+        diag = np.hypot(size[..., 0], size[..., 1])
+        return np.clip(1.0 - d / diag, 0.0, 1.0)
+
+    return _masked(pred, target, score)
+
+
+# ----------------------------------------------------------------------------- TRL rewards
+
+
+def format_reward(completions, **kwargs) -> list[float]:
+    """1.0 when the completion follows the contract ``<think>…</think><answer>[x1, y1, x2,
+    y2]</answer>`` with exactly one parseable box (:func:`rsground_lib.prompts.check_format`),
+    else 0.0. Range {0, 1}. Needs no column.
+
+    The paper's format reward (DeepSeek-R1 style); the exact strictness is our reading of
+    the paper. Book chapter: "Rewards and spatial consistency".
+    """
+    return [1.0 if check_format(c) else 0.0 for c in completions]
+
+
+def iou_reward(completions, bbox_model=None, **kwargs) -> list[float]:
+    """IoU of the parsed box with the target ``bbox_model`` (continuous convention); 0.0 when
+    the completion is unparsable. Range [0, 1].
+
+    The paper's IoU reward; zero for every box that misses, hence the positional reward.
+    Book chapter: "Rewards and spatial consistency".
+    """
+    target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
+    return iou_scores(parse_completions(completions), target).tolist()
+
+
+def positional_reward(completions, bbox_model=None, **kwargs) -> list[float]:
+    """The default positional reward: DIoU rescaled to [0, 1],
+    ``(IoU − ρ²/c² + 1) / 2`` (ρ centre distance, c diagonal of the box enclosing prediction
+    and target); 0.0 when unparsable. Range [0, 1]: 1 for a perfect box, 0.5 for a box that
+    just touches the target, and still > 0 — and decreasing with distance — for every box
+    that misses, so a group of misses keeps a learning signal.
+
+    Our reading of the paper's continuous, distance-aware positional reward (DESIGN).
+    Book chapter: "Rewards and spatial consistency".
+    """
+    target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
+    return positional_scores(parse_completions(completions), target).tolist()
+
+
+def gaussian_center_reward(completions, bbox_model=None, **kwargs) -> list[float]:
+    """Alternative positional reward: ``exp(−d² / (2σ²))``, ``d`` the distance between the
+    parsed box's centre and the target's, ``σ = max(s · sqrt(w · h), 1 px)`` with the
+    target's ``w, h`` and ``s =`` :data:`GAUSSIAN_SIGMA_SCALE`; 0.0 when unparsable.
+    Range [0, 1] (1 for a centred box of any size: it ignores the box's extent).
+
+    Our reading of the paper (an ablation alternative; DESIGN). Book chapter:
+    "Rewards and spatial consistency".
+    """
+    target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
+    return gaussian_center_scores(parse_completions(completions), target).tolist()
+
+
+def center_distance_reward(
+    completions, bbox_model=None, image_size_model=None, **kwargs
+) -> list[float]:
+    """Alternative positional reward: ``1 − d / diag`` clipped to [0, 1], ``d`` the centre
+    distance and ``diag`` the model-input image diagonal (column ``image_size_model``,
+    ``[width, height]``); 0.0 when unparsable. Range [0, 1], linear in the distance.
+
+    Our reading of the paper (an ablation alternative; DESIGN). Book chapter:
+    "Rewards and spatial consistency".
+    """
+    n = len(completions)
+    target = _targets({**kwargs, "bbox_model": bbox_model}, n)
+    size = _column(
+        {**kwargs, "image_size_model": image_size_model},
+        "image_size_model",
+        n,
+        2,
+        "model-input image size [width, height]",
+    )
+    if np.any(size <= 0):
+        raise ValueError(
+            "column 'image_size_model': expected positive [width, height] in every row"
+        )
+    return center_distance_scores(parse_completions(completions), target, size).tolist()
+
+
+REWARDS: dict[str, RewardFunc] = {
+    "format": format_reward,
+    "iou": iou_reward,
+    "positional": positional_reward,
+    "gaussian_center": gaussian_center_reward,
+    "center_distance": center_distance_reward,
+}
+"""Reward name → TRL reward function; the names used in configs (``reward_weights``)."""
+
+
+def get_reward(name: str) -> RewardFunc:
+    """The registered reward called ``name``; ValueError listing the known names otherwise.
+    The names are the config's ``reward_weights`` keys (DESIGN, "Rewards").
+
+    Book chapter: "Rewards and spatial consistency".
+    """
+    if name not in REWARDS:
+        raise ValueError(f"unknown reward {name!r}; known rewards: {', '.join(REWARDS)}")
+    return REWARDS[name]
+
+
+def combine_rewards(
+    weights: Mapping[str, float] | Sequence[str] | None = None,
+    values: Sequence[float] | None = None,
+) -> RewardFunc:
+    """A TRL reward function returning the weighted sum ``Σ_k w_k · r_k`` of registered
+    rewards.
+
+    Call as ``combine_rewards({"format": 1, "iou": 1, "positional": 1})`` or
+    ``combine_rewards(["format", "iou"], [1.0, 0.5])``; ``None`` gives
+    :data:`DEFAULT_REWARD_WEIGHTS`. Unknown names are a ValueError listing the known ones;
+    weights must be finite. The total reward of DESIGN (weights are config fields).
+    (TRL can also take the separate functions with ``GRPOConfig.reward_weights`` and log
+    each; this is the single-function form.) Our reading of the paper.
+    Book chapter: "Rewards and spatial consistency".
+    """
+    if weights is None:
+        table = dict(DEFAULT_REWARD_WEIGHTS)
+    elif isinstance(weights, Mapping):
+        if values is not None:
+            raise ValueError(
+                "combine_rewards: give weights either as a mapping or as names + values"
+            )
+        table = dict(weights)
+    else:
+        names = [weights] if isinstance(weights, str) else list(weights)
+        vals = [1.0] * len(names) if values is None else list(values)
+        if len(vals) != len(names):
+            raise ValueError(
+                f"combine_rewards: {len(names)} names but {len(vals)} weights; expected one each"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"combine_rewards: duplicate reward names in {names}")
+        table = dict(zip(names, vals, strict=True))
+    if not table:
+        raise ValueError("combine_rewards: expected at least one reward")
+    unknown = [k for k in table if k not in REWARDS]
+    if unknown:
+        raise ValueError(
+            f"unknown reward(s) {', '.join(map(repr, unknown))}; known rewards: {', '.join(REWARDS)}"
+        )
+    for k, w in table.items():
+        try:
+            w = float(w)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"reward weight {k!r}: expected a number; got {w!r}") from exc
+        if not math.isfinite(w):
+            raise ValueError(f"reward weight {k!r}: expected a finite number; got {w!r}")
+        table[k] = w
+    funcs = [(REWARDS[k], w) for k, w in table.items()]
+
+    def combined_reward(completions, **kwargs) -> list[float]:
+        total = np.zeros(len(completions), dtype=np.float64)
+        for func, w in funcs:
+            if w != 0.0:
+                total += w * np.asarray(func(completions, **kwargs), dtype=np.float64)
+        return total.tolist()
+
+    combined_reward.__name__ = "combined_" + "_".join(table)
+    combined_reward.__doc__ = "Weighted sum of rewards: " + ", ".join(
+        f"{w:g}·{k}" for k, w in table.items()
+    )
+    return combined_reward
