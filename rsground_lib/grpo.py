@@ -62,7 +62,11 @@ def group_advantages(
         raise ValueError(f"scale: expected one of {SCALES}; got {scale!r}")
     r = _grouped(rewards, num_generations)
     with np.errstate(invalid="ignore"):
-        mean = np.nanmean(r, axis=1, keepdims=True) if np.isfinite(r).any() else np.zeros((r.shape[0], 1))
+        mean = (
+            np.nanmean(r, axis=1, keepdims=True)
+            if np.isfinite(r).any()
+            else np.zeros((r.shape[0], 1))
+        )
     adv = r - mean
     if scale == "group":
         adv = adv / (np.nan_to_num(_sample_std(r, axis=1), nan=0.0) + eps)
@@ -77,5 +81,7 @@ def weighted_advantages(advantages, weights) -> np.ndarray:
     a = np.asarray(advantages, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
     if a.ndim != 2 or w.shape != (a.shape[0],):
-        raise ValueError(f"expected advantages (B, G) and weights (B,); got {a.shape} and {w.shape}")
+        raise ValueError(
+            f"expected advantages (B, G) and weights (B,); got {a.shape} and {w.shape}"
+        )
     return a * w[:, None]

@@ -172,3 +172,177 @@ def show_figure(fig, path: str | Path):
     from IPython.display import Image
 
     return Image(filename=str(save_figure(fig, path)))
+
+
+# ------------------------------------------------------------------ rewards and consistency
+REWARD_LABELS = {
+    "iou": "IoU",
+    "positional": "positional (DIoU → [0, 1])",
+    "gaussian_center": "Gaussian of centre distance",
+    "center_distance": "1 − centre distance / diagonal",
+}
+
+
+def reward_grid(name: str, target, image_size, step_px: float = 2.0):
+    """Reward ``name`` of a prediction of the target's size whose centre sweeps the image on
+    a grid of ``step_px``: returns ``(xs, ys, Z)`` with ``Z[j, i]`` the reward with the
+    centre at ``(xs[i], ys[j])``. Data of :func:`reward_heatmaps`."""
+    import numpy as np
+
+    from rsground_lib import rewards
+
+    t = np.asarray(target, dtype=float)
+    w, h = t[2] - t[0], t[3] - t[1]
+    xs = np.arange(0.0, image_size[0] + 1e-9, step_px)
+    ys = np.arange(0.0, image_size[1] + 1e-9, step_px)
+    cx, cy = np.meshgrid(xs, ys)
+    pred = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1).reshape(-1, 4)
+    score_fns = {
+        "iou": lambda p: rewards.iou_scores(p, t),
+        "positional": lambda p: rewards.positional_scores(p, t),
+        "gaussian_center": lambda p: rewards.gaussian_center_scores(p, t),
+        "center_distance": lambda p: rewards.center_distance_scores(p, t, image_size),
+    }
+    if name not in score_fns:
+        raise ValueError(f"unknown reward {name!r}; known: {', '.join(score_fns)}")
+    return xs, ys, np.asarray(score_fns[name](pred)).reshape(cy.shape)
+
+
+def reward_heatmaps(target, image_size, names=tuple(REWARD_LABELS), step_px: float = 2.0):
+    """One heat map per reward over the predicted box's centre position (same size as the
+    target), the target drawn in white: where each reward gives signal, and where IoU gives
+    none. Book chapter: *Rewards and spatial consistency*."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    with matplotlib.rc_context(BOOK_STYLE):
+        ncols = 2 if len(names) == 4 else len(names)
+        nrows = -(-len(names) // ncols)
+        fig = _new_figure(3.0 * ncols + 0.8, 2.75 * nrows)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True)).ravel()
+        for ax, name in zip(axes, names, strict=True):
+            xs, ys, z = reward_grid(name, target, image_size, step_px)
+            im = ax.imshow(
+                z,
+                origin="upper",
+                extent=(xs[0], xs[-1], ys[-1], ys[0]),
+                vmin=0,
+                vmax=1,
+                cmap="viridis",
+                interpolation="nearest",
+            )
+            x1, y1, x2, y2 = target
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", lw=1.2))
+            signal = 100.0 * float((z >= 0.01).mean())
+            ax.set_title(
+                f"{REWARD_LABELS.get(name, name)}\n≥ 0.01 on {signal:.0f}% of centres", fontsize=8
+            )
+            if ax in axes[-ncols:]:
+                ax.set_xlabel("predicted centre x (px)")
+            if ax in axes[::ncols]:
+                ax.set_ylabel("predicted centre y (px)")
+        fig.colorbar(im, ax=axes, shrink=0.85, label="reward")
+    return fig
+
+
+def reward_profile(
+    target, image_size, names=tuple(REWARD_LABELS), max_shift_px: float | None = None
+):
+    """Rewards of a same-size prediction sliding right from the target (shift 0 = perfect):
+    IoU falls to 0 once the boxes stop overlapping and stays flat; the distance-aware
+    rewards keep decreasing. Book chapter: *Rewards and spatial consistency*."""
+    import matplotlib
+    import numpy as np
+
+    from rsground_lib import rewards
+
+    t = np.asarray(target, dtype=float)
+    w = t[2] - t[0]
+    max_shift_px = max_shift_px or (image_size[0] - t[2])
+    shifts = np.linspace(0.0, max_shift_px, 400)
+    pred = t[None, :] + np.stack([shifts, 0 * shifts, shifts, 0 * shifts], axis=1)
+    curves = {
+        "iou": rewards.iou_scores(pred, t),
+        "positional": rewards.positional_scores(pred, t),
+        "gaussian_center": rewards.gaussian_center_scores(pred, t),
+        "center_distance": rewards.center_distance_scores(pred, t, image_size),
+    }
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig = _new_figure(6.4, 3.0)
+        ax = fig.add_subplot()
+        for name in names:
+            ax.plot(shifts, curves[name], label=REWARD_LABELS.get(name, name), lw=1.6)
+        ax.axvspan(w, shifts[-1], color="#eeeeee", zorder=0)
+        ax.text(w + 2, 0.95, "no overlap: IoU = 0", fontsize=7.5, va="top")
+        ax.set_xlabel("horizontal shift of the prediction (px)")
+        ax.set_ylabel("reward")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(0, shifts[-1])
+        ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+    return fig
+
+
+def rollout_groups(groups: dict, target, image_size, scores=None, weights=None):
+    """Each named rollout group's boxes (one panel per group) over the image frame, the target
+    dashed, titled with the group's consistency score and update weight when given.
+    Book chapter: *Rewards and spatial consistency*."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig = _new_figure(2.6 * len(groups), 2.8)
+        axes = np.atleast_1d(fig.subplots(1, len(groups)))
+        for k, (ax, (title, group)) in enumerate(zip(axes, groups.items(), strict=True)):
+            ax.set_xlim(0, image_size[0])
+            ax.set_ylim(image_size[1], 0)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():  # the image frame
+                spine.set_visible(True)
+                spine.set_color("#888888")
+            x1, y1, x2, y2 = target
+            ax.add_patch(
+                Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="black", lw=1.4, ls="--")
+            )
+            for b in np.asarray(group, dtype=float):
+                if not np.all(np.isfinite(b)):
+                    continue
+                ax.add_patch(
+                    Rectangle(
+                        (b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec="#d62728", lw=1.0
+                    )
+                )
+                ax.plot((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, ".", color="#d62728", ms=3)
+            sub = []
+            if scores is not None:
+                sub.append(f"dispersion {float(scores[k]):.3f}")
+            if weights is not None:
+                sub.append(f"w = {float(weights[k]):.2f}")
+            ax.set_title(title + ("\n" + ", ".join(sub) if sub else ""), fontsize=8)
+    return fig
+
+
+def weight_curves(kappas=(0.0, 2.0, 5.0, 10.0, 20.0), w_min: float = 0.1, max_score: float = 0.5):
+    """The update weight ``w = clip(exp(−κ·score), w_min, 1)`` against the group's dispersion
+    score, one curve per κ. Book chapter: *Rewards and spatial consistency*."""
+    import matplotlib
+    import numpy as np
+
+    from rsground_lib import consistency
+
+    s = np.linspace(0.0, max_score, 300)
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig = _new_figure(5.2, 3.0)
+        ax = fig.add_subplot()
+        for kappa in kappas:
+            ax.plot(s, consistency.update_weight(s, kappa, w_min), label=f"κ = {kappa:g}", lw=1.6)
+        ax.axhline(w_min, color="grey", lw=0.8, ls=":")
+        ax.text(max_score, w_min + 0.02, f"w_min = {w_min:g}", ha="right", fontsize=7.5)
+        ax.set_xlabel("centre dispersion of the group (fraction of the image diagonal)")
+        ax.set_ylabel("update weight w")
+        ax.set_ylim(0, 1.05)
+        ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+    return fig

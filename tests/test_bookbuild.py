@@ -157,6 +157,19 @@ def test_every_parameter_is_documented_with_its_type(project_chapters):
                 )
 
 
+def test_papermill_reads_every_line_of_each_parameters_cell(project_root, project_chapters):
+    """papermill silently drops a line it cannot parse (e.g. an '=' inside the comment)."""
+    for stem, params in project_chapters.items():
+        text = (project_root / "book" / f"{stem}.py").read_text()
+        cell = text.split('# %% tags=["parameters"]\n', 1)[1].split("\n# %%", 1)[0]
+        assigned = [
+            ln.split("=", 1)[0].strip()
+            for ln in cell.splitlines()
+            if ln.strip() and not ln.startswith("#")
+        ]
+        assert assigned == list(params), f"{stem}: papermill read {list(params)} of {assigned}"
+
+
 def test_chapters_hold_calls_not_logic(project_root):
     for path in (project_root / "book").glob("*.py"):
         tree = ast.parse(path.read_text())

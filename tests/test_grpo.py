@@ -16,7 +16,9 @@ def test_equal_rewards_give_zero_advantage():
 
 def test_flat_batch_in_trl_order():
     flat = [1.0, 0.0, 0.5, 0.5]
-    assert np.allclose(grpo.group_advantages(flat, 2), grpo.group_advantages([[1.0, 0.0], [0.5, 0.5]]))
+    assert np.allclose(
+        grpo.group_advantages(flat, 2), grpo.group_advantages([[1.0, 0.0], [0.5, 0.5]])
+    )
     with pytest.raises(ValueError, match="num_generations"):
         grpo.group_advantages(flat, 3)
 
