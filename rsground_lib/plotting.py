@@ -346,3 +346,96 @@ def weight_curves(kappas=(0.0, 2.0, 5.0, 10.0, 20.0), w_min: float = 0.1, max_sc
         ax.set_ylim(0, 1.05)
         ax.legend(fontsize=7.5, frameon=False, loc="upper right")
     return fig
+
+
+# ------------------------------------------------------------------------------------ data
+def scene_gallery(items, ncols: int = 4, title_chars: int = 60):
+    """A grid of scenes, each with its target box (yellow, dashed outline) and its referring
+    expression as the title. ``items``: dicts with ``image`` (PIL image or array), ``bbox``
+    ([x1, y1, x2, y2] in the image's pixels) and ``expression``; optional ``objects`` (list of
+    dicts with ``bbox``) are outlined thinly in white. Book chapter: *Data*."""
+    import textwrap
+
+    import matplotlib
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    items = list(items)
+    if not items:
+        raise ValueError("scene_gallery: no items to draw")
+    nrows = -(-len(items) // ncols)
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig = _new_figure(2.6 * ncols, 2.95 * nrows)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+        for ax in axes:
+            ax.axis("off")
+        for ax, item in zip(axes, items, strict=False):
+            ax.imshow(np.asarray(item["image"]))
+            for obj in item.get("objects") or []:
+                x1, y1, x2, y2 = obj["bbox"]
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", lw=0.5, alpha=0.7))
+            x1, y1, x2, y2 = item["bbox"]
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="#ffd400", lw=1.6, ls="--"))
+            text = str(item["expression"])
+            if len(text) > title_chars * 2:
+                text = text[: title_chars * 2 - 1] + "…"
+            ax.set_title("\n".join(textwrap.wrap(text, title_chars // 2 + 8)), fontsize=7)
+    return fig
+
+
+def cue_mix(shares, title: str = "Share of expressions carrying each positional cue"):
+    """Grouped horizontal bars: one group per cue tag, one bar per dataset. ``shares``: a
+    pandas DataFrame indexed by tag with one column per dataset, values in [0, 1] (an
+    expression may carry several tags, so a column need not sum to 1). Book chapter: *Data*."""
+    import matplotlib
+    import numpy as np
+
+    tags = list(shares.index)
+    names = list(shares.columns)
+    width = 0.8 / max(len(names), 1)
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig = _new_figure(7.0, 3.0)
+        ax = fig.add_subplot()
+        x = np.arange(len(tags))
+        for k, name in enumerate(names):
+            ax.bar(x + (k - (len(names) - 1) / 2) * width, 100 * shares[name].to_numpy(float), width, label=name)
+        ax.set_xticks(x, tags)
+        ax.set_ylabel("% of expressions")
+        ax.set_ylim(0, 100)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+    return fig
+
+
+def box_statistics(datasets: dict, bins: int = 24):
+    """Where targets are and how big they are, per dataset: a 2-D histogram of normalised
+    box centres (one panel each) and the distribution of box area as a fraction of the image
+    (log scale). ``datasets``: name → ``(bboxes (N, 4), image_sizes (N, 2))``, original
+    pixels and ``(width, height)``. Book chapter: *Data*."""
+    import matplotlib
+    import numpy as np
+
+    n = len(datasets)
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig = _new_figure(2.5 * n + 3.2, 2.8)
+        grid = fig.add_gridspec(1, n + 1, width_ratios=[1] * n + [1.5])
+        area_ax = fig.add_subplot(grid[0, n])
+        for k, (name, (bboxes, sizes)) in enumerate(datasets.items()):
+            b = np.asarray(bboxes, dtype=float)
+            s = np.asarray(sizes, dtype=float)
+            cx = (b[:, 0] + b[:, 2]) / 2 / s[:, 0]
+            cy = (b[:, 1] + b[:, 3]) / 2 / s[:, 1]
+            ax = fig.add_subplot(grid[0, k])
+            ax.hist2d(cx, cy, bins=bins, range=[[0, 1], [0, 1]], cmap="magma")
+            ax.set_ylim(1, 0)
+            ax.set_aspect("equal")
+            ax.set_title(f"{name}\n(n = {len(b):,})", fontsize=8)
+            ax.set_xlabel("centre x / width")
+            if k == 0:
+                ax.set_ylabel("centre y / height")
+            frac = np.clip((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / (s[:, 0] * s[:, 1]), 1e-6, 1)
+            area_ax.hist(np.log10(frac), bins=40, range=(-5, 0), histtype="step", lw=1.4, label=name, density=True)
+        area_ax.set_xlabel("log10(box area / image area)")
+        area_ax.set_ylabel("density")
+        area_ax.legend(fontsize=7, frameon=False)
+    return fig
