@@ -1,0 +1,784 @@
+"""Chain-of-thought traces for stage 1 (CoT-SFT): templates and a teacher.
+
+RSGround-R1's first stage fine-tunes the model on "synthetic RSVG reasoning data that
+establishes explicit position awareness": each answer first reasons about the candidates and
+their positions, then gives the box. This module writes those answers, in the project's
+contract ``<think>…</think><answer>[x1, y1, x2, y2]</answer>``
+(:func:`rsground_lib.prompts.format_answer`), with every coordinate in the pixels of the image
+*as the model sees it* (:func:`rsground_lib.boxes.model_size`; DESIGN, "Coordinates").
+
+Two sources (book chapter "Data", ``book/02_data.py``):
+
+(a) **Templates** (:func:`template_trace`): derived from the scene's objects and the
+    resolver's steps (``resolver_steps`` of a synthetic record): the candidates of the target
+    class with their boxes, the cue applied ("sorted by centre x the tanks are …"), the
+    choice; several wordings, chosen by a seed. Exact by construction.
+(b) **A teacher** (:func:`teacher_traces`): a stronger model is shown the image, the
+    expression AND the ground-truth box (a hint) and asked to explain how to find the object;
+    its final box is parsed (:func:`rsground_lib.prompts.parse_answer`) and the trace kept
+    only when the box reaches ``IoU ≥ iou_threshold`` with the target (rejection sampling).
+    Teachers: :class:`EndpointTeacher` (any OpenAI-compatible chat-completions server, e.g.
+    vLLM; standard library only) and :class:`CheckpointTeacher` (a local transformers
+    checkpoint). The image is sent resized to the model-input size, so "pixels of this
+    image" and the hint's box share one frame (our design).
+
+:func:`to_sft_example` / :func:`to_sft_dataset` turn records into the conversations TRL's
+``SFTTrainer`` reads (``messages`` + ``images``).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from rsground_lib import boxes, prompts
+from rsground_lib.data import expressions as ex
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _image_of(record: Mapping):
+    """The record's image as a ``PIL.Image`` (RGB): a PIL image, ``{"bytes", "path"}`` or a path."""
+    from PIL import Image
+
+    value = record.get("image")
+    if isinstance(value, Image.Image):
+        return value.convert("RGB")
+    if isinstance(value, Mapping):
+        if value.get("bytes"):
+            return Image.open(io.BytesIO(value["bytes"])).convert("RGB")
+        if value.get("path"):
+            return Image.open(value["path"]).convert("RGB")
+    if isinstance(value, str) and value:
+        return Image.open(value).convert("RGB")
+    raise ValueError(
+        f"record {record.get('id')!r}: expected an image (PIL image, {{'bytes'|'path'}} or a "
+        f"path); got {type(value).__name__}"
+    )
+
+
+def record_model_size(record: Mapping, model_size_fn=None, **resize) -> tuple[int, int]:
+    """The model-input size ``(width, height)`` of a record's image: Qwen2.5-VL's resize
+    (:func:`rsground_lib.boxes.model_size`; ``resize`` = ``min_pixels``/``max_pixels``), or
+    ``model_size_fn(width, height)`` when given (e.g. ``functools.partial(
+    rsground_lib.models.model_image_size, processor)`` for another processor).
+    Book chapter: "Data"."""
+    try:
+        w, h = int(record["width"]), int(record["height"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"record {record.get('id')!r}: expected integer 'width' and 'height'"
+        ) from exc
+    if model_size_fn is not None:
+        mw, mh = model_size_fn(w, h)
+        return int(mw), int(mh)
+    return boxes.model_size((w, h), **resize)
+
+
+def _to_model(bbox, record: Mapping, model_wh) -> list[float]:
+    out = boxes.to_model_pixels(bbox, (int(record["width"]), int(record["height"])), model_wh)
+    return [float(v) for v in np.asarray(out).ravel()]
+
+
+def _ibox(box_model) -> str:
+    return prompts.format_box(box_model)
+
+
+def _rng_for(record: Mapping, seed, rng) -> np.random.Generator:
+    if rng is not None:
+        return rng
+    if seed is None:
+        seed = zlib.crc32(str(record.get("id", "")).encode("utf-8"))
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 0xC07]))
+
+
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _plural(category: str) -> str:
+    return ex.CLASS_NOUNS[category][0][1]
+
+
+def _singular(category: str) -> str:
+    return ex.CLASS_NOUNS[category][0][0]
+
+
+_RANK_WORDS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+_SIDE_ORDER = {
+    "left": "from left to right",
+    "right": "from right to left",
+    "top": "from top to bottom",
+    "bottom": "from bottom to top",
+}
+_CELL_WORDS = {
+    (0, 0): "upper-left",
+    (0, 1): "top-middle",
+    (0, 2): "upper-right",
+    (1, 0): "middle-left",
+    (1, 1): "central",
+    (1, 2): "middle-right",
+    (2, 0): "lower-left",
+    (2, 1): "bottom-middle",
+    (2, 2): "lower-right",
+}
+
+
+# --------------------------------------------------------------------------- templates
+
+
+class _Writer:
+    """Writes the reasoning for one record in model pixels, with seeded wording."""
+
+    def __init__(self, record: Mapping, rng: np.random.Generator, resize: dict, size_fn=None):
+        self.record = record
+        self.rng = rng
+        self.model_wh = record_model_size(record, size_fn, **resize)
+        self.objects = list(record["objects"])
+        self.mbox = [_to_model(o["bbox"], record, self.model_wh) for o in self.objects]
+        sx = self.model_wh[0] / float(record["width"])
+        sy = self.model_wh[1] / float(record["height"])
+        self.area_scale = sx * sy
+        self.labels: dict[int, str] = {}
+
+    def centre(self, i: int) -> tuple[int, int]:
+        b = self.mbox[i]
+        return int(round((b[0] + b[2]) / 2)), int(round((b[1] + b[3]) / 2))
+
+    def name(self, i: int) -> str:
+        return self.labels.get(i, f"the {_singular(self.objects[i]['category'])}")
+
+    def where(self, i: int) -> str:
+        return f"{self.name(i)} at {_ibox(self.mbox[i])}"
+
+    def label(self, members: Sequence[int]) -> None:
+        for k, i in enumerate(members, start=1):
+            self.labels[i] = f"#{k}"
+
+    def candidates(self, step: dict, intro: bool) -> str:
+        members = step["candidates"]
+        cat = step["category"]
+        noun = step.get("noun") or _singular(cat)
+        if not members:
+            return f"I find no {noun} here."
+        if len(members) == 1:
+            self.labels[members[0]] = f"the {noun}"
+            return _pick(
+                self.rng,
+                (
+                    f"There is only one {noun} in the image, at {_ibox(self.mbox[members[0]])}.",
+                    f"I see a single {noun}: {_ibox(self.mbox[members[0]])}.",
+                ),
+            )
+        self.label(members)
+        listing = "; ".join(f"{self.labels[i]} {_ibox(self.mbox[i])}" for i in members)
+        head = _pick(
+            self.rng,
+            (
+                f"I can see {len(members)} {_plural(cat)}: {listing}.",
+                f"There are {len(members)} {_plural(cat)} in the image: {listing}.",
+                f"Candidates ({_plural(cat)}): {listing}.",
+            ),
+        )
+        return head if intro or len(members) > 1 else listing
+
+    def color(self, step: dict) -> str:
+        colors = ", ".join(f"{self.name(i)} {c}" for i, c in step["colors"])
+        kept = step["possible"]
+        if len(kept) == 1:
+            tail = f"only {self.name(kept[0])} is {step['color']}"
+        else:
+            tail = f"{len(kept)} of them are {step['color']}"
+        return _pick(
+            self.rng,
+            (
+                f"The description says '{step['phrase']}'. Their colours: {colors}; {tail}.",
+                f"Colour is the cue ('{step['phrase']}'): {colors}. So {tail}.",
+            ),
+        )
+
+    def cell(self, step: dict) -> str:
+        mw, mh = self.model_wh
+        cell = tuple(step["cell"])
+        r, c = cell
+        xs = [0, round(mw / 3), round(2 * mw / 3), mw]
+        ys = [0, round(mh / 3), round(2 * mh / 3), mh]
+        region = f"x {xs[c]}–{xs[c + 1]}, y {ys[r]}–{ys[r + 1]}"
+        grid = _pick(
+            self.rng,
+            (
+                f"The image is {mw}×{mh}; a 3×3 grid cuts x at {xs[1]} and {xs[2]} and y at "
+                f"{ys[1]} and {ys[2]}.",
+                f"Splitting the {mw}×{mh} image into thirds: columns end at x={xs[1]}, "
+                f"{xs[2]}, {mw}; rows end at y={ys[1]}, {ys[2]}, {mh}.",
+            ),
+        )
+        centres = "; ".join(
+            f"{self.name(i)} centre {self.centre(i)} → {_CELL_WORDS[(rr, cc)]}"
+            for i, rr, cc in step["cells"]
+        )
+        kept = step["possible"]
+        tail = (
+            f"Only {self.name(kept[0])} lies in the {_CELL_WORDS[cell]} cell ({region})."
+            if len(kept) == 1
+            else f"{len(kept)} lie in the {_CELL_WORDS[cell]} cell ({region})."
+        )
+        return (
+            f"'{step['phrase']}' points to the {_CELL_WORDS[cell]} part. {grid} {centres}. {tail}"
+        )
+
+    def size(self, step: dict) -> str:
+        areas = ", ".join(
+            f"{self.name(i)} ≈{int(round(a * self.area_scale))} px²" for i, a in step["areas"]
+        )
+        kept = step["possible"]
+        word = "larger" if step["size"] == "large" else "smaller"
+        tail = (
+            f"{self.name(kept[0])} is clearly {word} than the others"
+            if len(kept) == 1
+            else "the sizes are too close to tell"
+        )
+        return f"The description says '{step['phrase']}'. Their areas: {areas}; {tail}."
+
+    def ranking(self, step: dict) -> str:
+        side, rank = step["side"], step["rank"]
+        order = step["sorted"]
+        kept = step["possible"]
+        if step["by"] == "area":
+            sorted_txt = ", ".join(
+                f"{self.name(i)} (≈{int(round(float(self.area_of(i))))} px²)" for i in order
+            )
+            how = "by area, largest first" if side == "largest" else "by area, smallest first"
+        else:
+            axis = 0 if step["by"] == "cx" else 1
+            sorted_txt = ", ".join(
+                f"{self.name(i)} ({'x' if axis == 0 else 'y'}={self.centre(i)[axis]})"
+                for i in order
+            )
+            how = f"by centre {'x' if axis == 0 else 'y'} {_SIDE_ORDER[side]}"
+        if step["op"] == "ordinal":
+            what = f"the {_RANK_WORDS.get(rank, str(rank))} from the {side}"
+            quoted = f"{_RANK_WORDS.get(rank, str(rank))} from the {side}"
+        elif side in ("largest", "smallest"):
+            what = f"the {side}"
+            quoted = step["phrase"]
+        else:
+            small = side in ("left", "top")
+            what = (
+                f"the {side}most one ({'smallest' if small else 'largest'} centre "
+                f"{'x' if side in ('left', 'right') else 'y'})"
+            )
+            quoted = step["phrase"]
+        chosen = (
+            f"{what} is {self.name(kept[0])}"
+            if len(kept) == 1
+            else f"{what} is ambiguous between {', '.join(self.name(i) for i in kept)}"
+        )
+        return _pick(
+            self.rng,
+            (
+                f"The description says '{quoted}'. Sorted {how}: {sorted_txt}. So {chosen}.",
+                f"'{quoted}' asks for {what}. Ordering them {how}: {sorted_txt}; {chosen}.",
+            ),
+        )
+
+    def area_of(self, i: int) -> float:
+        return float(self.objects[i].get("area_px") or 0.0) * self.area_scale
+
+    def anchor(self, steps: list[dict]) -> str:
+        """Describe how an anchor (reference object) is found, from its own steps."""
+        first = steps[0]
+        members = first["candidates"]
+        noun = first.get("noun") or _singular(first["category"])
+        last = steps[-1]
+        found = last.get("possible", members)
+        if len(steps) == 1:
+            if len(found) == 1:
+                return f"there is one {noun}, at {_ibox(self.mbox[found[0]])}"
+            return f"there are {len(found)} {_plural(first['category'])}"
+        phrase = last.get("phrase", "")
+        if len(found) == 1:
+            return (
+                f"of the {len(members)} {_plural(first['category'])}, the one '{phrase}' is at "
+                f"{_ibox(self.mbox[found[0]])}"
+            )
+        return f"'{phrase}' matches {len(found)} {_plural(first['category'])}"
+
+    def relation(self, step: dict) -> str:
+        rel = step["relation"]
+        anchors = step["anchors"]
+        for a in anchors:
+            self.labels.setdefault(a, f"the {_singular(self.objects[a]['category'])}")
+        if len(step["anchor_steps"]) == 1 and len(anchors) == 2:
+            ref = f"the reference objects: {self.anchor(step['anchor_steps'][0])}: " + " and ".join(
+                _ibox(self.mbox[a]) for a in anchors
+            )
+        else:
+            ref = "the reference: " + "; ".join(self.anchor(s) for s in step["anchor_steps"])
+        kept = step["possible"]
+        pieces = []
+        if rel in ("left", "right", "above", "below"):
+            a = anchors[0]
+            ac = self.centre(a)
+            for i in step["candidates"]:
+                c = self.centre(i)
+                pieces.append(
+                    f"{self.name(i)} centre {c} (dx {c[0] - ac[0]:+d}, dy {c[1] - ac[1]:+d})"
+                )
+            rule = {
+                "left": "to its left (dx < 0, mostly horizontal)",
+                "right": "to its right (dx > 0, mostly horizontal)",
+                "above": "above it (dy < 0, mostly vertical)",
+                "below": "below it (dy > 0, mostly vertical)",
+            }[rel]
+            intro = f"Its centre is {ac}. I need the {_singular(self.objects[kept[0]]['category']) if kept else 'object'} {rule}."
+        elif rel == "near":
+            scale = math.sqrt(self.area_scale)
+            for i, g in step.get("gaps", []):
+                pieces.append(f"{self.name(i)} gap ≈{int(round(g * scale))} px")
+            intro = "I need the candidate closest to it."
+        else:
+            for i, t, off in step.get("projections", []):
+                pieces.append(f"{self.name(i)} at {t:.2f} along the line (offset {off:.2f})")
+            intro = "I need the candidate on the line between them."
+        measured = "; ".join(pieces)
+        tail = (
+            f"Only {self.name(kept[0])} fits."
+            if len(kept) == 1
+            else f"{len(kept)} candidates fit, which is ambiguous."
+        )
+        return f"First {ref}. {intro} {measured}. {tail}"
+
+
+def template_trace(
+    record: Mapping,
+    *,
+    seed: int | None = None,
+    rng: np.random.Generator | None = None,
+    min_pixels: int = boxes.QWEN2VL_MIN_PIXELS,
+    max_pixels: int = boxes.QWEN2VL_MAX_PIXELS,
+    model_size_fn=None,
+) -> str:
+    """The SFT target for one synthetic record: reasoning from the resolver's steps, then the
+    box, as ``<think>…</think><answer>[x1, y1, x2, y2]</answer>``.
+
+    The reasoning names the candidates of the target class with their boxes in MODEL pixels
+    (the image after Qwen2.5-VL's resize to multiples of 28, :func:`record_model_size`), the
+    cue applied (grid cells, sorted coordinates, areas, colours, offsets to the anchor) and
+    the choice; wording is picked from several templates by ``rng``, or by a generator seeded
+    with ``seed`` (default: a hash of the record's ``id``, so it is stable). Needs the
+    synthetic columns ``objects``, ``resolver_steps`` and ``target_index``; ValueError
+    otherwise. Book chapter: "Data"; the paper's position-aware CoT data (stage 1), the
+    templates are our design.
+    """
+    missing = [k for k in ("objects", "resolver_steps", "expression", "bbox") if k not in record]
+    if missing:
+        raise ValueError(
+            f"record {record.get('id')!r}: template traces need the synthetic columns "
+            f"{missing} (made by rsground_lib.data.synthetic.make_dataset)"
+        )
+    try:
+        steps = json.loads(record["resolver_steps"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"record {record.get('id')!r}: resolver_steps is not JSON text") from exc
+    r = _rng_for(record, seed, rng)
+    w = _Writer(record, r, {"min_pixels": min_pixels, "max_pixels": max_pixels}, model_size_fn)
+    expression = str(record["expression"])
+    sentences = [
+        _pick(
+            r,
+            (
+                f'The description is "{expression}".',
+                f'I need to find: "{expression}".',
+                f'Target: "{expression}".',
+            ),
+        )
+    ]
+    intro = True
+    for step in steps:
+        op = step["op"]
+        if op == "category":
+            sentences.append(w.candidates(step, intro))
+            intro = False
+        elif op == "color":
+            sentences.append(w.color(step))
+        elif op == "cell":
+            sentences.append(w.cell(step))
+        elif op == "size":
+            sentences.append(w.size(step))
+        elif op in ("ordinal", "extreme"):
+            sentences.append(w.ranking(step))
+        elif op == "relation":
+            sentences.append(w.relation(step))
+    target = int(record["target_index"]) if "target_index" in record else None
+    box_model = _to_model(record["bbox"], record, w.model_wh)
+    who = w.name(target) if target is not None else "the object"
+    sentences.append(
+        _pick(
+            r,
+            (
+                f"So the answer is {who} at {_ibox(box_model)}.",
+                f"Therefore the target is {who}, box {_ibox(box_model)}.",
+                f"The described object is {who} at {_ibox(box_model)}.",
+            ),
+        )
+    )
+    think = " ".join(s for s in sentences if s)
+    return prompts.format_answer(think, box_model)
+
+
+# --------------------------------------------------------------------------- SFT examples
+
+
+def to_sft_example(
+    record: Mapping,
+    *,
+    seed: int | None = None,
+    min_pixels: int = boxes.QWEN2VL_MIN_PIXELS,
+    max_pixels: int = boxes.QWEN2VL_MAX_PIXELS,
+    model_size_fn=None,
+) -> dict:
+    """One SFT conversation: ``{"messages": [system, user (image + expression), assistant],
+    "images": [PIL image]}`` — the format TRL's ``SFTTrainer`` reads for vision-language
+    models. The user turn is :func:`rsground_lib.prompts.build_messages` with the image's
+    model-input size; the assistant turn is the record's teacher trace (``cot``, from
+    :func:`teacher_traces`) when present, else :func:`template_trace`.
+    Book chapter: "Data"; stage 1 (CoT-SFT) of the paper.
+    """
+    model_wh = record_model_size(
+        record, model_size_fn, min_pixels=min_pixels, max_pixels=max_pixels
+    )
+    answer = record.get("cot") or template_trace(
+        record,
+        seed=seed,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        model_size_fn=model_size_fn,
+    )
+    messages = prompts.build_messages(str(record["expression"]), model_wh, answer=answer)
+    return {"messages": messages, "images": [_image_of(record)]}
+
+
+def to_sft_dataset(
+    dataset,
+    *,
+    seed: int | None = None,
+    min_pixels: int = boxes.QWEN2VL_MIN_PIXELS,
+    max_pixels: int = boxes.QWEN2VL_MAX_PIXELS,
+    model_size_fn=None,
+):
+    """Map a synthetic ``datasets.Dataset`` to SFT conversations (:func:`to_sft_example`),
+    columns ``messages`` and ``images``. With ``seed`` the template wording of row ``i`` is
+    seeded by ``(seed, i)``; without, by the row's ``id``. Book chapter: "Data"."""
+
+    def convert(row, idx):
+        row_seed = None if seed is None else int(seed) * 1_000_003 + int(idx)
+        return to_sft_example(
+            row,
+            seed=row_seed,
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            model_size_fn=model_size_fn,
+        )
+
+    return dataset.map(convert, with_indices=True, remove_columns=dataset.column_names)
+
+
+# --------------------------------------------------------------------------- teachers
+
+
+HINT_TEMPLATE = (
+    'The image is {width}x{height} pixels. The referring expression is: "{expression}". '
+    "The correct bounding box of the described object is {box} (pixels of this image, "
+    "x to the right, y downwards). Explain step by step how to find this object from the "
+    "expression alone: list the objects of its class with their boxes, apply the position "
+    "or attribute words, and pick the right one. Do not mention that the box was given. "
+    "Answer as <think>...</think><answer>[x1, y1, x2, y2]</answer>."
+)
+"""The teacher's user text: the expression AND the ground-truth box (the hint)."""
+
+
+class TeacherError(RuntimeError):
+    """A teacher failed on one request (HTTP error, timeout, malformed reply). Counted by
+    :func:`teacher_traces`, never fatal to the run. Book chapter: "Data"."""
+
+
+def hint_messages(
+    record: Mapping,
+    *,
+    min_pixels: int = boxes.QWEN2VL_MIN_PIXELS,
+    max_pixels: int = boxes.QWEN2VL_MAX_PIXELS,
+    model_size_fn=None,
+) -> list[dict]:
+    """The teacher's conversation for one record: the system prompt, then the image and
+    :data:`HINT_TEMPLATE` (expression + ground-truth box in model pixels). Book chapter:
+    "Data"; the paper distils reasoning from a stronger model, the hint prompt is our design."""
+    model_wh = record_model_size(
+        record, model_size_fn, min_pixels=min_pixels, max_pixels=max_pixels
+    )
+    box_model = _to_model(record["bbox"], record, model_wh)
+    text = HINT_TEMPLATE.format(
+        width=model_wh[0],
+        height=model_wh[1],
+        expression=str(record["expression"]),
+        box=_ibox(box_model),
+    )
+    return [
+        {"role": "system", "content": [{"type": "text", "text": prompts.SYSTEM_PROMPT}]},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]},
+    ]
+
+
+def _png_data_url(image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class EndpointTeacher:
+    """A teacher behind an OpenAI-compatible chat-completions endpoint (vLLM, TGI, hosted
+    APIs): ``POST {base_url}/chat/completions`` with the image as a base64 PNG data URL;
+    the reply's ``choices[0].message.content`` is the trace. Standard library only.
+
+    Any failure of one request — HTTP status ≥ 400, connection error, timeout, a body that
+    is not the expected JSON — raises :class:`TeacherError` (counted by
+    :func:`teacher_traces`). Book chapter: "Data"; our design.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        *,
+        max_tokens: int = 1024,
+        temperature: float = 0.7,
+    ):
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url: expected an http(s) URL; got {base_url!r}")
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"model: expected a model name; got {model!r}")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"timeout: expected seconds > 0; got {timeout!r}")
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.api_key = api_key
+        self.timeout = float(timeout)
+        self.max_tokens = int(max_tokens)
+        self.temperature = float(temperature)
+
+    def payload(self, messages: Sequence[Mapping], image) -> dict:
+        """The JSON body for one request (images as ``image_url`` data-URL parts). Book chapter:
+        "Data"."""
+        out = []
+        for m in messages:
+            content = m.get("content")
+            if isinstance(content, str):
+                out.append({"role": m["role"], "content": content})
+                continue
+            parts = []
+            for part in content or []:
+                if part.get("type") == "image":
+                    parts.append({"type": "image_url", "image_url": {"url": _png_data_url(image)}})
+                elif part.get("type") == "text":
+                    parts.append({"type": "text", "text": part["text"]})
+            out.append({"role": m["role"], "content": parts})
+        return {
+            "model": self.model,
+            "messages": out,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+
+    def __call__(self, messages: Sequence[Mapping], image) -> str:
+        body = json.dumps(self.payload(messages, image)).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raise TeacherError(f"HTTP {exc.code} from {self.url}: {exc.reason}") from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise TeacherError(f"request to {self.url} failed: {exc}") from exc
+        try:
+            reply = json.loads(raw)
+            content = reply["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise TeacherError(
+                f"malformed reply from {self.url}: expected JSON with "
+                f"choices[0].message.content; got {raw[:200]!r}"
+            ) from exc
+        if isinstance(content, list):
+            content = "".join(
+                p.get("text", "")
+                for p in content
+                if isinstance(p, Mapping) and p.get("type") == "text"
+            )
+        if not isinstance(content, str):
+            raise TeacherError(
+                f"malformed reply from {self.url}: content is {type(content).__name__}"
+            )
+        return content
+
+
+class CheckpointTeacher:
+    """A teacher from a local or hub checkpoint loaded with transformers
+    (``AutoProcessor`` + ``AutoModelForImageTextToText``, e.g. a Qwen2.5-VL-72B-Instruct);
+    generation with the checkpoint's chat template. ``trust_remote_code`` stays off unless
+    asked. Errors of one generation become :class:`TeacherError`.
+    Book chapter: "Data"; our design.
+    """
+
+    def __init__(
+        self,
+        model_path_or_id: str | None = None,
+        *,
+        model=None,
+        processor=None,
+        max_new_tokens: int = 512,
+        do_sample: bool = False,
+        temperature: float = 0.7,
+        device: str | None = None,
+        dtype=None,
+        trust_remote_code: bool = False,
+    ):
+        if model is None or processor is None:
+            if not model_path_or_id:
+                raise ValueError("CheckpointTeacher: give model_path_or_id, or model and processor")
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            processor = processor or AutoProcessor.from_pretrained(
+                model_path_or_id, trust_remote_code=trust_remote_code
+            )
+            kwargs = {"trust_remote_code": trust_remote_code}
+            if dtype is not None:
+                kwargs["dtype"] = dtype
+            model = model or AutoModelForImageTextToText.from_pretrained(model_path_or_id, **kwargs)
+        if device is not None:
+            model = model.to(device)
+        self.model = model.eval()
+        self.processor = processor
+        self.max_new_tokens = int(max_new_tokens)
+        self.do_sample = bool(do_sample)
+        self.temperature = float(temperature)
+
+    def __call__(self, messages: Sequence[Mapping], image) -> str:
+        import torch
+
+        try:
+            text = self.processor.apply_chat_template(
+                list(messages), add_generation_prompt=True, tokenize=False
+            )
+            from rsground_lib.models import processor_call_kwargs
+
+            inputs = self.processor(
+                text=[text],
+                images=[image],
+                return_tensors="pt",
+                **processor_call_kwargs(self.processor),
+            )
+            inputs = inputs.to(self.model.device)
+            gen = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
+            if self.do_sample:
+                gen["temperature"] = self.temperature
+            with torch.no_grad():
+                out = self.model.generate(**inputs, **gen)
+            new = out[:, inputs["input_ids"].shape[1] :]
+            return self.processor.batch_decode(new, skip_special_tokens=True)[0]
+        except (RuntimeError, ValueError) as exc:
+            raise TeacherError(f"generation failed: {exc}") from exc
+
+
+COUNT_KEYS = ("records", "asked", "kept", "rejected_iou", "rejected_unparsable", "errors")
+
+
+def teacher_traces(
+    records: Iterable[Mapping],
+    teacher,
+    *,
+    iou_threshold: float = 0.5,
+    n_samples: int = 1,
+    keep: str = "first",
+    min_pixels: int = boxes.QWEN2VL_MIN_PIXELS,
+    max_pixels: int = boxes.QWEN2VL_MAX_PIXELS,
+    model_size_fn=None,
+) -> tuple[list[dict], dict]:
+    """Distil reasoning traces from a teacher by rejection sampling.
+
+    For each record, ask ``teacher(messages, image)`` (:func:`hint_messages`; the image
+    resized to the model-input size) up to ``n_samples`` times; parse each reply's box
+    (:func:`rsground_lib.prompts.parse_answer`, model pixels) and keep the trace when its
+    IoU with the target reaches ``iou_threshold``. ``keep="first"`` stops at the first kept
+    trace of a record, ``keep="all"`` keeps every passing sample. A kept record is the input
+    record plus ``cot`` (the teacher's text), ``cot_iou``, ``cot_sample`` and ``cot_format_ok``
+    (:func:`rsground_lib.prompts.check_format`).
+
+    Returns ``(kept_records, counts)``; ``counts`` has ``records``, ``asked``, ``kept``,
+    ``rejected_iou``, ``rejected_unparsable``, ``errors`` (a :class:`TeacherError` — HTTP
+    error, timeout, malformed reply — is counted per request, never fatal) and
+    ``error_messages`` (``"<record id>: <reason>"``). Book chapter: "Data"; the paper's CoT
+    data from a stronger model, the rejection rule is our design.
+    """
+    if not (isinstance(iou_threshold, (int, float)) and 0.0 <= iou_threshold <= 1.0):
+        raise ValueError(f"iou_threshold: expected a number in [0, 1]; got {iou_threshold!r}")
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples: expected an integer >= 1; got {n_samples!r}")
+    if keep not in ("first", "all"):
+        raise ValueError(f"keep: expected 'first' or 'all'; got {keep!r}")
+    if not callable(teacher):
+        raise ValueError("teacher: expected a callable teacher(messages, image) -> str")
+    from PIL import Image
+
+    counts: dict = dict.fromkeys(COUNT_KEYS, 0)
+    counts["error_messages"] = []
+    kept: list[dict] = []
+    resize = {"min_pixels": min_pixels, "max_pixels": max_pixels}
+    for record in records:
+        counts["records"] += 1
+        rid = record.get("id", f"#{counts['records'] - 1}")
+        model_wh = record_model_size(record, model_size_fn, **resize)
+        target = _to_model(record["bbox"], record, model_wh)
+        image = _image_of(record)
+        if image.size != tuple(model_wh):
+            image = image.resize(tuple(model_wh), Image.BICUBIC)
+        messages = hint_messages(record, model_size_fn=model_size_fn, **resize)
+        for k in range(n_samples):
+            counts["asked"] += 1
+            try:
+                text = teacher(messages, image)
+            except TeacherError as exc:
+                counts["errors"] += 1
+                counts["error_messages"].append(f"{rid}: {exc}")
+                continue
+            box = prompts.parse_answer(text)
+            if box is None:
+                counts["rejected_unparsable"] += 1
+                continue
+            score = float(boxes.iou(box, target))
+            if score < iou_threshold:
+                counts["rejected_iou"] += 1
+                continue
+            counts["kept"] += 1
+            out = dict(record)
+            out.update(
+                cot=text,
+                cot_iou=score,
+                cot_sample=k,
+                cot_format_ok=bool(prompts.check_format(text)),
+            )
+            kept.append(out)
+            if keep == "first":
+                break
+    return kept, counts
