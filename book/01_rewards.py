@@ -341,5 +341,5 @@ conventions.round(4)
 #
 # ## What's next
 #
-# The data chapter builds the synthetic scenes and reads the real benchmarks, whose boxes
-# these functions score.
+# The [data chapter](02_data.ipynb) builds the synthetic scenes and reads the real
+# benchmarks, whose boxes these functions score.

@@ -373,9 +373,13 @@ def scene_gallery(items, ncols: int = 4, title_chars: int = 60):
             ax.imshow(np.asarray(item["image"]))
             for obj in item.get("objects") or []:
                 x1, y1, x2, y2 = obj["bbox"]
-                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", lw=0.5, alpha=0.7))
+                ax.add_patch(
+                    Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", lw=0.5, alpha=0.7)
+                )
             x1, y1, x2, y2 = item["bbox"]
-            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="#ffd400", lw=1.6, ls="--"))
+            ax.add_patch(
+                Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="#ffd400", lw=1.6, ls="--")
+            )
             text = str(item["expression"])
             if len(text) > title_chars * 2:
                 text = text[: title_chars * 2 - 1] + "…"
@@ -398,7 +402,12 @@ def cue_mix(shares, title: str = "Share of expressions carrying each positional 
         ax = fig.add_subplot()
         x = np.arange(len(tags))
         for k, name in enumerate(names):
-            ax.bar(x + (k - (len(names) - 1) / 2) * width, 100 * shares[name].to_numpy(float), width, label=name)
+            ax.bar(
+                x + (k - (len(names) - 1) / 2) * width,
+                100 * shares[name].to_numpy(float),
+                width,
+                label=name,
+            )
         ax.set_xticks(x, tags)
         ax.set_ylabel("% of expressions")
         ax.set_ylim(0, 100)
@@ -434,7 +443,15 @@ def box_statistics(datasets: dict, bins: int = 24):
             if k == 0:
                 ax.set_ylabel("centre y / height")
             frac = np.clip((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / (s[:, 0] * s[:, 1]), 1e-6, 1)
-            area_ax.hist(np.log10(frac), bins=40, range=(-5, 0), histtype="step", lw=1.4, label=name, density=True)
+            area_ax.hist(
+                np.log10(frac),
+                bins=40,
+                range=(-5, 0),
+                histtype="step",
+                lw=1.4,
+                label=name,
+                density=True,
+            )
         area_ax.set_xlabel("log10(box area / image area)")
         area_ax.set_ylabel("density")
         area_ax.legend(fontsize=7, frameon=False)

@@ -42,7 +42,9 @@ class ResultRow:
     dataset: str
 
 
-RESULT_ROWS: tuple[ResultRow, ...] = ()
+RESULT_ROWS: tuple[ResultRow, ...] = (
+    ResultRow("02_data", "prior_dior_test", "Language-only prior (no pixels)", "DIOR-RSVG test"),
+)
 """Registered rows, in table order. Chapters that report grounding metrics add theirs here
 when they land (one line each)."""
 
