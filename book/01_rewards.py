@@ -47,12 +47,8 @@ heatmap_step_px = 2.0  # float: grid step of the reward heat maps, in model pixe
 num_generations = 8  # int: rollouts per prompt (G) in the toy groups
 kappa = 5.0  # float: consistency strength κ of the weight clip(exp(-κ·dispersion), w_min, 1); 0 turns it off
 w_min = 0.1  # float: lower bound of the consistency weight w
-jitter_px = (
-    4.0  # float: half-width (pixels) of the uniform jitter that simulates predictions on DIOR-RSVG
-)
-jitter_grid_units = (
-    1  # int: half-width of the integer jitter that simulates predictions on VRSBench's 0–100 grid
-)
+jitter_px = 4.0  # float: half-width (px) of the uniform jitter simulating DIOR-RSVG predictions
+jitter_grid_units = 1  # int: half-width of the integer jitter on VRSBench's 0–100 grid
 
 # %%
 import numpy as np

@@ -36,9 +36,7 @@ seed = 0  # int: seed of the synthetic scenes (scene i depends only on seed and 
 image_size = 224  # int: side of the synthetic images, in pixels (full profile: 800, like DIOR)
 num_synthetic = 300  # int: synthetic scenes generated for the statistics of this chapter
 gallery_size = 8  # int: scenes shown in the gallery
-prior_min_count = (
-    5  # int: fewest training boxes behind a language-prior statistic before it backs off
-)
+prior_min_count = 5  # int: fewest training boxes behind a prior statistic before it backs off
 
 # %%
 import json

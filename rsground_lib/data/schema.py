@@ -311,5 +311,9 @@ def records_to_dataset(
     features = record_features(image=image, objects=objects, extra=extras)
     ordered = [c for c in features]
     data = {name: [row[name] for row in rows] for name in ordered}
-    info = datasets.DatasetInfo(description=info_description) if info_description else None
-    return datasets.Dataset.from_dict(data, features=features, info=info)
+    dataset = datasets.Dataset.from_dict(data, features=features)
+    if info_description:
+        # (a DatasetInfo passed to from_dict without features is rejected by datasets 5.x:
+        # "Features specified in `features` and `info.features` can't be different")
+        dataset.info.description = info_description
+    return dataset
