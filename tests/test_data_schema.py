@@ -222,8 +222,16 @@ def test_info_description_is_kept_on_the_dataset():
     from rsground_lib.data.schema import records_to_dataset
 
     rec = {
-        "id": "x/0", "dataset": "x", "split": "test", "image": "a.png", "width": 10, "height": 10,
-        "expression": "the car", "bbox": [1.0, 1.0, 5.0, 5.0], "category": None, "cues": ["none"],
+        "id": "x/0",
+        "dataset": "x",
+        "split": "test",
+        "image": "a.png",
+        "width": 10,
+        "height": 10,
+        "expression": "the car",
+        "bbox": [1.0, 1.0, 5.0, 5.0],
+        "category": None,
+        "cues": ["none"],
     }
     ds = records_to_dataset([rec], image="path", info_description='{"note": "kept"}')
     assert ds.info.description == '{"note": "kept"}'
