@@ -25,7 +25,9 @@ TORCH_SPEC ?= torch==2.13.0+cpu
 endif
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup test test-slow smoke book reproduce bench lab clean help
+SEED     ?= 0
+
+.PHONY: setup test test-slow smoke book reproduce bench lab clean help tiny-base
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -60,6 +62,9 @@ reproduce: $(STAMP)  ## the paper-scale run on a GPU machine (the full profile)
 
 bench: $(STAMP)  ## benchmarks (speed, memory); prints a table, writes runs/bench/
 	$(BIN)/rsground bench
+
+tiny-base: $(STAMP)  ## regenerate checkpoints/tiny-base from SEED (about 45 min of one CPU core)
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m rsground_lib.training pretrain-base --seed $(SEED) --out checkpoints/tiny-base
 
 lab: $(STAMP)  ## JupyterLab on the chapters (.py files open as notebooks)
 	$(BIN)/jupyter lab --notebook-dir=.

@@ -279,7 +279,6 @@ SIZES = [
 
 
 def _processor(min_pixels, max_pixels):
-    pytest.importorskip("transformers")
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
         Qwen2VLImageProcessorPil,
     )

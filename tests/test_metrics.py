@@ -162,7 +162,8 @@ def test_bad_inputs():
 
 
 def test_metrics_by_explodes_list_columns():
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     records = [
         {"pred": PREDS[0], "target": T, "cues": ["absolute"], "dataset": "a"},
         {"pred": PREDS[1], "target": T, "cues": ["absolute", "extreme"], "dataset": "a"},

@@ -1,0 +1,141 @@
+"""The base-grounding scenes of the tiny base checkpoint (its training data generator).
+
+Deliberately simpler and ~100x faster than :mod:`rsground_lib.data.synthetic` (which renders
+land cover and verifies rich expressions at ~0.1 s per scene): a noisy uniform background and
+1-k solid shapes of six classes, each with its own colour and shape, at 64 px. Expressions:
+
+* ``mode="single"``: one instance per class; the expression is the class ("the ship");
+* ``mode="multi"``: 2-3 instances of the target class plus distractors; the expression is an
+  extreme cue ("the leftmost ship", "the topmost ...");
+* ``mode="mixed"``: half each.
+
+Records carry ``image`` (PIL), ``width``, ``height``, ``expression``, ``bbox`` (original
+pixels, continuous), ``category``, ``cues``, ``n_objects`` and ``n_same`` (instances of the
+target's class, for the chance level of picking one at random). Deterministic in ``seed``.
+The default data factory of ``python -m rsground_lib.training pretrain-base`` (``make
+tiny-base``; see ``checkpoints/tiny-base/README.md``). Our design. Book chapter: "CoT-SFT"
+(the tiny base checkpoint).
+"""
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CLASSES = {  # name: (colour, shape, size range px at 64)
+    "airplane": ((235, 235, 235), "cross", (10, 16)),
+    "ship": ((200, 60, 60), "rect_h", (8, 14)),
+    "storage tank": ((240, 200, 40), "circle", (8, 13)),
+    "vehicle": ((60, 90, 220), "rect", (6, 9)),
+    "tennis court": ((40, 200, 120), "rect_v", (10, 16)),
+    "building": ((150, 100, 200), "rect", (10, 16)),
+}
+NAMES = list(CLASSES)
+POS = {"upper left": (0, 0), "upper right": (1, 0), "lower left": (0, 1), "lower right": (1, 1)}
+
+
+def _draw(d, cls, box):
+    col, shape, _ = CLASSES[cls]
+    x1, y1, x2, y2 = box
+    if shape == "circle":
+        d.ellipse(box, fill=col)
+    elif shape == "cross":
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        w = (x2 - x1) / 5
+        d.rectangle([x1, cy - w, x2, cy + w], fill=col)
+        d.rectangle([cx - w, y1, cx + w, y2], fill=col)
+    else:
+        d.rectangle(box, fill=col)
+
+
+def _box(rng, cls, S, boxes):
+    lo, hi = CLASSES[cls][2]
+    k = S / 64
+    for _ in range(100):
+        w = rng.integers(lo, hi + 1) * k
+        h = w
+        if CLASSES[cls][1] == "rect_h":
+            h = max(3 * k, w * 0.5)
+        if CLASSES[cls][1] == "rect_v":
+            w, h = max(4 * k, w * 0.6), w
+        x1 = rng.uniform(1, S - w - 1)
+        y1 = rng.uniform(1, S - h - 1)
+        b = [x1, y1, x1 + w, y1 + h]
+        if all(
+            b[2] + 2 < o[0] or o[2] + 2 < b[0] or b[3] + 2 < o[1] or o[3] + 2 < b[1] for o in boxes
+        ):
+            return b
+    return None
+
+
+def scene(rng, S=64, n_objects=1, mode="single"):
+    """mode single: one instance per class (expression = class); mode multi: 2-4 of the target
+    class + distractors, expression needs position (extreme or quadrant)."""
+    bg = np.array(
+        [rng.integers(70, 120), rng.integers(80, 130), rng.integers(60, 100)], dtype=np.float32
+    )
+    arr = np.clip(bg + rng.normal(0, 8, (S, S, 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(arr)
+    d = ImageDraw.Draw(img)
+    objs = []
+    if mode == "single":
+        classes = list(rng.choice(NAMES, size=n_objects, replace=False))
+        for c in classes:
+            b = _box(rng, c, S, [o[1] for o in objs])
+            if b:
+                objs.append((c, b))
+        ti = int(rng.integers(len(objs)))
+        target = objs[ti]
+        expr = f"the {target[0]}"
+        cue = "none"
+    else:
+        tc = NAMES[rng.integers(len(NAMES))]
+        k = int(rng.integers(2, 4))
+        for _ in range(k):
+            b = _box(rng, tc, S, [o[1] for o in objs])
+            if b:
+                objs.append((tc, b))
+        others = [c for c in NAMES if c != tc]
+        for c in (
+            rng.choice(others, size=int(rng.integers(0, n_objects)), replace=False)
+            if n_objects > 0
+            else []
+        ):
+            b = _box(rng, c, S, [o[1] for o in objs])
+            if b:
+                objs.append((c, b))
+        same = [o for o in objs if o[0] == tc]
+        cx = np.array([(o[1][0] + o[1][2]) / 2 for o in same])
+        cy = np.array([(o[1][1] + o[1][3]) / 2 for o in same])
+        choice = rng.integers(4)
+        if len(same) == 1:
+            target, expr, cue = same[0], f"the {tc}", "none"
+        elif choice == 0:
+            target, expr, cue = same[int(cx.argmin())], f"the leftmost {tc}", "extreme"
+        elif choice == 1:
+            target, expr, cue = same[int(cx.argmax())], f"the rightmost {tc}", "extreme"
+        elif choice == 2:
+            target, expr, cue = same[int(cy.argmin())], f"the topmost {tc}", "extreme"
+        else:
+            target, expr, cue = same[int(cy.argmax())], f"the bottommost {tc}", "extreme"
+    for c, b in objs:
+        _draw(d, c, b)
+    return {
+        "image": img,
+        "width": S,
+        "height": S,
+        "expression": expr,
+        "bbox": [float(v) for v in target[1]],
+        "category": target[0],
+        "cues": [cue],
+        "n_objects": len(objs),
+        "n_same": sum(o[0] == target[0] for o in objs),
+    }
+
+
+def make_records(n, *, seed, image_size=64, max_objects=1, mode="single"):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        k = int(rng.integers(1, max_objects + 1))
+        md = mode if mode != "mixed" else ("single" if rng.random() < 0.5 else "multi")
+        out.append(scene(rng, image_size, k, md))
+    return out

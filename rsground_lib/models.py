@@ -1,0 +1,754 @@
+"""Models: the offline tiny vision-language model, loading real checkpoints, LoRA settings.
+
+Two families share one code path (``AutoProcessor`` / ``AutoModelForImageTextToText``):
+
+``"idefics3"`` (the tiny default)
+    An Idefics3/SmolVLM-shaped model: a SigLIP-style vision tower *with learned absolute
+    position embeddings*, the pixel-shuffle connector, a Llama text model. The CoT-SFT chapter
+    explains why the tiny model is not a Qwen2.5-VL: measured on this project's CPU machine,
+    tiny Qwen2.5-VLs (whose vision tower has no absolute position embedding) print the same
+    box for every image for thousands of steps, while this shape escapes that image-blind
+    floor (diagnosis in ``book/0x_cot_sft.py`` and the ``checkpoints/tiny-base`` README).
+``"qwen2_5_vl"``
+    A tiny Qwen2.5-VL: the same classes as the GPU model, for code-path tests.
+
+A tiny model is built in seconds, offline, deterministically from a seed: a byte-level BPE
+tokenizer trained with the ``tokenizers`` library on a fixed corpus (every integer
+``0..max_number_token`` is one token, with and without a leading space — coordinates are one
+token each), the family's special tokens and chat template (TRL's training variant, with
+``{% generation %}`` markers for assistant-only loss), the family's PIL image processor (no
+torchvision needed) and processor. :func:`save` writes a folder that
+``AutoProcessor.from_pretrained`` / ``AutoModelForImageTextToText.from_pretrained`` reload
+under ``HF_HUB_OFFLINE=1``; :func:`load_model` loads it, or any real checkpoint by hub id or
+path (default :data:`DEFAULT_MODEL`, bf16 on CUDA). ``trust_remote_code`` is never set.
+
+Traps handled here (each has a test in ``tests/test_models.py``):
+
+- Idefics3: the image-token count per image (``image_seq_len``) must equal
+  ``(image_size / patch_size)² / scale_factor²`` — :func:`image_seq_len`; ``<image>``,
+  ``<fake_token_around_image>``, ``<global-img>`` and ``<end_of_utterance>`` are in the
+  tokenizer *before* the text model's vocabulary is sized, and ``config.image_token_id`` is
+  the tokenizer's id of ``<image>``; image splitting is off (one 16-token global image); the
+  model drops an image whose normalised pixels are all exactly 0 as padding, so the
+  normalisation (mean 0.5, std 0.5 on ``x/255``) must never map a uint8 value to exactly 0
+  (it does not: ``v/255 == 0.5`` has no integer solution) — tested with uniform images;
+  the generation prompt ends with ``Assistant:`` and no trailing space (the space belongs to
+  the first generated token with byte-level BPE).
+- Qwen2.5-VL: ``mrope_section`` sums to ``head_dim / 2``; the vision tower's
+  ``out_hidden_size`` equals the text hidden size; image/vision token ids match the
+  tokenizer; the processor is built from the PIL image processor without a video processor
+  (``AutoProcessor`` would otherwise silently return only the tokenizer when torchvision is
+  missing); inputs must carry ``mm_token_type_ids`` or the model silently falls back to 1-D
+  positions — :func:`processor_call_kwargs` says what to pass.
+
+Book chapter: "CoT-SFT" (``book/0x_cot_sft.py``).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
+"""The GPU default: a real Qwen2.5-VL checkpoint (hub id), loaded in bf16 on CUDA."""
+
+FAMILIES: tuple[str, ...] = ("idefics3", "qwen2_5_vl")
+"""Families :func:`build_tiny_model` can build."""
+
+TINY_MARKER = "rsground_tiny.json"
+"""File a tiny-model folder carries beside the weights: how it was built (family, seed, sizes)."""
+
+# The special tokens of each family. They are in the tokenizer before the vocabulary size of
+# the text model is fixed (trap: the processor adds missing ones afterwards and the
+# embedding table would be too small).
+_IDEFICS3_SPECIALS = [
+    "<|begin_of_text|>",
+    "<|endoftext|>",
+    "<end_of_utterance>",
+    "<fake_token_around_image>",
+    "<image>",
+    "<global-img>",
+    *[f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)],
+]
+_QWEN_SPECIALS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+# The answer contract's tags: ordinary (non-special) added tokens, one token each, kept by
+# decode(skip_special_tokens=True).
+_CONTRACT_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
+
+# Words the tokenizer learns as whole tokens (anything else falls back to byte-level BPE
+# pieces). Synthetic expressions, CoT traces and the prompts use these.
+_CORPUS_WORDS = """
+the a an of in on at to and or is are there one two three four five six seven eight nine ten
+image object objects box boxes pixels pixel find locate described description describes by
+upper lower left right top bottom middle center centre central corner side edge near next
+above below beside between far close closest farthest leftmost rightmost topmost
+bottommost largest smallest biggest tiny small large big medium long short wide narrow
+first second third fourth fifth last from of with without other another each all only
+red green blue yellow white black gray grey orange purple brown dark light bright
+airplane airplanes plane planes ship ships boat boats vehicle vehicles car cars truck
+trucks storage tank tanks building buildings house houses tree trees pool pools court
+courts tennis basketball field fields bridge bridges harbor harbour stadium chimney dam
+windmill windmills airport station train roundabout parking lot road roads expressway
+service area toll golf course ground track baseball diamond overpass container crane
+round square rectangular circular oval shaped row column group cluster pair
+it its this that which who what where image's so therefore then answer think located
+same different than more less most least as be has have count counted see sees i we
+step reasoning position positions coordinates coordinate x y width height size sizes
+number candidate candidates target matches match only one which
+""".split()
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass
+class TinyModelSpec:
+    """Every size knob of a tiny model (defaults: the measured base recipe, ~1.1 M params).
+
+    ``image_size_px`` is the side of the square model input; ``patch_size_px`` the vision
+    patch; ``scale_factor`` the pixel-shuffle factor of the Idefics3 connector (the number of
+    image tokens is ``(image_size_px / patch_size_px)² / scale_factor²``; for Qwen2.5-VL the
+    spatial merge is 2 and the patch 14, so ``image_size_px`` must be a multiple of 28).
+    ``pos_init`` initialises the vision tower's learned absolute position embedding
+    (Idefics3 only): ``"sincos"`` with a 2-D sine-cosine table times ``pos_init_scale``
+    (position is linearly readable from the patch tokens at step 0), ``"random"`` with the
+    library's default init. ``coord_init_scale`` > 0 adds a 1-D sine-cosine code of the value
+    to the input and output embeddings of the number tokens (neighbouring coordinates start
+    similar). ``max_number_token``: every integer ``0..max_number_token`` is one token.
+    """
+
+    image_size_px: int = 64
+    patch_size_px: int = 8
+    scale_factor: int = 2
+    vision_hidden: int = 128
+    vision_layers: int = 2
+    vision_heads: int = 4
+    vision_intermediate: int = 256
+    text_hidden: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    text_intermediate: int = 384
+    max_position_embeddings: int = 1024
+    max_number_token: int = 255
+    pos_init: str = "sincos"
+    pos_init_scale: float = 1.0
+    coord_init_scale: float = 0.0
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TinyModelSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"TinyModelSpec: unknown keys {unknown}; expected some of {sorted(known)}"
+            )
+        return cls(**values)
+
+
+@dataclass
+class LoraSettings:
+    """LoRA settings, turned into a PEFT ``LoraConfig`` by :meth:`to_peft`.
+
+    ``target_modules`` defaults to the text model's attention and MLP projections (a regex
+    that matches Qwen2.5-VL's and Idefics3's language model, not the vision tower).
+    Defaults follow the full profile (r 64, α 128). Book chapter: "CoT-SFT".
+    """
+
+    r: int = 64
+    lora_alpha: int = 128
+    lora_dropout: float = 0.05
+    target_modules: str | list[str] = (
+        r".*(?:language_model|text_model).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+    )
+    bias: str = "none"
+    task_type: str = "CAUSAL_LM"
+    modules_to_save: list[str] | None = None
+
+    def to_peft(self):
+        from peft import LoraConfig
+
+        return LoraConfig(**asdict(self))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> LoraSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"LoraSettings: unknown keys {unknown}; expected some of {sorted(known)}"
+            )
+        return cls(**values)
+
+
+def lora_config(**overrides):
+    """A PEFT ``LoraConfig`` from :class:`LoraSettings` defaults and ``overrides``
+    (unknown keys are a ValueError)."""
+    return LoraSettings.from_dict(overrides).to_peft()
+
+
+# ----------------------------------------------------------------------------- tokenizer
+
+
+def _number_strings(max_number: int) -> list[str]:
+    return [str(n) for n in range(max_number + 1)]
+
+
+def _tokenizer_corpus(max_number: int) -> list[str]:
+    """The fixed training corpus: prompts, vocabulary words, and every number with and
+    without a leading space (each appears often enough to be merged into one token)."""
+    from . import prompts
+
+    lines = [prompts.SYSTEM_PROMPT, prompts.USER_TEMPLATE, " ".join(_CORPUS_WORDS)]
+    lines += [w.capitalize() for w in _CORPUS_WORDS]
+    lines += ["User: Assistant: System: user assistant system [x1, y1, x2, y2] (x, y) x1 y1 x2 y2"]
+    numbers = _number_strings(max_number)
+    for _ in range(3):
+        lines.append(" " + " ".join(numbers))
+        lines.append("[" + ", ".join(numbers) + "]")
+        lines.append(" ".join(f"{a}x{a}" for a in numbers))
+    return lines
+
+
+def build_tokenizer(family: str = "idefics3", *, max_number_token: int = 255):
+    """A byte-level BPE tokenizer trained offline with ``tokenizers`` on a fixed corpus,
+    wrapped as a transformers fast tokenizer with the family's special tokens.
+
+    Every integer ``0..max_number_token`` (with or without one leading space) is one token;
+    larger numbers fall back to byte-level pieces. The contract's tags are one token each.
+    Deterministic: the corpus and trainer settings are fixed (no seed involved).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    _check_family(family)
+    specials = _IDEFICS3_SPECIALS if family == "idefics3" else _QWEN_SPECIALS
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=100_000,  # a cap never reached: every corpus word ends as one token
+        min_frequency=1,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_tokenizer_corpus(max_number_token), trainer=trainer)
+    from tokenizers import AddedToken
+
+    tok.add_tokens([AddedToken(t, normalized=False, special=False) for t in _CONTRACT_TOKENS])
+    if family == "idefics3":
+        kw = dict(
+            bos_token="<|begin_of_text|>",
+            eos_token="<end_of_utterance>",
+            pad_token="<|endoftext|>",
+            unk_token="<|endoftext|>",
+            extra_special_tokens=[
+                "<fake_token_around_image>",
+                "<image>",
+                "<end_of_utterance>",
+                "<global-img>",
+            ],
+        )
+    else:
+        kw = dict(
+            eos_token="<|im_end|>",
+            pad_token="<|endoftext|>",
+            extra_special_tokens=[
+                t for t in _QWEN_SPECIALS if t not in ("<|endoftext|>", "<|im_end|>")
+            ],
+        )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=4096, **kw)
+    # Byte-level BPE and no automatic BOS: the chat template writes it.
+    fast.padding_side = "right"
+    number_ids = number_token_ids(fast, max_number_token)
+    bad = [n for n, ids in number_ids.items() if len(ids) != 2]
+    if bad:  # pragma: no cover - guarded by the fixed corpus
+        raise RuntimeError(f"tokenizer: numbers {bad[:5]} are not single tokens")
+    return fast
+
+
+def number_token_ids(tokenizer, max_number: int) -> dict[int, tuple[int, ...]]:
+    """``{n: (id of "n", id of " n")}`` for ``n`` in ``0..max_number`` where both are single
+    tokens (a number that is not one token in a form maps to that form's token list)."""
+    out: dict[int, tuple[int, ...]] = {}
+    for n in range(max_number + 1):
+        ids: list[int] = []
+        for text in (str(n), f" {n}"):
+            got = tokenizer.encode(text, add_special_tokens=False)
+            ids.extend(got)
+        out[n] = tuple(ids)
+    return out
+
+
+# ----------------------------------------------------------------------------- processors
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise ValueError(f"family: expected one of {FAMILIES}; got {family!r}")
+
+
+def chat_template(family: str) -> str:
+    """The family's chat template: TRL's training variant (``{% generation %}`` markers around
+    the assistant turn, so ``assistant_only_loss`` works), read from the installed TRL."""
+    _check_family(family)
+    name = "idefics3_training.jinja" if family == "idefics3" else "qwen2_5_vl_training.jinja"
+    return (importlib.resources.files("trl") / "chat_templates" / name).read_text()
+
+
+def image_seq_len(spec: TinyModelSpec, family: str = "idefics3") -> int:
+    """Image tokens per image: ``(side / patch)² / merge²`` (Idefics3: ``scale_factor``;
+    Qwen2.5-VL: spatial merge 2 of 14-px patches). ValueError when the sizes do not divide."""
+    if family == "idefics3":
+        side, patch, merge = spec.image_size_px, spec.patch_size_px, spec.scale_factor
+    else:
+        side, patch, merge = spec.image_size_px, 14, 2
+    per_side = side // patch
+    if side % patch or per_side % merge:
+        raise ValueError(
+            f"{family}: image_size_px={side} must be a multiple of patch {patch} × merge {merge}"
+        )
+    return (per_side // merge) ** 2
+
+
+def _build_processor(family: str, tokenizer, spec: TinyModelSpec):
+    template = chat_template(family)
+    if family == "idefics3":
+        from transformers import Idefics3Processor
+        from transformers.models.idefics3.image_processing_pil_idefics3 import (
+            Idefics3ImageProcessorPil,
+        )
+
+        side = spec.image_size_px
+        image_processor = Idefics3ImageProcessorPil(
+            do_resize=True,
+            size={"longest_edge": side},
+            max_image_size={"longest_edge": side},
+            do_image_splitting=False,
+            do_pad=True,
+            image_mean=[0.5, 0.5, 0.5],
+            image_std=[0.5, 0.5, 0.5],
+        )
+        return Idefics3Processor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            image_seq_len=image_seq_len(spec, family),
+            chat_template=template,
+        )
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    pixels = spec.image_size_px * spec.image_size_px
+    image_processor = Qwen2VLImageProcessorPil(
+        min_pixels=pixels, max_pixels=pixels, patch_size=14, temporal_patch_size=2, merge_size=2
+    )
+    return qwen_image_processor_only(image_processor, tokenizer, chat_template=template)
+
+
+_QWEN_IMAGE_ONLY_CLASS = None
+
+
+def qwen_image_processor_only(image_processor, tokenizer, *, chat_template=None):
+    """A Qwen2.5-VL processor without its video part (which needs torchvision).
+
+    ``Qwen2_5_VLProcessor`` insists on a video processor, and ``AutoProcessor`` silently
+    returns a bare tokenizer when torchvision is missing; this subclass has only the image
+    processor and the tokenizer, and saves as a ``Qwen2_5_VLProcessor`` (images and text
+    behave identically; videos are refused).
+    """
+    global _QWEN_IMAGE_ONLY_CLASS
+    if _QWEN_IMAGE_ONLY_CLASS is None:
+        from transformers import ProcessorMixin, Qwen2_5_VLProcessor
+
+        class Qwen2_5_VLImageOnlyProcessor(Qwen2_5_VLProcessor):
+            video_processor = None
+
+            def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+                self.image_token = "<|image_pad|>"
+                self.video_token = "<|video_pad|>"
+                self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+                self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+                ProcessorMixin.__init__(
+                    self, image_processor, tokenizer, chat_template=chat_template
+                )
+
+            def to_dict(self):
+                out = super().to_dict()
+                out["processor_class"] = "Qwen2_5_VLProcessor"
+                return out
+
+        _QWEN_IMAGE_ONLY_CLASS = Qwen2_5_VLImageOnlyProcessor
+    return _QWEN_IMAGE_ONLY_CLASS(image_processor, tokenizer, chat_template=chat_template)
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def sincos_2d(grid: int, dim: int) -> Any:
+    """A ``(grid*grid, dim)`` 2-D sine-cosine table (MAE/ViT style): half the channels encode
+    the row, half the column; unit-scale values."""
+    import torch
+
+    if dim % 4:
+        raise ValueError(f"sincos_2d: dim must be a multiple of 4; got {dim}")
+    quarter = dim // 4
+    omega = 1.0 / (10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter))
+    pos = torch.arange(grid, dtype=torch.float64)
+    ang = pos[:, None] * omega[None, :]  # (grid, quarter)
+    emb_1d = torch.cat([torch.sin(ang), torch.cos(ang)], dim=1)  # (grid, dim/2)
+    rows = emb_1d[:, None, :].expand(grid, grid, dim // 2)
+    cols = emb_1d[None, :, :].expand(grid, grid, dim // 2)
+    return torch.cat([rows, cols], dim=-1).reshape(grid * grid, dim).float()
+
+
+def sincos_1d(values: Sequence[float], dim: int, period: float = 256.0) -> Any:
+    """A ``(len(values), dim)`` sine-cosine code of scalar values (frequencies from one cycle
+    per ``period`` up to one cycle per ~4 units)."""
+    import torch
+
+    half = dim // 2
+    v = torch.as_tensor(list(values), dtype=torch.float64)
+    freqs = (2 * math.pi / period) * (period / 4.0) ** (
+        torch.arange(half, dtype=torch.float64) / max(half - 1, 1)
+    )
+    ang = v[:, None] * freqs[None, :]
+    out = torch.zeros(len(v), dim, dtype=torch.float64)
+    out[:, 0 : 2 * half : 2] = torch.sin(ang)
+    out[:, 1 : 2 * half : 2] = torch.cos(ang)
+    return out.float()
+
+
+def _idefics3_config(spec: TinyModelSpec, tokenizer):
+    from transformers import Idefics3Config, LlamaConfig
+    from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionConfig
+
+    image_seq_len(spec, "idefics3")  # validates divisibility
+    vision = Idefics3VisionConfig(
+        hidden_size=spec.vision_hidden,
+        intermediate_size=spec.vision_intermediate,
+        num_hidden_layers=spec.vision_layers,
+        num_attention_heads=spec.vision_heads,
+        image_size=spec.image_size_px,
+        patch_size=spec.patch_size_px,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.text_hidden,
+        intermediate_size=spec.text_intermediate,
+        num_hidden_layers=spec.text_layers,
+        num_attention_heads=spec.text_heads,
+        num_key_value_heads=spec.text_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    cfg = Idefics3Config(
+        vision_config=vision.to_dict(),
+        text_config=text.to_dict(),
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        scale_factor=spec.scale_factor,
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return cfg
+
+
+def _qwen_config(spec: TinyModelSpec, tokenizer):
+    from transformers import Qwen2_5_VLConfig
+
+    image_seq_len(spec, "qwen2_5_vl")
+    head_dim = spec.text_hidden // spec.text_heads
+    half = head_dim // 2
+    # mrope_section: (temporal, height, width) rotary halves; must sum to head_dim / 2.
+    t = half // 4
+    hw = (half - t) // 2
+    mrope = [half - 2 * hw, hw, hw]
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in _QWEN_SPECIALS}
+    cfg = Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=spec.text_hidden,
+            intermediate_size=spec.text_intermediate,
+            num_hidden_layers=spec.text_layers,
+            num_attention_heads=spec.text_heads,
+            num_key_value_heads=spec.text_heads,
+            max_position_embeddings=spec.max_position_embeddings,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
+            tie_word_embeddings=False,
+            bos_token_id=None,
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=spec.vision_layers,
+            hidden_size=spec.vision_hidden,
+            intermediate_size=spec.vision_intermediate,
+            num_heads=spec.vision_heads,
+            out_hidden_size=spec.text_hidden,  # trap: must equal the text hidden size
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=list(range(spec.vision_layers)),
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    return cfg
+
+
+def _structured_init(model, tokenizer, spec: TinyModelSpec, family: str) -> None:
+    import torch
+
+    with torch.no_grad():
+        if family == "idefics3" and spec.pos_init == "sincos":
+            emb = model.model.vision_model.embeddings.position_embedding
+            grid = spec.image_size_px // spec.patch_size_px
+            emb.weight.copy_(sincos_2d(grid, emb.weight.shape[1]) * spec.pos_init_scale)
+        elif spec.pos_init not in ("sincos", "random"):
+            raise ValueError(f"pos_init: expected 'sincos' or 'random'; got {spec.pos_init!r}")
+        if spec.coord_init_scale > 0:
+            numbers = number_token_ids(tokenizer, spec.max_number_token)
+            code = sincos_1d(list(numbers), spec.text_hidden, period=4.0 * spec.image_size_px)
+            inp = model.get_input_embeddings().weight
+            out = model.get_output_embeddings().weight
+            for row, ids in zip(code, numbers.values(), strict=True):
+                for tid in ids:
+                    inp[tid] += row * spec.coord_init_scale * inp.std()
+                    out[tid] += row * spec.coord_init_scale * out.std()
+
+
+def build_tiny_model(
+    seed: int = 0,
+    *,
+    family: str = "idefics3",
+    image_size: int | None = None,
+    spec: TinyModelSpec | dict | None = None,
+    **spec_overrides,
+):
+    """``(model, processor)``: a tiny vision-language model of ``family``, built offline in
+    seconds, deterministic from ``seed`` (same seed → identical weights and tokenizer).
+
+    ``spec`` (a :class:`TinyModelSpec` or dict) and keyword overrides set the sizes;
+    ``image_size`` is a shortcut for ``image_size_px`` (for ``qwen2_5_vl`` it defaults to 56,
+    a multiple of 28). Unknown keys are a ValueError. The global torch RNG is left untouched
+    (a forked RNG is seeded). Book chapter: "CoT-SFT".
+    """
+    import torch
+
+    _check_family(family)
+    if isinstance(spec, TinyModelSpec):
+        values = asdict(spec)
+    else:
+        values = dict(spec or {})
+    values.update(spec_overrides)
+    if image_size is not None:
+        values["image_size_px"] = image_size
+    if family == "qwen2_5_vl":
+        values.setdefault("image_size_px", 56)
+        values.setdefault("pos_init", "random")
+    spec = TinyModelSpec.from_dict(values)
+    tokenizer = build_tokenizer(family, max_number_token=spec.max_number_token)
+    processor = _build_processor(family, tokenizer, spec)
+    if len(processor.tokenizer) != len(tokenizer):  # pragma: no cover - trap guard
+        raise RuntimeError("processor added tokens after the vocabulary was sized")
+    from transformers import AutoModelForImageTextToText
+
+    cfg = (
+        _idefics3_config(spec, tokenizer) if family == "idefics3" else _qwen_config(spec, tokenizer)
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForImageTextToText.from_config(cfg, dtype=torch.float32)
+        _structured_init(model, tokenizer, spec, family)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.config.rsground_tiny = {"family": family, "seed": seed, **asdict(spec)}
+    model.eval()
+    return model, processor
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def save(model, processor, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
+    """Write ``model`` and ``processor`` to folder ``path`` (safetensors, processor and
+    tokenizer files) plus :data:`TINY_MARKER` when the model is a tiny one. Returns the path."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    processor.save_pretrained(path)
+    info = dict(getattr(model.config, "rsground_tiny", None) or {})
+    if info or extra:
+        info.update(extra or {})
+        (path / TINY_MARKER).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _is_local(name_or_path: str | os.PathLike) -> bool:
+    return Path(name_or_path).expanduser().is_dir()
+
+
+def load_processor(name_or_path: str | os.PathLike):
+    """The processor of a checkpoint (folder or hub id) through ``AutoProcessor``.
+
+    Without torchvision, ``AutoProcessor`` may return a bare tokenizer for Qwen2.5-VL; then
+    the processor is rebuilt from the PIL image processor and the tokenizer (no video part).
+    """
+    from transformers import AutoConfig, AutoProcessor, AutoTokenizer, ProcessorMixin
+
+    name = str(name_or_path)
+    model_type = AutoConfig.from_pretrained(name).model_type
+    qwen = model_type in ("qwen2_5_vl", "qwen2_vl")
+    processor = None
+    try:
+        processor = AutoProcessor.from_pretrained(name)
+    except OSError:
+        # A Qwen folder without a video processor (saved by the image-only processor):
+        # AutoProcessor fails on the missing video_preprocessor_config.json.
+        if not qwen:
+            raise
+    if isinstance(processor, ProcessorMixin):
+        return processor
+    if not qwen:
+        raise RuntimeError(
+            f"{name}: AutoProcessor returned {type(processor).__name__}, not a processor "
+            "(is torchvision missing?)"
+        )
+    cfg_path = Path(name) if _is_local(name) else None
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    image_processor = Qwen2VLImageProcessorPil.from_pretrained(name)
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    template = getattr(processor, "chat_template", None) or getattr(
+        tokenizer, "chat_template", None
+    )
+    if cfg_path is not None and (cfg_path / "chat_template.jinja").exists():
+        template = (cfg_path / "chat_template.jinja").read_text()
+    return qwen_image_processor_only(image_processor, tokenizer, chat_template=template)
+
+
+def load_model(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    *,
+    dtype=None,
+    device=None,
+):
+    """``(model, processor)`` from a folder (a tiny model saved by :func:`save`, a trained
+    checkpoint) or a hub id (default :data:`DEFAULT_MODEL`).
+
+    ``dtype`` defaults to bf16 on CUDA and float32 on CPU; ``device`` to ``"cuda"`` when
+    available. Never sets ``trust_remote_code``. Under ``HF_HUB_OFFLINE=1`` a hub id must be
+    in the local cache. The real-checkpoint path cannot be exercised on the CPU test machine
+    (nothing can be downloaded there); it is the same two ``Auto*`` calls.
+    """
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype is None:
+        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    name = str(name_or_path)
+    processor = load_processor(name)
+    model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype)
+    model.to(device)
+    model.eval()
+    return model, processor
+
+
+def load(path: str | os.PathLike, **kwargs):
+    """Alias of :func:`load_model` for a folder written by :func:`save`."""
+    return load_model(path, **kwargs)
+
+
+def model_image_size(processor, width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` of the image as the model sees it — the frame of ``bbox_model``.
+
+    Idefics3 without splitting: a ``L × L`` square (``L = max_image_size["longest_edge"]``;
+    the processor squashes any aspect ratio). Qwen2-VL family: :func:`boxes.model_size`
+    with the processor's ``min_pixels``/``max_pixels``.
+    """
+    ip = processor.image_processor
+    name = type(ip).__name__
+    if name.startswith("Idefics3"):
+        if getattr(ip, "do_image_splitting", False):
+            raise ValueError("model_image_size: Idefics3 with image splitting is not supported")
+        side = int(ip.max_image_size["longest_edge"])
+        return side, side
+    from . import boxes
+
+    return tuple(
+        boxes.model_size(
+            (width, height),
+            min_pixels=getattr(ip, "min_pixels", None) or ip.size.get("shortest_edge"),
+            max_pixels=getattr(ip, "max_pixels", None) or ip.size.get("longest_edge"),
+        )
+    )
+
+
+def processor_call_kwargs(processor) -> dict:
+    """Keyword arguments every processor call should carry: Qwen2.5-VL needs
+    ``return_mm_token_type_ids=True`` (without ``mm_token_type_ids`` the model silently falls
+    back to 1-D positions)."""
+    if type(processor).__name__.startswith("Qwen2"):
+        return {"return_mm_token_type_ids": True}
+    return {}
+
+
+def count_parameters(model) -> int:
+    """Number of parameters."""
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "FAMILIES",
+    "LoraSettings",
+    "TinyModelSpec",
+    "build_tiny_model",
+    "build_tokenizer",
+    "chat_template",
+    "count_parameters",
+    "image_seq_len",
+    "load",
+    "load_model",
+    "load_processor",
+    "lora_config",
+    "model_image_size",
+    "number_token_ids",
+    "processor_call_kwargs",
+    "save",
+    "sincos_1d",
+    "sincos_2d",
+]
+_ = field  # keep dataclasses.field importable for subclasses of the settings

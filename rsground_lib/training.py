@@ -1,0 +1,867 @@
+"""Training stages: thin builders around TRL's ``SFTTrainer``.
+
+Stage (a), for the tiny model only: **base-grounding pretraining** (:func:`pretrain_base`).
+The tiny model plays the role that a pretrained Qwen2.5-VL plays on a GPU, so it first has
+to *localise*: it is trained on synthetic grounding scenes to answer ``<answer>[x1, y1, x2,
+y2]</answer>`` without reasoning, with a curriculum from one object to many. Every log line
+carries the *image-blind floor* beside the training loss — the per-token loss of a model
+that knows only the marginal statistics of the answers (:func:`image_blind_floor`) — so a run
+shows whether the model uses the image at all (a loss at the floor means it does not).
+
+The same builder (:func:`build_sft_trainer`) trains the tiny model on CPU and Qwen2.5-VL on
+a GPU; nothing here is model-specific.
+
+Book chapter: "CoT-SFT" (``book/0x_cot_sft.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PROMPT_STYLES: tuple[str, ...] = ("compact", "full")
+"""Prompt styles of :func:`grounding_example`: the project's full prompt, or image + expression."""
+
+BASE_COORD_STEP = 4
+"""Base-pretraining targets are quantised to multiples of this many model pixels."""
+
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass
+class BasePretrainConfig:
+    """Every knob of the base-grounding pretraining (defaults: the committed recipe).
+
+    ``stages`` is the curriculum: a list of ``{"steps": int, "data": {...}}``; each stage
+    draws fresh scenes from the dataset factory with ``data`` as keyword arguments.
+    ``data_factory`` names the factory as ``"FILE.py:FUNCTION"`` or ``"package.module:FUNCTION"`` (called
+    ``FUNCTION(n, seed=..., image_size=image_size_px, **data)``); ``None`` means
+    :func:`rsground_lib.data.synthetic.make_dataset`. The default stages' ``data`` are the
+    keywords of the base-scene generator :mod:`rsground_lib.data.base_scenes` (the default)
+    (``max_objects``: 1–k objects per scene; ``mode``: ``"single"`` one instance per class,
+    ``"multi"`` 2–3 of the target class named by an extreme cue, ``"mixed"`` half each). ``chunk_size`` scenes
+    are generated at a time. ``learning_rate`` peaks after ``warmup_steps`` and decays by
+    cosine to ``min_lr_ratio`` of the peak over all stages. ``eval_steps``: every so many
+    steps, greedy answers on ``n_eval`` held-out scenes (seed ``seed + 10_000``) are scored and
+    logged. ``model`` overrides :class:`rsground_lib.models.TinyModelSpec` fields.
+    ``aux_warmup_steps`` > 0 runs :func:`aux_warm_start` on the first stage's scenes before
+    the SFT; then ``aux_lm_steps`` > 0 runs it with ``target="lm"`` on the scenes of stage
+    ``aux_lm_stage``. The final weights are stored in ``save_dtype`` (float16 halves the
+    file; loading upcasts to float32 on CPU); the intermediate trainer checkpoints under
+    ``<out>/trainer`` (for ``resume``) are deleted after a successful run unless
+    ``keep_trainer_checkpoints``. ``prompt_style``: ``"compact"`` (the user turn is the image and the expression only —
+    a pretrained grounding model's native prompt, and ~4× fewer tokens per step than
+    ``"full"``, the project's system prompt and user text of :mod:`rsground_lib.prompts`).
+    Unknown keys are a ValueError (:meth:`from_dict`).
+    """
+
+    seed: int = 0
+    out: str = "checkpoints/tiny-base"
+    family: str = "idefics3"
+    model: dict = field(default_factory=lambda: {"coord_init_scale": 1.0})
+    image_size_px: int = 64
+    data_factory: str | None = "rsground_lib.data.base_scenes:make_records"
+    stages: list = field(
+        default_factory=lambda: [
+            {"steps": 3000, "data": {"max_objects": 1}},
+            {"steps": 4000, "data": {"max_objects": 3}},
+            {"steps": 6000, "data": {"max_objects": 3, "mode": "mixed"}},
+        ]
+    )
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    warmup_steps: int = 300
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    coord_step: int = BASE_COORD_STEP
+    chunk_size: int = 2048
+    logging_steps: int = 50
+    save_steps: int = 500
+    eval_steps: int = 500
+    n_eval: int = 128
+    num_threads: int = 1
+    prompt_style: str = "compact"
+    aux_warmup_steps: int = 600
+    aux_learning_rate: float = 3e-3
+    aux_lm_steps: int = 0
+    aux_lm_stage: int = 1
+    save_dtype: str = "float16"
+    keep_trainer_checkpoints: bool = False
+
+    @classmethod
+    def from_dict(cls, values: dict) -> BasePretrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"BasePretrainConfig: unknown keys {unknown}; expected some of {sorted(known)}"
+            )
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if not self.stages:
+            raise ValueError("BasePretrainConfig.stages: expected at least one stage")
+        for i, st in enumerate(self.stages):
+            if not isinstance(st, dict) or set(st) - {"steps", "data"} or "steps" not in st:
+                raise ValueError(
+                    f"BasePretrainConfig.stages[{i}]: expected {{'steps': int, 'data': dict}}; got {st!r}"
+                )
+            if int(st["steps"]) <= 0:
+                raise ValueError(f"BasePretrainConfig.stages[{i}].steps: expected > 0")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(
+                f"BasePretrainConfig.prompt_style: expected one of {PROMPT_STYLES}; got {self.prompt_style!r}"
+            )
+        if self.save_dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(
+                f"BasePretrainConfig.save_dtype: expected float32, float16 or bfloat16; got {self.save_dtype!r}"
+            )
+        if self.batch_size <= 0 or self.learning_rate <= 0:
+            raise ValueError("BasePretrainConfig: batch_size and learning_rate must be > 0")
+
+    @property
+    def max_steps(self) -> int:
+        return sum(int(s["steps"]) for s in self.stages)
+
+
+# ----------------------------------------------------------------------------- examples
+
+
+def quantize_box(bbox_model: Sequence[float], step: int, size: Sequence[int]) -> list[int]:
+    """``bbox_model`` rounded to multiples of ``step``, clipped to ``[0, W] × [0, H]``, with at
+    least one step of width and height."""
+    w, h = int(size[0]), int(size[1])
+    q = [int(round(float(v) / step)) * step for v in bbox_model]
+    q[0] = min(max(q[0], 0), w - step)
+    q[1] = min(max(q[1], 0), h - step)
+    q[2] = min(max(q[2], q[0] + step), w)
+    q[3] = min(max(q[3], q[1] + step), h)
+    return q
+
+
+def base_answer(bbox_q: Sequence[int]) -> str:
+    """The base model's target: ``<answer>[x1, y1, x2, y2]</answer>`` (no reasoning)."""
+    from . import prompts
+
+    return f"<answer>{prompts.format_box(bbox_q)}</answer>"
+
+
+def grounding_example(
+    record: dict,
+    processor,
+    *,
+    answer: str | None = None,
+    coord_step: int = BASE_COORD_STEP,
+    prompt_style: str = "full",
+) -> dict:
+    """One TRL prompt-completion vision example from a record (image, width, height,
+    expression, bbox in original pixels): ``{"images", "prompt", "completion", "bbox_model"}``.
+    Without ``answer`` the completion is :func:`base_answer` of the quantised model-pixel box.
+    ``prompt_style`` "full": :func:`rsground_lib.prompts.build_messages`; "compact": one user
+    turn holding the image and the expression."""
+    from . import boxes, models, prompts
+
+    image = record["image"]
+    if hasattr(image, "convert"):
+        image = image.convert("RGB")
+    size_model = models.model_image_size(processor, int(record["width"]), int(record["height"]))
+    bbox_model = boxes.to_model_pixels(
+        record["bbox"], (record["width"], record["height"]), size_model
+    )
+    bbox_model = [float(v) for v in bbox_model]
+    if prompt_style == "full":
+        messages = prompts.build_messages(record["expression"], size_model)
+    elif prompt_style == "compact":
+        messages = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image"},
+                    {"type": "text", "text": str(record["expression"]).strip()},
+                ],
+            }
+        ]
+    else:
+        raise ValueError(f"prompt_style: expected one of {PROMPT_STYLES}; got {prompt_style!r}")
+    if answer is None:
+        answer = base_answer(quantize_box(bbox_model, coord_step, size_model))
+    return {
+        "images": [image],
+        "prompt": messages,
+        "completion": [{"role": "assistant", "content": [{"type": "text", "text": answer}]}],
+        "bbox_model": bbox_model,
+    }
+
+
+# ----------------------------------------------------------------------------- floor
+
+
+def _entropy(values: Iterable) -> float:
+    counts = Counter(values)
+    n = sum(counts.values())
+    return -sum(c / n * math.log(c / n) for c in counts.values())
+
+
+def image_blind_floor(boxes_q: Sequence[Sequence[int]], tokens_per_answer: int) -> float:
+    """The image-blind floor: the per-token cross-entropy (nats) of the best model that
+    knows only the marginal statistics of the quantised answer boxes, not the image.
+
+    Estimated in closed form from a sample of answers (plug-in entropies) as
+    ``[H(x1) + H(y1) + H(w, h)] / tokens`` — the entropy of the four coordinate tokens if
+    corner and size were independent (the sum of marginal entropies bounds the joint one from
+    above; the joint plug-in estimate would be biased low on a finite sample). Format tokens
+    are free (fully predictable), so the sum is divided by ``tokens_per_answer``, the number of
+    loss tokens of one completion. An approximation: the expression (class → size) lowers the
+    true floor a little; a training loss well below it means the image is used.
+    """
+    b = [tuple(int(v) for v in q) for q in boxes_q]
+    if not b:
+        raise ValueError("image_blind_floor: expected at least one box")
+    h_x1 = _entropy(q[0] for q in b)
+    h_y1 = _entropy(q[1] for q in b)
+    h_wh = _entropy((q[2] - q[0], q[3] - q[1]) for q in b)
+    return (h_x1 + h_y1 + h_wh) / tokens_per_answer
+
+
+def completion_token_count(processor, example: dict) -> int:
+    """Loss tokens of one example's completion as the TRL collator tokenises it."""
+    from trl.data_utils import apply_chat_template, prepare_multimodal_messages
+
+    ex = {
+        "prompt": prepare_multimodal_messages(example["prompt"], images=example["images"]),
+        "completion": prepare_multimodal_messages(example["completion"]),
+    }
+    rendered = apply_chat_template(ex, processor)
+    return len(processor.tokenizer(rendered["completion"], add_special_tokens=False)["input_ids"])
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def predict_boxes(
+    model,
+    processor,
+    records: Sequence[dict],
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 24,
+    prompt_style: str = "full",
+) -> tuple[list[str], list[list[float] | None]]:
+    """Greedy completions and parsed boxes (model pixels) for ``records``."""
+    import torch
+
+    from . import models, prompts
+
+    texts_out: list[str] = []
+    parsed: list[list[float] | None] = []
+    tok = processor.tokenizer
+    was_training = model.training
+    model.eval()
+    for i in range(0, len(records), batch_size):
+        chunk = [
+            grounding_example(r, processor, prompt_style=prompt_style)
+            for r in records[i : i + batch_size]
+        ]
+        texts = [
+            processor.apply_chat_template(ex["prompt"], add_generation_prompt=True, tokenize=False)
+            for ex in chunk
+        ]
+        enc = processor(
+            images=[ex["images"] for ex in chunk],
+            text=texts,
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+            add_special_tokens=False,
+            **models.processor_call_kwargs(processor),
+        )
+        enc = enc.to(model.device)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+        for row in out[:, enc["input_ids"].shape[1] :]:
+            text = tok.decode(row, skip_special_tokens=True)
+            texts_out.append(text)
+            parsed.append(prompts.parse_answer(text))
+    if was_training:
+        model.train()
+    return texts_out, parsed
+
+
+def quadrant(bbox: Sequence[float], size: Sequence[float]) -> int:
+    """Which quadrant (0 upper left, 1 upper right, 2 lower left, 3 lower right) holds the
+    box centre."""
+    cx = (bbox[0] + bbox[2]) / 2
+    cy = (bbox[1] + bbox[3]) / 2
+    return int(cx >= size[0] / 2) + 2 * int(cy >= size[1] / 2)
+
+
+def evaluate_grounding(
+    model, processor, records: Sequence[dict], *, batch_size: int = 32, prompt_style: str = "full"
+) -> dict:
+    """Greedy grounding on ``records`` scored in model pixels: ``acc@0.5`` (IoU > 0.5),
+    ``mean_iou``, ``parse_rate``, ``quadrant_acc`` (centre in the target's quadrant),
+    ``median_center_err_px`` and the chance levels ``chance_quadrant`` (0.25) and
+    ``chance_pick`` (mean of 1 / number of objects of the target's class, a random pick
+    among the candidates; needs an ``objects`` or ``n_same`` field, else NaN)."""
+    import numpy as np
+
+    from . import boxes, models
+
+    texts, parsed = predict_boxes(
+        model, processor, records, batch_size=batch_size, prompt_style=prompt_style
+    )
+    ious, quad, err = [], [], []
+    for rec, box in zip(records, parsed, strict=True):
+        size = models.model_image_size(processor, int(rec["width"]), int(rec["height"]))
+        target = boxes.to_model_pixels(rec["bbox"], (rec["width"], rec["height"]), size)
+        if box is None:
+            ious.append(0.0)
+            quad.append(0.0)
+            err.append(float("inf"))
+            continue
+        ious.append(float(boxes.iou(box, target)))
+        quad.append(float(quadrant(box, size) == quadrant(target, size)))
+        err.append(float(boxes.center_distance(box, target)))
+    picks = [_chance_pick(r) for r in records]
+    ious_a = np.asarray(ious)
+    return {
+        "n": len(records),
+        "acc@0.5": float((ious_a > 0.5).mean()),
+        "mean_iou": float(ious_a.mean()),
+        "parse_rate": float(np.mean([p is not None for p in parsed])),
+        "quadrant_acc": float(np.mean(quad)),
+        "median_center_err_px": float(np.median(err)),
+        "chance_quadrant": 0.25,
+        "chance_pick": float(np.nanmean(picks))
+        if not all(math.isnan(p) for p in picks)
+        else float("nan"),
+        "examples": [{"text": t, "box": b} for t, b in list(zip(texts, parsed, strict=True))[:4]],
+    }
+
+
+def _chance_pick(rec: dict) -> float:
+    if "n_same" in rec and rec["n_same"]:
+        return 1.0 / int(rec["n_same"])
+    objs = rec.get("objects")
+    if objs:
+        cat = rec.get("category")
+        same = [o for o in objs if isinstance(o, dict) and o.get("category", o.get("class")) == cat]
+        if same:
+            return 1.0 / len(same)
+    return float("nan")
+
+
+# ----------------------------------------------------------------------------- warm start
+
+
+def _image_batch(processor, images) -> dict:
+    out = processor.image_processor(images=[[im] for im in images], return_tensors="pt")
+    return {k: out[k] for k in ("pixel_values", "pixel_attention_mask") if k in out}
+
+
+def _pooled_image_tokens(model, pixel_values, pixel_attention_mask=None):
+    """Mean over the image tokens (connector outputs) of each image: ``(batch, text_hidden)``."""
+    feats = model.model.get_image_features(pixel_values, pixel_attention_mask).pooler_output
+    return __import__("torch").stack([f.mean(0) for f in feats])
+
+
+def _box_targets(examples: Sequence[dict], processor) -> Any:
+    import torch
+
+    from . import models
+
+    rows = []
+    for ex in examples:
+        w, h = models.model_image_size(processor, 1, 1)
+        x1, y1, x2, y2 = ex["bbox_model"]
+        rows.append([(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h])
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def aux_warm_start(
+    model,
+    processor,
+    records: Callable[[int, int], Sequence[dict]],
+    *,
+    steps: int,
+    batch_size: int = 32,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+    log: Callable[[dict], None] | None = None,
+    target: str = "vision",
+) -> dict:
+    """Auxiliary warm start of the vision tower and connector (Idefics3 family).
+
+    A temporary linear head regresses the target box ``(cx, cy, w, h)`` (normalised) from the
+    *mean* of the image tokens — what the text model sees through near-uniform attention at
+    initialisation — with a smooth-L1 loss, for ``steps`` Adam steps on one-object scenes.
+    Afterwards the object's position is linearly readable from the image tokens, so the
+    grounding SFT that follows starts with a usable signal instead of sitting at the
+    image-blind floor. ``records(n, seed)`` returns records. Returns the held-out ``r2`` of
+    the head's centre prediction before and after.
+
+    ``target="lm"`` instead regresses the box from the text model's last hidden state at the
+    end of the prompt (where the answer starts), training the whole model: the expression
+    must select the object among several, so the attention from the prompt to the right
+    image tokens is shaped by a dense, distance-aware loss before the token-level SFT.
+    """
+    import torch
+
+    if target not in ("vision", "lm"):
+        raise ValueError(f"aux_warm_start: target must be 'vision' or 'lm'; got {target!r}")
+    if target == "vision":
+        params = list(model.model.vision_model.parameters()) + list(
+            model.model.connector.parameters()
+        )
+    else:
+        params = list(model.parameters())
+    hidden = model.config.text_config.hidden_size
+    gen = torch.Generator().manual_seed(seed)
+    head = torch.nn.Linear(hidden, 4)
+    with torch.no_grad():
+        head.weight.normal_(0, 0.02, generator=gen)
+        head.bias.fill_(0.25)
+    opt = torch.optim.Adam(params + list(head.parameters()), lr=learning_rate)
+
+    def batch(n, s):
+        exs = [grounding_example(r, processor, prompt_style="compact") for r in records(n, s)]
+        if target == "vision":
+            x = _image_batch(processor, [e["images"][0] for e in exs])
+        else:
+            texts = [
+                processor.apply_chat_template(
+                    e["prompt"], add_generation_prompt=True, tokenize=False
+                )
+                for e in exs
+            ]
+            x = dict(
+                processor(
+                    images=[e["images"] for e in exs],
+                    text=texts,
+                    return_tensors="pt",
+                    padding=True,
+                    padding_side="left",
+                    add_special_tokens=False,
+                )
+            )
+        return x, _box_targets(exs, processor)
+
+    def features(x):
+        if target == "vision":
+            return _pooled_image_tokens(model, **x)
+        return model.model(**x).last_hidden_state[:, -1]
+
+    held_x, held_y = batch(128, seed + 99_991)
+
+    def r2() -> float:
+        with torch.no_grad():
+            pred = head(features(held_x))[:, :2]
+        t = held_y[:, :2]
+        return float(1 - ((pred - t) ** 2).sum() / ((t - t.mean(0)) ** 2).sum())
+
+    r2_before = r2()
+    model.train()
+    for step in range(1, steps + 1):
+        x, y = batch(batch_size, seed * 7919 + step)
+        lr = learning_rate * min(1.0, step / max(1, steps // 10))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = torch.nn.functional.smooth_l1_loss(head(features(x)), y, beta=0.05)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if log is not None and (step % 100 == 0 or step == steps):
+            log({"aux_step": step, "aux_loss": round(float(loss), 5), "aux_r2": round(r2(), 4)})
+    model.eval()
+    return {"r2_before": r2_before, "r2_after": r2(), "steps": steps, "target": target}
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+def sft_config(**overrides):
+    """A TRL ``SFTConfig`` with this project's CPU-safe defaults (no bf16 on CPU, no gradient
+    checkpointing, no reporting, prompt-completion loss, ``remove_unused_columns=False`` for
+    images), updated by ``overrides`` (unknown keys: TypeError from SFTConfig)."""
+    import torch
+    from trl import SFTConfig
+
+    cuda = torch.cuda.is_available()
+    values = dict(
+        output_dir="runs/sft",
+        bf16=cuda,
+        activation_checkpointing=False,
+        report_to="none",
+        remove_unused_columns=False,
+        completion_only_loss=None,
+        max_length=None,
+        logging_steps=50,
+        save_strategy="no",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        use_cpu=not cuda,
+    )
+    values.update(overrides)
+    return SFTConfig(**values)
+
+
+def build_sft_trainer(
+    model, processor, train_dataset, *, args=None, callbacks=None, peft_config=None, **kwargs
+):
+    """A TRL ``SFTTrainer`` over a vision dataset (``images`` + ``prompt``/``completion`` or
+    ``messages``), with ``processing_class=processor``. ``args`` is an ``SFTConfig`` or a
+    dict for :func:`sft_config`."""
+    from trl import SFTTrainer
+
+    if args is None or isinstance(args, dict):
+        args = sft_config(**(args or {}))
+    return SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        callbacks=callbacks,
+        peft_config=peft_config,
+        **kwargs,
+    )
+
+
+# ----------------------------------------------------------------------------- base pretraining
+
+
+def _default_factory(image_size_px: int) -> Callable[..., Iterable[dict]]:
+    def factory(n: int, *, seed: int, **data) -> Iterable[dict]:
+        from .data import synthetic
+
+        return synthetic.make_dataset(n, seed=seed, image_size=image_size_px, **data)
+
+    return factory
+
+
+def _make_callback(
+    cfg: BasePretrainConfig,
+    stage_floors: list[tuple[int, float]],
+    eval_fn,
+    log_path: Path,
+    t0: float,
+):
+    from transformers import TrainerCallback
+
+    class FloorAndEval(TrainerCallback):
+        """Adds ``image_blind_floor`` and ``cpu_s`` to every log; evaluates every
+        ``eval_steps``; appends every log to ``log.jsonl``."""
+
+        def _floor(self, step: int) -> float:
+            floor = stage_floors[0][1]
+            for start, f in stage_floors:
+                if step >= start:
+                    floor = f
+            return floor
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs is None:
+                return
+            logs["image_blind_floor"] = round(self._floor(state.global_step), 4)
+            logs["cpu_s"] = round(time.process_time() - t0, 1)
+            with log_path.open("a") as fh:
+                fh.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            if cfg.eval_steps and state.global_step % cfg.eval_steps == 0:
+                metrics = eval_fn(model)
+                rec = {
+                    "step": state.global_step,
+                    "eval": metrics,
+                    "cpu_s": round(time.process_time() - t0, 1),
+                }
+                with log_path.open("a") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+                print(json.dumps(rec), flush=True)
+
+    return FloorAndEval()
+
+
+def _stream(cfg: BasePretrainConfig, factory, processor, stage_index: int | None = None):
+    """Yields training examples stage after stage (curriculum order, no shuffling)."""
+    chunk_seed = cfg.seed * 1_000_003
+    for si, st in enumerate(cfg.stages):
+        if stage_index is not None and si != stage_index:
+            continue
+        need = int(st["steps"]) * cfg.batch_size
+        made = 0
+        while made < need:
+            n = min(cfg.chunk_size, need - made)
+            chunk_seed += 1
+            for rec in factory(n, seed=chunk_seed, **st.get("data", {})):
+                ex = grounding_example(
+                    rec, processor, coord_step=cfg.coord_step, prompt_style=cfg.prompt_style
+                )
+                ex.pop("bbox_model")
+                yield ex
+            made += n
+
+
+def pretrain_base(
+    config: BasePretrainConfig | dict | None = None,
+    *,
+    dataset_factory: Callable[..., Iterable[dict]] | None = None,
+    resume: bool = False,
+) -> dict:
+    """Pretrain the tiny base checkpoint (stage (a)): build the tiny model from ``seed``, train
+    it with TRL's ``SFTTrainer`` on the curriculum of ``config.stages`` (answers without
+    reasoning), save it to ``config.out`` with ``metrics.json`` and ``log.jsonl``.
+
+    ``dataset_factory(n, *, seed, **stage_data)`` returns records (``image``, ``width``,
+    ``height``, ``expression``, ``bbox``; default: :func:`rsground_lib.data.synthetic.make_dataset`).
+    Intermediate checkpoints go to ``<out>/trainer`` every ``save_steps`` (``resume=True``
+    continues from the last one). Returns the final metrics (per stage's held-out scenes).
+    """
+    import torch
+    from datasets import IterableDataset
+
+    from . import models
+
+    cfg = (
+        config
+        if isinstance(config, BasePretrainConfig)
+        else BasePretrainConfig.from_dict(dict(config or {}))
+    )
+    cfg.validate()
+    torch.set_num_threads(cfg.num_threads)
+    if dataset_factory is not None:
+        factory = dataset_factory
+    elif cfg.data_factory:
+        factory = load_factory(cfg.data_factory, cfg.image_size_px)
+    else:
+        factory = _default_factory(cfg.image_size_px)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.jsonl"
+    if not resume and log_path.exists():
+        log_path.unlink()
+    t0 = time.process_time()
+    wall0 = time.time()
+
+    model, processor = models.build_tiny_model(
+        cfg.seed, family=cfg.family, image_size=cfg.image_size_px, **cfg.model
+    )
+
+    # The image-blind floor of each stage, from a sample of its answers.
+    stage_floors: list[tuple[int, float]] = []
+    eval_sets: list[list[dict]] = []
+    start = 0
+    for si, st in enumerate(cfg.stages):
+        sample = list(factory(2000, seed=cfg.seed + 777 + si, **st.get("data", {})))
+        exs = [
+            grounding_example(
+                r, processor, coord_step=cfg.coord_step, prompt_style=cfg.prompt_style
+            )
+            for r in sample
+        ]
+        qs = [_answer_box(e) for e in exs]
+        n_tok = completion_token_count(processor, exs[0])
+        stage_floors.append((start, image_blind_floor(qs, n_tok)))
+        start += int(st["steps"])
+        eval_sets.append(
+            list(factory(cfg.n_eval, seed=cfg.seed + 10_000 + si, **st.get("data", {})))
+        )
+
+    def eval_fn(m):
+        res = {}
+        for si, recs in enumerate(eval_sets):
+            r = evaluate_grounding(m, processor, recs, prompt_style=cfg.prompt_style)
+            r.pop("examples")
+            res[f"stage{si}"] = {
+                k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()
+            }
+        return res
+
+    aux = None
+
+    def aux_log(rec):
+        rec["cpu_s"] = round(time.process_time() - t0, 1)
+        with log_path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+
+    if cfg.aux_warmup_steps > 0 and not resume:
+        first = dict(cfg.stages[0].get("data", {}))
+        aux = aux_warm_start(
+            model,
+            processor,
+            lambda n, s: list(factory(n, seed=s, **first)),
+            steps=cfg.aux_warmup_steps,
+            learning_rate=cfg.aux_learning_rate,
+            seed=cfg.seed,
+            log=aux_log,
+        )
+        aux_log({"aux": aux})
+    if cfg.aux_lm_steps > 0 and not resume:
+        lm_data = dict(cfg.stages[cfg.aux_lm_stage].get("data", {}))
+        aux_lm = aux_warm_start(
+            model,
+            processor,
+            lambda n, s: list(factory(n, seed=s, **lm_data)),
+            steps=cfg.aux_lm_steps,
+            batch_size=cfg.batch_size,
+            learning_rate=cfg.aux_learning_rate,
+            seed=cfg.seed + 1,
+            log=aux_log,
+            target="lm",
+        )
+        aux_log({"aux_lm": aux_lm})
+        aux = {"vision": aux, "lm": aux_lm}
+
+    gen_kwargs = {"cfg": cfg, "factory": factory, "processor": processor}
+    train_dataset = IterableDataset.from_generator(_stream_gen, gen_kwargs=gen_kwargs)
+    args = sft_config(
+        output_dir=str(out / "trainer"),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_ratio},
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        accelerator_config={"dispatch_batches": False},
+    )
+    callback = _make_callback(cfg, stage_floors, eval_fn, log_path, t0)
+    trainer = build_sft_trainer(model, processor, train_dataset, args=args, callbacks=[callback])
+    last = None
+    if resume:
+        ckpts = sorted(
+            (out / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
+        )
+        last = str(ckpts[-1]) if ckpts else None
+    trainer.train(resume_from_checkpoint=last)
+    model = trainer.model
+    final = eval_fn(model)
+    metrics = {
+        "config": asdict(cfg),
+        "steps": cfg.max_steps,
+        "cpu_s": round(time.process_time() - t0, 1),
+        "wall_s": round(time.time() - wall0, 1),
+        "image_blind_floor": {f"stage{i}": round(f, 4) for i, (_, f) in enumerate(stage_floors)},
+        "eval": final,
+        "parameters": models.count_parameters(model),
+        "aux_warm_start": aux,
+    }
+    model = model.to(getattr(torch, cfg.save_dtype))
+    models.save(
+        model, processor, out, extra={"pretrain": {"seed": cfg.seed, "steps": cfg.max_steps}}
+    )
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if not cfg.keep_trainer_checkpoints:
+        shutil.rmtree(out / "trainer", ignore_errors=True)
+    return metrics
+
+
+def _stream_gen(cfg, factory, processor):
+    yield from _stream(cfg, factory, processor)
+
+
+def _answer_box(example: dict) -> list[int]:
+    from . import prompts
+
+    text = example["completion"][0]["content"][0]["text"]
+    box = prompts.parse_answer(text)
+    return [int(v) for v in box]
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def load_factory(spec: str, image_size_px: int = 64) -> Callable[..., Iterable[dict]]:
+    """A dataset factory from ``"path/to/file.py:function"`` or ``"package.module:function"``;
+    the function is called as ``function(n, seed=..., image_size=image_size_px, **stage_data)``."""
+    import importlib
+    import importlib.util
+
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise ValueError(
+            f"--data-factory: expected FILE.py:FUNCTION or MODULE:FUNCTION; got {spec!r}"
+        )
+    if path.endswith(".py"):
+        file = Path(path)
+        if not file.is_file():
+            raise ValueError(f"--data-factory: {file} is not a file")
+        mod_spec = importlib.util.spec_from_file_location(f"_rsground_factory_{file.stem}", file)
+        module = importlib.util.module_from_spec(mod_spec)
+        mod_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(path)
+        except ImportError as exc:
+            raise ValueError(f"--data-factory: cannot import module {path!r} ({exc})") from exc
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ValueError(f"--data-factory: {path} has no function {name!r}")
+
+    def factory(n: int, *, seed: int, **data) -> Iterable[dict]:
+        return fn(n, seed=seed, image_size=image_size_px, **data)
+
+    return factory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rsground_lib.training pretrain-base --seed 0 --out checkpoints/tiny-base``
+    (``--config file.json`` for any other :class:`BasePretrainConfig` field; ``--resume``)."""
+    parser = argparse.ArgumentParser(prog="python -m rsground_lib.training")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pretrain-base", help="pretrain the tiny base grounding checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="checkpoints/tiny-base")
+    p.add_argument("--config", help="JSON file with BasePretrainConfig fields")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--data-factory",
+        help="FILE.py:FUNCTION or MODULE:FUNCTION returning records for (n, *, seed, "
+        "**stage_data); default: rsground_lib.data.base_scenes:make_records",
+    )
+    ns = parser.parse_args(argv)
+    values: dict[str, Any] = {}
+    if ns.config:
+        path = Path(ns.config)
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SystemExit(
+                f"{path}: cannot read a JSON object of BasePretrainConfig fields: {exc}"
+            ) from exc
+    values.update(seed=ns.seed, out=ns.out)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if ns.data_factory:
+        values["data_factory"] = ns.data_factory
+    metrics = pretrain_base(values, resume=ns.resume)
+    print(
+        json.dumps(
+            {k: metrics[k] for k in ("steps", "cpu_s", "image_blind_floor", "eval")}, indent=2
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
