@@ -20,6 +20,8 @@ Book chapter: *Overview* ("How to run").
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -132,6 +134,9 @@ def to_ipynb(py_path: Path, ipynb_path: Path) -> Path:
     return ipynb_path
 
 
+_HELP_TYPE = re.compile(r"\s*(str|int|float|bool|list|dict|tuple)\b[^:]*:")
+
+
 def chapter_parameters(py_path: Path) -> dict[str, Parameter]:
     """The parameters cell of a chapter, as papermill reads it (name, default, type, the
     trailing comment as help). Raises ``ProfileError`` if the chapter has no parameters cell."""
@@ -146,10 +151,21 @@ def chapter_parameters(py_path: Path) -> dict[str, Parameter]:
     for name, info in raw.items():
         default_src = info["default"]
         try:
-            default = yaml.safe_load(default_src)
-        except yaml.YAMLError:
-            default = default_src
-        params[name] = Parameter(name, default, info["inferred_type_name"], info["help"] or "")
+            default = ast.literal_eval(default_src)
+        except (ValueError, SyntaxError):
+            default = default_src  # an expression: kept as its source text
+        help_text = info["help"] or ""
+        type_name = info["inferred_type_name"]
+        if type_name in (None, "None"):
+            # papermill infers a type only from an annotation or a "# type:" comment; ours
+            # are documented as "# int: meaning", so take the comment's type, else the
+            # default's
+            m = _HELP_TYPE.match(help_text)
+            if m:
+                type_name = m.group(1)
+            elif default is not None:
+                type_name = type(default).__name__
+        params[name] = Parameter(name, default, str(type_name), help_text)
     return params
 
 

@@ -55,7 +55,8 @@ def group_advantages(
     """Group-relative advantages ``(B, G)`` from rewards ``(B, G)`` (or a flat ``(B·G,)``
     batch in TRL's order, prompt by prompt, with ``num_generations``), as TRL computes them.
 
-    A group whose rewards are all equal gets advantages of exactly 0. NaN rewards
+    A group whose rewards are all equal gets advantages of 0 (up to float rounding, ~1e-13,
+    as in TRL). NaN rewards
     (unscorable) are left out of the mean and std and get advantage 0, as in TRL.
     """
     if scale not in SCALES:

@@ -290,7 +290,7 @@ def metrics_by(
     rows = []
     overall = grounding_metrics(list(df[pred_col]), list(df[target_col]), **metric_kwargs)
     rows.append({**dict.fromkeys(keys, all_label), **overall})
-    for group_key, part in work.groupby(keys, sort=True):
+    for group_key, part in work.groupby(keys, sort=True, dropna=False):
         labels = group_key if isinstance(group_key, tuple) else (group_key,)
         m = grounding_metrics(list(part[pred_col]), list(part[target_col]), **metric_kwargs)
         rows.append({**dict(zip(keys, labels, strict=True)), **m})
@@ -300,8 +300,11 @@ def metrics_by(
 
 
 def _is_missing(v) -> bool:
+    """None, NaN, pd.NA / NaT (nullable and Arrow-backed columns): a missing group key."""
     if v is None:
         return True
     if isinstance(v, float) and math.isnan(v):
         return True
-    return False
+    import pandas as pd
+
+    return bool(np.isscalar(v) or v is pd.NA) and bool(pd.isna(v))

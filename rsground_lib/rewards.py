@@ -89,22 +89,33 @@ def _targets(kwargs: Mapping, n: int) -> np.ndarray:
     return _column(kwargs, "bbox_model", n, 4, "target box [x1, y1, x2, y2] in model pixels")
 
 
-def _masked(pred, target, fn) -> np.ndarray:
+def _masked(pred, target, fn, per_row=None) -> np.ndarray:
     """``fn(pred, target)`` row by row, 0.0 on rows where the prediction (or target) is not
     finite — the unparsable completions. ``fn`` sees every row (NaN flows through it
     without warnings) and the masked rows are overwritten afterwards; large batches go in
-    cache-sized chunks (:data:`rsground_lib.boxes.CHUNK_ROWS`)."""
+    cache-sized chunks (:data:`rsground_lib.boxes.CHUNK_ROWS`). ``per_row`` (optional, e.g.
+    the image sizes ``(..., k)``) is broadcast to the rows and sliced with them:
+    ``fn(pred_chunk, target_chunk, per_row_chunk)``."""
     p, t = np.broadcast_arrays(boxes.as_boxes(pred, "pred"), boxes.as_boxes(target, "target"))
     lead = p.shape[:-1]
     m = math.prod(lead)
     p, t = p.reshape(m, 4), t.reshape(m, 4)
+    extra = None
+    if per_row is not None:
+        per_row = np.asarray(per_row, dtype=np.float64)
+        try:
+            extra = np.broadcast_to(per_row, (*lead, per_row.shape[-1])).reshape(m, -1)
+        except ValueError as exc:
+            raise ValueError(
+                f"per-row values of shape {per_row.shape} do not match {m} box rows"
+            ) from exc
     out = np.empty(m, dtype=np.float64)
     chunk = boxes.CHUNK_ROWS
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for s in range(0, m, chunk):
             pc, tc = p[s : s + chunk], t[s : s + chunk]
             r = out[s : s + chunk]
-            r[...] = fn(pc, tc)
+            r[...] = fn(pc, tc) if extra is None else fn(pc, tc, extra[s : s + chunk])
             r[~(boxes.finite_rows(pc) & boxes.finite_rows(tc))] = 0.0
     return out.reshape(lead)
 
@@ -163,12 +174,12 @@ def center_distance_scores(pred, target, image_size) -> np.ndarray:
             f"image_size: expected positive (width, height) or (N, 2); got shape {size.shape}"
         )
 
-    def score(p, t):
+    def score(p, t, sz):
         d = np.asarray(boxes.center_distance(p, t))
-        diag = np.hypot(size[..., 0], size[..., 1])
+        diag = np.hypot(sz[:, 0], sz[:, 1])
         return np.clip(1.0 - d / diag, 0.0, 1.0)
 
-    return _masked(pred, target, score)
+    return _masked(pred, target, score, per_row=size)
 
 
 # ----------------------------------------------------------------------------- TRL rewards

@@ -109,6 +109,30 @@ def test_type_mismatch_is_an_error(tmp_path):
         bookbuild.resolve_parameters(path, CHAPTERS)
 
 
+def test_types_come_from_the_chapter_comments(tmp_path):
+    """The chapters document types as '# int: ...' (papermill alone infers none from that)."""
+    root = write_project(
+        tmp_path / "proj",
+        {
+            "00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\nseed = 0  # int: s\n'
+            "lr = 1e-4  # float: learning rate\nsizes = [1, 2]  # list: px\n\n# %%\nx = 1\n"
+        },
+    )
+    params = bookbuild.chapter_parameters(root / "book" / "00_a.py")
+    assert {n: (p.type_name, p.default) for n, p in params.items()} == {
+        "profile": ("str", "smoke"),
+        "seed": ("int", 0),
+        "lr": ("float", 1e-4),
+        "sizes": ("list", [1, 2]),
+    }
+    chapters = {"00_a": params}
+    for bad in ({"seed": "zero"}, {"lr": "five"}, {"sizes": 3}, {"seed": 8.5}):
+        with pytest.raises(ProfileError, match=next(iter(bad))):
+            bookbuild.resolve_parameters(_profile(tmp_path, bad), chapters)
+    ok = bookbuild.resolve_parameters(_profile(tmp_path, {"lr": 2, "seed": 3}), chapters)
+    assert ok["00_a"] == {"profile": "smoke", "lr": 2, "seed": 3}
+
+
 def test_profile_name_must_match_file(tmp_path):
     path = _profile(tmp_path, {"profile": "full"})
     with pytest.raises(ProfileError, match="differs from the file name"):
@@ -151,10 +175,9 @@ def test_every_parameter_is_documented_with_its_type(project_chapters):
             assert m, (
                 f"{stem}: parameter {p.name} needs a trailing comment 'type: meaning', got {p.help!r}"
             )
-            if p.type_name != "None":
-                assert m.group(1) == p.type_name, (
-                    f"{stem}.{p.name}: comment says {m.group(1)}, value is {p.type_name}"
-                )
+            assert m.group(1) == type(p.default).__name__, (
+                f"{stem}.{p.name}: comment says {m.group(1)}, default is {p.default!r}"
+            )
 
 
 def test_papermill_reads_every_line_of_each_parameters_cell(project_root, project_chapters):

@@ -886,3 +886,11 @@ def test_hub_path_with_image_paths(tmp_path: Path) -> None:
     assert isinstance(as_image.features["image"], datasets.Image)
     with pytest.raises(ValueError, match="pass image_size"):
         load_benchmark(str(repo), split="test")
+
+
+@pytest.mark.parametrize("repair", [False, True])
+@pytest.mark.parametrize("line", ["img.png,216,00,300,400,500", "img.png,1,2,3,4,5\n"])
+def test_rsvg_hr_five_numbers_without_expression_is_a_record_error(line, repair):
+    """Regression: this used to raise IndexError, which even on_error='skip' did not catch."""
+    with pytest.raises(RecordError, match="no expression"):
+        parse_rsvg_hr_line(line, "f.txt line 3", repair_decimal_comma=repair)

@@ -197,3 +197,15 @@ def test_metrics_by_explodes_list_columns():
     assert by_ds.loc["a", "mean_iou"] == pytest.approx(0.75)
     with pytest.raises(ValueError, match="missing column"):
         M.metrics_by(records, by="cue")
+
+
+def test_metrics_by_keeps_missing_keys_of_nullable_columns():
+    """pd.NA in a nullable string column is grouped as "(missing)", not dropped."""
+    import pandas as pd
+
+    box = [0.0, 0.0, 10.0, 10.0]
+    df = pd.DataFrame({"pred": [box, box, None], "target": [box] * 3, "cat": ["a", None, None]})
+    df["cat"] = df["cat"].astype("string")
+    table = M.metrics_by(df, by="cat")
+    counts = dict(zip(table["cat"], table["n"], strict=True))
+    assert counts == {"all": 3, "a": 1, "(missing)": 2}

@@ -212,3 +212,15 @@ def test_array_scores_with_unparsed_rows():
         assert out.tolist()[1:] == [0.0, 0.0] and out[0] == 1.0
     out = R.center_distance_scores(pred, TARGET, (812, 812))
     assert out.tolist() == [1.0, 0.0, 0.0]
+
+
+def test_center_distance_with_per_row_sizes_beyond_one_chunk():
+    """Per-row image sizes are sliced with the boxes (regression: > CHUNK_ROWS rows crashed)."""
+    n = 9000
+    t = np.tile([10.0, 10.0, 20.0, 20.0], (n, 1))
+    sizes = np.tile([100.0, 100.0], (n, 1))
+    sizes[-1] = [300.0, 400.0]  # diagonal 500
+    out = R.center_distance_scores(t + [3.0, 4.0, 3.0, 4.0], t, sizes)  # centre moved by 5 px
+    assert out.shape == (n,)
+    assert out[0] == pytest.approx(1 - 5 / np.hypot(100, 100))
+    assert out[-1] == pytest.approx(1 - 5 / 500)

@@ -751,6 +751,14 @@ def parse_rsvg_hr_line(
         raise RecordError(
             where, "decimal_comma", f"{numeric} numeric fields where four coordinates are expected"
         )
+    elif 1 + numeric >= len(parts):
+        raise RecordError(
+            where,
+            "fields",
+            f"{numeric} numbers and no expression after them: expected "
+            "'image,x1,y1,x2,y2,expression' (a decimal-comma coordinate on a line without "
+            "expression?)",
+        )
     else:
         bad = parts[1 + numeric]
         raise RecordError(where, "bbox", f"coordinate {numeric + 1} must be a number, got {bad!r}")
