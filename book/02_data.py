@@ -169,14 +169,8 @@ cue_table.to_json(run_dir / "cue_mix.json", indent=2)
 plotting.show_figure(plotting.cue_mix(cue_table), run_dir / "figures" / "cue_mix.png")
 
 # %%
-positional = ["absolute", "relative", "ordinal", "extreme"]
-with_position = {
-    name: float(np.mean([bool(set(tags) & set(positional)) for tags in ds["cues"]]))
-    for name, ds in {
-        "synthetic (ours)": synth,
-        **{k: v for k, v in real.items() if "train" not in k},
-    }.items()
-}
+evaluated = {"synthetic (ours)": synth, **{k: v for k, v in real.items() if "train" not in k}}
+with_position = {name: cues.positional_share(ds["cues"]) for name, ds in evaluated.items()}
 glue(
     "dior_position_share",
     f"{100 * with_position.get('DIOR-RSVG test', float('nan')):.1f}%",
@@ -206,13 +200,9 @@ glue(
 # the prior below) can exploit; the VRSBench panel shows the off-frame cluster noted above.
 
 # %%
-box_sets = {"synthetic (ours)": synth, **{k: v for k, v in real.items() if "train" not in k}}
 plotting.show_figure(
     plotting.box_statistics(
-        {
-            k: (ds["bbox"], np.stack([ds["width"], ds["height"]], axis=1))
-            for k, ds in box_sets.items()
-        }
+        {k: (ds["bbox"], np.stack([ds["width"], ds["height"]], axis=1)) for k, ds in evaluated.items()}
     ),
     run_dir / "figures" / "box_statistics.png",
 )

@@ -320,3 +320,12 @@ def test_long_hostile_input_stays_linear() -> None:
     ):
         assert tag_cues(text)
     assert time.perf_counter() - start < 5.0
+
+
+def test_positional_share_counts_expressions_with_any_positional_tag():
+    from rsground_lib.data.cues import positional_share
+
+    lists = [["absolute"], ["size", "color"], ["relative", "size"], ["none"]]
+    assert positional_share(lists) == 0.5
+    assert positional_share([tag_cues("the leftmost ship"), tag_cues("a red car")]) == 0.5
+    assert positional_share([]) != positional_share([])  # NaN

@@ -284,3 +284,18 @@ def cue_distribution(
     )
     frame.attrs["n_expressions"] = n
     return frame
+
+
+POSITIONAL_TAGS: tuple[str, ...] = ("absolute", "relative", "ordinal", "extreme")
+"""The tags that locate an object by position (size and colour do not)."""
+
+
+def positional_share(cue_lists) -> float:
+    """Share of expressions (given as their tag lists, e.g. a dataset's ``cues`` column) that
+    carry at least one positional tag (:data:`POSITIONAL_TAGS`) — how often descriptions rely
+    on position, the paper's premise. NaN for no expressions. Book chapter: "Data"."""
+    lists = list(cue_lists)
+    if not lists:
+        return float("nan")
+    positional = set(POSITIONAL_TAGS)
+    return sum(bool(positional & set(tags)) for tags in lists) / len(lists)
