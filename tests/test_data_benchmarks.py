@@ -894,3 +894,78 @@ def test_rsvg_hr_five_numbers_without_expression_is_a_record_error(line, repair)
     """Regression: this used to raise IndexError, which even on_error='skip' did not catch."""
     with pytest.raises(RecordError, match="no expression"):
         parse_rsvg_hr_line(line, "f.txt line 3", repair_decimal_comma=repair)
+
+
+# ------------------------------------------------------------- regressions from a review
+
+
+def test_voc_relative_split_file_is_read_from_root(
+    dior_root: Path, monkeypatch, tmp_path: Path
+) -> None:
+    (dior_root / "mysplit.txt").write_text("2\n")
+    monkeypatch.chdir(tmp_path)  # elsewhere than root
+    ds = load_benchmark("dior_rsvg", dior_root, "test", split_file="mysplit.txt")
+    assert [r["bbox"] for r in ds] == [[5.0, 6.0, 7.0, 8.0]]
+
+
+def test_rsvg_hr_repair_counted_only_when_the_row_is_kept(tmp_path: Path) -> None:
+    (tmp_path / "rsvg_hr_train.txt").write_text(
+        "01.jpg,10,20,30,40,a ship on the left\n"
+        "02.jpg,500.5,216,00,100.5,300.5,a tank on the right\n"  # repaired, then inverted
+    )
+    with pytest.warns(UserWarning):
+        ds, report = load_benchmark(
+            "rsvg_hr",
+            tmp_path,
+            "train",
+            repair_decimal_comma=True,
+            on_error="skip",
+            return_report=True,
+        )
+    assert ds.num_rows == 1
+    assert report.skipped == {"inverted": 1}
+    assert not report.repaired
+
+
+def test_records_image_names_are_stripped_and_sizes_may_be_lists(tmp_path: Path) -> None:
+    recs = [
+        {"image": "a.png", "bbox": [1, 2, 3, 4], "expression": "the ship"},
+        {"image": "b.png ", "bbox": [1, 2, 3, 4], "expression": "the tank"},
+    ]
+    path = tmp_path / "test.json"
+    path.write_text(json.dumps(recs))
+    sizes = {"a.png": (800, 800), "b.png": (640, 480)}
+    ds = load_benchmark("records", path, "test", dataset="toy", image_size=sizes)
+    assert [(r["width"], r["height"]) for r in ds] == [(800, 800), (640, 480)]
+    ds = load_benchmark("records", path, "test", dataset="toy", image_size=[512, 512])
+    assert [(r["width"], r["height"]) for r in ds] == [(512, 512), (512, 512)]
+
+
+def test_hub_missing_size_is_a_counted_skip_and_classlabels_become_names(tmp_path: Path) -> None:
+    table = datasets.Dataset.from_dict(
+        {
+            "image": ["a.png", "b.png", "c.png"],
+            "expression": ["the ship", "the car", "the tank"],
+            "bbox": [[1.0, 2.0, 3.0, 4.0]] * 3,
+            "width": [64, None, 64],
+            "height": [64, 64, 64],
+            "category": [0, 1, 0],
+        },
+        features=datasets.Features(
+            {
+                "image": datasets.Value("string"),
+                "expression": datasets.Value("string"),
+                "bbox": datasets.List(datasets.Value("float64")),
+                "width": datasets.Value("int32"),
+                "height": datasets.Value("int32"),
+                "category": datasets.ClassLabel(names=["ship", "vehicle"]),
+            }
+        ),
+    )
+    repo = tmp_path / "owner" / "hub"
+    repo.mkdir(parents=True)
+    table.to_parquet(str(repo / "test.parquet"))
+    with pytest.warns(UserWarning, match="size"):
+        ds, report = load_benchmark(str(repo), split="test", on_error="skip", return_report=True)
+    assert report.skipped == {"size": 1}
+    assert list(ds["category"]) == ["ship", "ship"]

@@ -251,6 +251,18 @@ def _record(
             where, "missing", f"expected a non-empty referring expression, got {expression!r}"
         )
     expression = " ".join(expression.split())
+    try:
+        width, height = size
+        ok = all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+            for v in (width, height)
+        )
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise RecordError(
+            where, "size", f"image width/height must be positive numbers, got {size!r}"
+        )
     return {
         "id": f"{dataset}/{split}/{index}",
         "dataset": dataset,
@@ -492,7 +504,12 @@ def _read_voc_benchmark(
     use_defusedxml: bool | None,
 ) -> None:
     ann_dir = root / annotations_dir
-    split_path = Path(split_file) if split_file is not None else root / f"{split}.txt"
+    if split_file is None:
+        split_path = root / f"{split}.txt"
+    else:
+        split_path = Path(split_file)
+        if not split_path.is_absolute():
+            split_path = root / split_path
     indices = read_split_indices(split_path)
     if not ann_dir.is_dir():
         raise FileNotFoundError(
@@ -792,12 +809,18 @@ def _read_rsvg_hr(
         row_index = index
         index += 1
 
+        repair_note: list[str | None] = [None]  # set by build(); counted once the row is kept
+
         def build(
-            line: str = line, where: str = where, row_index: int = row_index
+            line: str = line,
+            where: str = where,
+            row_index: int = row_index,
+            repair_note: list[str | None] = repair_note,
         ) -> dict[str, Any]:
             image, coords, expression, repair = parse_rsvg_hr_line(
                 line, where, repair_decimal_comma=repair_decimal_comma
             )
+            repair_note[0] = repair
             rec = _record(
                 dataset="rsvg_hr",
                 split=split,
@@ -810,11 +833,12 @@ def _read_rsvg_hr(
                 source=f"{path.name}:{where.rsplit(' ', 1)[-1]}",
                 where=where,
             )
-            if repair is not None:
-                col.report.count_repair("decimal_comma", repair)
             return rec
 
+        before = len(col.rows)
         col.add(build, where)
+        if repair_note[0] is not None and len(col.rows) > before:
+            col.report.count_repair("decimal_comma", repair_note[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -849,8 +873,8 @@ def _size_lookup(
                 f"{sorted(DEFAULT_IMAGE_SIZE)})"
             )
         image_size = DEFAULT_IMAGE_SIZE[dataset]
-    if isinstance(image_size, tuple):
-        fixed = image_size
+    if isinstance(image_size, (tuple, list)):
+        fixed = tuple(image_size)
 
         def lookup(name: str, where: str) -> tuple[int, int]:
             return fixed
@@ -931,7 +955,7 @@ def _read_records(
                 split=split,
                 index=index,
                 image=_image_path(images_dir, entry["image"], where),
-                size=size_of(entry["image"], where),
+                size=size_of(entry["image"].strip(), where),
                 expression=entry["expression"],
                 bbox=coords,
                 category=category,
@@ -1017,6 +1041,12 @@ def _load_hub(
         mapping[r] for r in ("width", "height", "category") if mapping[r] in raw.column_names
     ]
     meta = raw.select_columns(sorted(set(meta_cols))).to_dict()
+    cat_feature = raw.features.get(mapping["category"])
+    if isinstance(cat_feature, datasets.ClassLabel):  # integer codes -> class names
+        meta[mapping["category"]] = [
+            None if v is None or v < 0 else cat_feature.int2str(v)
+            for v in meta[mapping["category"]]
+        ]
     col = _Collector(report, on_error, policy)
     keep: list[int] = []
     placeholder = "<hub image>"
@@ -1060,6 +1090,9 @@ def _load_hub(
     meta_ds = records_to_dataset(col.rows, validate=False).remove_columns("image")
     built = datasets.concatenate_datasets([meta_ds, images], axis=1)  # Arrow columns, no decode
     if is_image_feature or image == "image":
+        # A Hub image column stays a (lazily decoded) datasets.Image even with image="path":
+        # Hub images are often embedded bytes without a file path, so a path column would
+        # lose them.
         built = built.cast_column("image", datasets.Image())
     order = list(meta_ds.column_names)
     return built.select_columns(order[:3] + ["image"] + order[3:])
