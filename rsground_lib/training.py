@@ -55,8 +55,11 @@ class BasePretrainConfig:
     cosine to ``min_lr_ratio`` of the peak over all stages. ``eval_steps``: every so many
     steps, greedy answers on ``n_eval`` held-out scenes (seed ``seed + 10_000``) are scored and
     logged. ``model`` overrides :class:`rsground_lib.models.TinyModelSpec` fields.
-    ``aux_warmup_steps`` > 0 runs :func:`aux_warm_start` on the first stage's scenes before
-    the SFT; then ``aux_lm_steps`` > 0 runs it with ``target="lm"`` on the scenes of stage
+    ``aux_warmup_steps`` > 0 runs :func:`aux_warm_start` with ``target=aux_target``
+    (``"vision"``: one box from the mean image token; ``"vision_per_class"``: every class's
+    presence and box, class-conditional) on scenes drawn with ``aux_data`` (``None``: the
+    first stage's ``data``) before the SFT; ``aux_per_class_steps`` > 0 first runs the
+    ``"vision_per_class"`` warm start for that many steps on ``aux_per_class_data`` scenes; then ``aux_lm_steps`` > 0 runs it with ``target="lm"`` on the scenes of stage
     ``aux_lm_stage``. The final weights are stored in ``save_dtype`` (float16 halves the
     file; loading upcasts to float32 on CPU); the intermediate trainer checkpoints under
     ``<out>/trainer`` (for ``resume``) are deleted after a successful run unless
@@ -74,9 +77,9 @@ class BasePretrainConfig:
     data_factory: str | None = "rsground_lib.data.base_scenes:make_records"
     stages: list = field(
         default_factory=lambda: [
-            {"steps": 3000, "data": {"max_objects": 1}},
-            {"steps": 4000, "data": {"max_objects": 3}},
-            {"steps": 6000, "data": {"max_objects": 3, "mode": "mixed"}},
+            {"steps": 2500, "data": {"max_objects": 1}},
+            {"steps": 4500, "data": {"max_objects": 3}},
+            {"steps": 5000, "data": {"max_objects": 3, "mode": "mixed"}},
         ]
     )
     batch_size: int = 16
@@ -95,6 +98,10 @@ class BasePretrainConfig:
     prompt_style: str = "compact"
     aux_warmup_steps: int = 600
     aux_learning_rate: float = 3e-3
+    aux_target: str = "vision"
+    aux_data: dict | None = None
+    aux_per_class_steps: int = 500
+    aux_per_class_data: dict = field(default_factory=lambda: {"max_objects": 3, "mode": "single"})
     aux_lm_steps: int = 0
     aux_lm_stage: int = 1
     save_dtype: str = "float16"
@@ -130,6 +137,13 @@ class BasePretrainConfig:
             raise ValueError(
                 f"BasePretrainConfig.save_dtype: expected float32, float16 or bfloat16; got {self.save_dtype!r}"
             )
+        if self.aux_target not in ("vision", "vision_per_class"):
+            raise ValueError(
+                "BasePretrainConfig.aux_target: expected 'vision' or 'vision_per_class'; "
+                f"got {self.aux_target!r}"
+            )
+        if self.aux_data is not None and not isinstance(self.aux_data, dict):
+            raise ValueError(f"BasePretrainConfig.aux_data: expected a dict; got {self.aux_data!r}")
         if self.batch_size <= 0 or self.learning_rate <= 0:
             raise ValueError("BasePretrainConfig: batch_size and learning_rate must be > 0")
 
@@ -392,6 +406,97 @@ def _box_targets(examples: Sequence[dict], processor) -> Any:
     return torch.tensor(rows, dtype=torch.float32)
 
 
+AUX_TARGETS: tuple[str, ...] = ("vision", "vision_per_class", "lm")
+"""Targets of :func:`aux_warm_start`."""
+
+
+def _all_image_tokens(model, pixel_values, pixel_attention_mask=None):
+    """The image tokens (connector outputs) of each image: ``(batch, tokens, text_hidden)``."""
+    feats = model.model.get_image_features(pixel_values, pixel_attention_mask).pooler_output
+    return __import__("torch").stack(list(feats))
+
+
+def _per_class_targets(records: Sequence[dict], processor, classes: Sequence[str]) -> Any:
+    """``(batch, classes, 5)``: per class, presence (0/1) and the normalised box ``(cx, cy,
+    w, h)`` of its instance (zeros when absent) from each record's ``objects``."""
+    import torch
+
+    from . import boxes, models
+
+    index = {c: i for i, c in enumerate(classes)}
+    out = torch.zeros(len(records), len(classes), 5)
+    for r, rec in enumerate(records):
+        objs = rec.get("objects")
+        if not objs:
+            raise ValueError(
+                "aux_warm_start(target='vision_per_class'): records need an 'objects' list "
+                "(category, bbox), e.g. rsground_lib.data.base_scenes"
+            )
+        size = models.model_image_size(processor, int(rec["width"]), int(rec["height"]))
+        for o in objs:
+            x1, y1, x2, y2 = (
+                float(v)
+                for v in boxes.to_model_pixels(o["bbox"], (rec["width"], rec["height"]), size)
+            )
+            out[r, index[o["category"]]] = torch.tensor(
+                [
+                    1.0,
+                    (x1 + x2) / 2 / size[0],
+                    (y1 + y2) / 2 / size[1],
+                    (x2 - x1) / size[0],
+                    (y2 - y1) / size[1],
+                ]
+            )
+    return out
+
+
+class _PerClassHead:
+    """Throwaway class-conditional head: per class a learned query attends over the image
+    tokens (softmax over tokens, the operation the text model must perform when the class
+    word queries the image) and a per-class linear map reads ``(present logit, cx, cy, w, h)``
+    from the attended tokens."""
+
+    def __init__(self, hidden: int, n_classes: int, gen):
+        import torch
+
+        self.key = torch.nn.Linear(hidden, hidden)
+        # Keys start as the tokens themselves and queries as unit-scale random vectors, so
+        # the attention is peaked (not uniform) from the start: with tiny keys and queries
+        # the head sat near a saddle (centre R² 0.31 after 400 steps instead of 0.79).
+        self.query = torch.nn.Parameter(torch.randn(n_classes, hidden, generator=gen))
+        self.read_w = torch.nn.Parameter(torch.randn(n_classes, hidden, 5, generator=gen) * 0.02)
+        self.read_b = torch.nn.Parameter(
+            torch.tensor([0.0, 0.5, 0.5, 0.2, 0.2]).repeat(n_classes, 1)
+        )
+        with torch.no_grad():
+            self.key.weight.normal_(0, 0.02, generator=gen)
+            self.key.weight.add_(torch.eye(hidden))
+            self.key.bias.zero_()
+        self.scale = hidden**-0.5
+
+    def parameters(self) -> list:
+        return [*self.key.parameters(), self.query, self.read_w, self.read_b]
+
+    def __call__(self, tokens):
+        import torch
+
+        att = torch.softmax(
+            torch.einsum("bth,ch->bct", self.key(tokens), self.query) * self.scale, dim=-1
+        )
+        pooled = torch.einsum("bct,bth->bch", att, tokens)
+        return torch.einsum("bch,cho->bco", pooled, self.read_w) + self.read_b
+
+
+def _per_class_loss(pred, y):
+    import torch
+
+    present = y[..., 0]
+    cls = torch.nn.functional.binary_cross_entropy_with_logits(pred[..., 0], present)
+    box = torch.nn.functional.smooth_l1_loss(pred[..., 1:], y[..., 1:], beta=0.05, reduction="none")
+    box = (box.sum(-1) * present).sum() / present.sum().clamp(min=1.0) / 4
+    return cls + box
+
+
 def aux_warm_start(
     model,
     processor,
@@ -403,6 +508,7 @@ def aux_warm_start(
     seed: int = 0,
     log: Callable[[dict], None] | None = None,
     target: str = "vision",
+    classes: Sequence[str] | None = None,
 ) -> dict:
     """Auxiliary warm start of the vision tower and connector (Idefics3 family).
 
@@ -414,6 +520,17 @@ def aux_warm_start(
     image-blind floor. ``records(n, seed)`` returns records. Returns the held-out ``r2`` of
     the head's centre prediction before and after.
 
+    ``target="vision_per_class"``: the class-conditional variant, for scenes with several
+    objects, at most one per class (records need ``objects``: every object's ``category``
+    and ``bbox``, as :mod:`rsground_lib.data.base_scenes` gives). A throwaway head
+    (:class:`_PerClassHead`: per class, a learned query attends over the image tokens) predicts
+    for each of ``classes`` (default: the base-scene classes) a presence logit and the box
+    ``(cx, cy, w, h)``; the loss is the presence cross-entropy of every class plus the box
+    smooth-L1 of the classes present. Only the vision tower and connector (and the head) train:
+    the image tokens must carry *where each class is*, keyed by class, so the text model only
+    has to route the class word to the right tokens. ``r2``: the centre R² over the
+    (scene, present class) pairs of held-out scenes; ``presence_acc`` as well.
+
     ``target="lm"`` instead regresses the box from the text model's last hidden state at the
     end of the prompt (where the answer starts), training the whole model: the expression
     must select the object among several, so the attention from the prompt to the right
@@ -421,25 +538,34 @@ def aux_warm_start(
     """
     import torch
 
-    if target not in ("vision", "lm"):
-        raise ValueError(f"aux_warm_start: target must be 'vision' or 'lm'; got {target!r}")
-    if target == "vision":
+    if target not in AUX_TARGETS:
+        raise ValueError(f"aux_warm_start: target must be one of {AUX_TARGETS}; got {target!r}")
+    if target == "lm":
+        params = list(model.parameters())
+    else:
         params = list(model.model.vision_model.parameters()) + list(
             model.model.connector.parameters()
         )
-    else:
-        params = list(model.parameters())
     hidden = model.config.text_config.hidden_size
     gen = torch.Generator().manual_seed(seed)
-    head = torch.nn.Linear(hidden, 4)
-    with torch.no_grad():
-        head.weight.normal_(0, 0.02, generator=gen)
-        head.bias.fill_(0.25)
+    if target == "vision_per_class":
+        if classes is None:
+            from .data import base_scenes
+
+            classes = list(base_scenes.NAMES)
+        classes = list(classes)
+        head = _PerClassHead(hidden, len(classes), gen)
+    else:
+        head = torch.nn.Linear(hidden, 4)
+        with torch.no_grad():
+            head.weight.normal_(0, 0.02, generator=gen)
+            head.bias.fill_(0.25)
     opt = torch.optim.Adam(params + list(head.parameters()), lr=learning_rate)
 
     def batch(n, s):
-        exs = [grounding_example(r, processor, prompt_style="compact") for r in records(n, s)]
-        if target == "vision":
+        recs = list(records(n, s))
+        exs = [grounding_example(r, processor, prompt_style="compact") for r in recs]
+        if target != "lm":
             x = _image_batch(processor, [e["images"][0] for e in exs])
         else:
             texts = [
@@ -458,37 +584,60 @@ def aux_warm_start(
                     add_special_tokens=False,
                 )
             )
+        if target == "vision_per_class":
+            return x, _per_class_targets(recs, processor, classes)
         return x, _box_targets(exs, processor)
 
     def features(x):
         if target == "vision":
             return _pooled_image_tokens(model, **x)
+        if target == "vision_per_class":
+            return _all_image_tokens(model, **x)
         return model.model(**x).last_hidden_state[:, -1]
+
+    def loss_fn(pred, y):
+        if target == "vision_per_class":
+            return _per_class_loss(pred, y)
+        return torch.nn.functional.smooth_l1_loss(pred, y, beta=0.05)
 
     held_x, held_y = batch(128, seed + 99_991)
 
-    def r2() -> float:
+    def evaluate() -> dict:
         with torch.no_grad():
-            pred = head(features(held_x))[:, :2]
-        t = held_y[:, :2]
-        return float(1 - ((pred - t) ** 2).sum() / ((t - t.mean(0)) ** 2).sum())
+            pred = head(features(held_x))
+        if target == "vision_per_class":
+            present = held_y[..., 0] > 0.5
+            p, t = pred[..., 1:3][present], held_y[..., 1:3][present]
+            acc = float(((pred[..., 0] > 0) == present).float().mean())
+        else:
+            p, t, acc = pred[:, :2], held_y[:, :2], None
+        r2 = float(1 - ((p - t) ** 2).sum() / ((t - t.mean(0)) ** 2).sum())
+        return {"r2": r2} if acc is None else {"r2": r2, "presence_acc": acc}
 
-    r2_before = r2()
+    before = evaluate()
     model.train()
     for step in range(1, steps + 1):
         x, y = batch(batch_size, seed * 7919 + step)
         lr = learning_rate * min(1.0, step / max(1, steps // 10))
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = torch.nn.functional.smooth_l1_loss(head(features(x)), y, beta=0.05)
+        loss = loss_fn(head(features(x)), y)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if log is not None and (step % 100 == 0 or step == steps):
-            log({"aux_step": step, "aux_loss": round(float(loss), 5), "aux_r2": round(r2(), 4)})
+            ev = evaluate()
+            rec = {"aux_step": step, "aux_loss": round(float(loss.detach()), 5)}
+            rec.update({f"aux_{k}": round(v, 4) for k, v in ev.items()})
+            log(rec)
     model.eval()
-    return {"r2_before": r2_before, "r2_after": r2(), "steps": steps, "target": target}
+    after = evaluate()
+    res = {"r2_before": before["r2"], "r2_after": after["r2"], "steps": steps, "target": target}
+    if "presence_acc" in after:
+        res["presence_acc_before"] = before["presence_acc"]
+        res["presence_acc_after"] = after["presence_acc"]
+    return res
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -698,8 +847,21 @@ def pretrain_base(
         with log_path.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
 
+    if cfg.aux_per_class_steps > 0 and not resume:
+        pc_data = dict(cfg.aux_per_class_data)
+        aux_pc = aux_warm_start(
+            model,
+            processor,
+            lambda n, s: list(factory(n, seed=s, **pc_data)),
+            steps=cfg.aux_per_class_steps,
+            learning_rate=cfg.aux_learning_rate,
+            seed=cfg.seed + 2,
+            log=aux_log,
+            target="vision_per_class",
+        )
+        aux_log({"aux_per_class": aux_pc})
     if cfg.aux_warmup_steps > 0 and not resume:
-        first = dict(cfg.stages[0].get("data", {}))
+        first = dict(cfg.stages[0].get("data", {}) if cfg.aux_data is None else cfg.aux_data)
         aux = aux_warm_start(
             model,
             processor,
@@ -708,8 +870,11 @@ def pretrain_base(
             learning_rate=cfg.aux_learning_rate,
             seed=cfg.seed,
             log=aux_log,
+            target=cfg.aux_target,
         )
         aux_log({"aux": aux})
+    if cfg.aux_per_class_steps > 0 and not resume:
+        aux = {"per_class": aux_pc, "vision": aux}
     if cfg.aux_lm_steps > 0 and not resume:
         lm_data = dict(cfg.stages[cfg.aux_lm_stage].get("data", {}))
         aux_lm = aux_warm_start(

@@ -10,8 +10,9 @@ land cover and verifies rich expressions at ~0.1 s per scene): a noisy uniform b
 * ``mode="mixed"``: half each.
 
 Records carry ``image`` (PIL), ``width``, ``height``, ``expression``, ``bbox`` (original
-pixels, continuous), ``category``, ``cues``, ``n_objects`` and ``n_same`` (instances of the
-target's class, for the chance level of picking one at random). Deterministic in ``seed``.
+pixels, continuous), ``category``, ``cues``, ``n_objects``, ``n_same`` (instances of the
+target's class, for the chance level of picking one at random) and ``objects`` (every drawn
+object's ``category`` and ``bbox``, for the class-conditional warm start). Deterministic in ``seed``.
 The default data factory of ``python -m rsground_lib.training pretrain-base`` (``make
 tiny-base``; see ``checkpoints/tiny-base/README.md``). Our design. Book chapter: "CoT-SFT"
 (the tiny base checkpoint).
@@ -128,6 +129,7 @@ def scene(rng, S=64, n_objects=1, mode="single"):
         "cues": [cue],
         "n_objects": len(objs),
         "n_same": sum(o[0] == target[0] for o in objs),
+        "objects": [{"category": str(c), "bbox": [float(v) for v in b]} for c, b in objs],
     }
 
 
