@@ -142,9 +142,6 @@ def _best_constant_iou(records) -> float:
     return max(float(np.mean(boxes.iou(t, b))) for b in t)
 
 
-@pytest.mark.skipif(
-    not (CHECKPOINT / "model.safetensors").exists(), reason="no tiny-base checkpoint"
-)
 def test_committed_tiny_base_localises_better_than_image_blind():
     torch.set_num_threads(1)
     model, processor = models.load_model(CHECKPOINT, device="cpu")
