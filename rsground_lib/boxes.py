@@ -566,3 +566,17 @@ def to_original_pixels(bbox_model, orig_size, model_size):
     Book chapter: "Rewards and spatial consistency".
     """
     return _rescale(bbox_model, model_size, orig_size)
+
+
+def quantize_box(bbox_model: Sequence[float], step: int, size: Sequence[int]) -> list[int]:
+    """``bbox_model`` rounded to multiples of ``step`` model pixels, clipped to ``[0, W] × [0,
+    H]``, with at least one step of width and height: the coordinate grid of the tiny model's
+    targets (every multiple of 4 in 0–64 is one token). ``step=1`` is plain rounding. Our
+    design. Book chapter: "CoT-SFT"."""
+    w, h = int(size[0]), int(size[1])
+    q = [int(round(float(v) / step)) * step for v in bbox_model]
+    q[0] = min(max(q[0], 0), w - step)
+    q[1] = min(max(q[1], 0), h - step)
+    q[2] = min(max(q[2], q[0] + step), w)
+    q[3] = min(max(q[3], q[1] + step), h)
+    return q

@@ -456,3 +456,103 @@ def box_statistics(datasets: dict, bins: int = 24):
         area_ax.set_ylabel("density")
         area_ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+# ------------------------------------------------------------------------------ CoT-SFT
+MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+
+def loss_curves(logs: dict, floor: float | None = None, smooth: int = 1):
+    """Training loss against optimizer step, one line per run. ``logs``: ``{name: rows}``,
+    rows as read by :func:`rsground_lib.training.read_log` (those with a ``loss`` are drawn);
+    ``floor`` draws the image-blind floor as a dashed line; ``smooth`` > 1 averages that many
+    consecutive logged values. Book chapter: "CoT-SFT"."""
+    import matplotlib
+    import numpy as np
+
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig = _new_figure(6.4, 3.0)
+        ax = fig.add_subplot()
+        drawn = 0
+        for k, (name, rows) in enumerate(logs.items()):
+            pts = [(r["step"], r["loss"]) for r in rows if "loss" in r and "step" in r]
+            if not pts:
+                continue
+            steps, loss = (np.asarray(v, dtype=float) for v in zip(*pts, strict=True))
+            if smooth > 1 and len(loss) >= smooth:
+                kernel = np.ones(smooth) / smooth
+                loss = np.convolve(loss, kernel, mode="valid")
+                steps = steps[smooth - 1 :]
+            ax.plot(steps, loss, color=MODEL_COLOURS[k % len(MODEL_COLOURS)], lw=1.4, label=name)
+            drawn += 1
+        if drawn == 0:
+            raise ValueError("loss_curves: no log row with 'step' and 'loss'")
+        if floor is not None:
+            ax.axhline(
+                floor, color="0.4", ls="--", lw=1.0, label="image-blind floor (answer tokens)"
+            )
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("training loss (nats / completion token)")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7.5, frameon=False)
+    return fig
+
+
+def prediction_gallery(items, predictions: dict, ncols: int = 3, title_chars: int = 48):
+    """Scenes with the target (yellow, dashed) and each model's predicted box (one colour per
+    model, solid; a missing box — an unparsable answer — is listed as such in the title).
+    ``items``: dicts with ``image``, ``bbox``, ``expression``; ``predictions``:
+    ``{model name: [box or None, one per item]}`` in the items' pixels. Book chapter:
+    "CoT-SFT"."""
+    import textwrap
+
+    import matplotlib
+    import numpy as np
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    items = list(items)
+    if not items:
+        raise ValueError("prediction_gallery: no items to draw")
+    for name, boxes in predictions.items():
+        if len(boxes) != len(items):
+            raise ValueError(
+                f"prediction_gallery: {name!r} has {len(boxes)} boxes for {len(items)} items"
+            )
+    nrows = -(-len(items) // ncols)
+    names = list(predictions)
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig = _new_figure(2.7 * ncols, 3.0 * nrows + 0.4)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+        for ax in axes:
+            ax.axis("off")
+        for i, (ax, item) in enumerate(zip(axes, items, strict=False)):
+            ax.imshow(np.asarray(item["image"]))
+            x1, y1, x2, y2 = item["bbox"]
+            ax.add_patch(
+                Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="#ffd400", lw=1.8, ls="--")
+            )
+            missing = []
+            for k, name in enumerate(names):
+                box = predictions[name][i]
+                if box is None:
+                    missing.append(name)
+                    continue
+                bx1, by1, bx2, by2 = box
+                ax.add_patch(
+                    Rectangle(
+                        (bx1, by1), bx2 - bx1, by2 - by1, fill=False,
+                        ec=MODEL_COLOURS[k % len(MODEL_COLOURS)], lw=1.2,
+                    )
+                )  # fmt: skip
+            title = "\n".join(textwrap.wrap(str(item["expression"]), title_chars // 2 + 8))
+            if missing:
+                title += "\nno box: " + ", ".join(missing)
+            ax.set_title(title, fontsize=7)
+        handles = [Line2D([], [], color="#ffd400", ls="--", lw=1.8, label="target")] + [
+            Line2D([], [], color=MODEL_COLOURS[k % len(MODEL_COLOURS)], lw=1.2, label=n)
+            for k, n in enumerate(names)
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7.5,
+                   frameon=False)  # fmt: skip
+    return fig

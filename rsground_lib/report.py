@@ -44,6 +44,19 @@ class ResultRow:
 
 RESULT_ROWS: tuple[ResultRow, ...] = (
     ResultRow("02_data", "prior_dior_test", "Language-only prior (no pixels)", "DIOR-RSVG test"),
+    ResultRow(
+        "03_cot_sft",
+        "start_with_position",
+        "Start of SFT (tiny base / Qwen2.5-VL)",
+        "synthetic val, positional cues",
+    ),
+    ResultRow(
+        "03_cot_sft",
+        "plain_sft_with_position",
+        "Plain SFT (box only)",
+        "synthetic val, positional cues",
+    ),
+    ResultRow("03_cot_sft", "cot_sft_with_position", "CoT-SFT", "synthetic val, positional cues"),
 )
 """Registered rows, in table order. Chapters that report grounding metrics add theirs here
 when they land (one line each)."""

@@ -66,7 +66,9 @@ class BasePretrainConfig:
     ``keep_trainer_checkpoints``. ``prompt_style``: ``"compact"`` (the user turn is the image and the expression only —
     a pretrained grounding model's native prompt, and ~4× fewer tokens per step than
     ``"full"``, the project's system prompt and user text of :mod:`rsground_lib.prompts`).
-    Unknown keys are a ValueError (:meth:`from_dict`).
+    ``init_from``: a saved checkpoint folder to continue from instead of building the model from
+    ``seed`` (the warm starts are then skipped: the committed base is made in two such runs,
+    see ``checkpoints/tiny-base/README.md``). Unknown keys are a ValueError (:meth:`from_dict`).
     """
 
     seed: int = 0
@@ -106,6 +108,7 @@ class BasePretrainConfig:
     aux_lm_stage: int = 1
     save_dtype: str = "float16"
     keep_trainer_checkpoints: bool = False
+    init_from: str | None = None
 
     @classmethod
     def from_dict(cls, values: dict) -> BasePretrainConfig:
@@ -146,6 +149,11 @@ class BasePretrainConfig:
             raise ValueError(f"BasePretrainConfig.aux_data: expected a dict; got {self.aux_data!r}")
         if self.batch_size <= 0 or self.learning_rate <= 0:
             raise ValueError("BasePretrainConfig: batch_size and learning_rate must be > 0")
+        if self.init_from is not None and not (Path(self.init_from) / "config.json").is_file():
+            raise ValueError(
+                f"BasePretrainConfig.init_from: {self.init_from!r} is not a saved checkpoint "
+                "folder (no config.json in it)"
+            )
 
     @property
     def max_steps(self) -> int:
@@ -156,15 +164,10 @@ class BasePretrainConfig:
 
 
 def quantize_box(bbox_model: Sequence[float], step: int, size: Sequence[int]) -> list[int]:
-    """``bbox_model`` rounded to multiples of ``step``, clipped to ``[0, W] × [0, H]``, with at
-    least one step of width and height."""
-    w, h = int(size[0]), int(size[1])
-    q = [int(round(float(v) / step)) * step for v in bbox_model]
-    q[0] = min(max(q[0], 0), w - step)
-    q[1] = min(max(q[1], 0), h - step)
-    q[2] = min(max(q[2], q[0] + step), w)
-    q[3] = min(max(q[3], q[1] + step), h)
-    return q
+    """:func:`rsground_lib.boxes.quantize_box` (kept here, where the base recipe uses it)."""
+    from . import boxes
+
+    return boxes.quantize_box(bbox_model, step, size)
 
 
 def base_answer(bbox_q: Sequence[int]) -> str:
@@ -806,9 +809,13 @@ def pretrain_base(
     t0 = time.process_time()
     wall0 = time.time()
 
-    model, processor = models.build_tiny_model(
-        cfg.seed, family=cfg.family, image_size=cfg.image_size_px, **cfg.model
-    )
+    if cfg.init_from:
+        model, processor = models.load_model(cfg.init_from, dtype="float32")
+    else:
+        model, processor = models.build_tiny_model(
+            cfg.seed, family=cfg.family, image_size=cfg.image_size_px, **cfg.model
+        )
+    warm = not resume and not cfg.init_from
 
     # The image-blind floor of each stage, from a sample of its answers.
     stage_floors: list[tuple[int, float]] = []
@@ -847,7 +854,7 @@ def pretrain_base(
         with log_path.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
 
-    if cfg.aux_per_class_steps > 0 and not resume:
+    if cfg.aux_per_class_steps > 0 and warm:
         pc_data = dict(cfg.aux_per_class_data)
         aux_pc = aux_warm_start(
             model,
@@ -860,7 +867,7 @@ def pretrain_base(
             target="vision_per_class",
         )
         aux_log({"aux_per_class": aux_pc})
-    if cfg.aux_warmup_steps > 0 and not resume:
+    if cfg.aux_warmup_steps > 0 and warm:
         first = dict(cfg.stages[0].get("data", {}) if cfg.aux_data is None else cfg.aux_data)
         aux = aux_warm_start(
             model,
@@ -873,9 +880,9 @@ def pretrain_base(
             target=cfg.aux_target,
         )
         aux_log({"aux": aux})
-    if cfg.aux_per_class_steps > 0 and not resume:
+    if cfg.aux_per_class_steps > 0 and warm:
         aux = {"per_class": aux_pc, "vision": aux}
-    if cfg.aux_lm_steps > 0 and not resume:
+    if cfg.aux_lm_steps > 0 and warm:
         lm_data = dict(cfg.stages[cfg.aux_lm_stage].get("data", {}))
         aux_lm = aux_warm_start(
             model,
@@ -940,6 +947,474 @@ def pretrain_base(
     if not cfg.keep_trainer_checkpoints:
         shutil.rmtree(out / "trainer", ignore_errors=True)
     return metrics
+
+
+# ----------------------------------------------------------------------------- stage (b): CoT-SFT
+
+SFT_TARGETS: tuple[str, ...] = ("cot", "answer")
+"""SFT targets: ``"cot"`` — reasoning then box (``<think>…</think><answer>[…]</answer>``, the
+paper's stage 1); ``"answer"`` — the box alone (``<answer>[…]</answer>``, the plain-SFT
+control that sees the same scenes for the same steps)."""
+
+
+@dataclass
+class SftConfig:
+    """Every knob of stage (b), supervised fine-tuning on grounding conversations.
+
+    ``model``: a checkpoint folder or hub id (:func:`rsground_lib.models.load_model`);
+    ``targets``: one of :data:`SFT_TARGETS`; ``trace_style``: ``"prose"`` or ``"compact"``
+    (:func:`rsground_lib.data.cot.template_trace`); ``coord_step``: boxes of the compact
+    traces and of the box-only answers on a grid of that many model pixels (the tiny base's
+    4; prose traces keep integers); ``prompt_style``: one of :data:`PROMPT_STYLES`
+    (the tiny base was pretrained with ``"compact"``; Qwen2.5-VL gets ``"full"``, the
+    project's system prompt). ``lora``: :class:`rsground_lib.models.LoraSettings` fields
+    (``{}`` = its defaults, r 64, α 128), or ``None`` for full fine-tuning (the tiny model:
+    LoRA on a small random-init base barely learns). ``freeze_vision``: the vision tower and
+    the connector are not trained (:func:`freeze_vision`), so the image features a base
+    learned survive the first steps' large gradients on new text. ``learning_rate`` peaks after
+    ``warmup_steps`` and decays by cosine to ``min_lr_ratio`` of it over ``steps`` optimizer
+    steps of ``batch_size`` × ``gradient_accumulation_steps`` examples. ``bf16``: ``None``
+    = on CUDA only (1.75× slower on CPU). ``save_steps`` > 0 keeps trainer checkpoints under
+    ``<out>/trainer`` for ``resume``. ``num_threads``: torch CPU threads (``None``: torch's
+    default). ``progress``: tqdm bars. Unknown keys are a ValueError. Book chapter: "CoT-SFT".
+    """
+
+    model: str = "checkpoints/tiny-base"
+    out: str = "runs/smoke/03_cot_sft/cot_sft"
+    targets: str = "cot"
+    trace_style: str = "prose"
+    coord_step: int = 1
+    prompt_style: str = "compact"
+    steps: int = 300
+    batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-4
+    warmup_steps: int = 30
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    lora: dict | None = None
+    freeze_vision: bool = False
+    bf16: bool | None = None
+    gradient_checkpointing: bool = False
+    logging_steps: int = 10
+    save_steps: int = 0
+    seed: int = 0
+    num_threads: int | None = None
+    progress: bool = False
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SftConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"SftConfig: unknown keys {unknown}; expected some of {sorted(known)}")
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.targets not in SFT_TARGETS:
+            raise ValueError(
+                f"SftConfig.targets: expected one of {SFT_TARGETS}; got {self.targets!r}"
+            )
+        if self.trace_style not in ("prose", "compact"):
+            raise ValueError(
+                f"SftConfig.trace_style: expected 'prose' or 'compact'; got {self.trace_style!r}"
+            )
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(
+                f"SftConfig.prompt_style: expected one of {PROMPT_STYLES}; got {self.prompt_style!r}"
+            )
+        for name in ("steps", "batch_size", "gradient_accumulation_steps", "logging_steps",
+                     "coord_step"):  # fmt: skip
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"SftConfig.{name}: expected > 0; got {getattr(self, name)!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"SftConfig.learning_rate: expected > 0; got {self.learning_rate!r}")
+        if self.lora is not None and not isinstance(self.lora, dict):
+            raise ValueError(
+                f"SftConfig.lora: expected a dict of LoraSettings fields or None; got {self.lora!r}"
+            )
+
+
+VISION_PARTS: tuple[str, ...] = ("vision_model", "visual", "connector", "multi_modal_projector")
+"""Name fragments of the vision tower and connector parameters (Idefics3, Qwen2.5-VL, LLaVA)."""
+
+
+def freeze_vision(model) -> int:
+    """Stop gradients into the vision tower and the connector (parameters whose name holds one
+    of :data:`VISION_PARTS`); returns how many parameters were frozen (a ValueError if none:
+    the model's parts are named otherwise). Book chapter: "CoT-SFT"."""
+    frozen = 0
+    for name, param in model.named_parameters():
+        if any(part in name.split(".") for part in VISION_PARTS):
+            param.requires_grad_(False)
+            frozen += param.numel()
+    if frozen == 0:
+        raise ValueError(
+            f"freeze_vision: no parameter of {type(model).__name__} is named after {VISION_PARTS}"
+        )
+    return frozen
+
+
+def sft_answer(
+    record: dict,
+    processor,
+    targets: str = "cot",
+    *,
+    seed: int | None = None,
+    trace_style: str = "prose",
+    coord_step: int = 1,
+) -> str:
+    """The assistant turn for one record in the processor's model pixels: the record's
+    teacher trace (``cot``) or :func:`rsground_lib.data.cot.template_trace` for
+    ``targets="cot"``, ``<answer>[x1, y1, x2, y2]</answer>`` for ``"answer"``. Needs the
+    synthetic columns (``objects``, ``resolver_steps``) for template traces. Book chapter:
+    "CoT-SFT"."""
+    import functools
+
+    from . import boxes, models, prompts
+    from .data import cot
+
+    size_fn = functools.partial(models.model_image_size, processor)
+    if targets == "cot":
+        return record.get("cot") or cot.template_trace(
+            record, seed=seed, model_size_fn=size_fn, style=trace_style, coord_step=coord_step
+        )
+    if targets == "answer":
+        size = size_fn(int(record["width"]), int(record["height"]))
+        box = boxes.to_model_pixels(record["bbox"], (record["width"], record["height"]), size)
+        box = [float(v) for v in box]
+        if coord_step > 1:
+            box = boxes.quantize_box(box, coord_step, size)
+        return f"<answer>{prompts.format_box(box)}</answer>"
+    raise ValueError(f"targets: expected one of {SFT_TARGETS}; got {targets!r}")
+
+
+def sft_examples(
+    records: Iterable[dict],
+    processor,
+    *,
+    targets: str = "cot",
+    prompt_style: str = "compact",
+    trace_style: str = "prose",
+    coord_step: int = 1,
+    seed: int = 0,
+) -> list[dict]:
+    """TRL prompt-completion vision examples (``images``, ``prompt``, ``completion``) for
+    ``records``; template wording of row ``i`` seeded by ``(seed, i)``. The loss is on the
+    completion (the assistant turn) only. Book chapter: "CoT-SFT"."""
+    out = []
+    for i, rec in enumerate(records):
+        try:
+            answer = sft_answer(
+                rec,
+                processor,
+                targets,
+                seed=seed * 1_000_003 + i,
+                trace_style=trace_style,
+                coord_step=coord_step,
+            )
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"record {i} (id {rec.get('id')!r}): {exc}") from exc
+        ex = grounding_example(rec, processor, answer=answer, prompt_style=prompt_style)
+        ex.pop("bbox_model")
+        out.append(ex)
+    return out
+
+
+SCENE_SOURCES: tuple[str, ...] = ("base", "synthetic")
+"""Where :func:`sft_data` draws scenes: the tiny base's 64-px scenes
+(:mod:`rsground_lib.data.base_scenes`) or the rich synthetic scenes
+(:mod:`rsground_lib.data.synthetic`)."""
+
+
+def sft_data(
+    scenes: str, *, num_train: int, num_val: int, seed: int = 0, image_size: int = 64
+) -> tuple[list[dict], dict[str, list[dict]]]:
+    """``(train_records, {split: val_records})`` for the CoT-SFT stage, disjoint by seed.
+
+    Two validation splits separate the two skills: ``class_only`` (the class names the
+    target) and ``with_position`` (a positional cue is needed too). ``scenes="base"``:
+    training scenes mix one instance per class (the expression is the class) and 2–3
+    instances of the target class named by an extreme cue, 1–3 objects; ``class_only`` has
+    one instance per class, ``with_position`` 2–3 of the target's class.
+    ``scenes="synthetic"``: :func:`rsground_lib.data.synthetic.make_dataset` scenes (train /
+    val seeds ``seed`` / ``seed + 1``); the val scenes are split by their cue tags (absolute,
+    relative, ordinal or extreme → ``with_position``). Book chapter: "CoT-SFT"."""
+    if scenes == "base":
+        from .data import base_scenes
+
+        train = base_scenes.make_records(
+            num_train, seed=seed * 7919 + 1, image_size=image_size, max_objects=3, mode="mixed"
+        )
+        val = {
+            "class_only": base_scenes.make_records(
+                num_val, seed=seed * 7919 + 2, image_size=image_size, max_objects=3, mode="single"
+            ),
+            "with_position": base_scenes.make_records(
+                num_val, seed=seed * 7919 + 3, image_size=image_size, max_objects=3, mode="multi"
+            ),
+        }
+        return train, val
+    if scenes == "synthetic":
+        from .data import cues, synthetic
+
+        def rows(n, s, split):
+            ds = synthetic.make_dataset(n, seed=s, image_size=image_size, split=split)
+            return [ds[i] for i in range(len(ds))]
+
+        val = rows(num_val, seed + 1, "val")
+        positional = [bool(set(r["cues"]) & set(cues.POSITIONAL_TAGS)) for r in val]
+        return rows(num_train, seed, "train"), {
+            "class_only": [r for r, p in zip(val, positional, strict=True) if not p],
+            "with_position": [r for r, p in zip(val, positional, strict=True) if p],
+        }
+    raise ValueError(f"scenes: expected one of {SCENE_SOURCES}; got {scenes!r}")
+
+
+def _sft_callback(log_path: Path, t0: float, wall0: float):
+    from transformers import TrainerCallback
+
+    class JsonLog(TrainerCallback):
+        """Appends every log (with CPU and wall seconds) to ``log.jsonl``."""
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs is None:
+                return
+            rec = {"step": state.global_step, **logs}
+            rec["cpu_s"] = round(time.process_time() - t0, 1)
+            rec["wall_s"] = round(time.time() - wall0, 1)
+            with log_path.open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+
+    return JsonLog()
+
+
+def train_sft(
+    config: SftConfig | dict,
+    train_records: Sequence[dict],
+    *,
+    resume: bool = False,
+    model=None,
+    processor=None,
+) -> dict:
+    """Stage (b): fine-tune ``config.model`` on ``train_records`` (synthetic records with the
+    columns :func:`rsground_lib.data.cot.template_trace` needs) with TRL's ``SFTTrainer``,
+    loss on the assistant turn only; LoRA (PEFT, merged into the saved weights) or full.
+    Writes the model to ``config.out`` with ``log.jsonl`` (every log line) and
+    ``train.json`` (config, steps, CPU and wall seconds, tokens seen); ``resume=True``
+    continues from the last checkpoint under ``<out>/trainer``. ``model``/``processor``
+    skip loading (e.g. a model built in memory). Returns ``train.json``'s content.
+    The paper's stage 1 (CoT-SFT); the hyper-parameters of the full profile are ours.
+    Book chapter: "CoT-SFT"."""
+    import torch
+    from datasets import Dataset
+
+    from . import models
+
+    cfg = config if isinstance(config, SftConfig) else SftConfig.from_dict(dict(config))
+    cfg.validate()
+    if not train_records:
+        raise ValueError("train_sft: train_records is empty")
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.jsonl"
+    if not resume and log_path.exists():
+        log_path.unlink()
+    t0, wall0 = time.process_time(), time.time()
+    if model is None or processor is None:
+        model, processor = models.load_model(cfg.model)
+    examples = sft_examples(
+        train_records,
+        processor,
+        targets=cfg.targets,
+        prompt_style=cfg.prompt_style,
+        trace_style=cfg.trace_style,
+        coord_step=cfg.coord_step,
+        seed=cfg.seed,
+    )
+    dataset = Dataset.from_list(examples)
+    frozen = freeze_vision(model) if cfg.freeze_vision else 0
+    peft_config = None
+    if cfg.lora is not None:
+        peft_config = models.LoraSettings.from_dict(dict(cfg.lora)).to_peft()
+    cuda = torch.cuda.is_available()
+    args = sft_config(
+        output_dir=str(out / "trainer"),
+        max_steps=cfg.steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_ratio},
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps" if cfg.save_steps else "no",
+        save_steps=cfg.save_steps or 500,
+        save_total_limit=1,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=cuda if cfg.bf16 is None else bool(cfg.bf16),
+        activation_checkpointing=bool(cfg.gradient_checkpointing),
+        disable_tqdm=not cfg.progress,
+    )
+    trainer = build_sft_trainer(
+        model,
+        processor,
+        dataset,
+        args=args,
+        callbacks=[_sft_callback(log_path, t0, wall0)],
+        peft_config=peft_config,
+    )
+    last = None
+    if resume:
+        ckpts = sorted(
+            (out / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
+        )
+        last = str(ckpts[-1]) if ckpts else None
+    result = trainer.train(resume_from_checkpoint=last)
+    trained = trainer.model
+    if peft_config is not None:
+        trained = trained.merge_and_unload()
+    trained.eval()
+    models.save(
+        trained, processor, out, extra={"sft": {"targets": cfg.targets, "steps": cfg.steps}}
+    )
+    summary = {
+        "config": asdict(cfg),
+        "steps": int(result.global_step),
+        "train_loss": float(result.training_loss),
+        "cpu_s": round(time.process_time() - t0, 1),
+        "wall_s": round(time.time() - wall0, 1),
+        "num_tokens": int(
+            max((r.get("num_tokens", 0) for r in trainer.state.log_history), default=0)
+        ),
+        "n_train_records": len(train_records),
+        "frozen_parameters": frozen,
+    }
+    (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if not cfg.save_steps:
+        shutil.rmtree(out / "trainer", ignore_errors=True)
+    return summary
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """The records of a ``log.jsonl`` written by :func:`train_sft` or :func:`pretrain_base`;
+    a malformed line is a ValueError naming the file and line. Book chapter: "CoT-SFT"."""
+    rows = []
+    p = Path(path)
+    for i, line in enumerate(p.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{p}:{i}: expected one JSON object per line ({exc})") from exc
+    return rows
+
+
+def score_grounding(
+    records: Sequence[dict], preds: Sequence[Sequence[float] | None], *, preset: str = "dior_rsvg"
+) -> dict:
+    """Score predicted boxes (ORIGINAL pixels, ``None`` = unparsable) against ``records``:
+    :func:`rsground_lib.metrics.grounding_metrics` with ``preset`` (``pr@0.5`` … ``pr@0.9``,
+    ``mean_iou``, ``cum_iou``, ``parse_rate``, ``n``), plus ``quadrant_acc`` (predicted
+    centre in the target's quadrant; unparsed counts as wrong) and ``pick_acc`` (the
+    predicted box overlaps the target more than any other object of the scene; needs
+    ``objects``, else NaN), with the chance levels beside them: ``chance_quadrant`` 0.25,
+    ``chance_pick`` (a random pick among the objects of the target's class) and
+    ``chance_pick_any`` (a random pick among all objects). Book chapter: "CoT-SFT"."""
+    import numpy as np
+
+    from . import boxes, metrics
+
+    if len(preds) != len(records):
+        raise ValueError(f"score_grounding: {len(preds)} predictions for {len(records)} records")
+    targets, quad, pick, any_pick = [], [], [], []
+    for i, (rec, box) in enumerate(zip(records, preds, strict=True)):
+        wh = (int(rec["width"]), int(rec["height"]))
+        target = [float(v) for v in rec["bbox"]]
+        targets.append(target)
+        quad.append(float(box is not None and quadrant(box, wh) == quadrant(target, wh)))
+        objs = [o["bbox"] for o in rec.get("objects") or []]
+        if not objs:
+            continue
+        any_pick.append(1.0 / len(objs))
+        if box is None:
+            pick.append(0.0)
+            continue
+        ious = np.atleast_1d(boxes.iou(np.asarray(box, float), np.asarray(objs, dtype=float)))
+        best = int(np.argmax(ious))
+        ti = rec.get("target_index")
+        if ti is None:
+            matches = [k for k, o in enumerate(objs) if np.allclose(o, target)]
+            if not matches:
+                raise ValueError(f"record {i}: its bbox is none of its objects' boxes")
+            ti = matches[0]
+        pick.append(float(best == int(ti) and ious[best] > 0))
+    result = metrics.grounding_metrics(list(preds), np.asarray(targets), preset=preset)
+    chance = [_chance_pick(r) for r in records]
+    result.update(
+        quadrant_acc=float(np.mean(quad)) if quad else float("nan"),
+        chance_quadrant=0.25,
+        pick_acc=float(np.mean(pick)) if pick else float("nan"),
+        chance_pick=float(np.nanmean(chance))
+        if not all(math.isnan(c) for c in chance)
+        else float("nan"),
+        chance_pick_any=float(np.mean(any_pick)) if any_pick else float("nan"),
+    )
+    return result
+
+
+def evaluate_model(
+    model,
+    processor,
+    records: Sequence[dict],
+    *,
+    prompt_style: str = "compact",
+    max_new_tokens: int = 256,
+    batch_size: int = 32,
+    preset: str = "dior_rsvg",
+) -> tuple[dict, list[dict]]:
+    """Greedy grounding on ``records``, answers mapped back to original pixels and scored by
+    :func:`score_grounding`. Returns ``(metrics, rows)``, one row per record: ``text``,
+    ``box`` (original pixels or None), ``target``, ``iou``. Book chapter: "CoT-SFT"."""
+    import numpy as np
+
+    from . import boxes, models
+
+    texts, parsed = predict_boxes(
+        model,
+        processor,
+        records,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        prompt_style=prompt_style,
+    )
+    preds, rows = [], []
+    for rec, text, box_m in zip(records, texts, parsed, strict=True):
+        wh = (int(rec["width"]), int(rec["height"]))
+        box = None
+        if box_m is not None:
+            size = models.model_image_size(processor, *wh)
+            box = [float(v) for v in np.asarray(boxes.to_original_pixels(box_m, wh, size)).ravel()]
+        preds.append(box)
+        target = [float(v) for v in rec["bbox"]]
+        rows.append(
+            {
+                "text": text,
+                "box": box,
+                "target": target,
+                "iou": float(boxes.iou(box, target)) if box is not None else 0.0,
+            }
+        )
+    return score_grounding(records, preds, preset=preset), rows
 
 
 def _stream_gen(cfg, factory, processor):

@@ -12,11 +12,17 @@ land cover and verifies rich expressions at ~0.1 s per scene): a noisy uniform b
 Records carry ``image`` (PIL), ``width``, ``height``, ``expression``, ``bbox`` (original
 pixels, continuous), ``category``, ``cues``, ``n_objects``, ``n_same`` (instances of the
 target's class, for the chance level of picking one at random) and ``objects`` (every drawn
-object's ``category`` and ``bbox``, for the class-conditional warm start). Deterministic in ``seed``.
+object's ``category`` and ``bbox``, for the class-conditional warm start), ``target_index``
+(the target's position in ``objects``) and ``resolver_steps`` (JSON text in the format of
+:mod:`rsground_lib.data.expressions`: a ``category`` step, then an ``extreme`` step for the
+extreme cues), so that :func:`rsground_lib.data.cot.template_trace` writes their reasoning
+traces exactly as for the rich synthetic scenes. Deterministic in ``seed``.
 The default data factory of ``python -m rsground_lib.training pretrain-base`` (``make
 tiny-base``; see ``checkpoints/tiny-base/README.md``). Our design. Book chapter: "CoT-SFT"
 (the tiny base checkpoint).
 """
+
+import json
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -119,6 +125,7 @@ def scene(rng, S=64, n_objects=1, mode="single"):
             target, expr, cue = same[int(cy.argmax())], f"the bottommost {tc}", "extreme"
     for c, b in objs:
         _draw(d, c, b)
+    target_index = next(i for i, o in enumerate(objs) if o is target)
     return {
         "image": img,
         "width": S,
@@ -130,7 +137,48 @@ def scene(rng, S=64, n_objects=1, mode="single"):
         "n_objects": len(objs),
         "n_same": sum(o[0] == target[0] for o in objs),
         "objects": [{"category": str(c), "bbox": [float(v) for v in b]} for c, b in objs],
+        "target_index": target_index,
+        "resolver_steps": json.dumps(resolver_steps(objs, target_index, expr)),
     }
+
+
+_EXTREME = {"leftmost": ("cx", "left"), "rightmost": ("cx", "right"),
+            "topmost": ("cy", "top"), "bottommost": ("cy", "bottom")}  # fmt: skip
+
+
+def resolver_steps(objs, target_index: int, expression: str) -> list[dict]:
+    """How the expression picks ``objs[target_index]``, as the resolver steps of
+    :mod:`rsground_lib.data.expressions` (``category``, then ``extreme`` for "the leftmost …"):
+    the input of :func:`rsground_lib.data.cot.template_trace`. ``objs``: ``(category, box)``."""
+    cat = objs[target_index][0]
+    # Candidates in reading order (by centre x), so a trace lists them in an order the model
+    # can see; the drawing order is random.
+    members = sorted(
+        (i for i, (c, _) in enumerate(objs) if c == cat),
+        key=lambda i: (objs[i][1][0] + objs[i][1][2], objs[i][1][1] + objs[i][1][3]),
+    )
+    steps: list[dict] = [{"op": "category", "category": cat, "noun": cat, "candidates": members}]
+    words = expression.split()
+    word = words[1] if len(words) > 2 else ""
+    if word in _EXTREME:
+        by, side = _EXTREME[word]
+        axis = 0 if by == "cx" else 1
+        centre = {i: (objs[i][1][axis] + objs[i][1][axis + 2]) / 2 for i in members}
+        order = sorted(members, key=lambda i: centre[i], reverse=side in ("right", "bottom"))
+        if order[0] != target_index:  # pragma: no cover - scene() picks the extreme itself
+            raise AssertionError(f"{expression!r}: the target is not the {side}most")
+        steps.append(
+            {
+                "op": "extreme",
+                "by": by,
+                "side": side,
+                "rank": 1,
+                "phrase": word,
+                "sorted": order,
+                "possible": [target_index],
+            }  # fmt: skip
+        )
+    return steps
 
 
 def make_records(n, *, seed, image_size=64, max_objects=1, mode="single"):

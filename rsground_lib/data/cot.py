@@ -105,11 +105,15 @@ def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
 
 
 def _plural(category: str) -> str:
-    return ex.CLASS_NOUNS[category][0][1]
+    """The plural noun of a DIOR-RSVG class key; another category (e.g. the tiny base scenes'
+    "storage tank") is its own singular, plural with an "s"."""
+    pairs = ex.CLASS_NOUNS.get(category)
+    return pairs[0][1] if pairs else f"{category}s"
 
 
 def _singular(category: str) -> str:
-    return ex.CLASS_NOUNS[category][0][0]
+    pairs = ex.CLASS_NOUNS.get(category)
+    return pairs[0][0] if pairs else str(category)
 
 
 _RANK_WORDS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
@@ -366,9 +370,16 @@ def template_trace(
     min_pixels: int = boxes.QWEN2VL_MIN_PIXELS,
     max_pixels: int = boxes.QWEN2VL_MAX_PIXELS,
     model_size_fn=None,
+    style: str = "prose",
+    coord_step: int = 1,
 ) -> str:
     """The SFT target for one synthetic record: reasoning from the resolver's steps, then the
     box, as ``<think>…</think><answer>[x1, y1, x2, y2]</answer>``.
+
+    ``style="prose"`` writes sentences (below); ``style="compact"`` the same content in a
+    terse notation for a tiny model's capacity (:func:`compact_trace`: candidates and the
+    sorted coordinate of the cue, ~15–50 tokens instead of ~100–400); its boxes are on a grid
+    of ``coord_step`` model pixels (the tiny base answers in multiples of 4).
 
     The reasoning names the candidates of the target class with their boxes in MODEL pixels
     (the image after Qwen2.5-VL's resize to multiples of 28, :func:`record_model_size`), the
@@ -391,6 +402,10 @@ def template_trace(
         raise ValueError(f"record {record.get('id')!r}: resolver_steps is not JSON text") from exc
     r = _rng_for(record, seed, rng)
     w = _Writer(record, r, {"min_pixels": min_pixels, "max_pixels": max_pixels}, model_size_fn)
+    if style == "compact":
+        return compact_trace(record, steps, w, coord_step=coord_step)
+    if style != "prose":
+        raise ValueError(f"style: expected 'prose' or 'compact'; got {style!r}")
     expression = str(record["expression"])
     sentences = [
         _pick(
@@ -433,6 +448,64 @@ def template_trace(
     )
     think = " ".join(s for s in sentences if s)
     return prompts.format_answer(think, box_model)
+
+
+_COMPACT_OPS = ("category", "extreme", "ordinal")
+
+
+def compact_trace(
+    record: Mapping, steps: Sequence[Mapping], writer: _Writer, coord_step: int = 1
+) -> str:
+    """The terse trace of :func:`template_trace` ``style="compact"``: the boxes of the
+    candidates (the instances of the named class, in the order of the ``category`` step), then
+    for a ranking cue the cue word, the candidates' centre coordinates along its axis in
+    sorted order, and the pick::
+
+        <think>[4, 8, 16, 20]; [32, 12, 44, 28]. rightmost: x 38, 10 → [32, 12, 44, 28]</think>
+        <answer>[32, 12, 44, 28]</answer>
+
+    Boxes are on a grid of ``coord_step`` model pixels. The class is not repeated: it is the
+    prompt's, and copying a multi-token noun is a skill of its own for a tiny model. Supports
+    ``category``, ``extreme`` and ``ordinal`` steps (the tiny base scenes' cues); another step
+    is a ValueError naming the record (use ``style="prose"``). Our design, for the tiny CPU
+    model. Book chapter: "CoT-SFT"."""
+    other = [s["op"] for s in steps if s["op"] not in _COMPACT_OPS]
+    if other:
+        raise ValueError(
+            f"record {record.get('id')!r}: compact traces support {_COMPACT_OPS} steps, not "
+            f"{sorted(set(other))}; use style='prose'"
+        )
+    step_px = int(coord_step)
+    qbox = [boxes.quantize_box(b, step_px, writer.model_wh) for b in writer.mbox]
+
+    def centre(i: int, k: int) -> int:
+        return int(round((qbox[i][k] + qbox[i][k + 2]) / 2))
+
+    parts = []
+    for step in steps:
+        if step["op"] == "category":
+            parts.append("; ".join(_ibox(qbox[i]) for i in step["candidates"]) + ".")
+        else:
+            if step["by"] == "area":
+                values = [int(round(writer.area_of(i))) for i in step["sorted"]]
+                axis = "area"
+            else:
+                k = 0 if step["by"] == "cx" else 1
+                values = [centre(i, k) for i in step["sorted"]]
+                axis = "x" if k == 0 else "y"
+            cue = step.get("phrase") or f"{step['side']}most"
+            kept = step["possible"]
+            pick = _ibox(qbox[kept[0]]) if len(kept) == 1 else "ambiguous"
+            parts.append(f"{cue}: {axis} " + ", ".join(str(v) for v in values) + f" → {pick}")
+    target = record.get("target_index")
+    box = (
+        qbox[int(target)]
+        if target is not None
+        else boxes.quantize_box(
+            _to_model(record["bbox"], record, writer.model_wh), step_px, writer.model_wh
+        )
+    )
+    return prompts.format_answer(" ".join(parts), box)
 
 
 # --------------------------------------------------------------------------- SFT examples

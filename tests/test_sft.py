@@ -1,0 +1,224 @@
+"""Stage (b), CoT-SFT: strict config, literal targets (compact traces, box-only answers), the
+scoring of predictions with chance levels, and the TRL trainer on the real tiny base (full
+fine-tuning, frozen vision, LoRA merged into the saved weights)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from rsground_lib import models, plotting, training
+from rsground_lib.data import base_scenes, cot
+
+CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-base"
+
+
+def _two_ships() -> dict:
+    """The leftmost of two ships (and a vehicle), 64-px scene, hand-made."""
+    objs = [("ship", [40.0, 10.0, 50.0, 20.0]), ("ship", [10.0, 30.0, 20.0, 40.0]),
+            ("vehicle", [30.0, 44.0, 36.0, 50.0])]  # fmt: skip
+    steps = base_scenes.resolver_steps(objs, 1, "the leftmost ship")
+    return {
+        "id": "two-ships",
+        "image": base_scenes.make_records(1, seed=0)[0]["image"],
+        "width": 64,
+        "height": 64,
+        "expression": "the leftmost ship",
+        "bbox": objs[1][1],
+        "category": "ship",
+        "cues": ["extreme"],
+        "objects": [{"category": c, "bbox": b} for c, b in objs],
+        "target_index": 1,
+        "resolver_steps": json.dumps(steps),
+    }
+
+
+def test_config_is_strict():
+    with pytest.raises(ValueError, match="unknown keys"):
+        training.SftConfig.from_dict({"learning_rat": 1e-3})
+    with pytest.raises(ValueError, match="targets"):
+        training.SftConfig.from_dict({"targets": "reasoning"})
+    with pytest.raises(ValueError, match="trace_style"):
+        training.SftConfig.from_dict({"trace_style": "verbose"})
+    with pytest.raises(ValueError, match="steps"):
+        training.SftConfig.from_dict({"steps": 0})
+    with pytest.raises(ValueError, match="lora"):
+        training.SftConfig.from_dict({"lora": 64})
+    assert training.SftConfig.from_dict({"lora": {"r": 8}}).lora == {"r": 8}
+
+
+def test_base_scene_resolver_steps_list_candidates_left_to_right():
+    steps = json.loads(_two_ships()["resolver_steps"])
+    assert steps == [
+        {"op": "category", "category": "ship", "noun": "ship", "candidates": [1, 0]},
+        {"op": "extreme", "by": "cx", "side": "left", "rank": 1, "phrase": "leftmost",
+         "sorted": [1, 0], "possible": [1]},
+    ]  # fmt: skip
+    # Generated scenes: the extreme step always ends at the target.
+    for rec in base_scenes.make_records(200, seed=4, max_objects=3, mode="multi"):
+        st = json.loads(rec["resolver_steps"])
+        assert st[0]["candidates"] and rec["target_index"] in st[0]["candidates"]
+        if len(st) > 1:
+            assert st[1]["possible"] == [rec["target_index"]] == st[1]["sorted"][:1]
+
+
+def test_compact_trace_literal():
+    trace = cot.template_trace(_two_ships(), model_size_fn=lambda w, h: (w, h), style="compact")
+    assert trace == (
+        "<think>[10, 30, 20, 40]; [40, 10, 50, 20]. leftmost: x 15, 45 → "
+        "[10, 30, 20, 40]</think><answer>[10, 30, 20, 40]</answer>"
+    )
+    # Model pixels: a 128-px image seen at 64 px halves every number (centres 7.5 and 22.5
+    # round half to even).
+    rec = {**_two_ships(), "width": 128, "height": 128}
+    half = cot.template_trace(rec, model_size_fn=lambda w, h: (64, 64), style="compact")
+    assert half.startswith("<think>[5, 15, 10, 20]; [20, 5, 25, 10]. leftmost: x 8, 22 →")
+    # On the tiny base's grid of 4 px.
+    grid = cot.template_trace(
+        _two_ships(), model_size_fn=lambda w, h: (w, h), style="compact", coord_step=4
+    )
+    assert grid == (
+        "<think>[8, 32, 20, 40]; [40, 8, 48, 20]. leftmost: x 14, 44 → "
+        "[8, 32, 20, 40]</think><answer>[8, 32, 20, 40]</answer>"
+    )
+
+
+def test_compact_trace_refuses_cues_it_cannot_write():
+    rec = _two_ships()
+    rec["resolver_steps"] = json.dumps(
+        [json.loads(rec["resolver_steps"])[0], {"op": "color", "color": "red"}]
+    )
+    with pytest.raises(ValueError, match="two-ships.*compact traces support"):
+        cot.template_trace(rec, model_size_fn=lambda w, h: (w, h), style="compact")
+    with pytest.raises(ValueError, match="style"):
+        cot.template_trace(_two_ships(), style="short")
+
+
+def test_sft_answer_targets_in_model_pixels():
+    _, processor = models.load_model(CHECKPOINT)
+    rec = _two_ships()
+    assert training.sft_answer(rec, processor, "answer") == "<answer>[10, 30, 20, 40]</answer>"
+    assert training.sft_answer(rec, processor, "answer", coord_step=4) == (
+        "<answer>[8, 32, 20, 40]</answer>"
+    )
+    assert training.sft_answer(rec, processor, "cot", trace_style="compact").endswith(
+        "<answer>[10, 30, 20, 40]</answer>"
+    )
+    # A teacher trace, when present, is the target as it is.
+    assert training.sft_answer({**rec, "cot": "<answer>[1, 2, 3, 4]</answer>"}, processor) == (
+        "<answer>[1, 2, 3, 4]</answer>"
+    )
+    with pytest.raises(ValueError, match="record 0 .*id 'x'"):
+        training.sft_examples([{"id": "x", "width": 64, "height": 64, "bbox": [0, 0, 1, 1],
+                                "expression": "a", "image": rec["image"]}], processor)  # fmt: skip
+
+
+def test_score_grounding_literal():
+    ship, vehicle = "ship", "vehicle"
+    records = [
+        {"width": 64, "height": 64, "bbox": [0, 0, 10, 10], "category": ship, "target_index": 0,
+         "objects": [{"bbox": [0, 0, 10, 10], "category": ship},
+                     {"bbox": [40, 40, 50, 50], "category": ship}]},
+        {"width": 64, "height": 64, "bbox": [40, 40, 60, 60], "category": vehicle,
+         "target_index": 0, "objects": [{"bbox": [40, 40, 60, 60], "category": vehicle}]},
+        {"width": 64, "height": 64, "bbox": [20, 20, 30, 30], "category": ship, "target_index": 0,
+         "objects": [{"bbox": [20, 20, 30, 30], "category": ship},
+                     {"bbox": [0, 40, 10, 50], "category": vehicle},
+                     {"bbox": [50, 0, 60, 10], "category": ship}]},
+    ]  # fmt: skip
+    # Wrong ship (IoU 0, wrong quadrant); exact; unparsable.
+    preds = [[40, 40, 50, 50], [40, 40, 60, 60], None]
+    m = training.score_grounding(records, preds)
+    assert m["n"] == 3
+    assert m["pr@0.5"] == pytest.approx(1 / 3) and m["pr@0.9"] == pytest.approx(1 / 3)
+    assert m["mean_iou"] == pytest.approx(1 / 3)
+    assert m["parse_rate"] == pytest.approx(2 / 3)
+    # cumIoU, unparsed as an empty box: intersections 0 + 400 + 0, unions 200 + 400 + 100.
+    assert m["cum_iou"] == pytest.approx(400 / 700)
+    assert m["quadrant_acc"] == pytest.approx(1 / 3) and m["chance_quadrant"] == 0.25
+    assert m["pick_acc"] == pytest.approx(1 / 3)
+    assert m["chance_pick"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+    assert m["chance_pick_any"] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)
+    with pytest.raises(ValueError, match="2 predictions for 3 records"):
+        training.score_grounding(records, preds[:2])
+    no_objects = [{k: v for k, v in r.items() if k != "objects"} for r in records]
+    assert math.isnan(training.score_grounding(no_objects, preds)["pick_acc"])
+
+
+def test_sft_data_splits_separate_the_two_skills():
+    train, val = training.sft_data("base", num_train=40, num_val=20, seed=3)
+    assert len(train) == 40 and set(val) == {"class_only", "with_position"}
+    assert all(r["n_same"] == 1 and r["cues"] == ["none"] for r in val["class_only"])
+    assert all(r["n_same"] >= 2 and r["cues"] == ["extreme"] for r in val["with_position"])
+    assert {"none", "extreme"} <= {c for r in train for c in r["cues"]}
+    with pytest.raises(ValueError, match="scenes"):
+        training.sft_data("real", num_train=1, num_val=1)
+
+
+def _train(tmp_path, records, **cfg):
+    base = dict(out=str(tmp_path / "run"), model=str(CHECKPOINT), trace_style="compact",
+                steps=30, batch_size=8, learning_rate=2e-3, warmup_steps=0, logging_steps=5,
+                num_threads=2)  # fmt: skip
+    return training.train_sft({**base, **cfg}, records)
+
+
+def test_cot_sft_on_the_tiny_base_learns_the_trace(tmp_path):
+    train, _ = training.sft_data("base", num_train=16, num_val=1, seed=1)
+    summary = _train(tmp_path, train)
+    rows = training.read_log(tmp_path / "run" / "log.jsonl")
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert summary["steps"] == 30 and len(losses) == 6
+    # The new reasoning tokens start far above an answer's loss and are learnt quickly.
+    assert losses[0] > 4.0 and losses[-1] < losses[0] / 3
+    saved = json.loads((tmp_path / "run" / "train.json").read_text())
+    assert saved["config"]["targets"] == "cot" and saved["num_tokens"] > 0
+    model, processor = models.load_model(tmp_path / "run")
+    assert models.count_parameters(model) == 1_221_888
+
+
+def test_freeze_vision_leaves_the_vision_tower_untouched(tmp_path):
+    train, _ = training.sft_data("base", num_train=16, num_val=1, seed=2)
+    before, _ = models.load_model(CHECKPOINT)
+    summary = _train(tmp_path, train, steps=3, freeze_vision=True)
+    after, _ = models.load_model(tmp_path / "run")
+    assert summary["frozen_parameters"] == 363_648
+    b, a = before.state_dict(), after.state_dict()
+    vision = [k for k in b if ".vision_model." in k or ".connector." in k]
+    text = [k for k in b if ".text_model.layers." in k]
+    assert vision and text
+    assert all(torch.equal(b[k], a[k]) for k in vision)
+    assert any(not torch.equal(b[k], a[k]) for k in text)
+
+
+def test_lora_sft_is_merged_into_the_saved_tiny_qwen(tmp_path):
+    model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    records = base_scenes.make_records(8, seed=5, image_size=56, max_objects=2, mode="mixed")
+    cfg = dict(out=str(tmp_path / "lora"), targets="answer", steps=3, batch_size=4,
+               learning_rate=1e-2, warmup_steps=0, logging_steps=1, lora={"r": 4, "lora_alpha": 8})  # fmt: skip
+    training.train_sft(cfg, records, model=model, processor=processor)
+    merged, _ = models.load_model(tmp_path / "lora")
+    after = merged.state_dict()
+    assert not any("lora" in k for k in after)
+    assert set(after) == set(before)
+    q = [k for k in before if "language_model" in k and k.endswith("q_proj.weight")]
+    assert q and all(not torch.equal(before[k], after[k]) for k in q)
+    emb = [k for k in before if k.endswith("embed_tokens.weight")]
+    assert emb and all(torch.equal(before[k], after[k]) for k in emb)
+
+
+def test_sft_figures():
+    rows = [{"step": 10, "loss": 2.0}, {"step": 20, "loss": 1.0}, {"step": 20, "eval": {}}]
+    fig = plotting.loss_curves({"a": rows, "b": rows}, floor=0.5)
+    assert len(fig.axes[0].lines) == 3
+    with pytest.raises(ValueError, match="no log row"):
+        plotting.loss_curves({"a": [{"step": 1}]})
+    rec = _two_ships()
+    fig = plotting.prediction_gallery([rec], {"m1": [[10, 30, 20, 40]], "m2": [None]})
+    assert "no box: m2" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="'m1' has 0 boxes for 1 items"):
+        plotting.prediction_gallery([rec], {"m1": []})
