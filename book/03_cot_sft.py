@@ -45,10 +45,12 @@ learning_rate = 0.002  # float: peak learning rate (cosine decay to 10 %; full p
 warmup_steps = 40  # int: linear warm-up steps
 lora_r = 0  # int: LoRA rank on the language model's projections; 0 means full fine-tuning
 lora_alpha = 128  # int: LoRA scaling alpha (used when lora_r > 0)
+freeze_vision = True  # bool: keep the vision tower and connector fixed (only the language model learns)
 trace_style = "compact"  # str: "compact" (terse traces for the tiny model) or "prose" (sentences)
+coord_step = 4  # int: grid of the target boxes in model pixels (the tiny base answers in multiples of 4; Qwen: 1)
 prompt_style = "compact"  # str: "compact" (image + expression) or "full" (the project's system prompt)
 max_new_tokens = 96  # int: generation budget of an answer at evaluation, in tokens
-num_threads = 2  # int: torch CPU threads (ignored on a GPU)
+num_threads = 2  # int: torch CPU threads; 0 means torch's default
 gallery_size = 6  # int: validation scenes drawn with every model's box
 
 # %%
@@ -125,6 +127,7 @@ example = training.sft_examples(
     targets="cot",
     prompt_style=prompt_style,
     trace_style=trace_style,
+    coord_step=coord_step,
 )[0]
 print(processor.apply_chat_template(example["prompt"] + example["completion"], tokenize=False))
 
@@ -158,6 +161,8 @@ common = dict(
     model=start,
     prompt_style=prompt_style,
     trace_style=trace_style,
+    coord_step=coord_step,
+    freeze_vision=freeze_vision,
     steps=sft_steps,
     batch_size=batch_size,
     gradient_accumulation_steps=grad_accum,
@@ -165,7 +170,7 @@ common = dict(
     warmup_steps=warmup_steps,
     lora=lora,
     seed=seed,
-    num_threads=num_threads,
+    num_threads=num_threads or None,
 )
 runs = {}
 for name, targets in (("plain SFT", "answer"), ("CoT-SFT", "cot")):

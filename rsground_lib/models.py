@@ -725,6 +725,32 @@ def processor_call_kwargs(processor) -> dict:
     return {}
 
 
+def init_tokens_from(model, tokenizer, mapping: dict[str, str]) -> dict[str, str]:
+    """Copy the input and output embedding rows of existing tokens onto other tokens
+    (``{new: existing}``, e.g. ``{"<think>": "<answer>"}``): a token the model has never
+    produced starts where a related one stands, the usual initialisation of new tokens. Both
+    must be single tokens of ``tokenizer``; a ValueError names any that is not. Returns the
+    mapping applied. Book chapter: "CoT-SFT" (the tiny base never wrote ``<think>``)."""
+    import torch
+
+    def single(tok: str) -> int:
+        ids = tokenizer(tok, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ValueError(f"init_tokens_from: {tok!r} is not one token of the tokenizer ({ids})")
+        return int(ids[0])
+
+    pairs = [(single(new), single(old)) for new, old in mapping.items()]
+    tables = [model.get_input_embeddings().weight]
+    out = model.get_output_embeddings()
+    if out is not None and out.weight.data_ptr() != tables[0].data_ptr():
+        tables.append(out.weight)
+    with torch.no_grad():
+        for table in tables:
+            for new, old in pairs:
+                table[new] = table[old]
+    return dict(mapping)
+
+
 def count_parameters(model) -> int:
     """Number of parameters."""
     return sum(p.numel() for p in model.parameters())

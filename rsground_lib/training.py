@@ -329,37 +329,39 @@ def quadrant(bbox: Sequence[float], size: Sequence[float]) -> int:
 def evaluate_grounding(
     model, processor, records: Sequence[dict], *, batch_size: int = 32, prompt_style: str = "full"
 ) -> dict:
-    """Greedy grounding on ``records`` scored in model pixels: ``acc@0.5`` (IoU > 0.5),
-    ``mean_iou``, ``parse_rate``, ``quadrant_acc`` (centre in the target's quadrant),
+    """Greedy grounding on ``records`` scored in model pixels by the scoring core
+    (:func:`rsground_lib.metrics.grounding_metrics`, continuous boxes): ``acc@0.5`` (IoU >
+    0.5), ``mean_iou``, ``parse_rate``, ``quadrant_acc`` (centre in the target's quadrant),
     ``median_center_err_px`` and the chance levels ``chance_quadrant`` (0.25) and
     ``chance_pick`` (mean of 1 / number of objects of the target's class, a random pick
     among the candidates; needs an ``objects`` or ``n_same`` field, else NaN)."""
     import numpy as np
 
-    from . import boxes, models
+    from . import boxes, metrics, models
 
     texts, parsed = predict_boxes(
         model, processor, records, batch_size=batch_size, prompt_style=prompt_style
     )
-    ious, quad, err = [], [], []
+    targets, quad, err = [], [], []
     for rec, box in zip(records, parsed, strict=True):
         size = models.model_image_size(processor, int(rec["width"]), int(rec["height"]))
         target = boxes.to_model_pixels(rec["bbox"], (rec["width"], rec["height"]), size)
+        targets.append([float(v) for v in np.asarray(target).ravel()])
         if box is None:
-            ious.append(0.0)
             quad.append(0.0)
             err.append(float("inf"))
             continue
-        ious.append(float(boxes.iou(box, target)))
         quad.append(float(quadrant(box, size) == quadrant(target, size)))
         err.append(float(boxes.center_distance(box, target)))
     picks = [_chance_pick(r) for r in records]
-    ious_a = np.asarray(ious)
+    scores = metrics.grounding_metrics(
+        parsed, np.asarray(targets), convention="continuous", op=">", thresholds=(0.5,)
+    )
     return {
         "n": len(records),
-        "acc@0.5": float((ious_a > 0.5).mean()),
-        "mean_iou": float(ious_a.mean()),
-        "parse_rate": float(np.mean([p is not None for p in parsed])),
+        "acc@0.5": scores["pr@0.5"],
+        "mean_iou": scores["mean_iou"],
+        "parse_rate": scores["parse_rate"],
         "quadrant_acc": float(np.mean(quad)),
         "median_center_err_px": float(np.median(err)),
         "chance_quadrant": 0.25,
@@ -971,7 +973,10 @@ class SftConfig:
     (``{}`` = its defaults, r 64, α 128), or ``None`` for full fine-tuning (the tiny model:
     LoRA on a small random-init base barely learns). ``freeze_vision``: the vision tower and
     the connector are not trained (:func:`freeze_vision`), so the image features a base
-    learned survive the first steps' large gradients on new text. ``learning_rate`` peaks after
+    learned survive the first steps' large gradients on new text. ``init_tokens``: ``{new:
+    existing}`` embedding rows copied before training (:func:`rsground_lib.models.
+    init_tokens_from`; the tiny base gets ``{"<think>": "<answer>", "</think>":
+    "</answer>"}``). ``learning_rate`` peaks after
     ``warmup_steps`` and decays by cosine to ``min_lr_ratio`` of it over ``steps`` optimizer
     steps of ``batch_size`` × ``gradient_accumulation_steps`` examples. ``bf16``: ``None``
     = on CUDA only (1.75× slower on CPU). ``save_steps`` > 0 keeps trainer checkpoints under
@@ -995,6 +1000,7 @@ class SftConfig:
     max_grad_norm: float = 1.0
     lora: dict | None = None
     freeze_vision: bool = False
+    init_tokens: dict | None = None
     bf16: bool | None = None
     gradient_checkpointing: bool = False
     logging_steps: int = 10
@@ -1032,6 +1038,10 @@ class SftConfig:
                 raise ValueError(f"SftConfig.{name}: expected > 0; got {getattr(self, name)!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"SftConfig.learning_rate: expected > 0; got {self.learning_rate!r}")
+        if self.init_tokens is not None and not isinstance(self.init_tokens, dict):
+            raise ValueError(
+                f"SftConfig.init_tokens: expected a dict {{new: existing}}; got {self.init_tokens!r}"
+            )
         if self.lora is not None and not isinstance(self.lora, dict):
             raise ValueError(
                 f"SftConfig.lora: expected a dict of LoraSettings fields or None; got {self.lora!r}"
@@ -1116,9 +1126,11 @@ def sft_examples(
                 trace_style=trace_style,
                 coord_step=coord_step,
             )
-        except (KeyError, ValueError) as exc:
+            ex = grounding_example(rec, processor, answer=answer, prompt_style=prompt_style)
+        except KeyError as exc:
+            raise ValueError(f"record {i} (id {rec.get('id')!r}): missing column {exc}") from exc
+        except ValueError as exc:
             raise ValueError(f"record {i} (id {rec.get('id')!r}): {exc}") from exc
-        ex = grounding_example(rec, processor, answer=answer, prompt_style=prompt_style)
         ex.pop("bbox_model")
         out.append(ex)
     return out
@@ -1174,6 +1186,21 @@ def sft_data(
     raise ValueError(f"scenes: expected one of {SCENE_SOURCES}; got {scenes!r}")
 
 
+def _resume_point(out: Path, log_path: Path) -> str:
+    """The last trainer checkpoint under ``<out>/trainer`` (a ValueError when there is none:
+    resuming would silently restart), after dropping the log rows written past it."""
+    ckpts = sorted((out / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not ckpts:
+        raise ValueError(
+            f"resume: no checkpoint under {out / 'trainer'} (set save_steps > 0 to keep them)"
+        )
+    step = int(ckpts[-1].name.split("-")[1])
+    if log_path.exists():
+        kept = [r for r in read_log(log_path) if int(r.get("step", 0)) <= step]
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    return str(ckpts[-1])
+
+
 def _sft_callback(log_path: Path, t0: float, wall0: float):
     from transformers import TrainerCallback
 
@@ -1227,7 +1254,11 @@ def train_sft(
         log_path.unlink()
     t0, wall0 = time.process_time(), time.time()
     if model is None or processor is None:
-        model, processor = models.load_model(cfg.model)
+        # Full fine-tuning keeps float32 master weights (bf16 then acts through autocast):
+        # AdamW steps of lr 1e-5 on bf16 weights would mostly round away. LoRA keeps its
+        # adapters in float32 itself, so the frozen base may stay in bf16.
+        dtype = "float32" if cfg.lora is None else None
+        model, processor = models.load_model(cfg.model, dtype=dtype)
     examples = sft_examples(
         train_records,
         processor,
@@ -1239,6 +1270,8 @@ def train_sft(
     )
     dataset = Dataset.from_list(examples)
     frozen = freeze_vision(model) if cfg.freeze_vision else 0
+    if cfg.init_tokens:
+        models.init_tokens_from(model, processor.tokenizer, cfg.init_tokens)
     peft_config = None
     if cfg.lora is not None:
         peft_config = models.LoraSettings.from_dict(dict(cfg.lora)).to_peft()
@@ -1272,12 +1305,7 @@ def train_sft(
         callbacks=[_sft_callback(log_path, t0, wall0)],
         peft_config=peft_config,
     )
-    last = None
-    if resume:
-        ckpts = sorted(
-            (out / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
-        )
-        last = str(ckpts[-1]) if ckpts else None
+    last = _resume_point(out, log_path) if resume else None
     result = trainer.train(resume_from_checkpoint=last)
     trained = trainer.model
     if peft_config is not None:
@@ -1465,9 +1493,35 @@ def load_factory(spec: str, image_size_px: int = 64) -> Callable[..., Iterable[d
     return factory
 
 
+BASE_EVAL_SPLITS: dict[str, tuple[int, dict]] = {
+    "one_object": (454_545, {"max_objects": 1, "mode": "single"}),
+    "class_only": (424_242, {"max_objects": 3, "mode": "single"}),
+    "with_position": (434_343, {"max_objects": 3, "mode": "multi"}),
+}
+"""The tiny base's benchmark splits: (seed, base-scene keywords). ``class_only``: 1–3 objects,
+one per class, the expression is the class; ``with_position``: 2–3 of the target's class
+named by an extreme cue."""
+
+
+def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact") -> dict:
+    """The tiny base's benchmark: :func:`evaluate_model` on ``n`` fresh base scenes of each of
+    :data:`BASE_EVAL_SPLITS` (fixed seeds, disjoint from training), with the chance levels.
+    ``python -m rsground_lib.training eval-base``. Book chapter: "CoT-SFT"."""
+    from .data import base_scenes
+
+    out = {}
+    for split, (seed, data) in BASE_EVAL_SPLITS.items():
+        recs = base_scenes.make_records(n, seed=seed, **data)
+        out[split], _ = evaluate_model(
+            model, processor, recs, prompt_style=prompt_style, max_new_tokens=24
+        )
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rsground_lib.training pretrain-base --seed 0 --out checkpoints/tiny-base``
-    (``--config file.json`` for any other :class:`BasePretrainConfig` field; ``--resume``)."""
+    (``--config file.json`` for any other :class:`BasePretrainConfig` field; ``--resume``);
+    ``python -m rsground_lib.training eval-base [--checkpoint DIR] [--n 512]``."""
     parser = argparse.ArgumentParser(prog="python -m rsground_lib.training")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pretrain-base", help="pretrain the tiny base grounding checkpoint")
@@ -1480,7 +1534,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="FILE.py:FUNCTION or MODULE:FUNCTION returning records for (n, *, seed, "
         "**stage_data); default: rsground_lib.data.base_scenes:make_records",
     )
+    e = sub.add_parser("eval-base", help="the tiny base's benchmark on fresh base scenes")
+    e.add_argument("--checkpoint", default="checkpoints/tiny-base")
+    e.add_argument("--n", type=int, default=512)
     ns = parser.parse_args(argv)
+    if ns.command == "eval-base":
+        from . import models
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        model, processor = models.load_model(ns.checkpoint)
+        print(json.dumps(evaluate_base(model, processor, n=ns.n), indent=2))
+        return 0
     values: dict[str, Any] = {}
     if ns.config:
         path = Path(ns.config)

@@ -294,6 +294,7 @@ def test_callable_teacher(records):
 
 def test_checkpoint_teacher_end_to_end(records):
     from rsground_lib.models import build_tiny_model
+
     model, processor = build_tiny_model(0, family="qwen2_5_vl")
     teacher = cot.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
     kept, counts = cot.teacher_traces(records[:1], teacher)

@@ -74,6 +74,23 @@ def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(
     assert "The paper in one page" in text
     assert "mathjax" in text.lower() and "cdn.jsdelivr" not in text
     assert (tmp_path / "runs" / "smoke" / "00_overview" / "figures" / "pipeline.png").is_file()
+    # The CoT-SFT chapter trains and evaluates: its metrics.json has every model and split
+    # with the scoring core's keys, and its page shows its figures.
+    import json
+
+    sft_run = tmp_path / "runs" / "smoke" / "03_cot_sft"
+    m = json.loads((sft_run / "metrics.json").read_text())
+    assert set(m) == {"base", "plain SFT", "CoT-SFT"}
+    keys = {"pr@0.5", "pr@0.6", "pr@0.7", "pr@0.8", "pr@0.9", "mean_iou", "cum_iou", "parse_rate"}
+    for model in m.values():
+        assert set(model) == {"class_only", "with_position"}
+        for split in model.values():
+            assert keys <= set(split) and split["n"] == 128
+    for fig in ("base_loss", "train_scenes", "sft_loss", "predictions"):
+        assert (sft_run / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
+    sft_page = html / "book" / "03_cot_sft.html"
+    assert len([a for a in page_assets(sft_page) if a.endswith(".png")]) >= 4
+    assert_self_contained(sft_page)
 
 
 def test_results_table_is_filled_across_pages_by_glue(tmp_path):

@@ -82,9 +82,28 @@ def test_compact_trace_literal():
         _two_ships(), model_size_fn=lambda w, h: (w, h), style="compact", coord_step=4
     )
     assert grid == (
-        "<think>[8, 32, 20, 40]; [40, 8, 48, 20]. leftmost: x 14, 44 → "
+        "<think>[8, 32, 20, 40]; [40, 8, 48, 20]. leftmost: x 15, 45 → "
         "[8, 32, 20, 40]</think><answer>[8, 32, 20, 40]</answer>"
     )
+
+
+def test_compact_trace_values_are_in_the_cue_order():
+    """The sorted centre values are monotone (from the unquantised boxes: centres of 4-px
+    grid boxes could tie or swap) and the pick is the answer."""
+    import re
+
+    for rec in base_scenes.make_records(400, seed=11, max_objects=3, mode="multi"):
+        trace = cot.template_trace(
+            rec, model_size_fn=lambda w, h: (w, h), style="compact", coord_step=4
+        )
+        m = re.search(r"(\w+most): [xy] ([\d, ]+) → (\[[^\]]+\])</think><answer>(\[.*\])<", trace)
+        if m is None:
+            assert "most" not in trace, trace
+            continue
+        values = [int(v) for v in m.group(2).split(", ")]
+        ascending = m.group(1) in ("leftmost", "topmost")
+        assert values == sorted(values, reverse=not ascending), trace
+        assert m.group(3) == m.group(4)
 
 
 def test_compact_trace_refuses_cues_it_cannot_write():
@@ -178,6 +197,28 @@ def test_cot_sft_on_the_tiny_base_learns_the_trace(tmp_path):
     assert saved["config"]["targets"] == "cot" and saved["num_tokens"] > 0
     model, processor = models.load_model(tmp_path / "run")
     assert models.count_parameters(model) == 1_221_888
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    train, _ = training.sft_data("base", num_train=4, num_val=1, seed=2)
+    with pytest.raises(ValueError, match="resume: no checkpoint"):
+        training.train_sft(
+            {"out": str(tmp_path / "r"), "model": str(CHECKPOINT), "steps": 1}, train, resume=True
+        )
+
+
+def test_init_tokens_copies_embedding_rows():
+    model, processor = models.load_model(CHECKPOINT)
+    tok = processor.tokenizer
+    new, old = tok.convert_tokens_to_ids("<think>"), tok.convert_tokens_to_ids("<answer>")
+    emb = model.get_input_embeddings().weight
+    assert not torch.equal(emb[new], emb[old])
+    models.init_tokens_from(model, tok, {"<think>": "<answer>"})
+    assert torch.equal(emb[new], emb[old])
+    out = model.get_output_embeddings().weight
+    assert torch.equal(out[new], out[old])
+    with pytest.raises(ValueError, match="not one token"):
+        models.init_tokens_from(model, tok, {"<think> now": "<answer>"})
 
 
 def test_freeze_vision_leaves_the_vision_tower_untouched(tmp_path):

@@ -459,7 +459,7 @@ def compact_trace(
     """The terse trace of :func:`template_trace` ``style="compact"``: the boxes of the
     candidates (the instances of the named class, in the order of the ``category`` step), then
     for a ranking cue the cue word, the candidates' centre coordinates along its axis in
-    sorted order, and the pick::
+    sorted order (rounded from the unquantised boxes, so they are monotone), and the pick::
 
         <think>[4, 8, 16, 20]; [32, 12, 44, 28]. rightmost: x 38, 10 → [32, 12, 44, 28]</think>
         <answer>[32, 12, 44, 28]</answer>
@@ -479,7 +479,9 @@ def compact_trace(
     qbox = [boxes.quantize_box(b, step_px, writer.model_wh) for b in writer.mbox]
 
     def centre(i: int, k: int) -> int:
-        return int(round((qbox[i][k] + qbox[i][k + 2]) / 2))
+        # From the unquantised box: the resolver sorted by these, so the printed values are
+        # in order (centres of grid boxes can tie or swap).
+        return writer.centre(i)[k]
 
     parts = []
     for step in steps:
