@@ -305,3 +305,22 @@ def check_format(text) -> bool:
         return False
     notation, candidates = _candidates(m.group(2))
     return notation != "bare" and len(candidates) == 1 and _to_box(candidates[0]) is not None
+
+
+_THINK_ONLY_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+
+
+def reasoning_boxes(text) -> list[list[float]]:
+    """Every ``[x1, y1, x2, y2]`` written inside the first complete ``<think>…</think>`` block,
+    in order (lists that are not four finite numbers are skipped); ``[]`` without such a block.
+    Used to check that an answer is the box its reasoning chose (the last one). Never raises
+    on model output. Book chapter: "CoT-SFT"."""
+    m = _THINK_ONLY_RE.search(completion_text(text))
+    if not m:
+        return []
+    out = []
+    for inner in _BRACKET_RE.findall(m.group(1)):
+        box = _to_box(_NUM_RE.findall(inner))
+        if box is not None:
+            out.append(box)
+    return out

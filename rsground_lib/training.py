@@ -953,6 +953,10 @@ def pretrain_base(
 
 # ----------------------------------------------------------------------------- stage (b): CoT-SFT
 
+THINK_FROM_ANSWER: dict[str, str] = {"<think>": "<answer>", "</think>": "</answer>"}
+"""``SftConfig.init_tokens`` for the tiny base: its reasoning tags start where its answer tags
+stand (it has written ``<answer>[`` thousands of times, ``<think>`` never)."""
+
 SFT_TARGETS: tuple[str, ...] = ("cot", "answer")
 """SFT targets: ``"cot"`` — reasoning then box (``<think>…</think><answer>[…]</answer>``, the
 paper's stage 1); ``"answer"`` — the box alone (``<answer>[…]</answer>``, the plain-SFT
@@ -1332,18 +1336,24 @@ def train_sft(
     return summary
 
 
-def read_log(path: str | os.PathLike) -> list[dict]:
-    """The records of a ``log.jsonl`` written by :func:`train_sft` or :func:`pretrain_base`;
-    a malformed line is a ValueError naming the file and line. Book chapter: "CoT-SFT"."""
+def read_log(path: str | os.PathLike, step_offset: int = 0) -> list[dict]:
+    """The records of a ``log.jsonl`` written by :func:`train_sft` or :func:`pretrain_base`,
+    ``step_offset`` added to every ``step`` (to draw a continued run after the first); a
+    malformed line is a ValueError naming the file and line. Book chapter: "CoT-SFT"."""
     rows = []
     p = Path(path)
     for i, line in enumerate(p.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{p}:{i}: expected one JSON object per line ({exc})") from exc
+        if not isinstance(row, dict):
+            raise ValueError(f"{p}:{i}: expected a JSON object, got {type(row).__name__}")
+        if "step" in row:
+            row["step"] = int(row["step"]) + int(step_offset)
+        rows.append(row)
     return rows
 
 
@@ -1411,11 +1421,14 @@ def evaluate_model(
     preset: str = "dior_rsvg",
 ) -> tuple[dict, list[dict]]:
     """Greedy grounding on ``records``, answers mapped back to original pixels and scored by
-    :func:`score_grounding`. Returns ``(metrics, rows)``, one row per record: ``text``,
-    ``box`` (original pixels or None), ``target``, ``iou``. Book chapter: "CoT-SFT"."""
+    :func:`score_grounding`, plus ``answer_follows_reasoning``: among answers whose text has
+    a reasoning block with a box (:func:`rsground_lib.prompts.reasoning_boxes`), the share
+    whose answer is the last box of the reasoning (NaN when no answer has one — e.g. box-only
+    models). Returns ``(metrics, rows)``, one row per record: ``text``, ``box`` (original
+    pixels or None), ``target``, ``iou``. Book chapter: "CoT-SFT"."""
     import numpy as np
 
-    from . import boxes, models
+    from . import boxes, models, prompts
 
     texts, parsed = predict_boxes(
         model,
@@ -1425,8 +1438,11 @@ def evaluate_model(
         max_new_tokens=max_new_tokens,
         prompt_style=prompt_style,
     )
-    preds, rows = [], []
+    preds, rows, follows = [], [], []
     for rec, text, box_m in zip(records, texts, parsed, strict=True):
+        reasoning = prompts.reasoning_boxes(text)
+        if reasoning and box_m is not None:
+            follows.append(float(np.allclose(reasoning[-1], box_m)))
         wh = (int(rec["width"]), int(rec["height"]))
         box = None
         if box_m is not None:
@@ -1442,7 +1458,9 @@ def evaluate_model(
                 "iou": float(boxes.iou(box, target)) if box is not None else 0.0,
             }
         )
-    return score_grounding(records, preds, preset=preset), rows
+    result = score_grounding(records, preds, preset=preset)
+    result["answer_follows_reasoning"] = float(np.mean(follows)) if follows else float("nan")
+    return result, rows
 
 
 def _stream_gen(cfg, factory, processor):

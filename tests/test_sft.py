@@ -263,3 +263,32 @@ def test_sft_figures():
     assert "no box: m2" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match="'m1' has 0 boxes for 1 items"):
         plotting.prediction_gallery([rec], {"m1": []})
+
+
+def test_reasoning_boxes_are_read_from_the_think_block_only():
+    from rsground_lib import prompts
+
+    text = (
+        "<think>[4, 8, 16, 20]; [32, 12, 44, 28]. rightmost: x 10, 38 → [32, 12, 44, 28]"
+        "</think><answer>[32, 12, 44, 28]</answer>"
+    )
+    assert prompts.reasoning_boxes(text) == [
+        [4.0, 8.0, 16.0, 20.0], [32.0, 12.0, 44.0, 28.0], [32.0, 12.0, 44.0, 28.0]
+    ]  # fmt: skip
+    assert prompts.reasoning_boxes("<think>[4, 8] and [1, 2, 3, x]</think>") == []
+    assert prompts.reasoning_boxes("<answer>[1, 2, 3, 4]</answer>") == []
+    assert prompts.reasoning_boxes("<think>[1, 2, 3, 4] never closed") == []
+    # swapped corners are put in order, as the answer parser does
+    assert prompts.reasoning_boxes("<think>[9, 9, 1, 1]</think>") == [[1.0, 1.0, 9.0, 9.0]]
+
+
+def test_read_log_offsets_steps_and_names_bad_lines(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"step": 5, "loss": 1.0}\n\n{"cpu_s": 3}\n')
+    assert training.read_log(log, step_offset=100) == [{"step": 105, "loss": 1.0}, {"cpu_s": 3}]
+    log.write_text('{"step": 5}\n{"step": 6,\n')
+    with pytest.raises(ValueError, match=r"log.jsonl:2: expected one JSON object"):
+        training.read_log(log)
+    log.write_text("[1, 2]\n")
+    with pytest.raises(ValueError, match=r"log.jsonl:1: expected a JSON object, got list"):
+        training.read_log(log)
