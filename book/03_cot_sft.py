@@ -263,8 +263,8 @@ for r, rec in zip(rows["CoT-SFT"][split][:3], shown, strict=False):
 
 # %% [markdown]
 # **Reading the numbers.** On the `class_only` split the starting model scores
-# Pr@0.5 {glue:text}`start_class_only_pr05`, plain SFT {glue:text}`plain_sft_class_only_pr05`,
-# CoT-SFT {glue:text}`cot_sft_class_only_pr05`. On the `with_position` split the pick
+# Pr@0.5 {glue:text}`start_class_only_pr05`%, plain SFT {glue:text}`plain_sft_class_only_pr05`%,
+# CoT-SFT {glue:text}`cot_sft_class_only_pr05`%. On the `with_position` split the pick
 # accuracy is {glue:text}`start_with_position_pick` (start), {glue:text}`plain_sft_with_position_pick`
 # (plain) and {glue:text}`cot_sft_with_position_pick` (CoT) against
 # {glue:text}`chance_pick_position` for a random pick among the instances of the class. The
