@@ -292,3 +292,19 @@ def test_read_log_offsets_steps_and_names_bad_lines(tmp_path):
     log.write_text("[1, 2]\n")
     with pytest.raises(ValueError, match=r"log.jsonl:1: expected a JSON object, got list"):
         training.read_log(log)
+
+
+def test_sft_data_on_synthetic_scenes_splits_by_cue_tags():
+    """The full profile's path: rich synthetic scenes, split by whether a positional cue is
+    needed, and prose traces for every one of them."""
+    from rsground_lib.data import cues
+
+    train, val = training.sft_data("synthetic", num_train=3, num_val=10, seed=5, image_size=96)
+    assert len(train) == 3 and sum(len(v) for v in val.values()) == 10
+    positional = set(cues.POSITIONAL_TAGS)
+    assert all(set(r["cues"]) & positional for r in val["with_position"])
+    assert not any(set(r["cues"]) & positional for r in val["class_only"])
+    _, processor = models.load_model(CHECKPOINT)
+    for ex in training.sft_examples(train, processor, targets="cot", prompt_style="full"):
+        text = ex["completion"][0]["content"][0]["text"]
+        assert text.startswith("<think>") and text.endswith("</answer>")
