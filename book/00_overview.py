@@ -127,7 +127,9 @@ print(
 # %% [markdown]
 # ## Results
 #
-# The headline numbers of this build, filled in by the chapters that measure them.
+# The headline numbers of this build, filled in by the chapters that measure them. On the
+# smoke profile the training rows are the tiny CPU model on toy scenes — a check that the
+# pipeline runs and measures honestly, not Qwen2.5-VL's numbers and not the paper's.
 
 # %%
 from IPython.display import Markdown
