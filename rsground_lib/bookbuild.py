@@ -21,6 +21,8 @@ Book chapter: *Overview* ("How to run").
 from __future__ import annotations
 
 import ast
+import contextlib
+import os
 import re
 import shutil
 import subprocess
@@ -262,6 +264,53 @@ def resolve_parameters(
 
 
 # -------------------------------------------------------------------------------- execution
+KERNEL_ENV: dict[str, str] = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+"""Environment of the kernels that execute chapters: no progress bars from the Hugging Face
+libraries (transformers, datasets, hub) nor from plain tqdm. In a notebook a bar is a Jupyter
+widget, and one widget output makes the rendered page load require.js from a CDN — the book
+must need nothing external. ``tqdm.auto`` bars ignore ``TQDM_DISABLE``; :func:`strip_widgets`
+removes what is left."""
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_widgets(nb_path: Path) -> int:
+    """Remove widget outputs (progress bars, interactive controls) and the widget state from
+    an executed notebook, in place; returns how many outputs were removed. A static book
+    cannot run widgets, and rendering one pulls require.js from a CDN."""
+    import json
+
+    nb = json.loads(nb_path.read_text())
+    removed = 0
+    for cell in nb.get("cells", []):
+        outputs = cell.get("outputs")
+        if not outputs:
+            continue
+        kept = [o for o in outputs if WIDGET_MIME not in o.get("data", {})]
+        removed += len(outputs) - len(kept)
+        cell["outputs"] = kept
+    had_state = nb.get("metadata", {}).pop("widgets", None) is not None
+    if removed or had_state:
+        nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return removed
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """``os.environ`` updated by ``values`` inside the block (the kernel inherits it), restored
+    after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def execute_chapter(
     py_path: Path, out_path: Path, parameters: dict[str, Any], *, cwd: Path, failed_dir: Path
 ) -> Path:
@@ -278,15 +327,17 @@ def execute_chapter(
         src = to_ipynb(py_path, Path(tmp) / f"{py_path.stem}.in.ipynb")
         tmp_out = Path(tmp) / f"{py_path.stem}.ipynb"
         try:
-            papermill.execute_notebook(
-                str(src),
-                str(tmp_out),
-                parameters=parameters,
-                cwd=str(cwd),
-                kernel_name="python3",
-                progress_bar=False,
-                language="python",
-            )
+            with _environment(KERNEL_ENV):
+                papermill.execute_notebook(
+                    str(src),
+                    str(tmp_out),
+                    parameters=parameters,
+                    cwd=str(cwd),
+                    kernel_name="python3",
+                    progress_bar=False,
+                    language="python",
+                )
+            strip_widgets(tmp_out)
         except PapermillExecutionError as err:
             failed_dir.mkdir(parents=True, exist_ok=True)
             kept = failed_dir / tmp_out.name

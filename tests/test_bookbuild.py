@@ -251,3 +251,37 @@ def test_injected_parameters_reach_the_chapter(tmp_path):
     )
     result = bookbuild.build_book("smoke", root=root, html=False, log=lambda m: None)
     assert [p.name for p in result.executed] == ["00_a.ipynb"]
+
+
+def test_chapters_execute_without_progress_bar_widgets(tmp_path):
+    """A tqdm bar in a notebook is a Jupyter widget, and one widget output makes the rendered
+    page load require.js from a CDN; chapters are executed with bars off (KERNEL_ENV)."""
+    import json
+    import os
+
+    root = write_project(
+        tmp_path / "proj",
+        {
+            "00_bars": (
+                '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n'
+                "# %%\nfrom tqdm.auto import tqdm\nfrom transformers.utils import logging\n"
+                "print(sum(tqdm(range(3))), sum(logging.tqdm(range(4), desc='Loading')))\n"
+            )
+        },
+    )
+    before = {k: os.environ.get(k) for k in bookbuild.KERNEL_ENV}
+    out = bookbuild.execute_chapter(
+        root / "book" / "00_bars.py",
+        tmp_path / "out" / "00_bars.ipynb",
+        {"profile": "smoke"},
+        cwd=root / "book",
+        failed_dir=tmp_path / "failed",
+    )
+    assert {k: os.environ.get(k) for k in bookbuild.KERNEL_ENV} == before
+    nb = json.loads(out.read_text())
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert any("3 6" in "".join(o.get("text", "")) for o in outputs), outputs
+    assert not any(
+        "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs
+    )
+    assert "widgets" not in nb["metadata"]
