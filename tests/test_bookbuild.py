@@ -281,7 +281,5 @@ def test_chapters_execute_without_progress_bar_widgets(tmp_path):
     nb = json.loads(out.read_text())
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert any("3 6" in "".join(o.get("text", "")) for o in outputs), outputs
-    assert not any(
-        "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs
-    )
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     assert "widgets" not in nb["metadata"]
