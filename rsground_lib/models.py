@@ -51,9 +51,11 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from . import strict
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
 """The GPU default: a real Qwen2.5-VL checkpoint (hub id), loaded in bf16 on CUDA."""
@@ -157,13 +159,7 @@ class TinyModelSpec:
 
     @classmethod
     def from_dict(cls, values: dict) -> TinyModelSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"TinyModelSpec: unknown keys {unknown}; expected some of {sorted(known)}"
-            )
-        return cls(**values)
+        return strict.build(cls, values)
 
 
 @dataclass
@@ -192,13 +188,7 @@ class LoraSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> LoraSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"LoraSettings: unknown keys {unknown}; expected some of {sorted(known)}"
-            )
-        return cls(**values)
+        return strict.build(cls, values)
 
 
 def lora_config(**overrides):

@@ -25,9 +25,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from . import strict
 
 PROMPT_STYLES: tuple[str, ...] = ("compact", "full")
 """Prompt styles of :func:`grounding_example`: the project's full prompt, or image + expression."""
@@ -112,13 +114,7 @@ class BasePretrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> BasePretrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"BasePretrainConfig: unknown keys {unknown}; expected some of {sorted(known)}"
-            )
-        cfg = cls(**values)
+        cfg = strict.build(cls, values)
         cfg.validate()
         return cfg
 
@@ -161,13 +157,6 @@ class BasePretrainConfig:
 
 
 # ----------------------------------------------------------------------------- examples
-
-
-def quantize_box(bbox_model: Sequence[float], step: int, size: Sequence[int]) -> list[int]:
-    """:func:`rsground_lib.boxes.quantize_box` (kept here, where the base recipe uses it)."""
-    from . import boxes
-
-    return boxes.quantize_box(bbox_model, step, size)
 
 
 def base_answer(bbox_q: Sequence[int]) -> str:
@@ -215,7 +204,7 @@ def grounding_example(
     else:
         raise ValueError(f"prompt_style: expected one of {PROMPT_STYLES}; got {prompt_style!r}")
     if answer is None:
-        answer = base_answer(quantize_box(bbox_model, coord_step, size_model))
+        answer = base_answer(boxes.quantize_box(bbox_model, coord_step, size_model))
     return {
         "images": [image],
         "prompt": messages,
@@ -783,7 +772,8 @@ def pretrain_base(
     ``dataset_factory(n, *, seed, **stage_data)`` returns records (``image``, ``width``,
     ``height``, ``expression``, ``bbox``; default: :func:`rsground_lib.data.synthetic.make_dataset`).
     Intermediate checkpoints go to ``<out>/trainer`` every ``save_steps`` (``resume=True``
-    continues from the last one). Returns the final metrics (per stage's held-out scenes).
+    continues from the last one; none is an error, and log rows past it are dropped).
+    Returns the final metrics (per stage's held-out scenes).
     """
     import torch
     from datasets import IterableDataset
@@ -922,12 +912,7 @@ def pretrain_base(
     )
     callback = _make_callback(cfg, stage_floors, eval_fn, log_path, t0)
     trainer = build_sft_trainer(model, processor, train_dataset, args=args, callbacks=[callback])
-    last = None
-    if resume:
-        ckpts = sorted(
-            (out / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
-        )
-        last = str(ckpts[-1]) if ckpts else None
+    last = _resume_point(out, log_path) if resume else None
     trainer.train(resume_from_checkpoint=last)
     model = trainer.model
     final = eval_fn(model)
@@ -1015,11 +1000,7 @@ class SftConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> SftConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"SftConfig: unknown keys {unknown}; expected some of {sorted(known)}")
-        cfg = cls(**values)
+        cfg = strict.build(cls, values)
         cfg.validate()
         return cfg
 

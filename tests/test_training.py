@@ -60,10 +60,10 @@ def test_config_rejects_unknown_keys_and_bad_stages():
 
 
 def test_quantize_box_is_on_grid_inside_and_non_empty():
-    q = training.quantize_box([1.2, 62.9, 1.4, 63.0], 4, (64, 64))
+    q = boxes.quantize_box([1.2, 62.9, 1.4, 63.0], 4, (64, 64))
     assert all(v % 4 == 0 for v in q)
     assert 0 <= q[0] < q[2] <= 64 and 0 <= q[1] < q[3] <= 64
-    assert training.quantize_box([10, 10, 30, 22], 4, (64, 64)) == [8, 8, 32, 24]
+    assert boxes.quantize_box([10, 10, 30, 22], 4, (64, 64)) == [8, 8, 32, 24]
 
 
 def test_image_blind_floor_closed_form():
