@@ -308,3 +308,35 @@ def _is_missing(v) -> bool:
     import pandas as pd
 
     return bool(np.isscalar(v) or v is pd.NA) and bool(pd.isna(v))
+
+
+def paired_hits(ious_a: Sequence[float], ious_b: Sequence[float], threshold: float = 0.5) -> dict:
+    """Two models scored on the *same* samples: how many each gets right (IoU ``> threshold``)
+    that the other misses, and the exact two-sided McNemar p-value of the difference (a
+    binomial test on the discordant pairs, ``p = min(1, 2·P[Bin(b + c, ½) ≤ min(b, c)])``).
+
+    Returns ``n``, ``both``, ``only_a``, ``only_b``, ``neither``, ``delta`` (Pr of b minus Pr
+    of a) and ``p_value``. A paired test sees differences that two independent Pr@t
+    estimates on a few hundred samples hide in their standard errors. ValueError if the two
+    lists differ in length or are empty. Used to ask whether a training stage *lost* the
+    starting model's localisation. Book chapter: "CoT-SFT".
+    """
+    a = np.asarray(ious_a, dtype=float) > threshold
+    b = np.asarray(ious_b, dtype=float) > threshold
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(
+            f"paired_hits: expected two non-empty lists of the same length; got "
+            f"{a.shape} and {b.shape}"
+        )
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    k, m = min(only_a, only_b), only_a + only_b
+    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2.0**m
+    return {
+        "n": int(a.size),
+        "both": int((a & b).sum()),
+        "only_a": only_a,
+        "only_b": only_b,
+        "neither": int((~a & ~b).sum()),
+        "delta": float(b.mean() - a.mean()),
+        "p_value": float(min(1.0, 2.0 * tail)),
+    }

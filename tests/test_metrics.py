@@ -209,3 +209,25 @@ def test_metrics_by_keeps_missing_keys_of_nullable_columns():
     table = M.metrics_by(df, by="cat")
     counts = dict(zip(table["cat"], table["n"], strict=True))
     assert counts == {"all": 3, "a": 1, "(missing)": 2}
+
+
+def test_paired_hits_literal():
+    # a hits samples 0, 1, 2; b hits 2, 3, 4, 5, 6, 7 (IoU > 0.5; 0.5 itself is a miss).
+    a = [0.9, 0.6, 0.7, 0.1, 0.5, 0.0, 0.2, 0.3, 0.0]
+    b = [0.1, 0.2, 0.8, 0.6, 0.7, 0.9, 0.51, 0.6, 0.4]
+    r = M.paired_hits(a, b)
+    assert (r["n"], r["both"], r["only_a"], r["only_b"], r["neither"]) == (9, 1, 2, 5, 1)
+    # discordant 2 vs 5: p = 2 * (C(7,0) + C(7,1) + C(7,2)) / 2^7 = 2 * 29 / 128
+    assert r["p_value"] == pytest.approx(58 / 128)
+    assert r["delta"] == pytest.approx(6 / 9 - 3 / 9)
+
+
+def test_paired_hits_one_sided_and_ties():
+    r = M.paired_hits([0.0] * 6, [0.9] * 6)
+    assert r["only_b"] == 6 and r["p_value"] == pytest.approx(2 / 64)
+    same = M.paired_hits([0.9, 0.1], [0.9, 0.1])
+    assert same["p_value"] == 1.0 and same["delta"] == 0.0
+    with pytest.raises(ValueError, match="same length"):
+        M.paired_hits([0.9], [0.9, 0.1])
+    with pytest.raises(ValueError, match="non-empty"):
+        M.paired_hits([], [])
