@@ -85,7 +85,14 @@ def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(
     for model in m.values():
         assert set(model) == {"class_only", "with_position"}
         for split in model.values():
-            assert keys <= set(split) and split["n"] == 128
+            assert keys <= set(split) and split["n"] == 512
+    # ... and the scene-by-scene comparison of each trained model with the start.
+    paired = json.loads((sft_run / "paired.json").read_text())
+    names = ("plain SFT", "CoT-SFT")
+    assert set(paired) == {f"{n}/{s}" for n in names for s in ("class_only", "with_position")}
+    for cmp in paired.values():
+        assert cmp["both"] + cmp["only_a"] + cmp["only_b"] + cmp["neither"] == cmp["n"] == 512
+        assert 0.0 <= cmp["p_value"] <= 1.0
     for fig in ("base_loss", "train_scenes", "sft_loss", "predictions"):
         assert (sft_run / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
     sft_page = html / "book" / "03_cot_sft.html"
