@@ -322,8 +322,10 @@ for r, rec in zip(rows["CoT-SFT"][split][:3], shown, strict=False):
 # | a third text layer added as an identity (zeroed output projections), only it and the embeddings train | 1,500 | 0.312 | 0.523 | 0.25 |
 # | the same, the whole text model trains | 1,500 | 0.461 | 0.492 | 0.50 |
 #
-# The run of this recipe inside `make smoke` (two threads) scored 0.383 on the 128 scenes of
-# an earlier version of this chapter: runs of one recipe differ by several points. Freezing
+# The rendered run above uses two threads, as `make smoke` does; it is reproducible, but
+# not the same run as the one-thread run in the table (the floating-point sums are ordered
+# differently and the trajectories part): the same recipe scores 0.383 with two threads and
+# 0.459 with one on the same 512 scenes. Runs of one recipe differ by several points. Freezing
 # the vision tower and starting `<think>` from `<answer>` (parameters above) mattered: without
 # them, 400 steps at learning rate 2e-3 collapsed the model to one box per image. These are a
 # tiny model's numbers on toy scenes, not the paper's, and say nothing about Qwen2.5-VL,
