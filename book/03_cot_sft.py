@@ -321,6 +321,7 @@ for r, rec in zip(rows["CoT-SFT"][split][:3], shown, strict=False):
 # | LoRA r 32 (α 64, lr 3e-3) instead of full fine-tuning | 1,500 | 0.000 (never closes the answer in 96 tokens) | 0.469 | — |
 # | a third text layer added as an identity (zeroed output projections), only it and the embeddings train | 1,500 | 0.312 | 0.523 | 0.25 |
 # | the same, the whole text model trains | 1,500 | 0.461 | 0.492 | 0.50 |
+# | half the traces' boxes shifted by one grid step, the answer the shifted pick (so only copying gets the answer right) | 1,500 | on 512: 0.420 | 0.457 | 0.38 |
 #
 # The rendered run above uses two threads, as `make smoke` does; it is reproducible, but
 # not the same run as the one-thread run in the table (the floating-point sums are ordered
