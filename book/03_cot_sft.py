@@ -260,7 +260,7 @@ for (name, split), cmp in paired.items():
     glue(f"{key}_lost", cmp["only_a"], display=False)
     glue(f"{key}_gained", cmp["only_b"], display=False)
     glue(f"{key}_p", f"{cmp['p_value']:.2g}", display=False)
-pd.DataFrame(paired).T.round(3)
+pd.DataFrame(paired).T.astype({"n": int, "both": int, "only_a": int, "only_b": int, "neither": int}).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
 
 # %%
 for m, key in (("base", "start"), ("plain SFT", "plain_sft"), ("CoT-SFT", "cot_sft")):
@@ -305,8 +305,9 @@ for r, rec in zip(rows["CoT-SFT"][split][:3], shown, strict=False):
 # {glue:text}`cot_sft_class_only_p`); plain SFT {glue:text}`plain_sft_class_only_lost` and
 # {glue:text}`plain_sft_class_only_gained` (p = {glue:text}`plain_sft_class_only_p`).
 #
-# **What we measured while building this chapter: on the tiny model, CoT-SFT costs a few
-# points of the start's localisation; plain SFT on the same scenes does not.** The first box
+# **What we measured while building this chapter: on the tiny model, CoT-SFT costs part of
+# the start's localisation — 4 to 12 points of `class_only` Pr@0.5 in the runs below and
+# above; plain SFT on the same scenes does not.** The first box
 # of the model's reasoning is about as good as the start's answer; what fails is carrying it
 # into the answer — in about half the answers the model writes the first coordinate of its
 # reasoning box and then re-localises the rest from the image. Variants tried, one CPU thread
@@ -362,8 +363,8 @@ pd.DataFrame(bench["cases"]).T[
 # - CoT-SFT and plain SFT run through the same TRL builder, loss on the assistant turn
 #   only, from the same start on the same scenes; every model is scored by the scoring core
 #   with the chance levels beside it (`runs/<profile>/03_cot_sft/metrics.json`).
-# - On the tiny model, within the smoke budget, CoT-SFT *costs* a few points of localisation
-#   that plain SFT keeps (a paired test on the same scenes shows it): its answers often do
+# - On the tiny model, within the smoke budget, CoT-SFT *costs* 4 to 12 points of
+#   localisation that plain SFT keeps (a paired test on the same scenes shows it): its answers often do
 #   not follow its own reasoning. Measured, not hidden.
 # - The full profile trains Qwen2.5-VL-3B with LoRA through the same code; its step time and
 #   memory were measured on an H200.
