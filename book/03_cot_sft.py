@@ -255,12 +255,8 @@ paired = {
     for split in val_splits
 }
 (run_dir / "paired.json").write_text(json.dumps({f"{n}/{s}": v for (n, s), v in paired.items()}, indent=2))
-for (name, split), cmp in paired.items():
-    key = f"{name.lower().replace(' ', '_').replace('-', '_')}_{split}"
-    glue(f"{key}_lost", cmp["only_a"], display=False)
-    glue(f"{key}_gained", cmp["only_b"], display=False)
-    glue(f"{key}_p", f"{cmp['p_value']:.2g}", display=False)
-pd.DataFrame(paired).T.astype({"n": int, "both": int, "only_a": int, "only_b": int, "neither": int}).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
+counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
+pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
 
 # %%
 for m, key in (("base", "start"), ("plain SFT", "plain_sft"), ("CoT-SFT", "cot_sft")):
@@ -268,6 +264,10 @@ for m, key in (("base", "start"), ("plain SFT", "plain_sft"), ("CoT-SFT", "cot_s
         report.glue_metrics(f"{key}_{split}", results[m][split])
         glue(f"{key}_{split}_pick", f"{100 * results[m][split]['pick_acc']:.1f}%", display=False)
         glue(f"{key}_{split}_follows", f"{100 * results[m][split]['answer_follows_reasoning']:.1f}%", display=False)
+        if (m, split) in paired:
+            glue(f"{key}_{split}_lost", paired[m, split]["only_a"], display=False)
+            glue(f"{key}_{split}_gained", paired[m, split]["only_b"], display=False)
+            glue(f"{key}_{split}_p", f"{paired[m, split]['p_value']:.2g}", display=False)
 glue("chance_pick_position", f"{100 * results['base']['with_position']['chance_pick']:.1f}%", display=False)
 
 # %% [markdown]
@@ -364,8 +364,8 @@ pd.DataFrame(bench["cases"]).T[
 #   only, from the same start on the same scenes; every model is scored by the scoring core
 #   with the chance levels beside it (`runs/<profile>/03_cot_sft/metrics.json`).
 # - On the tiny model, within the smoke budget, CoT-SFT *costs* 4 to 12 points of
-#   localisation that plain SFT keeps (a paired test on the same scenes shows it): its answers often do
-#   not follow its own reasoning. Measured, not hidden.
+#   localisation that plain SFT keeps (a paired test on the same scenes shows it): its
+#   answers often do not follow its own reasoning. Measured, not hidden.
 # - The full profile trains Qwen2.5-VL-3B with LoRA through the same code; its step time and
 #   memory were measured on an H200.
 #
