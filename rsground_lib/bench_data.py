@@ -11,7 +11,7 @@ Rows per image size:
     geometry and verified expression only (:func:`~rsground_lib.data.synthetic.make_records`
     with ``render=False``).
 ``render``
-    :func:`~rsground_lib.data.synthetic.render_scene` alone, on scenes made beforehand.
+    :func:`~rsground_lib.data.render.render_scene` alone, on scenes made beforehand.
 ``render+png``
     rendering plus PNG encoding.
 
@@ -22,6 +22,9 @@ Book chapter: "Data" (``book/02_data.py``).
 from __future__ import annotations
 
 import time
+
+from rsground_lib.data import render
+from rsground_lib.data import synthetic as sy
 
 
 def _rate(n: int, seconds: float) -> float:
@@ -41,8 +44,6 @@ def run(
     "scenes_per_s", "ms_per_scene"}], "generation": {size: GenerationStats dict}}``.
     Book chapter: "Data"; our design.
     """
-    from rsground_lib.data import synthetic as sy
-
     rows = []
     generation = {}
     for size in sizes:
@@ -63,11 +64,11 @@ def run(
 
         scenes = [sy.make_example(seed, i, image_size=size, render=False)[2] for i in range(n)]
         t0 = time.perf_counter()
-        images = [sy.render_scene(sc) for sc in scenes]
+        images = [render.render_scene(sc) for sc in scenes]
         t_render = time.perf_counter() - t0
         t0 = time.perf_counter()
         for im in images:
-            sy.png_bytes(im)
+            render.png_bytes(im)
         t_png = time.perf_counter() - t0
 
         for stage, seconds in (

@@ -1,4 +1,5 @@
-"""Synthetic scenes, rendering and the dataset (rsground_lib.data.synthetic)."""
+"""Synthetic scenes, glyphs, rendering and the dataset (rsground_lib.data.synthetic and the
+scene_model, glyphs, placement and render modules it is built from)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import shapely
 from PIL import Image
 
 from rsground_lib.data import expressions as ex
+from rsground_lib.data import glyphs, placement, render, scene_model
 from rsground_lib.data import synthetic as sy
 
 
@@ -20,8 +22,8 @@ def _scenes(n, size, seed=0, **kwargs):
     for i in range(n):
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         try:
-            out.append(sy.make_scene(rng, size, **kwargs))
-        except sy.PlacementError:
+            out.append(placement.make_scene(rng, size, **kwargs))
+        except placement.PlacementError:
             continue
     return out
 
@@ -61,25 +63,25 @@ def test_scene_invariants(scenes):
         for i in range(len(bodies)):
             for j in range(i + 1, len(bodies)):
                 assert not bodies[i].intersects(bodies[j])
-    assert set(seen) == set(sy.CATEGORIES), seen  # all eleven classes appear
+    assert set(seen) == set(scene_model.CATEGORIES), seen  # all eleven classes appear
 
 
 def test_instance_counts(scenes):
     for sc in scenes:
         n = sum(o.category == sc.target_category for o in sc.objects)
-        spec = sy.CLASS_SPECS[sc.target_category]
+        spec = scene_model.CLASS_SPECS[sc.target_category]
         assert min(2, spec.max_per_scene) <= n <= min(5, spec.max_per_scene)
     rng = np.random.default_rng(5)
-    sc = sy.make_scene(rng, 224, target_category="storagetank", n_target=4)
+    sc = placement.make_scene(rng, 224, target_category="storagetank", n_target=4)
     assert sum(o.category == "storagetank" for o in sc.objects) == 4
 
 
 def test_every_class_can_be_a_target():
-    for k, cat in enumerate(sy.CATEGORIES):
+    for k, cat in enumerate(scene_model.CATEGORIES):
         rng = np.random.default_rng(k)
-        sc = sy.make_scene(rng, 224, target_category=cat, n_target=2)
+        sc = placement.make_scene(rng, 224, target_category=cat, n_target=2)
         assert sum(o.category == cat for o in sc.objects) == 2
-        assert sc.object_records()[0]["category"] in sy.CATEGORIES
+        assert sc.object_records()[0]["category"] in scene_model.CATEGORIES
 
 
 def test_single_instance_scenes():
@@ -91,19 +93,34 @@ def test_single_instance_scenes():
 def test_contrast_plans():
     for i in range(20):
         rng = np.random.default_rng(i)
-        sc = sy.make_scene(rng, 224, target_category="storagetank", n_target=3, contrast="size")
+        sc = placement.make_scene(
+            rng, 224, target_category="storagetank", n_target=3, contrast="size"
+        )
         areas = sorted(o.area_px for o in sc.objects if o.category == "storagetank")
         assert areas[-1] >= 1.6 * areas[-2] or areas[1] >= 1.6 * areas[0]
         rng = np.random.default_rng(100 + i)
-        sc = sy.make_scene(rng, 224, target_category="vehicle", n_target=4, contrast="color")
+        sc = placement.make_scene(rng, 224, target_category="vehicle", n_target=4, contrast="color")
         colors = Counter(o.color for o in sc.objects if o.category == "vehicle")
         assert min(colors.values()) == 1
 
 
+def test_glyph_builders_cover_every_class():
+    """One builder per class; each gives a non-empty outline whose parts start with it."""
+    assert set(glyphs.GLYPH_BUILDERS) == set(scene_model.CATEGORIES)
+    rng = np.random.default_rng(0)
+    for cat, spec in scene_model.CLASS_SPECS.items():
+        g = glyphs.make_glyph(cat, 40.0, spec.colors[0][0], rng)
+        assert g.body.is_valid and g.body.area > 0
+        parts = g.parts()
+        assert parts and all(len(rgba) == 4 for _, rgba in parts)
+    with pytest.raises(ValueError, match="unknown category"):
+        glyphs.make_glyph("house", 40.0, "white", rng)
+
+
 def test_render_scene(scenes):
     sc = scenes[0]
-    a = sy.render_scene(sc)
-    b = sy.render_scene(sc)
+    a = render.render_scene(sc)
+    b = render.render_scene(sc)
     assert a.size == (sc.width, sc.height) and a.mode == "RGB"
     assert a.tobytes() == b.tobytes()
     arr = np.asarray(a, dtype=np.float32)
@@ -143,7 +160,7 @@ def test_make_dataset_columns_and_types():
     assert row["objects"][row["target_index"]]["bbox"] == row["bbox"]
     assert row["category"] == row["objects"][row["target_index"]]["category"]
     assert row["cue_type"] in ex.CUES
-    assert set(row["objects"][0]) == set(sy.OBJECTS_FEATURE_FIELDS)
+    assert set(row["objects"][0]) == set(scene_model.OBJECTS_FEATURE_FIELDS)
     info = json.loads(ds.info.description)
     assert sum(info["stats"]["kept"].values()) == 6
     for r in ds:
@@ -193,15 +210,15 @@ def test_classes_restriction():
 def test_bad_inputs():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="image_size"):
-        sy.make_scene(rng, 32)
+        placement.make_scene(rng, 32)
     with pytest.raises(ValueError, match="image_size"):
         sy.make_dataset(1, seed=0, image_size="big")
     with pytest.raises(ValueError, match="classes"):
         sy.make_records(1, seed=0, classes=["tank"])
     with pytest.raises(ValueError, match="min_instances"):
-        sy.make_scene(rng, 224, min_instances=3, max_instances=2)
+        placement.make_scene(rng, 224, min_instances=3, max_instances=2)
     with pytest.raises(ValueError, match="n_target"):
-        sy.make_scene(rng, 224, target_category="groundtrackfield", n_target=5)
+        placement.make_scene(rng, 224, target_category="groundtrackfield", n_target=5)
     with pytest.raises(ValueError, match="single_instance"):
         sy.make_records(1, seed=0, single_instance=True, cue_mix={"ordinal": 1})
     with pytest.raises(ValueError, match="cue_mix"):
@@ -211,7 +228,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="seed"):
         sy.make_example(-1, 0)
     with pytest.raises(ValueError, match="contrast"):
-        sy.make_scene(rng, 224, contrast="shape")
+        placement.make_scene(rng, 224, contrast="shape")
 
 
 def test_full_size_scene_renders():
