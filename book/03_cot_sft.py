@@ -33,20 +33,21 @@
 profile = "smoke"  # str: parameter profile of this run (params/<profile>.yml); names the folder runs/<profile>/
 runs_root = ""  # str: folder for run artefacts; "" means $RSGROUND_RUNS, else <project>/runs
 seed = 0  # int: seed of the scenes, the trace wording and the trainer
-base_model = ""  # str: checkpoint folder or hub id to start from; "" means the committed tiny base checkpoints/tiny-base
+model_name_or_path = ""  # str: checkpoint folder or hub id to start from; "" means the committed tiny base checkpoints/tiny-base
 scenes = "base"  # str: "base" (the tiny base's 64-px scenes, CPU) or "synthetic" (rich scenes of the Data chapter)
 image_size = 64  # int: side of the scenes in pixels (the tiny base sees 64; full profile: 800)
-num_train = 6400  # int: training scenes (each seen steps*batch*grad_accum/num_train times)
+num_train = 6400  # int: training scenes (each seen max_steps * per_device_train_batch_size * gradient_accumulation_steps / num_train times)
 num_val = 512  # int: validation scenes (per split for base scenes; split by cue tags for synthetic)
-sft_steps = 1500  # int: optimizer steps of each SFT run (plain and CoT alike)
-batch_size = 16  # int: scenes per device step
-grad_accum = 1  # int: device steps per optimizer step
+max_steps = 1500  # int: optimizer steps of each SFT run (plain and CoT alike)
+per_device_train_batch_size = 16  # int: scenes per device step
+gradient_accumulation_steps = 1  # int: device steps per optimizer step
 learning_rate = 0.002  # float: peak learning rate (cosine decay to 10 %; full profile 1e-5 with LoRA)
 warmup_steps = 40  # int: linear warm-up steps
-lora_r = 0  # int: LoRA rank on the language model's projections; 0 means full fine-tuning
-lora_alpha = 128  # int: LoRA scaling alpha (used when lora_r > 0)
+use_peft = False  # bool: LoRA on the language model's projections (merged after training) instead of full fine-tuning
+lora_r = 64  # int: LoRA rank (used when use_peft)
+lora_alpha = 128  # int: LoRA scaling alpha (used when use_peft)
 freeze_vision = True  # bool: keep the vision tower and connector fixed (only the language model learns)
-init_think_tokens = True  # bool: start <think>/</think> embeddings from <answer>/</answer> (single tokens of the tiny tokenizer only)
+init_tokens = {"<think>": "<answer>", "</think>": "</answer>"}  # dict: {new token: existing token} embedding rows copied before training ({} none); the tiny base starts its reasoning tags from its answer tags
 trace_style = "compact"  # str: "compact" (terse traces for the tiny model) or "prose" (sentences)
 coord_step = 4  # int: grid of the target boxes in model pixels (the tiny base answers in multiples of 4; Qwen: 1)
 prompt_style = "compact"  # str: "compact" (image + expression) or "full" (the project's system prompt)
@@ -60,12 +61,12 @@ import json
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import metrics, models, paths, plotting, report, training
+from rsground_lib import evaluation, models, paths, plotting, report
 from rsground_lib.data import cues
+from rsground_lib.training import common, sft, tiny_base
 
 run_dir = paths.run_dir(profile, "03_cot_sft", runs_root or None)
-start = base_model or str(paths.project_root() / "checkpoints" / "tiny-base")
-lora = {"r": lora_r, "lora_alpha": lora_alpha} if lora_r > 0 else None
+start = model_name_or_path or str(paths.project_root() / "checkpoints" / "tiny-base")
 
 # %% [markdown]
 # ## Why the CPU path starts from a tiny base checkpoint
@@ -92,8 +93,8 @@ lora = {"r": lora_r, "lora_alpha": lora_alpha} if lora_r > 0 else None
 # %%
 base_dir = paths.project_root() / "checkpoints" / "tiny-base"
 base_logs = {
-    "run 1: warm starts, then 12,000 steps": training.read_log(base_dir / "part1" / "log.jsonl"),
-    "run 2: 8,000 more steps": training.read_log(base_dir / "log.jsonl", step_offset=12_000),
+    "run 1: warm starts, then 12,000 steps": common.read_log(base_dir / "part1" / "log.jsonl"),
+    "run 2: 8,000 more steps": common.read_log(base_dir / "log.jsonl", step_offset=12_000),
 }
 base_floor = next(r["image_blind_floor"] for r in base_logs["run 2: 8,000 more steps"] if "image_blind_floor" in r)
 plotting.show_figure(
@@ -102,7 +103,7 @@ plotting.show_figure(
 )
 
 # %% [markdown]
-# What it can do, on 512 fresh scenes per kind (`python -m rsground_lib.training eval-base`;
+# What it can do, on 512 fresh scenes per kind (`python -m rsground_lib.training.tiny_base eval-base`;
 # chance levels beside each rate): it localises a lone object, picks the object named by its
 # class about two times in three, and does not yet use position words — on extreme cues its
 # pick is *worse* than a random pick among the instances of the class. Two later attempts
@@ -113,7 +114,7 @@ plotting.show_figure(
 
 # %%
 base_model_eval, base_processor = models.load_model(base_dir)
-base_benchmark = training.evaluate_base(base_model_eval, base_processor, n=512)
+base_benchmark = tiny_base.evaluate_base(base_model_eval, base_processor, n=512)
 pd.DataFrame(base_benchmark).T[["pr@0.5", "mean_iou", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "chance_pick_any"]].round(3)
 
 # %% [markdown]
@@ -126,7 +127,7 @@ pd.DataFrame(base_benchmark).T[["pr@0.5", "mean_iou", "quadrant_acc", "chance_qu
 # synthetic scenes of the full profile, the split follows the expression's cue tags).
 
 # %%
-train_records, val_splits = training.sft_data(
+train_records, val_splits = sft.sft_data(
     scenes, num_train=num_train, num_val=num_val, seed=seed, image_size=image_size
 )
 plotting.show_figure(
@@ -144,7 +145,7 @@ plotting.show_figure(
 
 # %%
 model, processor = models.load_model(start)
-example = training.sft_examples(
+example = sft.sft_examples(
     [next((r for r in train_records if set(r["cues"]) & set(cues.POSITIONAL_TAGS)), train_records[0])],
     processor,
     targets="cot",
@@ -165,11 +166,9 @@ print(processor.apply_chat_template(example["prompt"] + example["completion"], t
 
 # %%
 results, rows = {}, {}
-results["base"], rows["base"] = {}, {}
-for split, records in val_splits.items():
-    results["base"][split], rows["base"][split] = training.evaluate_model(
-        model, processor, records, prompt_style=prompt_style, max_new_tokens=max_new_tokens
-    )
+results["base"], rows["base"] = evaluation.evaluate_splits(
+    model, processor, val_splits, prompt_style=prompt_style, max_new_tokens=max_new_tokens
+)
 pd.DataFrame(results["base"]).T.round(3)
 
 # %% [markdown]
@@ -180,29 +179,25 @@ pd.DataFrame(results["base"]).T.round(3)
 # box.
 
 # %%
-common = dict(
-    model=start,
+sft_values = dict(
+    model_name_or_path=start,
     prompt_style=prompt_style,
     trace_style=trace_style,
     coord_step=coord_step,
     freeze_vision=freeze_vision,
-    init_tokens=training.THINK_FROM_ANSWER if init_think_tokens else None,
-    steps=sft_steps,
-    batch_size=batch_size,
-    gradient_accumulation_steps=grad_accum,
+    init_tokens=init_tokens or None,
+    max_steps=max_steps,
+    per_device_train_batch_size=per_device_train_batch_size,
+    gradient_accumulation_steps=gradient_accumulation_steps,
     learning_rate=learning_rate,
     warmup_steps=warmup_steps,
-    lora=lora,
+    use_peft=use_peft,
+    lora_r=lora_r,
+    lora_alpha=lora_alpha,
     seed=seed,
-    num_threads=num_threads or None,
+    num_threads=num_threads,
 )
-runs = {}
-for name, targets in (("plain SFT", "answer"), ("CoT-SFT", "cot")):
-    folder = run_dir / name.lower().replace(" ", "_").replace("-", "_")
-    runs[name] = training.train_sft(
-        {**common, "targets": targets, "out": str(folder)}, train_records
-    )
-    runs[name]["folder"] = folder
+runs = sft.train_variants(sft_values, train_records, run_dir)
 pd.DataFrame(
     {n: {k: r[k] for k in ("steps", "train_loss", "cpu_s", "wall_s", "num_tokens")} for n, r in runs.items()}
 ).T
@@ -213,9 +208,9 @@ pd.DataFrame(
 # the hard tokens in it); the dashed line is the image-blind floor of an answer.
 
 # %%
-logs = {n: training.read_log(r["folder"] / "log.jsonl") for n, r in runs.items()}
+logs = {n: common.read_log(r["folder"] / "log.jsonl") for n, r in runs.items()}
 plotting.show_figure(
-    plotting.loss_curves(logs, floor=None if base_model else base_floor),
+    plotting.loss_curves(logs, floor=None if model_name_or_path else base_floor),
     run_dir / "figures" / "sft_loss.png",
 )
 
@@ -223,17 +218,14 @@ plotting.show_figure(
 # ## After training
 
 # %%
-for name, run in runs.items():
-    trained, trained_processor = models.load_model(run["folder"])
-    results[name], rows[name] = {}, {}
-    for split, records in val_splits.items():
-        results[name][split], rows[name][split] = training.evaluate_model(
-            trained,
-            trained_processor,
-            records,
-            prompt_style=prompt_style,
-            max_new_tokens=max_new_tokens,
-        )
+trained_results, trained_rows = evaluation.evaluate_checkpoints(
+    {name: run["folder"] for name, run in runs.items()},
+    val_splits,
+    prompt_style=prompt_style,
+    max_new_tokens=max_new_tokens,
+)
+results.update(trained_results)
+rows.update(trained_rows)
 (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
 columns = ["pr@0.5", "pr@0.7", "mean_iou", "cum_iou", "parse_rate", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "chance_pick_any", "answer_follows_reasoning"]
 table = pd.concat({m: pd.DataFrame(r).T[columns] for m, r in results.items()}, names=["model", "split"])
@@ -247,13 +239,7 @@ table.round(3)
 # (`metrics.paired_hits`).
 
 # %%
-paired = {
-    (name, split): metrics.paired_hits(
-        [r["iou"] for r in rows["base"][split]], [r["iou"] for r in rows[name][split]]
-    )
-    for name in runs
-    for split in val_splits
-}
+paired = evaluation.paired_comparisons(rows, reference="base")
 (run_dir / "paired.json").write_text(json.dumps({f"{n}/{s}": v for (n, s), v in paired.items()}, indent=2))
 counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
 pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})

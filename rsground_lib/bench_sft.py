@@ -1,7 +1,7 @@
 """SFT step benchmark: step time, tokens/s and peak memory of CoT-SFT steps on a model of
 Qwen2.5-VL-3B-Instruct's shape (random weights built from its configuration: nothing is
-downloaded), through the project's own stage-(b) code path (:func:`rsground_lib.training.
-sft_examples` → TRL ``SFTTrainer`` via :func:`rsground_lib.training.build_sft_trainer`).
+downloaded), through the project's own stage-(b) code path (:func:`rsground_lib.training.sft.
+sft_examples` → TRL ``SFTTrainer`` via :func:`rsground_lib.training.common.build_sft_trainer`).
 
 It sizes the full profile's run on one GPU before any checkpoint is at hand::
 
@@ -106,7 +106,7 @@ def build(shape_name: str, *, device: str, dtype):
     tokenizer = models.build_tokenizer("qwen2_5_vl")
     if shape_name == "tiny":
         spec = models.TinyModelSpec(image_size_px=56, pos_init="random")
-        cfg = models._qwen_config(spec, tokenizer)
+        cfg = models.tiny_qwen_config(spec, tokenizer)
         image_processor = Qwen2VLImageProcessorPil(
             min_pixels=56 * 56, max_pixels=112 * 112, patch_size=14, temporal_patch_size=2,
             merge_size=2,
@@ -159,10 +159,11 @@ def run_case(model, processor, records, *, batch_size, steps, lora, grad_ckpt, o
     import torch
     from transformers import TrainerCallback
 
-    from . import models, training
+    from . import models
+    from .training import common, sft
 
     cuda = torch.cuda.is_available()
-    examples = training.sft_examples(records, processor, targets="cot", prompt_style="full")
+    examples = sft.sft_examples(records, processor, targets="cot", prompt_style="full")
     # Tokens per example, as the collator will see them (prompt + image tokens + completion).
     n_tok = []
     for ex in examples:
@@ -186,7 +187,7 @@ def run_case(model, processor, records, *, batch_size, steps, lora, grad_ckpt, o
 
     reps = -(-steps * batch_size // len(examples))
     dataset = Dataset.from_list((examples * reps)[: steps * batch_size])
-    args = training.sft_config(
+    args = common.sft_args(
         output_dir=str(out_dir),
         max_steps=steps,
         per_device_train_batch_size=batch_size,
@@ -195,11 +196,11 @@ def run_case(model, processor, records, *, batch_size, steps, lora, grad_ckpt, o
         activation_checkpointing=grad_ckpt,
         bf16=cuda,
     )
-    peft_config = models.LoraSettings().to_peft() if lora else None
+    peft_config = sft.SftConfig.from_dict({"use_peft": True}).peft_config() if lora else None
     if cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    trainer = training.build_sft_trainer(
+    trainer = common.build_sft_trainer(
         model, processor, dataset, args=args, callbacks=[Timer()], peft_config=peft_config
     )
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)

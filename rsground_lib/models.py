@@ -50,12 +50,14 @@ import importlib.resources
 import json
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import strict
+from rsground_lib import boxes, prompts
+from rsground_lib.config import parse_config
+from rsground_lib.data.cot import TeacherError
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
 """The GPU default: a real Qwen2.5-VL checkpoint (hub id), loaded in bf16 on CUDA."""
@@ -159,42 +161,7 @@ class TinyModelSpec:
 
     @classmethod
     def from_dict(cls, values: dict) -> TinyModelSpec:
-        return strict.build(cls, values)
-
-
-@dataclass
-class LoraSettings:
-    """LoRA settings, turned into a PEFT ``LoraConfig`` by :meth:`to_peft`.
-
-    ``target_modules`` defaults to the text model's attention and MLP projections (a regex
-    that matches Qwen2.5-VL's and Idefics3's language model, not the vision tower).
-    Defaults follow the full profile (r 64, α 128). Book chapter: "CoT-SFT".
-    """
-
-    r: int = 64
-    lora_alpha: int = 128
-    lora_dropout: float = 0.05
-    target_modules: str | list[str] = (
-        r".*(?:language_model|text_model).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-    )
-    bias: str = "none"
-    task_type: str = "CAUSAL_LM"
-    modules_to_save: list[str] | None = None
-
-    def to_peft(self):
-        from peft import LoraConfig
-
-        return LoraConfig(**asdict(self))
-
-    @classmethod
-    def from_dict(cls, values: dict) -> LoraSettings:
-        return strict.build(cls, values)
-
-
-def lora_config(**overrides):
-    """A PEFT ``LoraConfig`` from :class:`LoraSettings` defaults and ``overrides``
-    (unknown keys are a ValueError)."""
-    return LoraSettings.from_dict(overrides).to_peft()
+        return parse_config(cls, values)
 
 
 # ----------------------------------------------------------------------------- tokenizer
@@ -207,8 +174,6 @@ def _number_strings(max_number: int) -> list[str]:
 def _tokenizer_corpus(max_number: int) -> list[str]:
     """The fixed training corpus: prompts, vocabulary words, and every number with and
     without a leading space (each appears often enough to be merged into one token)."""
-    from . import prompts
-
     lines = [prompts.SYSTEM_PROMPT, prompts.USER_TEMPLATE, " ".join(_CORPUS_WORDS)]
     lines += [w.capitalize() for w in _CORPUS_WORDS]
     lines += ["User: Assistant: System: user assistant system [x1, y1, x2, y2] (x, y) x1 y1 x2 y2"]
@@ -466,7 +431,7 @@ def _idefics3_config(spec: TinyModelSpec, tokenizer):
     return cfg
 
 
-def _qwen_config(spec: TinyModelSpec, tokenizer):
+def tiny_qwen_config(spec: TinyModelSpec, tokenizer):
     from transformers import Qwen2_5_VLConfig
 
     image_seq_len(spec, "qwen2_5_vl")
@@ -571,7 +536,7 @@ def build_tiny_model(
     from transformers import AutoModelForImageTextToText
 
     cfg = (
-        _idefics3_config(spec, tokenizer) if family == "idefics3" else _qwen_config(spec, tokenizer)
+        _idefics3_config(spec, tokenizer) if family == "idefics3" else tiny_qwen_config(spec, tokenizer)
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -695,8 +660,6 @@ def model_image_size(processor, width: int, height: int) -> tuple[int, int]:
             raise ValueError("model_image_size: Idefics3 with image splitting is not supported")
         side = int(ip.max_image_size["longest_edge"])
         return side, side
-    from . import boxes
-
     return tuple(
         boxes.model_size(
             (width, height),
@@ -741,25 +704,87 @@ def init_tokens_from(model, tokenizer, mapping: dict[str, str]) -> dict[str, str
     return dict(mapping)
 
 
-def count_parameters(model) -> int:
-    """Number of parameters."""
-    return sum(p.numel() for p in model.parameters())
+# ----------------------------------------------------------------------------- teacher
+
+
+class CheckpointTeacher:
+    """A teacher from a local or hub checkpoint loaded with transformers
+    (``AutoProcessor`` + ``AutoModelForImageTextToText``, e.g. a Qwen2.5-VL-72B-Instruct);
+    generation with the checkpoint's chat template. ``trust_remote_code`` stays off unless
+    asked. Errors of one generation become :class:`TeacherError`.
+    Used by :func:`rsground_lib.data.cot.teacher_traces`; our design.
+    """
+
+    def __init__(
+        self,
+        model_path_or_id: str | None = None,
+        *,
+        model=None,
+        processor=None,
+        max_new_tokens: int = 512,
+        do_sample: bool = False,
+        temperature: float = 0.7,
+        device: str | None = None,
+        dtype=None,
+        trust_remote_code: bool = False,
+    ):
+        if model is None or processor is None:
+            if not model_path_or_id:
+                raise ValueError("CheckpointTeacher: give model_path_or_id, or model and processor")
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            processor = processor or AutoProcessor.from_pretrained(
+                model_path_or_id, trust_remote_code=trust_remote_code
+            )
+            kwargs = {"trust_remote_code": trust_remote_code}
+            if dtype is not None:
+                kwargs["dtype"] = dtype
+            model = model or AutoModelForImageTextToText.from_pretrained(model_path_or_id, **kwargs)
+        if device is not None:
+            model = model.to(device)
+        self.model = model.eval()
+        self.processor = processor
+        self.max_new_tokens = int(max_new_tokens)
+        self.do_sample = bool(do_sample)
+        self.temperature = float(temperature)
+
+    def __call__(self, messages: Sequence[Mapping], image) -> str:
+        import torch
+
+        try:
+            text = self.processor.apply_chat_template(
+                list(messages), add_generation_prompt=True, tokenize=False
+            )
+            inputs = self.processor(
+                text=[text],
+                images=[image],
+                return_tensors="pt",
+                **processor_call_kwargs(self.processor),
+            )
+            inputs = inputs.to(self.model.device)
+            gen = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
+            if self.do_sample:
+                gen["temperature"] = self.temperature
+            with torch.no_grad():
+                out = self.model.generate(**inputs, **gen)
+            new = out[:, inputs["input_ids"].shape[1] :]
+            return self.processor.batch_decode(new, skip_special_tokens=True)[0]
+        except (RuntimeError, ValueError) as exc:
+            raise TeacherError(f"generation failed: {exc}") from exc
 
 
 __all__ = [
     "DEFAULT_MODEL",
     "FAMILIES",
-    "LoraSettings",
+    "CheckpointTeacher",
     "TinyModelSpec",
     "build_tiny_model",
     "build_tokenizer",
     "chat_template",
-    "count_parameters",
     "image_seq_len",
     "load",
     "load_model",
     "load_processor",
-    "lora_config",
     "model_image_size",
     "number_token_ids",
     "processor_call_kwargs",
@@ -767,4 +792,3 @@ __all__ = [
     "sincos_1d",
     "sincos_2d",
 ]
-_ = field  # keep dataclasses.field importable for subclasses of the settings

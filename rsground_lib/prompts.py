@@ -158,6 +158,41 @@ def format_answer(think: str, bbox_model: Sequence[float]) -> str:
     )
 
 
+PROMPT_STYLES: tuple[str, ...] = ("compact", "full")
+"""Prompt styles of :func:`conversation`: ``"full"`` — the project's system prompt and user
+text (:func:`build_messages`), what Qwen2.5-VL gets; ``"compact"`` — one user turn holding the
+image and the expression only, a pretrained grounding model's native prompt and ~4× fewer
+tokens (what the tiny base was pretrained with)."""
+
+
+def compact_messages(expression: str) -> list[dict]:
+    """The compact conversation: one user turn, the image then the expression (stripped)."""
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "image"}, {"type": "text", "text": str(expression).strip()}],
+        }
+    ]
+
+
+def conversation(
+    expression: str, image_size_model: Sequence[int], prompt_style: str = "full"
+) -> list[dict]:
+    """The prompt turns for one sample in ``prompt_style`` (one of :data:`PROMPT_STYLES`):
+    :func:`build_messages` for ``"full"``, :func:`compact_messages` for ``"compact"``."""
+    if prompt_style == "full":
+        return build_messages(expression, image_size_model)
+    if prompt_style == "compact":
+        return compact_messages(expression)
+    raise ValueError(f"prompt_style: expected one of {PROMPT_STYLES}; got {prompt_style!r}")
+
+
+def box_answer(bbox_model: Sequence[float]) -> str:
+    """The box-only answer ``<answer>[x1, y1, x2, y2]</answer>`` (no reasoning): the target
+    of the tiny base's pretraining and of the plain-SFT control (:func:`format_box`)."""
+    return f"{_ANSWER_OPEN}{format_box(bbox_model)}{_ANSWER_CLOSE}"
+
+
 # ----------------------------------------------------------------------------- reading
 
 

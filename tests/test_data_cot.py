@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsground_lib import boxes, prompts
+from rsground_lib import boxes, models, prompts
 from rsground_lib.data import cot
 from rsground_lib.data import expressions as ex
 from rsground_lib.data import synthetic as sy
@@ -103,26 +103,6 @@ def test_template_trace_uses_model_pixels():
 def test_template_trace_needs_synthetic_columns():
     with pytest.raises(ValueError, match="resolver_steps"):
         cot.template_trace({"id": "x", "expression": "a", "bbox": [0, 0, 1, 1], "width": 9})
-
-
-def test_to_sft_example_and_dataset():
-    ds = sy.make_dataset(3, seed=8, image_size=112)
-    row = ds[0]
-    ex_ = cot.to_sft_example(row)
-    msgs = ex_["messages"]
-    assert [m["role"] for m in msgs] == ["system", "user", "assistant"]
-    assert msgs[1]["content"][0] == {"type": "image"}
-    assert row["expression"] in msgs[1]["content"][1]["text"]
-    assert "112x112" in msgs[1]["content"][1]["text"]
-    assert msgs[2]["content"][0]["text"] == cot.template_trace(row)
-    assert isinstance(ex_["images"][0], Image.Image)
-    teacher_row = dict(row, cot="<think>t</think><answer>[1, 2, 3, 4]</answer>")
-    assert cot.to_sft_example(teacher_row)["messages"][2]["content"][0]["text"].startswith(
-        "<think>t"
-    )
-    sft = cot.to_sft_dataset(ds, seed=1)
-    assert sft.column_names == ["messages", "images"] and len(sft) == 3
-    assert prompts.check_format(sft[1]["messages"][2]["content"][0]["text"])
 
 
 # ----------------------------------------------------------------------------- teacher
@@ -293,10 +273,8 @@ def test_callable_teacher(records):
 
 
 def test_checkpoint_teacher_end_to_end(records):
-    from rsground_lib.models import build_tiny_model
-
-    model, processor = build_tiny_model(0, family="qwen2_5_vl")
-    teacher = cot.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
+    model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
+    teacher = models.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
     kept, counts = cot.teacher_traces(records[:1], teacher)
     assert counts["asked"] == 1
     assert counts["kept"] + counts["rejected_iou"] + counts["rejected_unparsable"] == 1

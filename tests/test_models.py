@@ -1,4 +1,4 @@
-"""The offline tiny model: builds in seconds, deterministic, reloadable with the Auto classes
+"""The offline tiny model: deterministic, reloadable with the Auto classes
 under HF_HUB_OFFLINE=1, and each documented trap is covered."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -18,9 +17,7 @@ from rsground_lib import models  # noqa: E402
 @pytest.fixture(scope="module")
 def tiny():
     torch.set_num_threads(1)
-    t0 = time.perf_counter()
-    model, processor = models.build_tiny_model(0)
-    return model, processor, time.perf_counter() - t0
+    return models.build_tiny_model(0)
 
 
 def _inputs(processor, images, text="find the airplane"):
@@ -35,16 +32,15 @@ def _inputs(processor, images, text="find the airplane"):
     )
 
 
-def test_builds_offline_in_seconds_with_expected_shape(tiny):
-    model, processor, seconds = tiny
-    assert seconds < 30
+def test_builds_offline_with_expected_shape(tiny):
+    model, processor = tiny
     assert type(model).__name__ == "Idefics3ForConditionalGeneration"
-    assert 0.8e6 < models.count_parameters(model) < 2e6
+    assert 0.8e6 < model.num_parameters() < 2e6
     assert model.config.rsground_tiny["seed"] == 0
 
 
 def test_same_seed_same_weights_and_tokenizer_other_seed_differs(tiny):
-    model, processor, _ = tiny
+    model, processor = tiny
     again, processor2 = models.build_tiny_model(0)
     other, _ = models.build_tiny_model(1)
     sd, sd2, sd3 = model.state_dict(), again.state_dict(), other.state_dict()
@@ -55,7 +51,7 @@ def test_same_seed_same_weights_and_tokenizer_other_seed_differs(tiny):
 
 
 def test_every_coordinate_is_one_token_and_contract_tags_are_single(tiny):
-    _, processor, _ = tiny
+    _, processor = tiny
     tok = processor.tokenizer
     for n in range(0, 256):
         assert len(tok.encode(str(n), add_special_tokens=False)) == 1, n
@@ -69,7 +65,7 @@ def test_every_coordinate_is_one_token_and_contract_tags_are_single(tiny):
 
 
 def test_special_tokens_sized_before_vocab_and_image_token_id_matches(tiny):
-    model, processor, _ = tiny
+    model, processor = tiny
     tok = processor.tokenizer
     vocab = model.config.text_config.vocab_size
     assert len(tok) == vocab
@@ -81,7 +77,7 @@ def test_special_tokens_sized_before_vocab_and_image_token_id_matches(tiny):
 
 
 def test_chat_template_renders_image_and_generation_prompt_without_trailing_space(tiny):
-    _, processor, _ = tiny
+    _, processor = tiny
     messages = [
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the ship"}]},
         {
@@ -102,7 +98,7 @@ def test_chat_template_renders_image_and_generation_prompt_without_trailing_spac
 
 
 def test_image_token_count_matches_connector(tiny):
-    model, processor, _ = tiny
+    model, processor = tiny
     spec = models.TinyModelSpec()
     expected = (spec.image_size_px // spec.patch_size_px) ** 2 // spec.scale_factor**2
     assert models.image_seq_len(spec) == expected == processor.image_seq_len == 16
@@ -116,7 +112,7 @@ def test_image_token_count_matches_connector(tiny):
 
 @pytest.mark.parametrize("value", [0, 127, 128, 255])
 def test_uniform_images_are_not_dropped_as_padding(tiny, value):
-    model, processor, _ = tiny
+    model, processor = tiny
     enc = _inputs(processor, [Image.new("RGB", (64, 64), (value, value, value))])
     assert not bool((enc["pixel_values"] == 0).all())
     with torch.no_grad():
@@ -125,7 +121,7 @@ def test_uniform_images_are_not_dropped_as_padding(tiny, value):
 
 
 def test_forward_backward_reaches_vision_tower(tiny):
-    model, processor, _ = tiny
+    model, processor = tiny
     enc = _inputs(
         processor,
         [Image.new("RGB", (64, 64), (90, 100, 80)), Image.new("RGB", (64, 64), (200, 20, 20))],
@@ -141,7 +137,7 @@ def test_forward_backward_reaches_vision_tower(tiny):
 
 
 def test_sincos_position_init_and_spec_keys(tiny):
-    model, _, _ = tiny
+    model, _ = tiny
     pe = model.model.vision_model.embeddings.position_embedding.weight
     assert torch.allclose(pe, models.sincos_2d(8, pe.shape[1]))
     with pytest.raises(ValueError, match="unknown keys"):
@@ -151,7 +147,7 @@ def test_sincos_position_init_and_spec_keys(tiny):
 
 
 def test_save_and_reload_with_auto_classes_offline(tiny, tmp_path):
-    model, processor, _ = tiny
+    model, processor = tiny
     models.save(model, processor, tmp_path / "tiny")
     code = f"""
 import torch
@@ -197,12 +193,14 @@ def test_qwen2_5_vl_family_builds_and_keeps_mrope_positions(tmp_path):
     assert "mm_token_type_ids" in _inputs(p2, [Image.new("RGB", (56, 56), (1, 2, 3))])
 
 
-def test_lora_settings_to_peft_target_text_model_only(tiny):
+def test_lora_targets_the_text_model_only(tiny):
     import peft
 
+    from rsground_lib.training import sft
+
     with pytest.raises(ValueError, match="unknown keys"):
-        models.lora_config(rank=8)
-    cfg = models.lora_config(r=4, lora_alpha=8)
+        sft.SftConfig.from_dict({"lora_rank": 8})
+    cfg = sft.SftConfig.from_dict({"use_peft": True, "lora_r": 4, "lora_alpha": 8}).peft_config()
     assert cfg.r == 4 and cfg.lora_alpha == 8
     model, _ = models.build_tiny_model(0)
     wrapped = peft.get_peft_model(model, cfg)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rsground_lib import models, plotting, training
+from rsground_lib import evaluation, models, plotting
 from rsground_lib.data import base_scenes, cot
+from rsground_lib.training import common, sft
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-base"
 
@@ -39,16 +40,24 @@ def _two_ships() -> dict:
 
 def test_config_is_strict():
     with pytest.raises(ValueError, match="unknown keys"):
-        training.SftConfig.from_dict({"learning_rat": 1e-3})
+        sft.SftConfig.from_dict({"learning_rat": 1e-3})
     with pytest.raises(ValueError, match="targets"):
-        training.SftConfig.from_dict({"targets": "reasoning"})
+        sft.SftConfig.from_dict({"targets": "reasoning"})
     with pytest.raises(ValueError, match="trace_style"):
-        training.SftConfig.from_dict({"trace_style": "verbose"})
-    with pytest.raises(ValueError, match="steps"):
-        training.SftConfig.from_dict({"steps": 0})
-    with pytest.raises(ValueError, match="lora"):
-        training.SftConfig.from_dict({"lora": 64})
-    assert training.SftConfig.from_dict({"lora": {"r": 8}}).lora == {"r": 8}
+        sft.SftConfig.from_dict({"trace_style": "verbose"})
+    with pytest.raises(ValueError, match="max_steps"):
+        sft.SftConfig.from_dict({"max_steps": 0})
+    with pytest.raises(ValueError, match="init_tokens"):
+        sft.SftConfig.from_dict({"init_tokens": "<think>"})
+    # A TRL SFTConfig with the project's defaults: what the trainer receives as its args.
+    cfg = sft.SftConfig.from_dict({"max_steps": 7, "use_peft": True, "lora_r": 8})
+    assert cfg.max_steps == 7 and cfg.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
+    assert cfg.save_strategy == "no" and cfg.remove_unused_columns is False
+    assert cfg.data_seed == cfg.seed == 0
+    lora = cfg.peft_config()
+    assert (lora.r, lora.lora_alpha) == (8, 128)
+    assert sft.SftConfig.from_dict({}).peft_config() is None
+    assert set(cfg.stage_fields()) >= {"targets", "max_steps", "use_peft", "lora_r"}
 
 
 def test_base_scene_resolver_steps_list_candidates_left_to_right():
@@ -120,19 +129,19 @@ def test_compact_trace_refuses_cues_it_cannot_write():
 def test_sft_answer_targets_in_model_pixels():
     _, processor = models.load_model(CHECKPOINT)
     rec = _two_ships()
-    assert training.sft_answer(rec, processor, "answer") == "<answer>[10, 30, 20, 40]</answer>"
-    assert training.sft_answer(rec, processor, "answer", coord_step=4) == (
+    assert sft.sft_answer(rec, processor, "answer") == "<answer>[10, 30, 20, 40]</answer>"
+    assert sft.sft_answer(rec, processor, "answer", coord_step=4) == (
         "<answer>[8, 32, 20, 40]</answer>"
     )
-    assert training.sft_answer(rec, processor, "cot", trace_style="compact").endswith(
+    assert sft.sft_answer(rec, processor, "cot", trace_style="compact").endswith(
         "<answer>[10, 30, 20, 40]</answer>"
     )
     # A teacher trace, when present, is the target as it is.
-    assert training.sft_answer({**rec, "cot": "<answer>[1, 2, 3, 4]</answer>"}, processor) == (
+    assert sft.sft_answer({**rec, "cot": "<answer>[1, 2, 3, 4]</answer>"}, processor) == (
         "<answer>[1, 2, 3, 4]</answer>"
     )
     with pytest.raises(ValueError, match="record 0 .*id 'x'"):
-        training.sft_examples([{"id": "x", "width": 64, "height": 64, "bbox": [0, 0, 1, 1],
+        sft.sft_examples([{"id": "x", "width": 64, "height": 64, "bbox": [0, 0, 1, 1],
                                 "expression": "a", "image": rec["image"]}], processor)  # fmt: skip
 
 
@@ -151,7 +160,7 @@ def test_score_grounding_literal():
     ]  # fmt: skip
     # Wrong ship (IoU 0, wrong quadrant); exact; unparsable.
     preds = [[40, 40, 50, 50], [40, 40, 60, 60], None]
-    m = training.score_grounding(records, preds)
+    m = evaluation.score_grounding(records, preds)
     assert m["n"] == 3
     assert m["pr@0.5"] == pytest.approx(1 / 3) and m["pr@0.9"] == pytest.approx(1 / 3)
     assert m["mean_iou"] == pytest.approx(1 / 3)
@@ -163,32 +172,32 @@ def test_score_grounding_literal():
     assert m["chance_pick"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
     assert m["chance_pick_any"] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)
     with pytest.raises(ValueError, match="2 predictions for 3 records"):
-        training.score_grounding(records, preds[:2])
+        evaluation.score_grounding(records, preds[:2])
     no_objects = [{k: v for k, v in r.items() if k != "objects"} for r in records]
-    assert math.isnan(training.score_grounding(no_objects, preds)["pick_acc"])
+    assert math.isnan(evaluation.score_grounding(no_objects, preds)["pick_acc"])
 
 
 def test_sft_data_splits_separate_the_two_skills():
-    train, val = training.sft_data("base", num_train=40, num_val=20, seed=3)
+    train, val = sft.sft_data("base", num_train=40, num_val=20, seed=3)
     assert len(train) == 40 and set(val) == {"class_only", "with_position"}
     assert all(r["n_same"] == 1 and r["cues"] == ["none"] for r in val["class_only"])
     assert all(r["n_same"] >= 2 and r["cues"] == ["extreme"] for r in val["with_position"])
     assert {"none", "extreme"} <= {c for r in train for c in r["cues"]}
     with pytest.raises(ValueError, match="scenes"):
-        training.sft_data("real", num_train=1, num_val=1)
+        sft.sft_data("real", num_train=1, num_val=1)
 
 
 def _train(tmp_path, records, **cfg):
-    base = dict(out=str(tmp_path / "run"), model=str(CHECKPOINT), trace_style="compact",
-                steps=30, batch_size=8, learning_rate=2e-3, warmup_steps=0, logging_steps=5,
-                num_threads=2)  # fmt: skip
-    return training.train_sft({**base, **cfg}, records)
+    base = dict(output_dir=str(tmp_path / "run"), model_name_or_path=str(CHECKPOINT),
+                trace_style="compact", max_steps=30, per_device_train_batch_size=8,
+                learning_rate=2e-3, warmup_steps=0, logging_steps=5, num_threads=2)  # fmt: skip
+    return sft.train_sft({**base, **cfg}, records)
 
 
 def test_cot_sft_on_the_tiny_base_learns_the_trace(tmp_path):
-    train, _ = training.sft_data("base", num_train=16, num_val=1, seed=1)
+    train, _ = sft.sft_data("base", num_train=16, num_val=1, seed=1)
     summary = _train(tmp_path, train)
-    rows = training.read_log(tmp_path / "run" / "log.jsonl")
+    rows = common.read_log(tmp_path / "run" / "log.jsonl")
     losses = [r["loss"] for r in rows if "loss" in r]
     assert summary["steps"] == 30 and len(losses) == 6
     # The new reasoning tokens start far above an answer's loss and are learnt quickly.
@@ -196,14 +205,16 @@ def test_cot_sft_on_the_tiny_base_learns_the_trace(tmp_path):
     saved = json.loads((tmp_path / "run" / "train.json").read_text())
     assert saved["config"]["targets"] == "cot" and saved["num_tokens"] > 0
     model, processor = models.load_model(tmp_path / "run")
-    assert models.count_parameters(model) == 1_221_888
+    assert model.num_parameters() == 1_221_888
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path):
-    train, _ = training.sft_data("base", num_train=4, num_val=1, seed=2)
+    train, _ = sft.sft_data("base", num_train=4, num_val=1, seed=2)
     with pytest.raises(ValueError, match="resume: no checkpoint"):
-        training.train_sft(
-            {"out": str(tmp_path / "r"), "model": str(CHECKPOINT), "steps": 1}, train, resume=True
+        sft.train_sft(
+            {"output_dir": str(tmp_path / "r"), "model_name_or_path": str(CHECKPOINT), "max_steps": 1},
+            train,
+            resume=True,
         )
 
 
@@ -222,9 +233,9 @@ def test_init_tokens_copies_embedding_rows():
 
 
 def test_freeze_vision_leaves_the_vision_tower_untouched(tmp_path):
-    train, _ = training.sft_data("base", num_train=16, num_val=1, seed=2)
+    train, _ = sft.sft_data("base", num_train=16, num_val=1, seed=2)
     before, _ = models.load_model(CHECKPOINT)
-    summary = _train(tmp_path, train, steps=3, freeze_vision=True)
+    summary = _train(tmp_path, train, max_steps=3, freeze_vision=True)
     after, _ = models.load_model(tmp_path / "run")
     assert summary["frozen_parameters"] == 363_648
     b, a = before.state_dict(), after.state_dict()
@@ -239,9 +250,10 @@ def test_lora_sft_is_merged_into_the_saved_tiny_qwen(tmp_path):
     model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     records = base_scenes.make_records(8, seed=5, image_size=56, max_objects=2, mode="mixed")
-    cfg = dict(out=str(tmp_path / "lora"), targets="answer", steps=3, batch_size=4,
-               learning_rate=1e-2, warmup_steps=0, logging_steps=1, lora={"r": 4, "lora_alpha": 8})  # fmt: skip
-    training.train_sft(cfg, records, model=model, processor=processor)
+    cfg = dict(output_dir=str(tmp_path / "lora"), targets="answer", max_steps=3,
+               per_device_train_batch_size=4, learning_rate=1e-2, warmup_steps=0, logging_steps=1,
+               use_peft=True, lora_r=4, lora_alpha=8)  # fmt: skip
+    sft.train_sft(cfg, records, model=model, processor=processor)
     merged, _ = models.load_model(tmp_path / "lora")
     after = merged.state_dict()
     assert not any("lora" in k for k in after)
@@ -285,13 +297,13 @@ def test_reasoning_boxes_are_read_from_the_think_block_only():
 def test_read_log_offsets_steps_and_names_bad_lines(tmp_path):
     log = tmp_path / "log.jsonl"
     log.write_text('{"step": 5, "loss": 1.0}\n\n{"cpu_s": 3}\n')
-    assert training.read_log(log, step_offset=100) == [{"step": 105, "loss": 1.0}, {"cpu_s": 3}]
+    assert common.read_log(log, step_offset=100) == [{"step": 105, "loss": 1.0}, {"cpu_s": 3}]
     log.write_text('{"step": 5}\n{"step": 6,\n')
     with pytest.raises(ValueError, match=r"log.jsonl:2: expected one JSON object"):
-        training.read_log(log)
+        common.read_log(log)
     log.write_text("[1, 2]\n")
     with pytest.raises(ValueError, match=r"log.jsonl:1: expected a JSON object, got list"):
-        training.read_log(log)
+        common.read_log(log)
 
 
 def test_sft_data_on_synthetic_scenes_splits_by_cue_tags():
@@ -299,12 +311,12 @@ def test_sft_data_on_synthetic_scenes_splits_by_cue_tags():
     needed, and prose traces for every one of them."""
     from rsground_lib.data import cues
 
-    train, val = training.sft_data("synthetic", num_train=3, num_val=10, seed=5, image_size=96)
+    train, val = sft.sft_data("synthetic", num_train=3, num_val=10, seed=5, image_size=96)
     assert len(train) == 3 and sum(len(v) for v in val.values()) == 10
     positional = set(cues.POSITIONAL_TAGS)
     assert all(set(r["cues"]) & positional for r in val["with_position"])
     assert not any(set(r["cues"]) & positional for r in val["class_only"])
     _, processor = models.load_model(CHECKPOINT)
-    for ex in training.sft_examples(train, processor, targets="cot", prompt_style="full"):
+    for ex in sft.sft_examples(train, processor, targets="cot", prompt_style="full"):
         text = ex["completion"][0]["content"][0]["text"]
         assert text.startswith("<think>") and text.endswith("</answer>")

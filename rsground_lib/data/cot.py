@@ -18,12 +18,12 @@ Two sources (book chapter "Data", ``book/02_data.py``):
     its final box is parsed (:func:`rsground_lib.prompts.parse_answer`) and the trace kept
     only when the box reaches ``IoU ≥ iou_threshold`` with the target (rejection sampling).
     Teachers: :class:`EndpointTeacher` (any OpenAI-compatible chat-completions server, e.g.
-    vLLM; standard library only) and :class:`CheckpointTeacher` (a local transformers
-    checkpoint). The image is sent resized to the model-input size, so "pixels of this
+    vLLM; standard library only) and :class:`rsground_lib.models.CheckpointTeacher` (a local
+    transformers checkpoint). The image is sent resized to the model-input size, so "pixels of this
     image" and the hint's box share one frame (our design).
 
-:func:`to_sft_example` / :func:`to_sft_dataset` turn records into the conversations TRL's
-``SFTTrainer`` reads (``messages`` + ``images``).
+The SFT stage turns records and traces into TRL's conversations
+(:func:`rsground_lib.training.sft.sft_examples`).
 """
 
 from __future__ import annotations
@@ -513,63 +513,6 @@ def compact_trace(
 # --------------------------------------------------------------------------- SFT examples
 
 
-def to_sft_example(
-    record: Mapping,
-    *,
-    seed: int | None = None,
-    min_pixels: int = boxes.QWEN2VL_MIN_PIXELS,
-    max_pixels: int = boxes.QWEN2VL_MAX_PIXELS,
-    model_size_fn=None,
-) -> dict:
-    """One SFT conversation: ``{"messages": [system, user (image + expression), assistant],
-    "images": [PIL image]}`` — the format TRL's ``SFTTrainer`` reads for vision-language
-    models. The user turn is :func:`rsground_lib.prompts.build_messages` with the image's
-    model-input size; the assistant turn is the record's teacher trace (``cot``, from
-    :func:`teacher_traces`) when present, else :func:`template_trace`.
-    Book chapter: "Data"; stage 1 (CoT-SFT) of the paper.
-    """
-    model_wh = record_model_size(
-        record, model_size_fn, min_pixels=min_pixels, max_pixels=max_pixels
-    )
-    answer = record.get("cot") or template_trace(
-        record,
-        seed=seed,
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-        model_size_fn=model_size_fn,
-    )
-    messages = prompts.build_messages(str(record["expression"]), model_wh, answer=answer)
-    return {"messages": messages, "images": [_image_of(record)]}
-
-
-def to_sft_dataset(
-    dataset,
-    *,
-    seed: int | None = None,
-    min_pixels: int = boxes.QWEN2VL_MIN_PIXELS,
-    max_pixels: int = boxes.QWEN2VL_MAX_PIXELS,
-    model_size_fn=None,
-):
-    """Map a synthetic ``datasets.Dataset`` to SFT conversations (:func:`to_sft_example`),
-    columns ``messages`` and ``images``. With ``seed`` the template wording of row ``i`` is
-    seeded by ``(seed, i)``; without, by the row's ``id``. Book chapter: "Data"."""
-
-    def convert(row, idx):
-        row_seed = None if seed is None else int(seed) * 1_000_003 + int(idx)
-        return to_sft_example(
-            row,
-            seed=row_seed,
-            min_pixels=min_pixels,
-            max_pixels=max_pixels,
-            model_size_fn=model_size_fn,
-        )
-
-    return dataset.map(convert, with_indices=True, remove_columns=dataset.column_names)
-
-
-# --------------------------------------------------------------------------- teachers
-
-
 HINT_TEMPLATE = (
     'The image is {width}x{height} pixels. The referring expression is: "{expression}". '
     "The correct bounding box of the described object is {box} (pixels of this image, "
@@ -706,74 +649,6 @@ class EndpointTeacher:
                 f"malformed reply from {self.url}: content is {type(content).__name__}"
             )
         return content
-
-
-class CheckpointTeacher:
-    """A teacher from a local or hub checkpoint loaded with transformers
-    (``AutoProcessor`` + ``AutoModelForImageTextToText``, e.g. a Qwen2.5-VL-72B-Instruct);
-    generation with the checkpoint's chat template. ``trust_remote_code`` stays off unless
-    asked. Errors of one generation become :class:`TeacherError`.
-    Book chapter: "Data"; our design.
-    """
-
-    def __init__(
-        self,
-        model_path_or_id: str | None = None,
-        *,
-        model=None,
-        processor=None,
-        max_new_tokens: int = 512,
-        do_sample: bool = False,
-        temperature: float = 0.7,
-        device: str | None = None,
-        dtype=None,
-        trust_remote_code: bool = False,
-    ):
-        if model is None or processor is None:
-            if not model_path_or_id:
-                raise ValueError("CheckpointTeacher: give model_path_or_id, or model and processor")
-            from transformers import AutoModelForImageTextToText, AutoProcessor
-
-            processor = processor or AutoProcessor.from_pretrained(
-                model_path_or_id, trust_remote_code=trust_remote_code
-            )
-            kwargs = {"trust_remote_code": trust_remote_code}
-            if dtype is not None:
-                kwargs["dtype"] = dtype
-            model = model or AutoModelForImageTextToText.from_pretrained(model_path_or_id, **kwargs)
-        if device is not None:
-            model = model.to(device)
-        self.model = model.eval()
-        self.processor = processor
-        self.max_new_tokens = int(max_new_tokens)
-        self.do_sample = bool(do_sample)
-        self.temperature = float(temperature)
-
-    def __call__(self, messages: Sequence[Mapping], image) -> str:
-        import torch
-
-        try:
-            text = self.processor.apply_chat_template(
-                list(messages), add_generation_prompt=True, tokenize=False
-            )
-            from rsground_lib.models import processor_call_kwargs
-
-            inputs = self.processor(
-                text=[text],
-                images=[image],
-                return_tensors="pt",
-                **processor_call_kwargs(self.processor),
-            )
-            inputs = inputs.to(self.model.device)
-            gen = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
-            if self.do_sample:
-                gen["temperature"] = self.temperature
-            with torch.no_grad():
-                out = self.model.generate(**inputs, **gen)
-            new = out[:, inputs["input_ids"].shape[1] :]
-            return self.processor.batch_decode(new, skip_special_tokens=True)[0]
-        except (RuntimeError, ValueError) as exc:
-            raise TeacherError(f"generation failed: {exc}") from exc
 
 
 COUNT_KEYS = ("records", "asked", "kept", "rejected_iou", "rejected_unparsable", "errors")

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from rsground_lib import grpo
+from rsground_lib import advantages
 
 
 def test_equal_rewards_give_zero_advantage():
-    adv = grpo.group_advantages([[0.0, 0.0, 0.0, 0.0], [0.2, 0.9, 0.2, 0.9]])
+    adv = advantages.group_advantages([[0.0, 0.0, 0.0, 0.0], [0.2, 0.9, 0.2, 0.9]])
     assert np.all(adv[0] == 0.0)
     # mean 0.55, sample std sqrt(4/3 * 0.1225) = 0.40415; (0.9 - 0.55) / (0.40415 + 1e-4) = 0.86581
     assert adv[1] == pytest.approx([-0.86581, 0.86581, -0.86581, 0.86581], abs=1e-5)
@@ -17,10 +17,10 @@ def test_equal_rewards_give_zero_advantage():
 def test_flat_batch_in_trl_order():
     flat = [1.0, 0.0, 0.5, 0.5]
     assert np.allclose(
-        grpo.group_advantages(flat, 2), grpo.group_advantages([[1.0, 0.0], [0.5, 0.5]])
+        advantages.group_advantages(flat, 2), advantages.group_advantages([[1.0, 0.0], [0.5, 0.5]])
     )
     with pytest.raises(ValueError, match="num_generations"):
-        grpo.group_advantages(flat, 3)
+        advantages.group_advantages(flat, 3)
 
 
 def test_matches_trl_formula_on_random_rewards():
@@ -33,18 +33,18 @@ def test_matches_trl_formula_on_random_rewards():
     mean = t.mean(dim=1, keepdim=True)
     std = nanstd(t, dim=1).unsqueeze(1)
     expected = ((t - mean) / (std + 1e-4)).numpy()
-    assert np.allclose(grpo.group_advantages(r), expected, atol=1e-12)
-    assert np.allclose(grpo.group_advantages(r, scale="none"), r - r.mean(axis=1, keepdims=True))
+    assert np.allclose(advantages.group_advantages(r), expected, atol=1e-12)
+    assert np.allclose(advantages.group_advantages(r, scale="none"), r - r.mean(axis=1, keepdims=True))
 
 
 def test_nan_rewards_are_left_out_and_get_zero():
-    adv = grpo.group_advantages([[1.0, np.nan, 0.0]])
+    adv = advantages.group_advantages([[1.0, np.nan, 0.0]])
     # mean 0.5, sample std of [1, 0] = 0.70711
     assert adv[0] == pytest.approx([0.5 / (0.70711 + 1e-4), 0.0, -0.5 / (0.70711 + 1e-4)], abs=1e-4)
 
 
 def test_weights_scale_each_group():
     adv = np.array([[1.0, -1.0], [2.0, -2.0]])
-    assert np.array_equal(grpo.weighted_advantages(adv, [0.5, 1.0]), [[0.5, -0.5], [2.0, -2.0]])
+    assert np.array_equal(advantages.weighted_advantages(adv, [0.5, 1.0]), [[0.5, -0.5], [2.0, -2.0]])
     with pytest.raises(ValueError, match="weights"):
-        grpo.weighted_advantages(adv, [0.5])
+        advantages.weighted_advantages(adv, [0.5])

@@ -1,0 +1,166 @@
+"""What every training stage shares: TRL trainer arguments with the project's CPU-safe
+defaults, the trainer builder, one JSONL logging callback, the log reader, resuming from the
+last checkpoint, and freezing the vision tower.
+
+Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+from trl import SFTConfig, SFTTrainer
+
+CPU_SAFE_DEFAULTS: dict = {
+    "activation_checkpointing": False,
+    "report_to": "none",
+    "remove_unused_columns": False,
+    "completion_only_loss": None,
+    "max_length": None,
+    "save_strategy": "no",
+    "dataloader_num_workers": 0,
+    "disable_tqdm": True,
+}
+"""The project's defaults for TRL trainer arguments: no gradient checkpointing, no
+reporting, images kept (``remove_unused_columns=False``), loss on the completion of a
+prompt-completion example, no truncation, no checkpoints, no worker processes, no progress
+bars. bf16 and ``use_cpu`` follow whether CUDA is available (:func:`device_defaults`)."""
+
+
+def device_defaults() -> dict:
+    """``bf16`` on CUDA only (1.75× slower on CPU) and ``use_cpu`` without CUDA."""
+    cuda = torch.cuda.is_available()
+    return {"bf16": cuda, "use_cpu": not cuda}
+
+
+def sft_args(**overrides) -> SFTConfig:
+    """A TRL ``SFTConfig`` with :data:`CPU_SAFE_DEFAULTS` and :func:`device_defaults`, updated
+    by ``overrides`` (unknown keys: TypeError from SFTConfig)."""
+    values = {
+        "output_dir": "runs/sft",
+        "logging_steps": 50,
+        **CPU_SAFE_DEFAULTS,
+        **device_defaults(),
+    }
+    values.update(overrides)
+    return SFTConfig(**values)
+
+
+def build_sft_trainer(
+    model, processor, train_dataset, *, args=None, callbacks=None, peft_config=None, **kwargs
+) -> SFTTrainer:
+    """A TRL ``SFTTrainer`` over a vision dataset (``images`` + ``prompt``/``completion`` or
+    ``messages``), with ``processing_class=processor``. ``args`` is an ``SFTConfig`` (or a
+    subclass, e.g. :class:`rsground_lib.training.sft.SftConfig`) or a dict for
+    :func:`sft_args`."""
+    if args is None or isinstance(args, dict):
+        args = sft_args(**(args or {}))
+    return SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        callbacks=callbacks,
+        peft_config=peft_config,
+        **kwargs,
+    )
+
+
+class JsonlLog(TrainerCallback):
+    """Appends every trainer log to ``log_path`` as one JSON line ``{"step", **logs, ...}``
+    with the CPU seconds (``cpu_s``) and, when ``wall0`` is given, the wall seconds
+    (``wall_s``) since the run started. ``extra(step)`` adds fields to the log itself (so
+    they reach the trainer's ``log_history`` too), e.g. the image-blind floor of the tiny
+    base's current stage."""
+
+    def __init__(
+        self,
+        log_path: Path,
+        t0: float,
+        wall0: float | None = None,
+        extra: Callable[[int], dict] | None = None,
+    ):
+        self.log_path = Path(log_path)
+        self.t0 = t0
+        self.wall0 = wall0
+        self.extra = extra
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs is None:
+            return
+        if self.extra is not None:
+            logs.update(self.extra(state.global_step))
+        rec = {"step": state.global_step, **logs}
+        rec["cpu_s"] = round(time.process_time() - self.t0, 1)
+        if self.wall0 is not None:
+            rec["wall_s"] = round(time.time() - self.wall0, 1)
+        append_jsonl(self.log_path, rec)
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append one JSON line to ``path``."""
+    with Path(path).open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def read_log(path: str | os.PathLike, step_offset: int = 0) -> list[dict]:
+    """The records of a ``log.jsonl`` written by a training stage, ``step_offset`` added to
+    every ``step`` (to draw a continued run after the first); a malformed line is a
+    ValueError naming the file and line."""
+    rows = []
+    p = Path(path)
+    for i, line in enumerate(p.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{p}:{i}: expected one JSON object per line ({exc})") from exc
+        if not isinstance(row, dict):
+            raise ValueError(f"{p}:{i}: expected a JSON object, got {type(row).__name__}")
+        if "step" in row:
+            row["step"] = int(row["step"]) + int(step_offset)
+        rows.append(row)
+    return rows
+
+
+def resume_point(checkpoint_dir: Path, log_path: Path) -> str:
+    """The last trainer checkpoint (``checkpoint-N``) under ``checkpoint_dir``
+    (``transformers.trainer_utils.get_last_checkpoint``; a ValueError when there is none:
+    resuming would silently restart), after dropping the log rows written past it."""
+    folder = Path(checkpoint_dir)
+    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    if last is None:
+        raise ValueError(f"resume: no checkpoint under {folder} (set save_steps > 0 to keep them)")
+    step = int(Path(last).name.split("-")[1])
+    if log_path.exists():
+        kept = [r for r in read_log(log_path) if int(r.get("step", 0)) <= step]
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    return str(last)
+
+
+VISION_PARTS: tuple[str, ...] = ("vision_model", "visual", "connector", "multi_modal_projector")
+"""Name fragments of the vision tower and connector parameters (Idefics3, Qwen2.5-VL, LLaVA)."""
+
+
+def freeze_vision(model) -> int:
+    """Stop gradients into the vision tower and the connector (parameters whose name holds one
+    of :data:`VISION_PARTS`); returns how many parameters were frozen (a ValueError if none:
+    the model's parts are named otherwise)."""
+    frozen = 0
+    for name, param in model.named_parameters():
+        if any(part in name.split(".") for part in VISION_PARTS):
+            param.requires_grad_(False)
+            frozen += param.numel()
+    if frozen == 0:
+        raise ValueError(
+            f"freeze_vision: no parameter of {type(model).__name__} is named after {VISION_PARTS}"
+        )
+    return frozen

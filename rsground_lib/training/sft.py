@@ -1,0 +1,407 @@
+"""Stage (b), CoT-SFT: supervised fine-tuning on grounding conversations around TRL's
+``SFTTrainer``, with reasoning then box (``targets="cot"``, the paper's stage 1) or the box
+alone (``targets="answer"``, the plain-SFT control on the same scenes).
+
+:class:`SftConfig` *is* a TRL ``SFTConfig`` (every trainer argument keeps TRL's name and
+meaning) with the stage's own fields added; the trainer takes it as its ``args``. The
+hyper-parameters of the full profile are ours.
+
+Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig
+from transformers.trainer_utils import SaveStrategy, SchedulerType
+from trl import SFTConfig
+
+from rsground_lib import conversation, models, prompts
+from rsground_lib.config import help_field, parse_config
+from rsground_lib.data import base_scenes, cot, cues, synthetic
+from rsground_lib.training import common
+
+THINK_FROM_ANSWER: dict[str, str] = {"<think>": "<answer>", "</think>": "</answer>"}
+"""``SftConfig.init_tokens`` for the tiny base: its reasoning tags start where its answer tags
+stand (it has written ``<answer>[`` thousands of times, ``<think>`` never)."""
+
+SFT_TARGETS: tuple[str, ...] = ("cot", "answer")
+"""SFT targets: ``"cot"`` — reasoning then box (``<think>…</think><answer>[…]</answer>``, the
+paper's stage 1); ``"answer"`` — the box alone (``<answer>[…]</answer>``, the plain-SFT
+control that sees the same scenes for the same steps)."""
+
+TRACE_STYLES: tuple[str, ...] = ("prose", "compact")
+"""Reasoning-trace styles of :func:`rsground_lib.data.cot.template_trace`."""
+
+LORA_TARGET_MODULES = r".*(?:language_model|text_model).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+"""LoRA's default targets: the text model's attention and MLP projections (a regex that
+matches Qwen2.5-VL's and Idefics3's language model, not the vision tower)."""
+
+
+@dataclass
+class SftConfig(SFTConfig):
+    """Every knob of stage (b): TRL's ``SFTConfig`` with the project's defaults (CPU-safe:
+    no reporting, images kept, loss on the completion, no truncation, no checkpoints, cosine
+    decay to ``min_lr_ratio``; bf16 and ``use_cpu`` follow CUDA) and the stage's fields.
+    Built from a mapping or a recipe by :meth:`from_dict` (unknown keys are a ValueError);
+    each field's meaning is its ``help``."""
+
+    # ---- the stage's own fields
+    model_name_or_path: str = help_field(
+        "checkpoint folder or hub id to start from", default="checkpoints/tiny-base"
+    )
+    targets: str = help_field(
+        "'cot' (reasoning then box) or 'answer' (the box alone)", default="cot"
+    )
+    trace_style: str = help_field("'prose' or 'compact' reasoning traces", default="prose")
+    coord_step: int = help_field(
+        "boxes of compact traces and box-only answers on a grid of this many model pixels "
+        "(the tiny base's 4; 1: integers)",
+        default=1,
+    )
+    prompt_style: str = help_field(
+        "'compact' (image + expression; the tiny base) or 'full' (the project's system prompt)",
+        default="compact",
+    )
+    min_lr_ratio: float = help_field(
+        "cosine decay of the learning rate to this share of the peak", default=0.1
+    )
+    use_peft: bool = help_field(
+        "LoRA (PEFT, merged into the saved weights) instead of full fine-tuning", default=False
+    )
+    lora_r: int = help_field("LoRA rank", default=64)
+    lora_alpha: int = help_field("LoRA scaling alpha", default=128)
+    lora_dropout: float = help_field("LoRA dropout", default=0.05)
+    lora_target_modules: str = help_field(
+        "regex of the modules LoRA adapts", default=LORA_TARGET_MODULES
+    )
+    freeze_vision: bool = help_field("keep the vision tower and connector fixed", default=False)
+    init_tokens: dict | None = help_field(
+        "{new: existing} embedding rows copied before training (rsground_lib.models.init_tokens_from)",
+        default=None,
+    )
+    num_threads: int = help_field("torch CPU threads; 0: torch's default", default=0)
+    # ---- TRL fields with the project's defaults
+    output_dir: str | None = help_field(
+        "where the model, log.jsonl, train.json and trainer checkpoints go",
+        default="runs/smoke/03_cot_sft/cot_sft",
+    )
+    max_steps: int = help_field("optimizer steps", default=300)
+    per_device_train_batch_size: int = help_field("examples per device step", default=16)
+    learning_rate: float = help_field("peak learning rate (after warmup_steps)", default=5e-4)
+    warmup_steps: float = help_field("linear warm-up steps", default=30)
+    weight_decay: float = help_field("AdamW weight decay", default=0.0)
+    logging_steps: float = help_field("steps between log lines", default=10)
+    save_steps: float = help_field(
+        "steps between trainer checkpoints; 0: none (resume impossible)", default=0
+    )
+    save_total_limit: int | None = help_field("trainer checkpoints kept", default=1)
+    seed: int = help_field("seed of the trainer and of the trace wording", default=0)
+    lr_scheduler_type: SchedulerType | str = help_field(
+        "learning-rate schedule", default="cosine_with_min_lr"
+    )
+    bf16: bool | None = help_field(
+        "bf16 mixed precision; None: on CUDA only (1.75x slower on CPU)", default=None
+    )
+    activation_checkpointing: bool | None = help_field("activation checkpointing", default=False)
+    report_to: None | str | list[str] = help_field("experiment trackers", default="none")
+    remove_unused_columns: bool = help_field(
+        "False: the images column reaches the collator", default=False
+    )
+    completion_only_loss: bool | None = help_field(
+        "loss on the completion (None: TRL's choice)", default=None
+    )
+    max_length: int | None = help_field("truncation length; None: none", default=None)
+    save_strategy: SaveStrategy | str = help_field("'no' unless save_steps > 0", default="no")
+    dataloader_num_workers: int = help_field("data-loader worker processes", default=0)
+    disable_tqdm: bool | None = help_field("no progress bars", default=True)
+
+    def __post_init__(self):
+        self.validate()
+        cuda = torch.cuda.is_available()
+        if self.bf16 is None:
+            self.bf16 = cuda
+        if not cuda:
+            self.use_cpu = True
+        if self.save_steps:
+            self.save_strategy = "steps"
+        else:
+            self.save_strategy, self.save_steps = "no", 500
+        if self.lr_scheduler_type == "cosine_with_min_lr" and not self.lr_scheduler_kwargs:
+            self.lr_scheduler_kwargs = {"min_lr_rate": self.min_lr_ratio}
+        if self.data_seed is None:
+            self.data_seed = self.seed
+        super().__post_init__()
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SftConfig:
+        """The config from a mapping (a chapter's parameters, a recipe file); unknown keys are a
+        ValueError naming them."""
+        cfg = parse_config(cls, values)
+        return cfg
+
+    def validate(self) -> None:
+        if self.targets not in SFT_TARGETS:
+            raise ValueError(
+                f"SftConfig.targets: expected one of {SFT_TARGETS}; got {self.targets!r}"
+            )
+        if self.trace_style not in TRACE_STYLES:
+            raise ValueError(
+                f"SftConfig.trace_style: expected one of {TRACE_STYLES}; got {self.trace_style!r}"
+            )
+        if self.prompt_style not in prompts.PROMPT_STYLES:
+            raise ValueError(
+                f"SftConfig.prompt_style: expected one of {prompts.PROMPT_STYLES}; "
+                f"got {self.prompt_style!r}"
+            )
+        for name in ("max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                     "logging_steps", "coord_step", "lora_r"):  # fmt: skip
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SftConfig.{name}: expected > 0; got {getattr(self, name)!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"SftConfig.learning_rate: expected > 0; got {self.learning_rate!r}")
+        if self.init_tokens is not None and not isinstance(self.init_tokens, dict):
+            raise ValueError(
+                f"SftConfig.init_tokens: expected a dict {{new: existing}}; got {self.init_tokens!r}"
+            )
+
+    def peft_config(self) -> LoraConfig | None:
+        """PEFT's ``LoraConfig`` from the ``lora_*`` fields when ``use_peft``, else None."""
+        if not self.use_peft:
+            return None
+        return LoraConfig(
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=self.lora_target_modules,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+
+    def stage_fields(self) -> dict:
+        """The fields this class adds or re-defaults, with their values (for ``train.json``)."""
+        values = self.to_dict()
+        return {name: values[name] for name in SftConfig.__annotations__}
+
+
+def sft_answer(
+    record: dict,
+    processor,
+    targets: str = "cot",
+    *,
+    seed: int | None = None,
+    trace_style: str = "prose",
+    coord_step: int = 1,
+) -> str:
+    """The assistant turn for one record in the processor's model pixels: the record's
+    teacher trace (``cot``) or :func:`rsground_lib.data.cot.template_trace` for
+    ``targets="cot"``, the box-only answer (:func:`rsground_lib.prompts.box_answer`) for
+    ``"answer"``. Needs the synthetic columns (``objects``, ``resolver_steps``) for template
+    traces."""
+    if targets == "cot":
+        size_fn = functools.partial(models.model_image_size, processor)
+        return record.get("cot") or cot.template_trace(
+            record, seed=seed, model_size_fn=size_fn, style=trace_style, coord_step=coord_step
+        )
+    if targets == "answer":
+        box, size = conversation.target_box_model(record, processor)
+        return prompts.box_answer(conversation.answer_box(box, size, coord_step))
+    raise ValueError(f"targets: expected one of {SFT_TARGETS}; got {targets!r}")
+
+
+def sft_examples(
+    records: Iterable[dict],
+    processor,
+    *,
+    targets: str = "cot",
+    prompt_style: str = "compact",
+    trace_style: str = "prose",
+    coord_step: int = 1,
+    seed: int = 0,
+) -> list[dict]:
+    """TRL prompt-completion vision examples (``images``, ``prompt``, ``completion``) for
+    ``records``; template wording of row ``i`` seeded by ``(seed, i)``. The loss is on the
+    completion (the assistant turn) only."""
+    out = []
+    for i, rec in enumerate(records):
+        try:
+            answer = sft_answer(
+                rec,
+                processor,
+                targets,
+                seed=seed * 1_000_003 + i,
+                trace_style=trace_style,
+                coord_step=coord_step,
+            )
+            ex = conversation.grounding_example(
+                rec, processor, answer=answer, prompt_style=prompt_style
+            )
+        except KeyError as exc:
+            raise ValueError(f"record {i} (id {rec.get('id')!r}): missing column {exc}") from exc
+        except ValueError as exc:
+            raise ValueError(f"record {i} (id {rec.get('id')!r}): {exc}") from exc
+        ex.pop("bbox_model")
+        out.append(ex)
+    return out
+
+
+SCENE_SOURCES: tuple[str, ...] = ("base", "synthetic")
+"""Where :func:`sft_data` draws scenes: the tiny base's 64-px scenes
+(:mod:`rsground_lib.data.base_scenes`) or the rich synthetic scenes
+(:mod:`rsground_lib.data.synthetic`)."""
+
+
+def sft_data(
+    scenes: str, *, num_train: int, num_val: int, seed: int = 0, image_size: int = 64
+) -> tuple[list[dict], dict[str, list[dict]]]:
+    """``(train_records, {split: val_records})`` for the CoT-SFT stage, disjoint by seed.
+
+    Two validation splits separate the two skills: ``class_only`` (the class names the
+    target) and ``with_position`` (a positional cue is needed too). ``scenes="base"``:
+    training scenes mix one instance per class (the expression is the class) and 2–3
+    instances of the target class named by an extreme cue, 1–3 objects; ``class_only`` has
+    one instance per class, ``with_position`` 2–3 of the target's class.
+    ``scenes="synthetic"``: :func:`rsground_lib.data.synthetic.make_dataset` scenes (train /
+    val seeds ``seed`` / ``seed + 1``); the val scenes are split by their cue tags (absolute,
+    relative, ordinal or extreme → ``with_position``)."""
+    if scenes == "base":
+        train = base_scenes.make_records(
+            num_train, seed=seed * 7919 + 1, image_size=image_size, max_objects=3, mode="mixed"
+        )
+        val = {
+            "class_only": base_scenes.make_records(
+                num_val, seed=seed * 7919 + 2, image_size=image_size, max_objects=3, mode="single"
+            ),
+            "with_position": base_scenes.make_records(
+                num_val, seed=seed * 7919 + 3, image_size=image_size, max_objects=3, mode="multi"
+            ),
+        }
+        return train, val
+    if scenes == "synthetic":
+
+        def rows(n, s, split):
+            ds = synthetic.make_dataset(n, seed=s, image_size=image_size, split=split)
+            return [ds[i] for i in range(len(ds))]
+
+        val = rows(num_val, seed + 1, "val")
+        positional = [bool(set(r["cues"]) & set(cues.POSITIONAL_TAGS)) for r in val]
+        return rows(num_train, seed, "train"), {
+            "class_only": [r for r, p in zip(val, positional, strict=True) if not p],
+            "with_position": [r for r, p in zip(val, positional, strict=True) if p],
+        }
+    raise ValueError(f"scenes: expected one of {SCENE_SOURCES}; got {scenes!r}")
+
+
+def train_sft(
+    config: SftConfig | dict,
+    train_records: Sequence[dict],
+    *,
+    resume: bool = False,
+    model=None,
+    processor=None,
+) -> dict:
+    """Stage (b): fine-tune ``config.model_name_or_path`` on ``train_records`` (synthetic records with the
+    columns :func:`rsground_lib.data.cot.template_trace` needs) with TRL's ``SFTTrainer``
+    (``args=config``), loss on the assistant turn only; LoRA (PEFT, merged into the saved
+    weights) or full. Writes the model to ``config.output_dir`` with ``log.jsonl`` (every log
+    line) and ``train.json`` (the stage's fields, steps, CPU and wall seconds, tokens seen);
+    ``resume=True`` continues from the last checkpoint there. ``model``/``processor`` skip
+    loading (e.g. a model built in memory). Returns ``train.json``'s content."""
+    cfg = config if isinstance(config, SftConfig) else SftConfig.from_dict(dict(config))
+    if not train_records:
+        raise ValueError("train_sft: train_records is empty")
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.jsonl"
+    if not resume and log_path.exists():
+        log_path.unlink()
+    t0, wall0 = time.process_time(), time.time()
+    if model is None or processor is None:
+        # Full fine-tuning keeps float32 master weights (bf16 then acts through autocast):
+        # AdamW steps of lr 1e-5 on bf16 weights would mostly round away. LoRA keeps its
+        # adapters in float32 itself, so the frozen base may stay in bf16.
+        dtype = None if cfg.use_peft else "float32"
+        model, processor = models.load_model(cfg.model_name_or_path, dtype=dtype)
+    examples = sft_examples(
+        train_records,
+        processor,
+        targets=cfg.targets,
+        prompt_style=cfg.prompt_style,
+        trace_style=cfg.trace_style,
+        coord_step=cfg.coord_step,
+        seed=cfg.seed,
+    )
+    dataset = Dataset.from_list(examples)
+    frozen = common.freeze_vision(model) if cfg.freeze_vision else 0
+    if cfg.init_tokens:
+        models.init_tokens_from(model, processor.tokenizer, cfg.init_tokens)
+    peft_config = cfg.peft_config()
+    trainer = common.build_sft_trainer(
+        model,
+        processor,
+        dataset,
+        args=cfg,
+        callbacks=[common.JsonlLog(log_path, t0, wall0)],
+        peft_config=peft_config,
+    )
+    last = common.resume_point(out, log_path) if resume else None
+    result = trainer.train(resume_from_checkpoint=last)
+    trained = trainer.model
+    if peft_config is not None:
+        trained = trained.merge_and_unload()
+    trained.eval()
+    models.save(
+        trained, processor, out, extra={"sft": {"targets": cfg.targets, "steps": cfg.max_steps}}
+    )
+    summary = {
+        "config": cfg.stage_fields(),
+        "steps": int(result.global_step),
+        "train_loss": float(result.training_loss),
+        "cpu_s": round(time.process_time() - t0, 1),
+        "wall_s": round(time.time() - wall0, 1),
+        "num_tokens": int(
+            max((r.get("num_tokens", 0) for r in trainer.state.log_history), default=0)
+        ),
+        "n_train_records": len(train_records),
+        "frozen_parameters": frozen,
+    }
+    (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+SFT_VARIANTS: dict[str, str] = {"plain SFT": "answer", "CoT-SFT": "cot"}
+"""The chapter's two runs, name → ``targets``: the same start, scenes and steps, the box alone
+or the reasoning then the box."""
+
+
+def run_folder_name(name: str) -> str:
+    """The folder of a run named ``name`` under the chapter's run folder (``"CoT-SFT"`` →
+    ``"cot_sft"``)."""
+    return name.lower().replace(" ", "_").replace("-", "_")
+
+
+def train_variants(
+    values: dict, train_records: Sequence[dict], run_dir: Path, variants: dict = SFT_VARIANTS
+) -> dict[str, dict]:
+    """:func:`train_sft` once per entry of ``variants`` (name → ``targets``), each with the
+    :class:`SftConfig` fields ``values`` and its own ``output_dir`` under ``run_dir``
+    (:func:`run_folder_name`), in order. Returns name → ``train.json`` content plus
+    ``folder``."""
+    runs = {}
+    for name, targets in variants.items():
+        folder = Path(run_dir) / run_folder_name(name)
+        runs[name] = train_sft(
+            {**values, "targets": targets, "output_dir": str(folder)}, train_records
+        )
+        runs[name]["folder"] = folder
+    return runs

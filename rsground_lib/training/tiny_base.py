@@ -1,0 +1,577 @@
+"""The tiny base checkpoint (stage (a), the CPU miniature only): base-grounding pretraining
+of the offline tiny vision-language model, the image-blind floor, and the tiny base's
+benchmark.
+
+The tiny model plays the role that a pretrained Qwen2.5-VL plays on a GPU, so it first has to
+*localise*: it is trained on synthetic grounding scenes to answer ``<answer>[x1, y1, x2,
+y2]</answer>`` without reasoning, with a curriculum from one object to many, after the warm
+starts of :mod:`rsground_lib.training.warm_start`. Every log line carries the *image-blind
+floor* beside the training loss — the per-token loss of a model that knows only the marginal
+statistics of the answers (:func:`image_blind_floor`) — so a run shows whether the model uses
+the image at all. ``python -m rsground_lib.training.tiny_base pretrain-base`` (``make
+tiny-base``) and ``... eval-base``. Our design; the recipe and its measurements are in
+``checkpoints/tiny-base/README.md``.
+
+Book chapter: "CoT-SFT" (``book/03_cot_sft.py``, the tiny base checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import IterableDataset
+from transformers import TrainerCallback
+from trl.data_utils import apply_chat_template, prepare_multimodal_messages
+
+from rsground_lib import conversation, evaluation, models, prompts
+from rsground_lib.config import help_field, parse_config
+from rsground_lib.data import base_scenes, synthetic
+from rsground_lib.training import common, warm_start
+
+BASE_COORD_STEP = 4
+"""Base-pretraining targets are quantised to multiples of this many model pixels."""
+
+
+@dataclass
+class BasePretrainConfig:
+    """Every knob of the base-grounding pretraining; the defaults are the first run of the
+    committed recipe (``configs/tiny_base/part2.json`` holds the second). Built from a mapping
+    or a JSON/YAML recipe by :meth:`from_dict` (``transformers.HfArgumentParser``; unknown
+    keys are a ValueError); each field's meaning is its ``help``."""
+
+    seed: int = help_field("seed of the model (when built), the scenes and the trainer", default=0)
+    out: str = help_field(
+        "output folder: weights, metrics.json, log.jsonl", default="checkpoints/tiny-base"
+    )
+    family: str = help_field("tiny model family: 'idefics3' or 'qwen2_5_vl'", default="idefics3")
+    model: dict = help_field(
+        "overrides of rsground_lib.models.TinyModelSpec fields",
+        default_factory=lambda: {"coord_init_scale": 1.0},
+    )
+    image_size_px: int = help_field("side of the square scenes and model input, pixels", default=64)
+    data_factory: str | None = help_field(
+        "dataset factory 'FILE.py:FUNCTION' or 'package.module:FUNCTION', called "
+        "FUNCTION(n, seed=..., image_size=image_size_px, **stage_data); None: "
+        "rsground_lib.data.synthetic.make_dataset",
+        default="rsground_lib.data.base_scenes:make_records",
+    )
+    stages: list[dict] = help_field(
+        "the curriculum: [{'steps': int, 'data': {...}}]; each stage draws fresh scenes from "
+        "the factory with 'data' as keywords (base scenes: max_objects, mode "
+        "'single'|'multi'|'mixed')",
+        default_factory=lambda: [
+            {"steps": 2500, "data": {"max_objects": 1}},
+            {"steps": 4500, "data": {"max_objects": 3}},
+            {"steps": 5000, "data": {"max_objects": 3, "mode": "mixed"}},
+        ],
+    )
+    batch_size: int = help_field("scenes per step", default=16)
+    learning_rate: float = help_field("peak learning rate (after warmup_steps)", default=3e-3)
+    warmup_steps: int = help_field("linear warm-up steps", default=300)
+    min_lr_ratio: float = help_field(
+        "cosine decay over all stages to this share of the peak", default=0.05
+    )
+    weight_decay: float = help_field("AdamW weight decay", default=0.0)
+    max_grad_norm: float = help_field("gradient clipping norm", default=1.0)
+    coord_step: int = help_field(
+        "answer boxes on a grid of this many model pixels", default=BASE_COORD_STEP
+    )
+    chunk_size: int = help_field("scenes generated at a time", default=2048)
+    logging_steps: int = help_field("steps between log lines", default=50)
+    save_steps: int = help_field(
+        "steps between trainer checkpoints under <out>/trainer", default=500
+    )
+    eval_steps: int = help_field(
+        "every so many steps, greedy answers on n_eval held-out scenes per stage (seed + "
+        "10,000) are scored and logged; 0: never",
+        default=500,
+    )
+    n_eval: int = help_field("held-out scenes per stage", default=128)
+    num_threads: int = help_field("torch CPU threads", default=1)
+    prompt_style: str = help_field(
+        "'compact' (image + expression, ~4x fewer tokens) or 'full' (the project's system "
+        "prompt); rsground_lib.prompts.PROMPT_STYLES",
+        default="compact",
+    )
+    aux_warmup_steps: int = help_field(
+        "steps of the aux_target warm start (rsground_lib.training.warm_start) before the SFT; 0: none",
+        default=600,
+    )
+    aux_learning_rate: float = help_field("learning rate of every warm start", default=3e-3)
+    aux_target: str = help_field(
+        "'vision' (one box from the mean image token) or 'vision_per_class' "
+        "(class-conditional presence and box)",
+        default="vision",
+    )
+    aux_data: dict | None = help_field(
+        "scene keywords of the aux_target warm start; None: the first stage's data", default=None
+    )
+    aux_per_class_steps: int = help_field(
+        "steps of a first 'vision_per_class' warm start; 0: none", default=500
+    )
+    aux_per_class_data: dict = help_field(
+        "scene keywords of the per-class warm start",
+        default_factory=lambda: {"max_objects": 3, "mode": "single"},
+    )
+    aux_lm_steps: int = help_field(
+        "steps of a last warm start with target 'lm' (the text model's last hidden state); 0: none",
+        default=0,
+    )
+    aux_lm_stage: int = help_field("the stage whose scenes the 'lm' warm start draws", default=1)
+    save_dtype: str = help_field(
+        "dtype of the saved weights: float32, float16 (half the file) or bfloat16",
+        default="float16",
+    )
+    keep_trainer_checkpoints: bool = help_field(
+        "keep <out>/trainer after a successful run (else deleted)", default=False
+    )
+    init_from: str | None = help_field(
+        "a saved checkpoint folder to continue from instead of building the model from seed "
+        "(the warm starts are then skipped)",
+        default=None,
+    )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> BasePretrainConfig:
+        """The config from a mapping (a recipe file's content); unknown keys are a ValueError."""
+        cfg = parse_config(cls, values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if not self.stages:
+            raise ValueError("BasePretrainConfig.stages: expected at least one stage")
+        for i, st in enumerate(self.stages):
+            if not isinstance(st, dict) or set(st) - {"steps", "data"} or "steps" not in st:
+                raise ValueError(
+                    f"BasePretrainConfig.stages[{i}]: expected {{'steps': int, 'data': dict}}; got {st!r}"
+                )
+            if int(st["steps"]) <= 0:
+                raise ValueError(f"BasePretrainConfig.stages[{i}].steps: expected > 0")
+        if self.prompt_style not in prompts.PROMPT_STYLES:
+            raise ValueError(
+                f"BasePretrainConfig.prompt_style: expected one of {prompts.PROMPT_STYLES}; "
+                f"got {self.prompt_style!r}"
+            )
+        if self.save_dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(
+                f"BasePretrainConfig.save_dtype: expected float32, float16 or bfloat16; got {self.save_dtype!r}"
+            )
+        if self.aux_target not in ("vision", "vision_per_class"):
+            raise ValueError(
+                "BasePretrainConfig.aux_target: expected 'vision' or 'vision_per_class'; "
+                f"got {self.aux_target!r}"
+            )
+        if self.aux_data is not None and not isinstance(self.aux_data, dict):
+            raise ValueError(f"BasePretrainConfig.aux_data: expected a dict; got {self.aux_data!r}")
+        if self.batch_size <= 0 or self.learning_rate <= 0:
+            raise ValueError("BasePretrainConfig: batch_size and learning_rate must be > 0")
+        if self.init_from is not None and not (Path(self.init_from) / "config.json").is_file():
+            raise ValueError(
+                f"BasePretrainConfig.init_from: {self.init_from!r} is not a saved checkpoint "
+                "folder (no config.json in it)"
+            )
+
+    @property
+    def max_steps(self) -> int:
+        return sum(int(s["steps"]) for s in self.stages)
+
+
+# ----------------------------------------------------------------------------- floor
+
+
+def _entropy(values: Iterable) -> float:
+    counts = Counter(values)
+    n = sum(counts.values())
+    return -sum(c / n * math.log(c / n) for c in counts.values())
+
+
+def image_blind_floor(boxes_q: Sequence[Sequence[int]], tokens_per_answer: int) -> float:
+    """The image-blind floor: the per-token cross-entropy (nats) of the best model that
+    knows only the marginal statistics of the quantised answer boxes, not the image.
+
+    Estimated in closed form from a sample of answers (plug-in entropies) as
+    ``[H(x1) + H(y1) + H(w, h)] / tokens`` — the entropy of the four coordinate tokens if
+    corner and size were independent (the sum of marginal entropies bounds the joint one from
+    above; the joint plug-in estimate would be biased low on a finite sample). Format tokens
+    are free (fully predictable), so the sum is divided by ``tokens_per_answer``, the number of
+    loss tokens of one completion. An approximation: the expression (class → size) lowers the
+    true floor a little; a training loss well below it means the image is used.
+    """
+    b = [tuple(int(v) for v in q) for q in boxes_q]
+    if not b:
+        raise ValueError("image_blind_floor: expected at least one box")
+    h_x1 = _entropy(q[0] for q in b)
+    h_y1 = _entropy(q[1] for q in b)
+    h_wh = _entropy((q[2] - q[0], q[3] - q[1]) for q in b)
+    return (h_x1 + h_y1 + h_wh) / tokens_per_answer
+
+
+def completion_token_count(processor, example: dict) -> int:
+    """Loss tokens of one example's completion as the TRL collator tokenises it."""
+    ex = {
+        "prompt": prepare_multimodal_messages(example["prompt"], images=example["images"]),
+        "completion": prepare_multimodal_messages(example["completion"]),
+    }
+    rendered = apply_chat_template(ex, processor)
+    return len(processor.tokenizer(rendered["completion"], add_special_tokens=False)["input_ids"])
+
+
+# ----------------------------------------------------------------------------- base pretraining
+
+
+def _default_factory(image_size_px: int) -> Callable[..., Iterable[dict]]:
+    def factory(n: int, *, seed: int, **data) -> Iterable[dict]:
+        return synthetic.make_dataset(n, seed=seed, image_size=image_size_px, **data)
+
+    return factory
+
+
+class PeriodicEval(TrainerCallback):
+    """Every ``eval_steps`` optimizer steps, ``eval_fn(model)`` (held-out scores) appended to
+    ``log_path`` as ``{"step", "eval", "cpu_s"}`` and printed as one JSON line."""
+
+    def __init__(self, eval_steps: int, eval_fn: Callable, log_path: Path, t0: float):
+        self.eval_steps = eval_steps
+        self.eval_fn = eval_fn
+        self.log_path = log_path
+        self.t0 = t0
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.eval_steps and state.global_step % self.eval_steps == 0:
+            rec = {
+                "step": state.global_step,
+                "eval": self.eval_fn(model),
+                "cpu_s": round(time.process_time() - self.t0, 1),
+            }
+            common.append_jsonl(self.log_path, rec)
+            print(json.dumps(rec), flush=True)
+
+
+def _stream(cfg: BasePretrainConfig, factory, processor):
+    """Yields training examples stage after stage (curriculum order, no shuffling)."""
+    chunk_seed = cfg.seed * 1_000_003
+    for st in cfg.stages:
+        need = int(st["steps"]) * cfg.batch_size
+        made = 0
+        while made < need:
+            n = min(cfg.chunk_size, need - made)
+            chunk_seed += 1
+            for rec in factory(n, seed=chunk_seed, **st.get("data", {})):
+                ex = conversation.grounding_example(
+                    rec, processor, coord_step=cfg.coord_step, prompt_style=cfg.prompt_style
+                )
+                ex.pop("bbox_model")
+                yield ex
+            made += n
+
+
+def pretrain_base(
+    config: BasePretrainConfig | dict | None = None,
+    *,
+    dataset_factory: Callable[..., Iterable[dict]] | None = None,
+    resume: bool = False,
+) -> dict:
+    """Pretrain the tiny base checkpoint (stage (a)): build the tiny model from ``seed``, train
+    it with TRL's ``SFTTrainer`` on the curriculum of ``config.stages`` (answers without
+    reasoning), save it to ``config.out`` with ``metrics.json`` and ``log.jsonl``.
+
+    ``dataset_factory(n, *, seed, **stage_data)`` returns records (``image``, ``width``,
+    ``height``, ``expression``, ``bbox``; default: :func:`rsground_lib.data.synthetic.make_dataset`).
+    Intermediate checkpoints go to ``<out>/trainer`` every ``save_steps`` (``resume=True``
+    continues from the last one; none is an error, and log rows past it are dropped).
+    Returns the final metrics (per stage's held-out scenes).
+    """
+    cfg = (
+        config
+        if isinstance(config, BasePretrainConfig)
+        else BasePretrainConfig.from_dict(dict(config or {}))
+    )
+    cfg.validate()
+    torch.set_num_threads(cfg.num_threads)
+    if dataset_factory is not None:
+        factory = dataset_factory
+    elif cfg.data_factory:
+        factory = load_factory(cfg.data_factory, cfg.image_size_px)
+    else:
+        factory = _default_factory(cfg.image_size_px)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.jsonl"
+    if not resume and log_path.exists():
+        log_path.unlink()
+    t0 = time.process_time()
+    wall0 = time.time()
+
+    if cfg.init_from:
+        model, processor = models.load_model(cfg.init_from, dtype="float32")
+    else:
+        model, processor = models.build_tiny_model(
+            cfg.seed, family=cfg.family, image_size=cfg.image_size_px, **cfg.model
+        )
+    warm = not resume and not cfg.init_from
+
+    # The image-blind floor of each stage, from a sample of its answers.
+    stage_floors: list[tuple[int, float]] = []
+    eval_sets: list[list[dict]] = []
+    start = 0
+    for si, st in enumerate(cfg.stages):
+        sample = list(factory(2000, seed=cfg.seed + 777 + si, **st.get("data", {})))
+        exs = [
+            conversation.grounding_example(
+                r, processor, coord_step=cfg.coord_step, prompt_style=cfg.prompt_style
+            )
+            for r in sample
+        ]
+        qs = [_answer_box(e) for e in exs]
+        n_tok = completion_token_count(processor, exs[0])
+        stage_floors.append((start, image_blind_floor(qs, n_tok)))
+        start += int(st["steps"])
+        eval_sets.append(
+            list(factory(cfg.n_eval, seed=cfg.seed + 10_000 + si, **st.get("data", {})))
+        )
+
+    def eval_fn(m):
+        res = {}
+        for si, recs in enumerate(eval_sets):
+            r, _ = evaluation.evaluate(
+                m, processor, recs, prompt_style=cfg.prompt_style, max_new_tokens=24
+            )
+            res[f"stage{si}"] = {
+                k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()
+            }
+        return res
+
+    aux = None
+
+    def aux_log(rec):
+        rec["cpu_s"] = round(time.process_time() - t0, 1)
+        common.append_jsonl(log_path, rec)
+
+    if cfg.aux_per_class_steps > 0 and warm:
+        pc_data = dict(cfg.aux_per_class_data)
+        aux_pc = warm_start.aux_warm_start(
+            model,
+            processor,
+            lambda n, s: list(factory(n, seed=s, **pc_data)),
+            steps=cfg.aux_per_class_steps,
+            learning_rate=cfg.aux_learning_rate,
+            seed=cfg.seed + 2,
+            log=aux_log,
+            target="vision_per_class",
+        )
+        aux_log({"aux_per_class": aux_pc})
+    if cfg.aux_warmup_steps > 0 and warm:
+        first = dict(cfg.stages[0].get("data", {}) if cfg.aux_data is None else cfg.aux_data)
+        aux = warm_start.aux_warm_start(
+            model,
+            processor,
+            lambda n, s: list(factory(n, seed=s, **first)),
+            steps=cfg.aux_warmup_steps,
+            learning_rate=cfg.aux_learning_rate,
+            seed=cfg.seed,
+            log=aux_log,
+            target=cfg.aux_target,
+        )
+        aux_log({"aux": aux})
+    if cfg.aux_per_class_steps > 0 and warm:
+        aux = {"per_class": aux_pc, "vision": aux}
+    if cfg.aux_lm_steps > 0 and warm:
+        lm_data = dict(cfg.stages[cfg.aux_lm_stage].get("data", {}))
+        aux_lm = warm_start.aux_warm_start(
+            model,
+            processor,
+            lambda n, s: list(factory(n, seed=s, **lm_data)),
+            steps=cfg.aux_lm_steps,
+            batch_size=cfg.batch_size,
+            learning_rate=cfg.aux_learning_rate,
+            seed=cfg.seed + 1,
+            log=aux_log,
+            target="lm",
+        )
+        aux_log({"aux_lm": aux_lm})
+        aux = {"vision": aux, "lm": aux_lm}
+
+    gen_kwargs = {"cfg": cfg, "factory": factory, "processor": processor}
+    train_dataset = IterableDataset.from_generator(_stream, gen_kwargs=gen_kwargs)
+    args = common.sft_args(
+        output_dir=str(out / "trainer"),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_ratio},
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        accelerator_config={"dispatch_batches": False},
+    )
+
+    def floor(step: int) -> dict:
+        current = stage_floors[0][1]
+        for begin, f in stage_floors:
+            if step >= begin:
+                current = f
+        return {"image_blind_floor": round(current, 4)}
+
+    callbacks = [
+        common.JsonlLog(log_path, t0, extra=floor),
+        PeriodicEval(cfg.eval_steps, eval_fn, log_path, t0),
+    ]
+    trainer = common.build_sft_trainer(
+        model, processor, train_dataset, args=args, callbacks=callbacks
+    )
+    last = common.resume_point(out / "trainer", log_path) if resume else None
+    trainer.train(resume_from_checkpoint=last)
+    model = trainer.model
+    final = eval_fn(model)
+    metrics = {
+        "config": asdict(cfg),
+        "steps": cfg.max_steps,
+        "cpu_s": round(time.process_time() - t0, 1),
+        "wall_s": round(time.time() - wall0, 1),
+        "image_blind_floor": {f"stage{i}": round(f, 4) for i, (_, f) in enumerate(stage_floors)},
+        "eval": final,
+        "parameters": model.num_parameters(),
+        "aux_warm_start": aux,
+    }
+    model = model.to(getattr(torch, cfg.save_dtype))
+    models.save(
+        model, processor, out, extra={"pretrain": {"seed": cfg.seed, "steps": cfg.max_steps}}
+    )
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if not cfg.keep_trainer_checkpoints:
+        shutil.rmtree(out / "trainer", ignore_errors=True)
+    return metrics
+
+
+def _answer_box(example: dict) -> list[int]:
+    """The integer box of an example's box-only answer."""
+    return [int(v) for v in prompts.parse_answer(conversation.completion_text(example))]
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def load_factory(spec: str, image_size_px: int = 64) -> Callable[..., Iterable[dict]]:
+    """A dataset factory from ``"path/to/file.py:function"`` or ``"package.module:function"``;
+    the function is called as ``function(n, seed=..., image_size=image_size_px, **stage_data)``."""
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise ValueError(
+            f"--data-factory: expected FILE.py:FUNCTION or MODULE:FUNCTION; got {spec!r}"
+        )
+    if path.endswith(".py"):
+        file = Path(path)
+        if not file.is_file():
+            raise ValueError(f"--data-factory: {file} is not a file")
+        mod_spec = importlib.util.spec_from_file_location(f"_rsground_factory_{file.stem}", file)
+        module = importlib.util.module_from_spec(mod_spec)
+        mod_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(path)
+        except ImportError as exc:
+            raise ValueError(f"--data-factory: cannot import module {path!r} ({exc})") from exc
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ValueError(f"--data-factory: {path} has no function {name!r}")
+
+    def factory(n: int, *, seed: int, **data) -> Iterable[dict]:
+        return fn(n, seed=seed, image_size=image_size_px, **data)
+
+    return factory
+
+
+BASE_EVAL_SPLITS: dict[str, tuple[int, dict]] = {
+    "one_object": (454_545, {"max_objects": 1, "mode": "single"}),
+    "class_only": (424_242, {"max_objects": 3, "mode": "single"}),
+    "with_position": (434_343, {"max_objects": 3, "mode": "multi"}),
+}
+"""The tiny base's benchmark splits: (seed, base-scene keywords). ``class_only``: 1–3 objects,
+one per class, the expression is the class; ``with_position``: 2–3 of the target's class
+named by an extreme cue."""
+
+
+def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact") -> dict:
+    """The tiny base's benchmark: :func:`evaluate_model` on ``n`` fresh base scenes of each of
+    :data:`BASE_EVAL_SPLITS` (fixed seeds, disjoint from training), with the chance levels.
+    ``python -m rsground_lib.training.tiny_base eval-base``. Book chapter: "CoT-SFT"."""
+    out = {}
+    for split, (seed, data) in BASE_EVAL_SPLITS.items():
+        recs = base_scenes.make_records(n, seed=seed, **data)
+        out[split], _ = evaluation.evaluate(
+            model, processor, recs, prompt_style=prompt_style, max_new_tokens=24
+        )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rsground_lib.training.tiny_base pretrain-base --seed 0 --out checkpoints/tiny-base``
+    (``--config file.json`` for any other :class:`BasePretrainConfig` field; ``--resume``);
+    ``python -m rsground_lib.training.tiny_base eval-base [--checkpoint DIR] [--n 512]``."""
+    parser = argparse.ArgumentParser(prog="python -m rsground_lib.training.tiny_base")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pretrain-base", help="pretrain the tiny base grounding checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="checkpoints/tiny-base")
+    p.add_argument("--config", help="JSON file with BasePretrainConfig fields")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--data-factory",
+        help="FILE.py:FUNCTION or MODULE:FUNCTION returning records for (n, *, seed, "
+        "**stage_data); default: rsground_lib.data.base_scenes:make_records",
+    )
+    e = sub.add_parser("eval-base", help="the tiny base's benchmark on fresh base scenes")
+    e.add_argument("--checkpoint", default="checkpoints/tiny-base")
+    e.add_argument("--n", type=int, default=512)
+    ns = parser.parse_args(argv)
+    if ns.command == "eval-base":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        model, processor = models.load_model(ns.checkpoint)
+        print(json.dumps(evaluate_base(model, processor, n=ns.n), indent=2))
+        return 0
+    values: dict[str, Any] = {}
+    if ns.config:
+        path = Path(ns.config)
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SystemExit(
+                f"{path}: cannot read a JSON object of BasePretrainConfig fields: {exc}"
+            ) from exc
+    values.update(seed=ns.seed, out=ns.out)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if ns.data_factory:
+        values["data_factory"] = ns.data_factory
+    metrics = pretrain_base(values, resume=ns.resume)
+    print(
+        json.dumps(
+            {k: metrics[k] for k in ("steps", "cpu_s", "image_blind_floor", "eval")}, indent=2
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
