@@ -309,17 +309,11 @@ def test_real_cue_distributions(real_data) -> None:
         assert (df["share"] >= 0).all() and (df["share"] <= 1).all()
 
 
-def test_long_hostile_input_stays_linear() -> None:
-    import time
-
-    start = time.perf_counter()
-    for text in (
-        "near the " + "far " * 5000 + "x",
-        "left " * 5000 + "of a ship",
-        "right of the " * 3000,
-    ):
-        assert tag_cues(text)
-    assert time.perf_counter() - start < 5.0
+def test_long_hostile_input_is_tagged() -> None:
+    """Long hostile expressions are tagged (how the time grows: `make bench`, ``parsers``)."""
+    assert tag_cues("near the " + "far " * 5000 + "x") == ["relative"]
+    assert tag_cues("left " * 5000 + "of a ship") == ["absolute", "relative"]
+    assert tag_cues("right of the " * 3000) == ["absolute", "relative"]  # no anchor after the last
 
 
 def test_positional_share_counts_expressions_with_any_positional_tag():

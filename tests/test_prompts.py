@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -207,12 +206,11 @@ PATHOLOGICAL = [
 
 
 @pytest.mark.parametrize("text", PATHOLOGICAL, ids=range(len(PATHOLOGICAL)))
-def test_parser_is_linear_on_pathological_input(text):
-    """No regular-expression backtracking blow-up (once 400 s for the first string)."""
-    t0 = time.perf_counter()
+def test_parser_reads_pathological_input(text):
+    """Pathological output parses to a valid result or None, and never passes the format
+    check. How the time grows with the length is measured by `make bench` (``parsers``)."""
     _check_result(P.parse_answer(text))
-    P.check_format(text)
-    assert time.perf_counter() - t0 < 1.0
+    assert P.check_format(text) is False
 
 
 # ----------------------------------------------------------------------------- properties

@@ -15,7 +15,7 @@ Rows per image size:
 ``render+png``
     rendering plus PNG encoding.
 
-Run: ``python -c "from rsground_lib.bench_data import run; run()"`` or ``make bench``.
+Run: ``python -c "from rsground_lib.bench.synthetic import run; run()"`` or ``make bench``.
 Book chapter: "Data" (``book/02_data.py``).
 """
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rsground_lib import bench_sft
+from rsground_lib.bench import sft as bench_sft
 from rsground_lib.data import base_scenes
 
 

@@ -13,17 +13,19 @@ import json
 import time
 from pathlib import Path
 
+from rsground_lib.paths import runs_root
+
 BENCHMARKS: dict[str, str] = {
-    "scoring": "rsground_lib.bench_scoring:run",
-    "synthetic": "rsground_lib.bench_data:run",
+    "scoring": "rsground_lib.bench.scoring:run",
+    "synthetic": "rsground_lib.bench.synthetic:run",
+    "parsers": "rsground_lib.bench.parsers:run",
+    "tiny_model": "rsground_lib.bench.tiny_model:run",
 }
 """name → "module:function"; the function takes no arguments and returns a JSON-able dict."""
 
 
 def run_benchmarks(names: list[str] | None = None, out_dir: Path | None = None) -> int:
     """Run the named benchmarks (default: all), print their tables, write their JSON."""
-    from rsground_lib.paths import runs_root
-
     selected = names or list(BENCHMARKS)
     unknown = [n for n in selected if n not in BENCHMARKS]
     if unknown:

@@ -5,7 +5,7 @@ sft_examples` → TRL ``SFTTrainer`` via :func:`rsground_lib.training.common.bui
 
 It sizes the full profile's run on one GPU before any checkpoint is at hand::
 
-    python -m rsground_lib.bench_sft --shape qwen2_5_vl_3b --records DIR --out result.json
+    python -m rsground_lib.bench.sft --shape qwen2_5_vl_3b --records DIR --out result.json
 
 ``DIR`` holds synthetic records saved by :func:`save_records` (PNG + ``records.json``), so
 the GPU machine needs neither shapely nor the scene renderer. ``--shape tiny`` runs the same
@@ -23,6 +23,9 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+from rsground_lib import boxes, models
+from rsground_lib.training import common, sft
 
 QWEN2_5_VL_3B = {
     "text": {
@@ -101,8 +104,6 @@ def build(shape_name: str, *, device: str, dtype):
         Qwen2VLImageProcessorPil,
     )
 
-    from . import boxes, models
-
     tokenizer = models.build_tokenizer("qwen2_5_vl")
     if shape_name == "tiny":
         spec = models.TinyModelSpec(image_size_px=56, pos_init="random")
@@ -158,9 +159,6 @@ def run_case(model, processor, records, *, batch_size, steps, lora, grad_ckpt, o
     """Time ``steps`` optimizer steps (the first two are warm-up, not counted)."""
     import torch
     from transformers import TrainerCallback
-
-    from . import models
-    from .training import common, sft
 
     cuda = torch.cuda.is_available()
     examples = sft.sft_examples(records, processor, targets="cot", prompt_style="full")
@@ -239,7 +237,7 @@ with activation checkpointing, and full fine-tuning with it."""
 def main(argv=None) -> int:
     import torch
 
-    p = argparse.ArgumentParser(prog="python -m rsground_lib.bench_sft")
+    p = argparse.ArgumentParser(prog="python -m rsground_lib.bench.sft")
     p.add_argument("--shape", default="qwen2_5_vl_3b", choices=["qwen2_5_vl_3b", "tiny"])
     p.add_argument("--records", required=True, help="folder written by save_records")
     p.add_argument("--cases", default=",".join(CASES))

@@ -8,7 +8,7 @@ extrapolated linearly to ``n_pairs`` (the loop is O(n) per item, with no caching
 timing anything the two are checked to agree on the ``n_pure`` subset (RuntimeError if they
 do not). Goal: at least :data:`GOAL_SPEEDUP` × on every row.
 
-Run: ``python -c "from rsground_lib.bench_scoring import run; run()"`` or ``make bench``.
+Run: ``python -c "from rsground_lib.bench.scoring import run; run()"`` or ``make bench``.
 Book chapter: "Rewards and spatial consistency" (``book/01_rewards.py``).
 """
 
@@ -18,6 +18,10 @@ import math
 import time
 
 import numpy as np
+
+from rsground_lib import boxes
+from rsground_lib.metrics import grounding_metrics
+from rsground_lib.rewards import positional_scores
 
 GOAL_SPEEDUP = 50.0
 """The speed-up of the vectorised scoring over pure Python that the project asks for."""
@@ -127,10 +131,6 @@ def run(
     ``max_abs_diff`` per row on the subset, ``goal_speedup`` and ``meets_goal``.
     Book chapter: "Rewards and spatial consistency".
     """
-    from rsground_lib import boxes
-    from rsground_lib.metrics import grounding_metrics
-    from rsground_lib.rewards import positional_scores
-
     if not (0 < n_pure <= n_pairs):
         raise ValueError(f"expected 0 < n_pure <= n_pairs; got n_pure={n_pure}, n_pairs={n_pairs}")
     pred, target = random_pairs(n_pairs, seed)
