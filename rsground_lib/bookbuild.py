@@ -36,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from rsground_lib.paths import project_root
+
 CHAPTER_OVERRIDES_KEY = "chapters"
 """Reserved profile key: per-chapter overrides, ``chapters: {<stem>: {<param>: value}}``."""
 
@@ -408,8 +410,6 @@ def build_book(
     Output: ``<build_root>/<profile>/_build/html/index.html`` (``build_root`` defaults to
     ``<root>/_build``).
     """
-    from rsground_lib.paths import project_root
-
     root = Path(root) if root else project_root()
     build_root = Path(build_root) if build_root else root / "_build"
     out_dir = build_root / profile

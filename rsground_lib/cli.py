@@ -11,11 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from rsground_lib import __version__
+from rsground_lib.bench import run_benchmarks
+from rsground_lib.bookbuild import build_book
+from rsground_lib.jupyter_setup import configure_jupyter
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
-    from rsground_lib.bookbuild import build_book
-
     result = build_book(profile=args.profile, chapters=args.chapters or None, html=not args.no_html)
     if result.html_index is not None:
         print(f"\nThe book ({args.profile} profile) is at: {result.html_index}")
@@ -26,16 +27,12 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
 
 def _cmd_setup_jupyter(args: argparse.Namespace) -> int:
-    from rsground_lib.jupyter_setup import configure_jupyter
-
     for path in configure_jupyter(sys.prefix):
         print(f"wrote {path}")
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from rsground_lib.bench import run_benchmarks
-
     return run_benchmarks(names=args.names or None)
 
 

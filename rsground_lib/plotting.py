@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rsground_lib import consistency, rewards
+
 BOOK_STYLE = {
     "figure.dpi": 110,
     "savefig.dpi": 150,
@@ -189,7 +191,6 @@ def reward_grid(name: str, target, image_size, step_px: float = 2.0):
     centre at ``(xs[i], ys[j])``. Data of :func:`reward_heatmaps`."""
     import numpy as np
 
-    from rsground_lib import rewards
 
     t = np.asarray(target, dtype=float)
     w, h = t[2] - t[0], t[3] - t[1]
@@ -255,7 +256,6 @@ def reward_profile(
     import matplotlib
     import numpy as np
 
-    from rsground_lib import rewards
 
     t = np.asarray(target, dtype=float)
     w = t[2] - t[0]
@@ -331,7 +331,6 @@ def weight_curves(kappas=(0.0, 2.0, 5.0, 10.0, 20.0), w_min: float = 0.1, max_sc
     import matplotlib
     import numpy as np
 
-    from rsground_lib import consistency
 
     s = np.linspace(0.0, max_score, 300)
     with matplotlib.rc_context(BOOK_STYLE):
