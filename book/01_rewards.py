@@ -55,8 +55,8 @@ import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import consistency, grpo, metrics, paths, plotting, prompts, rewards
-from rsground_lib.data.benchmarks import load_benchmark
+from rsground_lib import advantages, consistency, paths, plotting, prompts, report, rewards
+from rsground_lib.data.benchmarks import load_available
 
 run_dir = paths.run_dir(profile, "01_rewards", runs_root or None)
 real_data = paths.data_root(data_root or None)
@@ -129,9 +129,9 @@ misses = pd.DataFrame(
     {
         "predicted box": [[round(float(v)) for v in b] for b in group],
         "IoU reward": iou_r.round(3),
-        "advantage (IoU)": grpo.group_advantages(iou_r[None, :])[0].round(3),
+        "advantage (IoU)": advantages.group_advantages(iou_r[None, :])[0].round(3),
         "positional reward": pos_r.round(3),
-        "advantage (IoU + positional)": grpo.group_advantages((iou_r + pos_r)[None, :])[0].round(3),
+        "advantage (IoU + positional)": advantages.group_advantages((iou_r + pos_r)[None, :])[0].round(3),
     }
 )
 glue("misses_iou_adv_max", f"{np.abs(misses['advantage (IoU)']).max():.3f}", display=False)
@@ -267,51 +267,18 @@ pd.DataFrame(
 # (`RSGROUND_DATA`); skipped otherwise.
 
 # %%
-rows = {}
-if real_data is None:
-    print("RSGROUND_DATA is not set: the real-data comparison is skipped.")
-else:
-    dior = load_benchmark(
-        "records", real_data / "dior_rsvg" / "records", "test", dataset="dior_rsvg"
-    )
-    t_dior = np.asarray(dior["bbox"], dtype=float)
-    p_dior = t_dior + rng.uniform(-jitter_px, jitter_px, size=t_dior.shape)
-    rows["DIOR-RSVG test, continuous & > (its preset)"] = metrics.grounding_metrics(
-        p_dior, t_dior, preset="dior_rsvg"
-    )
-    rows["DIOR-RSVG test, inclusive & >="] = metrics.grounding_metrics(
-        p_dior, t_dior, convention="inclusive", op=">="
-    )
-    vrs = load_benchmark(
-        "records",
-        real_data / "vrsbench" / "records_val.json",
-        "val",
-        dataset="vrsbench",
-        outside="keep",
-    )
-    t_grid = np.round(np.asarray(vrs["bbox"], dtype=float) / 5.12)
-    p_grid = t_grid + rng.integers(-jitter_grid_units, jitter_grid_units + 1, size=t_grid.shape)
-    rows["VRSBench val (grid), inclusive & >= (its preset)"] = metrics.grounding_metrics(
-        p_grid, t_grid, preset="vrsbench"
-    )
-    rows["VRSBench val (grid), continuous & >"] = metrics.grounding_metrics(
-        p_grid, t_grid, convention="continuous", op=">"
-    )
+real = load_available(real_data, ["DIOR-RSVG test", "VRSBench val"])
+if real.missing:
+    print(real.missing_note("the real-data comparison is skipped"))
+rows = report.convention_comparison(
+    real.datasets.get("DIOR-RSVG test"),
+    real.datasets.get("VRSBench val"),
+    rng,
+    jitter_px=jitter_px,
+    jitter_grid_units=jitter_grid_units,
+)
+report.glue_convention_gaps(rows)
 conventions = pd.DataFrame(rows).T
-if rows:
-    glue(
-        "dior_pr09_gap",
-        f"{100 * (rows['DIOR-RSVG test, inclusive & >=']['pr@0.9'] - rows['DIOR-RSVG test, continuous & > (its preset)']['pr@0.9']):+.1f}",
-        display=False,
-    )
-    glue(
-        "vrs_pr05_gap",
-        f"{100 * (rows['VRSBench val (grid), inclusive & >= (its preset)']['pr@0.5'] - rows['VRSBench val (grid), continuous & >']['pr@0.5']):+.1f}",
-        display=False,
-    )
-else:
-    glue("dior_pr09_gap", "(not measured: no real data)", display=False)
-    glue("vrs_pr05_gap", "(not measured: no real data)", display=False)
 conventions.to_json(run_dir / "conventions.json", indent=2)
 conventions.round(4)
 

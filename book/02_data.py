@@ -40,15 +40,14 @@ prior_min_count = 5  # int: fewest training boxes behind a prior statistic befor
 
 # %%
 import json
-import warnings
 
 import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import language_prior, metrics, paths, plotting, report
+from rsground_lib import language_prior, paths, plotting, report
 from rsground_lib.data import cot, cues, synthetic
-from rsground_lib.data.benchmarks import load_benchmark
+from rsground_lib.data.benchmarks import load_available
 
 run_dir = paths.run_dir(profile, "02_data", runs_root or None)
 real_data = paths.data_root(data_root or None)
@@ -110,36 +109,13 @@ for i in range(2):
 # and RSVG-HR in its official format.
 
 # %%
-real = {}
-if real_data is None:
-    print("RSGROUND_DATA is not set: the real-data sections of this chapter are skipped.")
-else:
-    dior_root = real_data / "dior_rsvg" / "records"
-    real["DIOR-RSVG train"] = load_benchmark("records", dior_root, "train", dataset="dior_rsvg")
-    real["DIOR-RSVG test"] = load_benchmark("records", dior_root, "test", dataset="dior_rsvg")
-    real["VRSBench val"], vrs_report = load_benchmark(
-        "records",
-        real_data / "vrsbench" / "records_val.json",
-        "val",
-        dataset="vrsbench",
-        outside="keep",
-        return_report=True,
-    )
-    real["RSVG-HR test"] = load_benchmark("rsvg_hr", real_data / "rsvg_hr", "test")
-    with (
-        warnings.catch_warnings()
-    ):  # the reader warns about its skips; we print the report below instead
-        warnings.simplefilter("ignore", UserWarning)
-        real["RSVG-HR train"], hr_report = load_benchmark(
-            "rsvg_hr",
-            real_data / "rsvg_hr",
-            "train",
-            repair_decimal_comma=True,
-            on_error="skip",
-            return_report=True,
-        )
-    print(vrs_report.summary())
-    print(hr_report.summary())
+available = load_available(real_data)
+if available.missing:
+    print(available.missing_note("the real-data sections of this chapter are skipped"))
+real = available.datasets
+for name in ("VRSBench val", "RSVG-HR train"):
+    if name in available.reports:
+        print(available.reports[name].summary())
 pd.Series({name: len(ds) for name, ds in real.items()}, name="records", dtype=int)
 
 # %% [markdown]
@@ -218,28 +194,13 @@ plotting.show_figure(
 # IoU > t). Our design, not the paper's.
 
 # %%
-prior_rows = {}
-if "DIOR-RSVG train" in real:
-    train, test = real["DIOR-RSVG train"], real["DIOR-RSVG test"]
-    sizes_train = np.stack([train["width"], train["height"]], axis=1)
-    sizes_test = np.stack([test["width"], test["height"]], axis=1)
-    ablations = {
-        "no words (global median box)": (),
-        "class words": ("category",),
-        "class + size words": ("category", "size"),
-        "class + position words": ("category", "position"),
-        "class + position + size words": language_prior.FEATURES,
-    }
-    for label, use in ablations.items():
-        prior = language_prior.fit(
-            train["expression"], train["bbox"], sizes_train, use=use, min_count=prior_min_count
-        )
-        pred = language_prior.predict(prior, test["expression"], sizes_test)
-        prior_rows[label] = metrics.grounding_metrics(
-            pred, np.asarray(test["bbox"]), preset="dior_rsvg"
-        )
+if "DIOR-RSVG train" in real and "DIOR-RSVG test" in real:
+    prior_rows = language_prior.ablation(
+        real["DIOR-RSVG train"], real["DIOR-RSVG test"], min_count=prior_min_count
+    )
 else:
-    print("RSGROUND_DATA is not set: the language prior is not measured.")
+    prior_rows = {}
+    print("DIOR-RSVG train/test not available: the language prior is not measured.")
 prior_table = pd.DataFrame(prior_rows).T
 best = prior_rows.get("class + position + size words", {})
 report.glue_metrics("prior_dior_test", best)

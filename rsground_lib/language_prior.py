@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rsground_lib import metrics
+
 DIOR_CLASS_WORDS: dict[str, tuple[str, ...]] = {
     "airplane": ("airplane", "aeroplane", "plane", "aircraft"),
     "airport": ("airport",),
@@ -53,6 +55,15 @@ DIOR_CLASS_WORDS: dict[str, tuple[str, ...]] = {
 """The 20 DIOR classes (the classes of DIOR-RSVG) and the words that name them."""
 
 FEATURES = ("category", "position", "size")
+
+ABLATIONS: dict[str, tuple[str, ...]] = {
+    "no words (global median box)": (),
+    "class words": ("category",),
+    "class + size words": ("category", "size"),
+    "class + position words": ("category", "position"),
+    "class + position + size words": FEATURES,
+}
+"""The feature sets compared by :func:`ablation`, by the label the chapter's table shows."""
 
 _RELATIVE_MARKER = re.compile(
     r"\b(?:(?:to|on) the (?:left|right) of|left of|right of|above|below|under|beneath|next to|"
@@ -212,3 +223,28 @@ def predict(prior: LanguagePrior, expressions: Sequence[str], image_sizes) -> np
         out[i] = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
     out = np.clip(out, 0.0, 1.0)
     return out * np.concatenate([s, s], axis=1)
+
+
+def ablation(
+    train,
+    test,
+    *,
+    min_count: int = 5,
+    ablations: dict[str, Sequence[str]] = ABLATIONS,
+    preset: str = "dior_rsvg",
+) -> dict[str, dict[str, float]]:
+    """Fit one prior per feature set of ``ablations`` on ``train`` and score it on ``test``.
+
+    ``train`` and ``test`` are records (a ``datasets.Dataset`` or a mapping of columns) with
+    ``expression``, ``bbox`` (original pixels), ``width`` and ``height``. Returns label →
+    :func:`rsground_lib.metrics.grounding_metrics` of the test predictions under ``preset``,
+    in the order of ``ablations``. The chapter "Data" runs it on DIOR-RSVG train → test.
+    """
+    sizes_train = np.stack([train["width"], train["height"]], axis=1)
+    sizes_test = np.stack([test["width"], test["height"]], axis=1)
+    rows = {}
+    for label, use in ablations.items():
+        prior = fit(train["expression"], train["bbox"], sizes_train, use=use, min_count=min_count)
+        pred = predict(prior, test["expression"], sizes_test)
+        rows[label] = metrics.grounding_metrics(pred, np.asarray(test["bbox"]), preset=preset)
+    return rows

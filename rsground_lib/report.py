@@ -6,6 +6,9 @@ the overview renders :func:`results_table`, whose cells are ``{glue:text}`` role
 those chapters (``<stem>.ipynb::<key>``), so Jupyter Book fills them at build time from the
 very run it renders. Only rows whose chapter is in the book are listed.
 
+:func:`convention_comparison` and :func:`glue_convention_gaps` are the chapter "Rewards and
+spatial consistency"'s measurement of how much the benchmarks' box conventions move a score.
+
 Book chapter: *Overview* ("Results").
 """
 
@@ -15,6 +18,10 @@ import importlib.metadata
 import os
 import platform
 from dataclasses import dataclass
+
+import numpy as np
+
+from rsground_lib import metrics
 
 TABLE_METRICS = ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rate")
 """Columns of the overview's results table (keys of ``metrics.grounding_metrics``)."""
@@ -112,6 +119,78 @@ def results_table(chapters_in_book: list[str], rows: tuple[ResultRow, ...] = RES
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+DIOR_PRESET_ROW = "DIOR-RSVG test, continuous & > (its preset)"
+DIOR_INCLUSIVE_ROW = "DIOR-RSVG test, inclusive & >="
+VRS_PRESET_ROW = "VRSBench val (grid), inclusive & >= (its preset)"
+VRS_CONTINUOUS_ROW = "VRSBench val (grid), continuous & >"
+
+VRSBENCH_GRID_PX = 5.12
+"""Pixels of one unit of VRSBench's 0–100 grid over its 512-px patch."""
+
+CONVENTION_GAPS: dict[str, tuple[str, str, str]] = {
+    "dior_pr09_gap": (DIOR_INCLUSIVE_ROW, DIOR_PRESET_ROW, "pr@0.9"),
+    "vrs_pr05_gap": (VRS_PRESET_ROW, VRS_CONTINUOUS_ROW, "pr@0.5"),
+}
+"""Glue key → (row, row it is compared with, metric) of :func:`convention_gaps`."""
+
+NOT_MEASURED = "(not measured: no real data)"
+
+
+def convention_comparison(
+    dior_test, vrs_val, rng: np.random.Generator, *, jitter_px: float, jitter_grid_units: int
+) -> dict[str, dict[str, float]]:
+    """Score the same simulated predictions under both box protocols of each benchmark.
+
+    Predictions are the real target boxes jittered: uniform ±``jitter_px`` pixels per
+    coordinate on DIOR-RSVG test (``dior_test``, records with ``bbox``), scored with its
+    preset (continuous, IoU > t) and inclusive with IoU ≥ t; uniform integers
+    ±``jitter_grid_units`` on VRSBench's 0–100 grid (``vrs_val``'s boxes divided by
+    :data:`VRSBENCH_GRID_PX` and rounded), scored with its preset (inclusive, ≥) and
+    continuous with >. ``rng`` draws the DIOR-RSVG jitter first, then VRSBench's. A dataset
+    that is ``None`` (not found) gives no rows. Returns row label → grounding metrics.
+    """
+    rows = {}
+    if dior_test is not None:
+        t_dior = np.asarray(dior_test["bbox"], dtype=float)
+        p_dior = t_dior + rng.uniform(-jitter_px, jitter_px, size=t_dior.shape)
+        rows[DIOR_PRESET_ROW] = metrics.grounding_metrics(p_dior, t_dior, preset="dior_rsvg")
+        rows[DIOR_INCLUSIVE_ROW] = metrics.grounding_metrics(
+            p_dior, t_dior, convention="inclusive", op=">="
+        )
+    if vrs_val is not None:
+        t_grid = np.round(np.asarray(vrs_val["bbox"], dtype=float) / VRSBENCH_GRID_PX)
+        p_grid = t_grid + rng.integers(-jitter_grid_units, jitter_grid_units + 1, size=t_grid.shape)
+        rows[VRS_PRESET_ROW] = metrics.grounding_metrics(p_grid, t_grid, preset="vrsbench")
+        rows[VRS_CONTINUOUS_ROW] = metrics.grounding_metrics(
+            p_grid, t_grid, convention="continuous", op=">"
+        )
+    return rows
+
+
+def convention_gaps(rows: dict[str, dict[str, float]]) -> dict[str, str]:
+    """For each key of :data:`CONVENTION_GAPS`, the difference of the metric between the two
+    rows of :func:`convention_comparison`, in percentage points with a sign and one decimal
+    (``"+1.2"``); :data:`NOT_MEASURED` when a row is absent."""
+    gaps = {}
+    for key, (row, baseline, metric) in CONVENTION_GAPS.items():
+        if row in rows and baseline in rows:
+            gaps[key] = f"{100 * (rows[row][metric] - rows[baseline][metric]):+.1f}"
+        else:
+            gaps[key] = NOT_MEASURED
+    return gaps
+
+
+def glue_convention_gaps(rows: dict[str, dict[str, float]]) -> dict[str, str]:
+    """Glue :func:`convention_gaps` (not displayed) for the chapter's text; returns them.
+    Call from a chapter."""
+    from myst_nb import glue
+
+    gaps = convention_gaps(rows)
+    for key, text in gaps.items():
+        glue(key, text, display=False)
+    return gaps
 
 
 def book_chapters(root=None) -> list[str]:

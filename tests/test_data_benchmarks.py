@@ -12,16 +12,18 @@ import datasets
 import numpy as np
 import pytest
 
-from rsground_lib.data import benchmarks as bm
 from rsground_lib.data.benchmarks import (
+    BENCHMARKS,
+    READERS,
     LoadReport,
+    RealData,
+    load_available,
     load_benchmark,
-    parse_rsvg_hr_line,
-    parse_voc_objects,
-    parse_vrsbench_box,
-    parse_xml,
-    read_split_indices,
 )
+from rsground_lib.data.readers import common, reader_options
+from rsground_lib.data.readers.dior_rsvg import parse_voc_objects, parse_xml, read_split_indices
+from rsground_lib.data.readers.rsvg_hr import parse_rsvg_hr_line
+from rsground_lib.data.readers.vrsbench import parse_vrsbench_box
 from rsground_lib.data.schema import REQUIRED_COLUMNS, RecordError
 
 # --------------------------------------------------------------------------------------------
@@ -168,15 +170,8 @@ def test_voc_malformed_xml_is_fatal(dior_root: Path) -> None:
         "<annotation><object><name>ship</name></annotation"
     )
     for on_error in ("raise", "skip"):
-        for use_defusedxml in (None, False):
-            with pytest.raises(ValueError, match=r"00000\.xml: malformed XML"):
-                load_benchmark(
-                    "dior_rsvg",
-                    dior_root,
-                    "train",
-                    on_error=on_error,
-                    use_defusedxml=use_defusedxml,
-                )
+        with pytest.raises(ValueError, match=r"00000\.xml: malformed XML"):
+            load_benchmark("dior_rsvg", dior_root, "train", on_error=on_error)
 
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
@@ -190,35 +185,32 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?>
 <annotation><filename>&xxe;</filename></annotation>"""
 
 
-@pytest.mark.parametrize("use_defusedxml", [True, False], ids=["defusedxml", "stdlib-guard"])
 @pytest.mark.parametrize("payload", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["entities", "external"])
-def test_hostile_xml_is_refused(tmp_path: Path, use_defusedxml: bool, payload: str) -> None:
+def test_hostile_xml_is_refused(tmp_path: Path, payload: str) -> None:
     path = tmp_path / "evil.xml"
     path.write_text(payload)
     with pytest.raises(ValueError, match=r"evil\.xml: refused XML"):
-        parse_xml(path, use_defusedxml=use_defusedxml)
+        parse_xml(path)
 
 
-@pytest.mark.parametrize("use_defusedxml", [True, False], ids=["defusedxml", "stdlib-guard"])
-def test_hostile_xml_in_utf16_is_refused(tmp_path: Path, use_defusedxml: bool) -> None:
+def test_hostile_xml_in_utf16_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil16.xml"
     path.write_bytes(
         BILLION_LAUGHS.replace('version="1.0"', 'version="1.0" encoding="UTF-16"').encode("utf-16")
     )
     with pytest.raises(ValueError, match=r"evil16\.xml: refused XML"):
-        parse_xml(path, use_defusedxml=use_defusedxml)
+        parse_xml(path)
 
 
 def test_hostile_xml_in_a_benchmark_is_fatal(dior_root: Path) -> None:
     (dior_root / "Annotations" / "00005.xml").write_text(BILLION_LAUGHS)
-    with pytest.raises(ValueError, match="refused XML"):
-        load_benchmark("dior_rsvg", dior_root, "train", on_error="skip")
-    with pytest.raises(ValueError, match="refused XML"):
-        load_benchmark("dior_rsvg", dior_root, "train", use_defusedxml=False)
+    for on_error in ("raise", "skip"):
+        with pytest.raises(ValueError, match="refused XML"):
+            load_benchmark("dior_rsvg", dior_root, "train", on_error=on_error)
 
 
-def test_stdlib_guard_parses_plain_xml(dior_root: Path) -> None:
-    root = parse_xml(dior_root / "Annotations" / "00002.xml", use_defusedxml=False)
+def test_parse_xml_reads_plain_xml(dior_root: Path) -> None:
+    root = parse_xml(dior_root / "Annotations" / "00002.xml")
     assert root.find("object/name").text == "bridge"
 
 
@@ -756,7 +748,7 @@ def test_report_summary_and_dict() -> None:
     assert report.as_dict()["n_skipped"] == 1
     for i in range(10):
         report.count_skip(RecordError(f"r{i}", "bbox", "bad"))
-    assert len(report.examples) == bm.MAX_EXAMPLES and report.skipped == {"bbox": 11}
+    assert len(report.examples) == common.MAX_EXAMPLES and report.skipped == {"bbox": 11}
 
 
 def test_no_warning_when_nothing_was_dropped(dior_root: Path) -> None:
@@ -969,3 +961,103 @@ def test_hub_missing_size_is_a_counted_skip_and_classlabels_become_names(tmp_pat
         ds, report = load_benchmark(str(repo), split="test", on_error="skip", return_report=True)
     assert report.skipped == {"size": 1}
     assert list(ds["category"]) == ["ship", "ship"]
+
+
+# --------------------------------------------------------------------------------------------
+# The registry and load_available
+
+
+def test_registry_names_every_benchmark_and_its_options() -> None:
+    assert list(READERS) == ["dior_rsvg", "opt_rsvg", "vrsbench", "rsvg_hr", "records", "hub"]
+    assert set(READERS) - {"hub"} == set(BENCHMARKS)
+    options = {name: sorted(reader_options(reader)) for name, reader in READERS.items()}
+    assert options == {
+        "dior_rsvg": ["annotations_dir", "default_image_size", "split_file"],
+        "opt_rsvg": ["annotations_dir", "default_image_size", "split_file"],
+        "vrsbench": ["annotation_file", "fields", "grid_size", "patch_size_px"],
+        "rsvg_hr": ["annotation_file", "image_size", "repair_decimal_comma"],
+        "records": ["annotation_file", "dataset", "image_size"],
+        "hub": ["columns", "dataset", "image_size", "revision"],
+    }
+
+
+def test_the_stdlib_xml_option_is_gone(dior_root: Path) -> None:
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['use_defusedxml'\]"):
+        load_benchmark("dior_rsvg", dior_root, "train", use_defusedxml=False)
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    """A data root holding DIOR-RSVG records (train 2, test 1) and RSVG-HR (test 1, train 2
+    lines, one with a decimal comma); no VRSBench."""
+    root = tmp_path / "data"
+    dior = root / "dior_rsvg" / "records"
+    dior.mkdir(parents=True)
+    rec = {"image": "00001.jpg", "bbox": [133, 237, 684, 672], "expression": "a golf field"}
+    (dior / "train.json").write_text(json.dumps([rec, {**rec, "expression": "the left ship"}]))
+    (dior / "test.json").write_text(json.dumps([rec]))
+    hr = root / "rsvg_hr"
+    hr.mkdir()
+    (hr / "rsvg_hr_test.txt").write_text("01.jpg,10,20,30,40,a ship on the left\n")
+    (hr / "rsvg_hr_train.txt").write_text(
+        "01.jpg,10,20,30,40,a ship on the left\n02.jpg,10.5,20.5,216,00,40.5,a tank\n"
+    )
+    return root
+
+
+def test_load_available_reads_what_exists_and_names_what_does_not(data_root: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the RSVG-HR train repair is in the report, not warned
+        real = load_available(data_root)
+    assert isinstance(real, RealData) and real.data_root == data_root
+    assert list(real.datasets) == [
+        "DIOR-RSVG train",
+        "DIOR-RSVG test",
+        "RSVG-HR test",
+        "RSVG-HR train",
+    ]
+    assert [len(ds) for ds in real.datasets.values()] == [2, 1, 1, 2]
+    assert real.datasets["DIOR-RSVG test"]["id"] == ["dior_rsvg/test/0"]
+    assert real.datasets["RSVG-HR train"]["bbox"][1] == [10.5, 20.5, 216.0, 40.5]
+    assert real.reports["RSVG-HR train"].repaired == {"decimal_comma": 1}
+    assert list(real.missing) == ["VRSBench val"]
+    assert real.missing["VRSBench val"].endswith("records_val.json does not exist")
+    assert real.missing_note("x is skipped") == (
+        f"Not found under {data_root} (x is skipped for them):\n  VRSBench val: "
+        f"records: {data_root / 'vrsbench' / 'records_val.json'} does not exist"
+    )
+
+
+def test_load_available_only_the_named_splits(data_root: Path) -> None:
+    (data_root / "rsvg_hr" / "rsvg_hr_test.txt").unlink()
+    real = load_available(data_root, ["RSVG-HR test", "DIOR-RSVG test"])
+    assert list(real.datasets) == ["DIOR-RSVG test"]  # registry order, only those named
+    assert list(real.missing) == ["RSVG-HR test"]
+    assert "rsvg_hr_test.txt" in real.missing["RSVG-HR test"]
+    with pytest.raises(ValueError, match=r"unknown real split\(s\) \['DIOR-RSVG val'\]"):
+        load_available(data_root, ["DIOR-RSVG val"])
+
+
+def test_load_available_without_a_data_root() -> None:
+    real = load_available(None, ["DIOR-RSVG test", "VRSBench val"])
+    assert real.datasets == {} and real.reports == {}
+    assert real.missing == {
+        "DIOR-RSVG test": "no data root (RSGROUND_DATA is not set)",
+        "VRSBench val": "no data root (RSGROUND_DATA is not set)",
+    }
+    assert real.missing_note("the comparison is skipped") == (
+        "RSGROUND_DATA is not set: the comparison is skipped."
+    )
+
+
+def test_real_splits_of_the_book(real_data: Path) -> None:
+    real = load_available(real_data)
+    assert real.missing == {}
+    assert {k: len(v) for k, v in real.datasets.items()} == {
+        "DIOR-RSVG train": 27133,
+        "DIOR-RSVG test": 7422,
+        "VRSBench val": 16159,
+        "RSVG-HR test": 499,
+        "RSVG-HR train": 2150,
+    }
+    assert real.reports["RSVG-HR train"].skipped == {"inverted": 1}

@@ -92,3 +92,37 @@ def test_real_dior_rsvg_position_words_beat_class_words(real_data):
         scores[name] = metrics.grounding_metrics(pred, np.asarray(test["bbox"]), preset="dior_rsvg")
     assert scores["blind"]["mean_iou"] < scores["class"]["mean_iou"] < scores["all"]["mean_iou"]
     assert scores["all"]["pr@0.5"] > scores["class"]["pr@0.5"] + 0.02
+
+
+def test_ablation_labels_in_table_order():
+    assert list(lp.ABLATIONS) == [
+        "no words (global median box)",
+        "class words",
+        "class + size words",
+        "class + position words",
+        "class + position + size words",
+    ]
+    assert lp.ABLATIONS["class + position + size words"] == ("category", "position", "size")
+
+
+def test_ablation_fits_on_train_and_scores_on_test():
+    exprs, boxes, _ = _toy()
+    train = {"expression": exprs, "bbox": boxes.tolist(), "width": [100] * 8, "height": [100] * 8}
+    # the left prediction is [6.5, 40, 16.5, 50] (see above): against [11.5, 40, 21.5, 50] it
+    # overlaps 5 x 10 = 50 px of a 150-px union, IoU 1/3; the right one hits exactly, IoU 1
+    test = {
+        "expression": ["the vehicle on the left", "the vehicle on the right"],
+        "bbox": [[11.5, 40.0, 21.5, 50.0], [86.5, 40.0, 96.5, 50.0]],
+        "width": [100, 100],
+        "height": [100, 100],
+    }
+    ablations = {"blind": (), "position": ("category", "position")}
+    rows = lp.ablation(train, test, min_count=2, ablations=ablations)
+    assert list(rows) == ["blind", "position"]
+    # position words: IoUs 1/3 and 1; cumIoU = (50 + 100) / (150 + 100)
+    assert rows["position"]["mean_iou"] == pytest.approx(2 / 3)
+    assert rows["position"]["pr@0.5"] == 0.5 and rows["position"]["pr@0.9"] == 0.5
+    assert rows["position"]["cum_iou"] == pytest.approx(0.6)
+    # no words: both predictions are [46.5, 40, 56.5, 50], missing both targets
+    assert rows["blind"]["mean_iou"] == 0.0 and rows["blind"]["pr@0.5"] == 0.0
+    assert rows["blind"]["n"] == 2
