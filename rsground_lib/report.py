@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rsground_lib import metrics
+from rsground_lib import __version__, metrics
+from rsground_lib.bookbuild import notebook_sources
+from rsground_lib.paths import project_root
 
 TABLE_METRICS = ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rate")
 """Columns of the overview's results table (keys of ``metrics.grounding_metrics``)."""
@@ -195,9 +197,6 @@ def glue_convention_gaps(rows: dict[str, dict[str, float]]) -> dict[str, str]:
 
 def book_chapters(root=None) -> list[str]:
     """Stems of the executable chapters listed in the project's ``_toc.yml``, in order."""
-    from rsground_lib.bookbuild import notebook_sources
-    from rsground_lib.paths import project_root
-
     return list(notebook_sources(project_root(root)))
 
 
@@ -210,8 +209,6 @@ def _version(dist: str) -> str:
 
 def environment_report() -> dict[str, str]:
     """What this run ran on: Python, the key libraries, the accelerator, CPU cores."""
-    from rsground_lib import __version__
-
     info = {
         "rsground_lib": __version__,
         "python": platform.python_version(),
