@@ -1,6 +1,6 @@
 """rsground_lib: the thin library behind the RSGround-R1 research book.
 
-One module per concept of the paper (see ``DESIGN.md`` and the book's overview chapter).
+One module per concept of the paper (see the book's design page, ``book/design.md``).
 Importing the package has no side effects: no seeding, no matplotlib style, no network.
 """
 

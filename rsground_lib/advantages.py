@@ -10,7 +10,7 @@ This mirrors TRL's ``GRPOTrainer`` (``scale_rewards`` = ``"group"``, ``"batch"``
 ``"none"``; sample standard deviation with Bessel's correction; ``eps = 1e-4``), so the book
 can show, without a model, why a group whose rewards are all equal — a group of misses under
 an IoU-only reward — has no advantage and therefore no learning signal. The consistency
-weight multiplies a group's advantages (our reading of the paper: DESIGN, "Rewards and the
+weight multiplies a group's advantages (our reading of the paper: design page, "Rewards and the
 consistency weight").
 
 Book chapter: "Rewards and spatial consistency" (``book/01_rewards.py``).

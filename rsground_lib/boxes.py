@@ -321,8 +321,9 @@ def giou(pred, target, convention: str = "continuous"):
     """Generalised IoU (Rezatofighi et al., 2019): ``IoU − (C − U) / C``, in [−1, 1].
 
     ``C`` is the area of the smallest enclosing box and ``U`` the union; ``C == 0`` (two
-    coinciding zero-area boxes) gives the penalty 0. Shapes as :func:`iou`. Kept for the
-    rewards ablation. Book chapter: "Rewards and spatial consistency".
+    coinciding zero-area boxes) gives the penalty 0. Shapes as :func:`iou`. Not a reward of
+    the registry (its penalty is 0 for every box inside the target's enclosing box, so it
+    says less about distance than DIoU); kept as a box measure. Book chapter: "Rewards and spatial consistency".
     """
     plus = _check_convention(convention)
     return _out(_pairwise(_k_giou, pred, target, plus)[0])
@@ -358,7 +359,7 @@ def _as_sizes(image_size, name: str = "image_size") -> np.ndarray:
 def finite_rows(boxes) -> np.ndarray:
     """Boolean array ``(...)``: True where all four coordinates of a box are finite.
 
-    The mask every caller uses to tell parsed boxes from NaN (unparsable) rows (DESIGN,
+    The mask every caller uses to tell parsed boxes from NaN (unparsable) rows (design page,
     "Coordinates": an unparsable answer scores 0); a fast path reads the four finiteness
     bytes of a row as one 32-bit word.
     Book chapter: "Rewards and spatial consistency".
@@ -372,7 +373,7 @@ def finite_rows(boxes) -> np.ndarray:
 
 def is_finite(boxes):
     """True for each box whose four coordinates are finite (a ``bool`` for one box).
-    A data check (the record's ``bbox``; DESIGN, "The record").
+    A data check (the record's ``bbox``; design page, "The record").
 
     Book chapter: "Rewards and spatial consistency".
     """
@@ -381,7 +382,7 @@ def is_finite(boxes):
 
 def is_ordered(boxes):
     """True for each finite box with ``x2 >= x1`` and ``y2 >= y1`` (corners not swapped).
-    A data check (DESIGN, "The record").
+    A data check (design page, "The record").
 
     Book chapter: "Rewards and spatial consistency".
     """
@@ -394,7 +395,7 @@ def is_inside(boxes, image_size, convention: str = "continuous"):
     """True for each ordered box lying inside an image of ``image_size = (width, height)``:
     ``0 <= x1`` and ``x2 <= width`` (continuous) or ``x2 <= width - 1`` (inclusive), same for
     y. ``image_size`` may be ``(2,)`` or one size per box ``(N, 2)``. The pixel convention
-    decides the last valid coordinate (DESIGN, "Coordinates").
+    decides the last valid coordinate (design page, "Coordinates").
 
     Book chapter: "Rewards and spatial consistency".
     """
@@ -410,7 +411,7 @@ def is_inside(boxes, image_size, convention: str = "continuous"):
 def is_valid(boxes, image_size=None, convention: str = "continuous"):
     """True for each box that is finite, ordered (``x2 >= x1``, ``y2 >= y1``) and, when
     ``image_size = (width, height)`` is given, inside the image (see :func:`is_inside`).
-    The data check of the benchmark readers (DESIGN, "The record").
+    The data check of the benchmark readers (design page, "The record").
 
     Book chapter: "Rewards and spatial consistency".
     """
@@ -428,7 +429,7 @@ def clip_to_image(boxes, image_size, convention: str = "continuous"):
     """Each box clipped to the image ``(width, height)``: x into ``[0, width]`` (continuous)
     or ``[0, width - 1]`` (inclusive), likewise y. Swapped corners stay swapped (normalise
     them first if needed); NaN stays NaN. Returns an array shaped like ``boxes``. Standard
-    clipping (DESIGN, "Coordinates").
+    clipping (design page, "Coordinates").
 
     Book chapter: "Rewards and spatial consistency".
     """
@@ -524,7 +525,7 @@ def model_size(
 ) -> tuple[int, int]:
     """The model-input size ``(width, height)`` of an original image ``(width, height)``:
     :func:`smart_resize` with the project's ``(w, h)`` order — the frame of ``bbox_model``
-    (DESIGN, "Coordinates"; transformers' Qwen2-VL processor rule). Book chapter:
+    (design page, "Coordinates"; transformers' Qwen2-VL processor rule). Book chapter:
     "Rewards and spatial consistency"."""
     try:
         w, h = (int(v) for v in orig_size)
@@ -552,7 +553,7 @@ def to_model_pixels(bbox, orig_size, model_size):
 
     ``orig_size`` and ``model_size`` are ``(width, height)``, or one per box ``(N, 2)``; get
     the model size from :func:`model_size`. Qwen2.5-VL reads and writes boxes in model-input
-    pixels (DESIGN, "Coordinates"); prompts and SFT targets use them.
+    pixels (design page, "Coordinates"); prompts and SFT targets use them.
     Book chapter: "Rewards and spatial consistency".
     """
     return _rescale(bbox, orig_size, model_size)
@@ -560,7 +561,7 @@ def to_model_pixels(bbox, orig_size, model_size):
 
 def to_original_pixels(bbox_model, orig_size, model_size):
     """The inverse of :func:`to_model_pixels`: a box in model-input pixels back to the
-    original image's pixels, where every metric and export is computed (DESIGN,
+    original image's pixels, where every metric and export is computed (design page,
     "Coordinates").
 
     Book chapter: "Rewards and spatial consistency".

@@ -6,7 +6,7 @@ For each prompt GRPO samples ``G`` completions. Their parsed boxes form a group
 
     ``w = clip(exp(−κ · score), w_min, 1)``
 
-that multiplies the group's advantages (DESIGN, "Rewards and the consistency weight"; our
+that multiplies the group's advantages (design page, "Rewards and the consistency weight"; our
 reading of the paper, whose formula is not public). ``κ = 0`` gives ``w = 1`` (off).
 
 Scores (:data:`SCORES`):
@@ -189,7 +189,7 @@ SCORES: dict[str, Callable] = {
 def group_score(groups, image_size, score: str = "center_dispersion", **kwargs):
     """The coherence score called ``score`` of one group ``(G, 4)`` or of groups
     ``(B, G, 4)``; ValueError listing the known scores for an unknown name. Our reading of
-    the paper (DESIGN: the score is a config field).
+    the paper (design page: the score is a config field).
 
     Book chapter: "Rewards and spatial consistency".
     """
@@ -203,7 +203,7 @@ def update_weight(score, kappa: float, w_min: float):
 
     ``score`` is a float or an array (one per group); the result has its shape (a float for
     a float). ``kappa >= 0`` and ``0 <= w_min <= 1`` are checked (ValueError), as is a
-    finite score. DESIGN's weight, our reading of the paper. Book chapter:
+    finite score. The design page's weight, our reading of the paper. Book chapter:
     "Rewards and spatial consistency".
     """
     kappa_f, w_min_f = float(kappa), float(w_min)

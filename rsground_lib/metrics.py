@@ -12,7 +12,7 @@ The RSVG protocol (RSVG-pytorch, used by DIOR-RSVG and its successors):
 ``parse_rate``
     fraction of answers that could be parsed into a box; ``n`` the number of samples.
 
-An unparsable answer (``None``) has IoU 0 and stays in every denominator (DESIGN,
+An unparsable answer (``None``) has IoU 0 and stays in every denominator (design page,
 "Coordinates"). For cumIoU it counts as an *empty* prediction — no intersection, and its
 target's area joins the union sum — except in the VRSBench preset, whose evaluation code
 leaves samples without a box out of cumIoU (``cum_iou_unparsed="skip"``).
@@ -60,7 +60,7 @@ grid, IoU ``>=`` t, and skips box-less answers in cumIoU."""
 def metric_names(thresholds: Sequence[float] = THRESHOLDS) -> list[str]:
     """The metric keys :func:`grounding_metrics` returns, in order:
     ``pr@<t>`` for each threshold, ``mean_iou``, ``cum_iou``, ``parse_rate``, ``n`` (the
-    RSVG protocol's metrics plus the parse rate of DESIGN, "Coordinates").
+    RSVG protocol's metrics plus the parse rate of design page, "Coordinates").
     Book chapter: "Rewards and spatial consistency"."""
     return [f"pr@{t:g}" for t in thresholds] + ["mean_iou", "cum_iou", "parse_rate", "n"]
 
@@ -109,7 +109,7 @@ def as_predictions(preds) -> np.ndarray:
     Accepts an array (a row with any non-finite value is unparsable) or a sequence whose
     items are boxes or ``None`` (also NaN/float ``nan`` scalars, as pandas stores missing
     values). A box without four numbers is a ValueError naming its index. An unparsable
-    answer stays in the denominators (DESIGN, "Coordinates").
+    answer stays in the denominators (design page, "Coordinates").
     Book chapter: "Rewards and spatial consistency".
     """
     if isinstance(preds, np.ndarray) and preds.dtype != object:
@@ -262,7 +262,7 @@ def metrics_by(
     the groups' ``n`` can add up to more than the "all" row's. An empty list or a missing
     value is grouped under ``missing_label``. ``metric_kwargs`` go to
     :func:`grounding_metrics` (``preset=…``, ``thresholds=…``). The cue breakdown is ours
-    (DESIGN, "The record": positional-cue tags). Book chapter:
+    (design page, "The record": positional-cue tags). Book chapter:
     "Rewards and spatial consistency" (the cue breakdown of the evaluation chapters).
     """
     import pandas as pd

@@ -8,7 +8,7 @@ Two families share one code path (``AutoProcessor`` / ``AutoModelForImageTextToT
     explains why the tiny model is not a Qwen2.5-VL: measured on this project's CPU machine,
     tiny Qwen2.5-VLs (whose vision tower has no absolute position embedding) print the same
     box for every image for thousands of steps, while this shape escapes that image-blind
-    floor (diagnosis in ``book/0x_cot_sft.py`` and the ``checkpoints/tiny-base`` README).
+    floor (diagnosis in ``book/03_cot_sft.py`` and the ``checkpoints/tiny-base`` README).
 ``"qwen2_5_vl"``
     A tiny Qwen2.5-VL: the same classes as the GPU model, for code-path tests.
 
@@ -41,7 +41,7 @@ Traps handled here (each has a test in ``tests/test_models.py``):
   missing); inputs must carry ``mm_token_type_ids`` or the model silently falls back to 1-D
   positions — :func:`processor_call_kwargs` says what to pass.
 
-Book chapter: "CoT-SFT" (``book/0x_cot_sft.py``).
+Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
 """
 
 from __future__ import annotations

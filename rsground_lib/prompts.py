@@ -1,7 +1,7 @@
 """Prompts: the conversation the model sees, the answer contract, and the robust parser of
 what it writes back.
 
-The contract (DESIGN, "Rewards and the consistency weight")::
+The contract (design page, "Rewards and the consistency weight")::
 
     <think> … reasoning … </think><answer>[x1, y1, x2, y2]</answer>
 
@@ -72,7 +72,7 @@ _FORMAT_RE = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", 
 def user_text(expression: str, image_size_model: Sequence[int]) -> str:
     """The user turn's text: the image size in model pixels and the referring expression.
 
-    Stating ``width x height`` tells the model the frame its coordinates live in (DESIGN,
+    Stating ``width x height`` tells the model the frame its coordinates live in (design page,
     "Coordinates"; our reading of the paper, whose prompt is not public).
     Book chapter: "Rewards and spatial consistency".
     """
@@ -105,7 +105,7 @@ def build_messages(
     The image itself travels in the dataset's ``image`` column (the ``{"type": "image"}``
     part marks where it goes). With ``answer`` (e.g. from :func:`format_answer`) an
     assistant turn is appended — the SFT target. The paper's prompt is not public; this one
-    is our reading of the paper (DESIGN, "Coordinates"). Book chapter:
+    is our reading of the paper (design page, "Coordinates"). Book chapter:
     "Rewards and spatial consistency".
     """
     messages: list[dict] = [
@@ -145,7 +145,7 @@ def format_answer(think: str, bbox_model: Sequence[float]) -> str:
     model pixels rounded to integers (:func:`format_box`).
 
     ValueError if ``think`` contains one of the contract's tags (the result would not pass
-    :func:`check_format`). The DeepSeek-R1-style contract of DESIGN (our reading of the
+    :func:`check_format`). The DeepSeek-R1-style contract of the design page (our reading of the
     paper). Book chapter: "Rewards and spatial consistency".
     """
     if not isinstance(think, str):
@@ -326,7 +326,7 @@ def check_format(text) -> bool:
     a list ``[x1, y1, x2, y2]`` (alone or as ``{"bbox_2d": [...]}``) or as corner pairs —
     four bare numbers without brackets parse, but do not satisfy the contract.
 
-    The ``format`` reward (DESIGN, "Rewards and the consistency weight"). Never raises on
+    The ``format`` reward (design page, "Rewards and the consistency weight"). Never raises on
     model output. Book chapter: "Rewards and spatial consistency".
     """
     try:

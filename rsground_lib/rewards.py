@@ -13,7 +13,7 @@ and ignore every other keyword. A completion that cannot be parsed scores 0 (nev
 a missing or malformed target column is a ValueError that says what was expected.
 
 The formulas are our reading of the paper (RSGround-R1, arXiv 2601.21634; its formulas are
-not public) — DESIGN, "Rewards and the consistency weight". Each function has a ``*_scores``
+not public) — design page, "Rewards and the consistency weight". Each function has a ``*_scores``
 twin working on parsed arrays ``(N, 4)`` (NaN rows = unparsable), which the benchmark and the
 book's plots use.
 
@@ -40,7 +40,7 @@ GAUSSIAN_MIN_SIGMA = 1.0
 """Floor of ``σ`` in pixels, so that a zero-area target cannot divide by zero."""
 
 DEFAULT_REWARD_WEIGHTS: dict[str, float] = {"format": 1.0, "iou": 1.0, "positional": 1.0}
-"""DESIGN's default total reward: format + IoU + positional, each with weight 1."""
+"""The design page's default total reward: format + IoU + positional, each with weight 1."""
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -49,7 +49,7 @@ DEFAULT_REWARD_WEIGHTS: dict[str, float] = {"format": 1.0, "iou": 1.0, "position
 def parse_completions(completions: Sequence) -> np.ndarray:
     """The parsed boxes of a batch of completions, ``(N, 4)`` float, a NaN row where the
     completion cannot be parsed (:func:`rsground_lib.prompts.parse_answer`; an unparsable
-    answer scores 0, DESIGN "Coordinates").
+    answer scores 0, design page, "Coordinates").
 
     Book chapter: "Rewards and spatial consistency".
     """
@@ -210,11 +210,12 @@ def iou_reward(completions, bbox_model=None, **kwargs) -> list[float]:
 def positional_reward(completions, bbox_model=None, **kwargs) -> list[float]:
     """The default positional reward: DIoU rescaled to [0, 1],
     ``(IoU − ρ²/c² + 1) / 2`` (ρ centre distance, c diagonal of the box enclosing prediction
-    and target); 0.0 when unparsable. Range [0, 1]: 1 for a perfect box, 0.5 for a box that
-    just touches the target, and still > 0 — and decreasing with distance — for every box
-    that misses, so a group of misses keeps a learning signal.
+    and target); 0.0 when unparsable. Range [0, 1]: 1 for a perfect box; every box that misses
+    (IoU 0) scores below 0.5 — 0.4 for a square of the target's size touching it side to
+    side — and still > 0, decreasing with distance, so a group of misses keeps a learning
+    signal.
 
-    Our reading of the paper's continuous, distance-aware positional reward (DESIGN).
+    Our reading of the paper's continuous, distance-aware positional reward (design page).
     Book chapter: "Rewards and spatial consistency".
     """
     target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
@@ -227,7 +228,7 @@ def gaussian_center_reward(completions, bbox_model=None, **kwargs) -> list[float
     target's ``w, h`` and ``s =`` :data:`GAUSSIAN_SIGMA_SCALE`; 0.0 when unparsable.
     Range [0, 1] (1 for a centred box of any size: it ignores the box's extent).
 
-    Our reading of the paper (an ablation alternative; DESIGN). Book chapter:
+    Our reading of the paper (an ablation alternative; design page). Book chapter:
     "Rewards and spatial consistency".
     """
     target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
@@ -241,7 +242,7 @@ def center_distance_reward(
     distance and ``diag`` the model-input image diagonal (column ``image_size_model``,
     ``[width, height]``); 0.0 when unparsable. Range [0, 1], linear in the distance.
 
-    Our reading of the paper (an ablation alternative; DESIGN). Book chapter:
+    Our reading of the paper (an ablation alternative; design page). Book chapter:
     "Rewards and spatial consistency".
     """
     n = len(completions)
@@ -272,7 +273,7 @@ REWARDS: dict[str, RewardFunc] = {
 
 def get_reward(name: str) -> RewardFunc:
     """The registered reward called ``name``; ValueError listing the known names otherwise.
-    The names are the config's ``reward_weights`` keys (DESIGN, "Rewards").
+    The names are the config's ``reward_weights`` keys (design page, "Rewards").
 
     Book chapter: "Rewards and spatial consistency".
     """
@@ -291,7 +292,7 @@ def combine_rewards(
     Call as ``combine_rewards({"format": 1, "iou": 1, "positional": 1})`` or
     ``combine_rewards(["format", "iou"], [1.0, 0.5])``; ``None`` gives
     :data:`DEFAULT_REWARD_WEIGHTS`. Unknown names are a ValueError listing the known ones;
-    weights must be finite. The total reward of DESIGN (weights are config fields).
+    weights must be finite. The total reward of the design page (weights are config fields).
     (TRL can also take the separate functions with ``GRPOConfig.reward_weights`` and log
     each; this is the single-function form.) Our reading of the paper.
     Book chapter: "Rewards and spatial consistency".
