@@ -322,8 +322,8 @@ def giou(pred, target, convention: str = "continuous"):
 
     ``C`` is the area of the smallest enclosing box and ``U`` the union; ``C == 0`` (two
     coinciding zero-area boxes) gives the penalty 0. Shapes as :func:`iou`. Not a reward of
-    the registry (its penalty is 0 for every box inside the target's enclosing box, so it
-    says less about distance than DIoU); kept as a box measure. Book chapter: "Rewards and spatial consistency".
+    the registry; kept as a box measure (the design page says why DIoU is the positional
+    reward). Book chapter: "Rewards and spatial consistency".
     """
     plus = _check_convention(convention)
     return _out(_pairwise(_k_giou, pred, target, plus)[0])
