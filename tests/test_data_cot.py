@@ -17,15 +17,15 @@ from PIL import Image
 
 from rsground_lib import boxes, models, prompts
 from rsground_lib.data import cot
-from rsground_lib.data import expressions as ex
 from rsground_lib.data import synthetic as sy
+from rsground_lib.vocabulary import CUE_TAGS
 
 
 @pytest.fixture(scope="module")
 def records():
     """Rendered records of every cue (224 px)."""
     out = []
-    for cue in ex.CUES:
+    for cue in CUE_TAGS:
         recs, _ = sy.make_records(2, seed=31, start=0, image_size=224, cue_mix={cue: 1})
         out += recs
     return out

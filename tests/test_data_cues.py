@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rsground_lib.data.cues import CUE_TAGS, DOTA_CLASS_PHRASES, cue_distribution, tag_cues
+from rsground_lib.data.cues import cue_distribution, tag_cues
+from rsground_lib.vocabulary import CUE_TAGS, DOTA_CLASS_PHRASES
 
 A, R, OR, E, S, C, N = "absolute", "relative", "ordinal", "extreme", "size", "color", "none"
 

@@ -1,4 +1,5 @@
-"""Referring expressions and the resolver (rsground_lib.data.expressions).
+"""Referring expressions: the grammar, the resolver and the generator
+(rsground_lib.data.grammar, rsground_lib.data.resolver, rsground_lib.data.expressions).
 
 Hand-made scenes with hand-checked answers for every cue; the parse ↔ realise round trip;
 thousands of generated scenes whose kept expressions must resolve, from their TEXT, to exactly
@@ -13,8 +14,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from rsground_lib import vocabulary
 from rsground_lib.data import expressions as ex
 from rsground_lib.data import synthetic as sy
+from rsground_lib.data.grammar import CELL_NAMES, SIDES, NounPhrase, Query, parse_expression
+from rsground_lib.data.resolver import resolve, resolve_detailed
+from rsground_lib.vocabulary import CLASS_NOUNS, COLOR_NAMES
 
 try:
     from rsground_lib.data.cues import tag_cues
@@ -108,14 +113,14 @@ SCENE = TANKS + [
     ],
 )
 def test_hand_made_scene(expression, expected):
-    assert ex.resolve(expression, SCENE, S) == expected
+    assert resolve(expression, SCENE, S) == expected
 
 
 def test_resolution_clear_and_unambiguous():
-    r = ex.resolve_detailed("The second storage tank from the left", SCENE, S)
+    r = resolve_detailed("The second storage tank from the left", SCENE, S)
     assert r.possible == r.clear == [1]
     assert r.unambiguous
-    tie = ex.resolve_detailed("the tank that is first from the top", SCENE, S)
+    tie = resolve_detailed("the tank that is first from the top", SCENE, S)
     assert tie.possible == [0, 3] and tie.clear == [] and not tie.unambiguous
     ops = [s["op"] for s in r.steps]
     assert ops == ["category", "ordinal", "result"]
@@ -126,48 +131,44 @@ def test_absolute_cell_margin():
     """A centre closer than the margin (4 % of the side) to a cell border is only possibly
     in the cell: the expression is ambiguous between the two cells' objects."""
     near_border = [obj("storagetank", 90, 10, 114, 34), obj("storagetank", 150, 150, 170, 170)]
-    r = ex.resolve_detailed("The tank in the upper left", near_border, S)  # centre x 102
+    r = resolve_detailed("The tank in the upper left", near_border, S)  # centre x 102
     assert r.possible == [0] and r.clear == []
-    r = ex.resolve_detailed("The tank at the top", near_border, S)
+    r = resolve_detailed("The tank at the top", near_border, S)
     assert r.possible == [0] and r.clear == []
     clear = [obj("storagetank", 40, 10, 64, 34), obj("storagetank", 150, 150, 170, 170)]
-    assert ex.resolve_detailed("The tank in the upper left", clear, S).unambiguous
+    assert resolve_detailed("The tank in the upper left", clear, S).unambiguous
 
 
 def test_ordinal_margin():
     """Centres closer than half the mean width are tied; far enough apart they are ranked."""
     close = [obj("ship", 100, 50, 140, 60), obj("ship", 110, 150, 150, 160)]  # dx 10 < 20
-    assert ex.resolve("the leftmost ship", close, S) == [0, 1]
+    assert resolve("the leftmost ship", close, S) == [0, 1]
     apart = [obj("ship", 100, 50, 140, 60), obj("ship", 125, 150, 165, 160)]  # dx 25 >= 20
-    assert ex.resolve("the leftmost ship", apart, S) == [0]
-    assert ex.resolve("the second ship from the left", apart, S) == [1]
+    assert resolve("the leftmost ship", apart, S) == [0]
+    assert resolve("the second ship from the left", apart, S) == [1]
 
 
 def test_size_ratio():
     """'large' needs an area ratio of 1.6 against every other; 'largest' 1.3."""
     a = [obj("storagetank", 0, 0, 10, 10, area=100), obj("storagetank", 50, 50, 60, 60, area=140)]
-    assert ex.resolve("the largest tank", a, S) == [1]
-    assert ex.resolve("the large tank", a, S) == [0, 1]
+    assert resolve("the largest tank", a, S) == [1]
+    assert resolve("the large tank", a, S) == [0, 1]
     b = [obj("storagetank", 0, 0, 10, 10, area=100), obj("storagetank", 50, 50, 60, 60, area=170)]
-    assert ex.resolve("the large tank", b, S) == [1]
+    assert resolve("the large tank", b, S) == [1]
 
 
 def test_relation_cone_and_near():
     anchor = obj("bridge", 140, 140, 160, 160)
     diag = obj("vehicle", 80, 85, 90, 95)  # dx -60, dy -60: 45° — possible, not clear
-    assert (
-        ex.resolve_detailed("The vehicle to the left of the bridge", [anchor, diag], S).clear == []
-    )
-    assert ex.resolve("The vehicle to the left of the bridge", [anchor, diag], S) == [1]
+    assert resolve_detailed("The vehicle to the left of the bridge", [anchor, diag], S).clear == []
+    assert resolve("The vehicle to the left of the bridge", [anchor, diag], S) == [1]
     flat = obj("vehicle", 80, 145, 90, 150)
-    assert ex.resolve_detailed(
-        "The vehicle to the left of the bridge", [anchor, flat], S
-    ).unambiguous
+    assert resolve_detailed("The vehicle to the left of the bridge", [anchor, flat], S).unambiguous
     # near: the nearest must be clearly nearer than the next (2x + 5 % of the side)
     v1, v2 = obj("vehicle", 165, 145, 175, 150), obj("vehicle", 180, 145, 190, 150)  # gaps 5, 20
-    assert ex.resolve("The vehicle next to the bridge", [anchor, v1, v2], S) == [1, 2]
+    assert resolve("The vehicle next to the bridge", [anchor, v1, v2], S) == [1, 2]
     v3 = obj("vehicle", 240, 145, 250, 150)  # gap 80
-    assert ex.resolve("The vehicle next to the bridge", [anchor, v1, v3], S) == [1]
+    assert resolve("The vehicle next to the bridge", [anchor, v1, v3], S) == [1]
 
 
 def test_ambiguous_anchor_makes_nothing_clear():
@@ -176,7 +177,7 @@ def test_ambiguous_anchor_makes_nothing_clear():
         obj("bridge", 200, 10, 220, 30),
         obj("ship", 100, 15, 120, 25),
     ]
-    r = ex.resolve_detailed("The ship to the right of the bridge", scene, S)
+    r = resolve_detailed("The ship to the right of the bridge", scene, S)
     assert r.possible == [2] and r.clear == [] and not r.unambiguous
 
 
@@ -187,22 +188,41 @@ def test_between_two_of_a_class():
         obj("vehicle", 145, 145, 155, 150),
         obj("vehicle", 145, 2, 155, 7),  # offset 0.56 of the span: not between
     ]
-    assert ex.resolve("The vehicle between the two windmills", scene, S) == [2]
-    assert ex.resolve("the car between the two wind turbines", scene, S) == [2]
+    assert resolve("The vehicle between the two windmills", scene, S) == [2]
+    assert resolve("the car between the two wind turbines", scene, S) == [2]
+
+
+# ----------------------------------------------------------------------------- vocabulary
+
+
+def test_vocabulary_classes():
+    """One table: every class's main noun is its name; the grammar reads the nouns of the
+    synthetic classes; the language prior's words are the 20 DIOR classes' nouns and more."""
+    assert len(vocabulary.DIOR_CLASSES) == 20 and "building" not in vocabulary.DIOR_CLASSES
+    for c in vocabulary.CLASSES.values():
+        assert c.nouns[0][0] == c.name and c.words[0] == c.name
+    assert list(CLASS_NOUNS) == list(vocabulary.SYNTHETIC_CLASSES)
+    assert set(vocabulary.SYNTHETIC_CLASSES) <= set(vocabulary.DIOR_CLASSES)
+    assert vocabulary.CLASS_NOUNS["storagetank"][0] == ("storage tank", "storage tanks")
+    assert vocabulary.DIOR_CLASS_WORDS["storage tank"] == ("storage tank", "oil tank", "tank")
+    assert list(vocabulary.DIOR_CLASS_WORDS) == sorted(vocabulary.DIOR_CLASS_WORDS)
+    for cat, pairs in CLASS_NOUNS.items():
+        for singular, _ in pairs:
+            assert parse_expression(f"the {singular}").head.category == cat
 
 
 # ----------------------------------------------------------------------------- grammar
 
 
 def test_parse_examples():
-    q = ex.parse_expression("The vehicle is on the left of the tank in the upper right")
+    q = parse_expression("The vehicle is on the left of the tank in the upper right")
     assert q.relation == "left" and q.head.category == "vehicle"
     assert q.anchors[0].category == "storagetank" and q.anchors[0].cell == (0, 2)
     assert q.cue == "relative"
-    q = ex.parse_expression("the 3rd ship counting from the bottom")
+    q = parse_expression("the 3rd ship counting from the bottom")
     assert q.head.order == ("bottom", 3) and q.cue == "ordinal"
-    assert ex.parse_expression("A tank on the left side of the image").head.cell == (1, 0)
-    assert ex.parse_expression("the plane in the upper middle").head.cell == (0, 1)
+    assert parse_expression("A tank on the left side of the image").head.cell == (1, 0)
+    assert parse_expression("the plane in the upper middle").head.cell == (0, 1)
 
 
 @pytest.mark.parametrize(
@@ -219,14 +239,14 @@ def test_parse_examples():
 )
 def test_parse_errors_are_value_errors(bad):
     with pytest.raises(ValueError):
-        ex.parse_expression(bad)
+        parse_expression(bad)
 
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="category"):
-        ex.resolve("the tank", [{"bbox": [0, 0, 1, 1]}], S)
+        resolve("the tank", [{"bbox": [0, 0, 1, 1]}], S)
     with pytest.raises(ValueError, match="image_size"):
-        ex.resolve("the tank", TANKS, (0, 10))
+        resolve("the tank", TANKS, (0, 10))
     with pytest.raises(ValueError, match="cue"):
         ex.generate_expression(TANKS, 0, "colour", S, np.random.default_rng(0))
     with pytest.raises(ValueError, match="unknown cue"):
@@ -245,37 +265,31 @@ def test_realise_parse_round_trip_and_tags():
     misses = Counter()
     total = 0
     queries = []
-    for cat in ex.CLASS_NOUNS:
-        queries += [ex.Query(ex.NounPhrase(cat))]
-        queries += [ex.Query(ex.NounPhrase(cat, cell=c)) for c in ex.CELL_NAMES]
+    for cat in CLASS_NOUNS:
+        queries += [Query(NounPhrase(cat))]
+        queries += [Query(NounPhrase(cat, cell=c)) for c in CELL_NAMES]
+        queries += [Query(NounPhrase(cat, order=(s, r))) for s in SIDES for r in (1, 2, 3, 5)]
         queries += [
-            ex.Query(ex.NounPhrase(cat, order=(s, r))) for s in ex.SIDES for r in (1, 2, 3, 5)
-        ]
-        queries += [
-            ex.Query(ex.NounPhrase(cat, extreme=e))
+            Query(NounPhrase(cat, extreme=e))
             for e in ("left", "right", "top", "bottom", "largest", "smallest")
         ]
-        queries += [ex.Query(ex.NounPhrase(cat, size=z)) for z in ("large", "small")]
-        queries += [ex.Query(ex.NounPhrase(cat, color=c)) for c in ex.COLOR_NAMES]
+        queries += [Query(NounPhrase(cat, size=z)) for z in ("large", "small")]
+        queries += [Query(NounPhrase(cat, color=c)) for c in COLOR_NAMES]
         for rel in ("left", "right", "above", "below", "near"):
-            queries.append(
-                ex.Query(ex.NounPhrase(cat), rel, (ex.NounPhrase("bridge", color="gray"),))
-            )
-            queries.append(
-                ex.Query(ex.NounPhrase(cat), rel, (ex.NounPhrase("windmill", cell=(2, 0)),))
-            )
-        queries.append(ex.Query(ex.NounPhrase(cat), "between", (ex.NounPhrase("ship", count=2),)))
+            queries.append(Query(NounPhrase(cat), rel, (NounPhrase("bridge", color="gray"),)))
+            queries.append(Query(NounPhrase(cat), rel, (NounPhrase("windmill", cell=(2, 0)),)))
+        queries.append(Query(NounPhrase(cat), "between", (NounPhrase("ship", count=2),)))
         queries.append(
-            ex.Query(
-                ex.NounPhrase(cat),
+            Query(
+                NounPhrase(cat),
                 "between",
-                (ex.NounPhrase("bridge"), ex.NounPhrase("ship", size="large")),
+                (NounPhrase("bridge"), NounPhrase("ship", size="large")),
             )
         )
     for q in queries:
         for _ in range(6):
             text = ex.realise(q, rng)
-            parsed = ex.parse_expression(text)
+            parsed = parse_expression(text)
             assert parsed.same_meaning(q), (text, q, parsed)
             if tag_cues is not None:
                 total += 1
@@ -306,7 +320,7 @@ def generated():
 def _check_records(records):
     for rec in records:
         objects, size = rec["objects"], (rec["width"], rec["height"])
-        r = ex.resolve_detailed(rec["expression"], objects, size)
+        r = resolve_detailed(rec["expression"], objects, size)
         assert r.possible == [rec["target_index"]], rec["expression"]
         assert r.unambiguous, rec["expression"]
         assert objects[rec["target_index"]]["bbox"] == rec["bbox"]
@@ -357,5 +371,5 @@ def test_generation_counts_rejections():
     g = ex.generate_expression(scene, 0, "absolute", S, rng)
     assert g.expression is None and g.tried == g.rejected == 1
     g = ex.generate_expression(scene, 0, "extreme", S, rng)
-    assert g.expression is not None and ex.resolve(g.expression, scene, S) == [0]
+    assert g.expression is not None and resolve(g.expression, scene, S) == [0]
     assert g.tried == g.rejected + 1

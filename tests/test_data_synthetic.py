@@ -12,9 +12,10 @@ import pytest
 import shapely
 from PIL import Image
 
-from rsground_lib.data import expressions as ex
 from rsground_lib.data import glyphs, placement, render, scene_model
 from rsground_lib.data import synthetic as sy
+from rsground_lib.data.resolver import resolve
+from rsground_lib.vocabulary import COLOR_NAMES, CUE_TAGS, SYNTHETIC_CLASSES
 
 
 def _scenes(n, size, seed=0, **kwargs):
@@ -104,6 +105,15 @@ def test_contrast_plans():
         assert min(colors.values()) == 1
 
 
+def test_scene_model_follows_the_vocabulary():
+    """The classes, their order and the colour names are the vocabulary's; every colour a
+    class can take has a palette entry."""
+    assert scene_model.CATEGORIES == SYNTHETIC_CLASSES
+    assert tuple(scene_model.PALETTE) == COLOR_NAMES
+    for spec in scene_model.CLASS_SPECS.values():
+        assert {name for name, _ in spec.colors} <= set(COLOR_NAMES)
+
+
 def test_glyph_builders_cover_every_class():
     """One builder per class; each gives a non-empty outline whose parts start with it."""
     assert set(glyphs.GLYPH_BUILDERS) == set(scene_model.CATEGORIES)
@@ -159,12 +169,12 @@ def test_make_dataset_columns_and_types():
     assert row["width"] == row["height"] == 112
     assert row["objects"][row["target_index"]]["bbox"] == row["bbox"]
     assert row["category"] == row["objects"][row["target_index"]]["category"]
-    assert row["cue_type"] in ex.CUES
+    assert row["cue_type"] in CUE_TAGS
     assert set(row["objects"][0]) == set(scene_model.OBJECTS_FEATURE_FIELDS)
     info = json.loads(ds.info.description)
     assert sum(info["stats"]["kept"].values()) == 6
     for r in ds:
-        assert ex.resolve(r["expression"], r["objects"], (r["width"], r["height"])) == [
+        assert resolve(r["expression"], r["objects"], (r["width"], r["height"])) == [
             r["target_index"]
         ]
 

@@ -14,7 +14,7 @@ pixels, continuous), ``category``, ``cues``, ``n_objects``, ``n_same`` (instance
 target's class, for the chance level of picking one at random) and ``objects`` (every drawn
 object's ``category`` and ``bbox``, for the class-conditional warm start), ``target_index``
 (the target's position in ``objects``) and ``resolver_steps`` (JSON text in the format of
-:mod:`rsground_lib.data.expressions`: a ``category`` step, then an ``extreme`` step for the
+:mod:`rsground_lib.data.resolver`: a ``category`` step, then an ``extreme`` step for the
 extreme cues), so that :func:`rsground_lib.data.cot.template_trace` writes their reasoning
 traces exactly as for the rich synthetic scenes. Deterministic in ``seed``.
 The default data factory of ``python -m rsground_lib.training.tiny_base pretrain-base`` (``make
@@ -27,14 +27,19 @@ import json
 import numpy as np
 from PIL import Image, ImageDraw
 
-CLASSES = {  # name: (colour, shape, size range px at 64)
+from rsground_lib import vocabulary
+
+_LOOKS = {  # class id: (colour, shape, size range px at 64)
     "airplane": ((235, 235, 235), "cross", (10, 16)),
     "ship": ((200, 60, 60), "rect_h", (8, 14)),
-    "storage tank": ((240, 200, 40), "circle", (8, 13)),
+    "storagetank": ((240, 200, 40), "circle", (8, 13)),
     "vehicle": ((60, 90, 220), "rect", (6, 9)),
-    "tennis court": ((40, 200, 120), "rect_v", (10, 16)),
+    "tenniscourt": ((40, 200, 120), "rect_v", (10, 16)),
     "building": ((150, 100, 200), "rect", (10, 16)),
 }
+CLASSES = {vocabulary.CLASSES[cid].name: look for cid, look in _LOOKS.items()}
+"""Class name (:attr:`rsground_lib.vocabulary.ObjectClass.name`: the records' ``category`` and
+the noun of their expressions, e.g. "storage tank") → (colour, shape, size range px at 64)."""
 NAMES = list(CLASSES)
 POS = {"upper left": (0, 0), "upper right": (1, 0), "lower left": (0, 1), "lower right": (1, 1)}
 
@@ -148,7 +153,7 @@ _EXTREME = {"leftmost": ("cx", "left"), "rightmost": ("cx", "right"),
 
 def resolver_steps(objs, target_index: int, expression: str) -> list[dict]:
     """How the expression picks ``objs[target_index]``, as the resolver steps of
-    :mod:`rsground_lib.data.expressions` (``category``, then ``extreme`` for "the leftmost …"):
+    :mod:`rsground_lib.data.resolver` (``category``, then ``extreme`` for "the leftmost …"):
     the input of :func:`rsground_lib.data.cot.template_trace`. ``objs``: ``(category, box)``."""
     cat = objs[target_index][0]
     # Candidates in reading order (by centre x), so a trace lists them in an order the model

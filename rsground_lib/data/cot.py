@@ -40,7 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from rsground_lib import boxes, prompts
-from rsground_lib.data import expressions as ex
+from rsground_lib.vocabulary import CLASS_NOUNS
 
 # --------------------------------------------------------------------------- helpers
 
@@ -105,14 +105,15 @@ def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
 
 
 def _plural(category: str) -> str:
-    """The plural noun of a DIOR-RSVG class key; another category (e.g. the tiny base scenes'
-    "storage tank") is its own singular, plural with an "s"."""
-    pairs = ex.CLASS_NOUNS.get(category)
+    """The plural noun of a synthetic class id (:data:`rsground_lib.vocabulary.CLASS_NOUNS`);
+    another category (e.g. the tiny base scenes' "storage tank") is its own singular, plural
+    with an "s"."""
+    pairs = CLASS_NOUNS.get(category)
     return pairs[0][1] if pairs else f"{category}s"
 
 
 def _singular(category: str) -> str:
-    pairs = ex.CLASS_NOUNS.get(category)
+    pairs = CLASS_NOUNS.get(category)
     return pairs[0][0] if pairs else str(category)
 
 

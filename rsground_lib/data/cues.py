@@ -7,7 +7,7 @@ model, no parser, deterministic; about 0.1 ms per expression (VRSBench's 16k sen
 ~1.5 s on 2 cores) and linear in the length of the text (runs of modifiers are bounded, so no
 input can make the regular expressions backtrack for long).
 
-Tags (:data:`CUE_TAGS`, also the output order):
+Tags (:data:`rsground_lib.vocabulary.CUE_TAGS`, also the output order):
 
 ``absolute``
     a position in the image frame: *upper left*, *top-right corner*, *centre*, *in the middle*,
@@ -45,8 +45,8 @@ Decisions the chapter explains:
 * **Class names are not sizes**: "small vehicle" and "large vehicle" are DOTA-v2 categories
   (VRSBench uses them in 15 % of its expressions), where "small" is part of the name, not a
   cue. The tagger reads words literally unless told: ``ignore_phrases`` lists the category
-  names whose words must not count (:data:`DOTA_CLASS_PHRASES` for DOTA-derived data). The
-  benchmark readers pass it for VRSBench only
+  names whose words must not count (:data:`~rsground_lib.vocabulary.DOTA_CLASS_PHRASES` for
+  DOTA-derived data). The benchmark readers pass it for VRSBench only
   (:data:`rsground_lib.data.benchmarks.CUE_IGNORE_PHRASES`); in DIOR-RSVG, whose class is
   plain "vehicle", "a small vehicle" *is* a size cue, and so it is in the synthetic data.
 * **Shape is not size**: "slender", "rectangular", "round" carry no tag.
@@ -61,16 +61,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-CUE_TAGS: tuple[str, ...] = ("absolute", "relative", "ordinal", "extreme", "size", "color", "none")
-"""Every tag :func:`tag_cues` can return, in the order it returns them."""
-
-DOTA_CLASS_PHRASES: tuple[str, ...] = ("small vehicle", "large vehicle")
-"""DOTA-v2 category names (``small-vehicle``, ``large-vehicle``) that are not size cues in
-DOTA-derived data such as VRSBench; matched after hyphens become spaces, plurals included."""
+from rsground_lib.vocabulary import CUE_TAGS, DOTA_CLASS_PHRASES
 
 # ---------------------------------------------------------------------------------------------
-# Vocabulary. Everything is matched on a normalised text: lower case, hyphens/underscores/
-# slashes as spaces, curly apostrophes straightened, whitespace collapsed.
+# The tagger's word patterns. Everything is matched on a normalised text: lower case,
+# hyphens/underscores/slashes as spaces, curly apostrophes straightened, whitespace collapsed.
 
 _COMPASS = (
     r"north|south|east|west|northeast|northwest|southeast|southwest"
@@ -178,7 +173,8 @@ _DOTA_IGNORE = _ignore_pattern(DOTA_CLASS_PHRASES)
 
 
 def tag_cues(expression: str, *, ignore_phrases: Sequence[str] = ()) -> list[str]:
-    """The positional-cue tags of one English referring expression, in :data:`CUE_TAGS` order.
+    """The positional-cue tags of one English referring expression, in the order of
+    :data:`~rsground_lib.vocabulary.CUE_TAGS`.
 
     Used to tag every real and synthetic record (the ``cues`` column of the record, see
     :mod:`rsground_lib.data.schema`) and to compare cue distributions across datasets
@@ -187,8 +183,9 @@ def tag_cues(expression: str, *, ignore_phrases: Sequence[str] = ()) -> list[str
 
     Never raises for a string (any string, empty included) and always returns a non-empty list:
     ``["none"]`` when no other tag applies. ``ignore_phrases`` are category names whose words
-    must not count as size cues (default none; :data:`DOTA_CLASS_PHRASES` for DOTA-derived
-    data such as VRSBench, where "small vehicle" is a class name).
+    must not count as size cues (default none;
+    :data:`~rsground_lib.vocabulary.DOTA_CLASS_PHRASES` for DOTA-derived data such as
+    VRSBench, where "small vehicle" is a class name).
 
     >>> tag_cues("The second storage tank from the left")
     ['ordinal']
@@ -246,12 +243,14 @@ def cue_distribution(
     synthetic data. Each item is either an expression (tagged here with :func:`tag_cues`) or
     an already computed list of tags (e.g. a dataset's ``cues`` column). An expression can
     carry several tags, so the shares do not sum to 1. ``ignore_phrases`` is passed on to
-    :func:`tag_cues` (:data:`DOTA_CLASS_PHRASES` for VRSBench expressions).
+    :func:`tag_cues` (:data:`~rsground_lib.vocabulary.DOTA_CLASS_PHRASES` for VRSBench
+    expressions).
 
-    Returns one row per tag of :data:`CUE_TAGS` (index ``tag``) with columns ``count`` (how
-    many expressions carry the tag) and ``share`` (count / number of expressions); the number
-    of expressions is in ``df.attrs["n_expressions"]``. Raises ``ValueError`` for an empty
-    input or a tag list holding an unknown tag (naming the item's position).
+    Returns one row per tag of :data:`~rsground_lib.vocabulary.CUE_TAGS` (index ``tag``) with
+    columns ``count`` (how many expressions carry the tag) and ``share`` (count / number of
+    expressions); the number of expressions is in ``df.attrs["n_expressions"]``. Raises
+    ``ValueError`` for an empty input or a tag list holding an unknown tag (naming the item's
+    position).
     """
     import pandas as pd
 

@@ -34,7 +34,8 @@ PALETTE: dict[str, tuple[int, int, int]] = {
     "orange": (224, 126, 48),
     "brown": (150, 102, 62),
 }
-"""Colour name → base RGB of object colours (names from :data:`expressions.COLOR_NAMES`)."""
+"""Colour name → base RGB of object colours (the names of
+:data:`rsground_lib.vocabulary.COLOR_NAMES`, in its order)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ CLASS_SPECS: dict[str, ClassSpec] = {
         ClassSpec("groundtrackfield", "land", (0.24, 0.33), 24, (("red", 0.7), ("blue", 0.3)), 2),
     )
 }
-"""The object classes (DIOR-RSVG category names) and their look. Book chapter: "Data"."""
+"""The object classes (the ids of :data:`rsground_lib.vocabulary.SYNTHETIC_CLASSES`, in its
+order) and their look. Book chapter: "Data"."""
 
 CATEGORIES: tuple[str, ...] = tuple(CLASS_SPECS)
 

@@ -6,7 +6,8 @@ explicit position awareness". This module draws that data, one record per (seed,
 a scene (:func:`~rsground_lib.data.placement.make_scene`) of objects of eleven DIOR-RSVG
 classes placed on plausible land cover, rendered with Pillow
 (:func:`~rsground_lib.data.render.render_scene`), and a referring expression for one target
-object (:mod:`rsground_lib.data.expressions`), verified by the resolver. The pieces:
+object (:mod:`rsground_lib.data.expressions`), verified by the resolver
+(:mod:`rsground_lib.data.resolver`). The pieces:
 
 * :mod:`rsground_lib.data.scene_model`: the classes and their look, the scene and its objects;
 * :mod:`rsground_lib.data.shapes`: shapely shapes and colour helpers;
@@ -41,10 +42,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rsground_lib.data import expressions as ex
 from rsground_lib.data.cues import tag_cues
+from rsground_lib.data.expressions import check_cue_mix, generate_expression
 from rsground_lib.data.placement import PlacementError, make_scene
 from rsground_lib.data.render import png_bytes, render_scene
+from rsground_lib.data.resolver import DEFAULT_RULES, GeometryRules
 from rsground_lib.data.scene_model import (
     CLASS_SPECS,
     SMOKE_IMAGE_SIZE,
@@ -54,6 +56,7 @@ from rsground_lib.data.scene_model import (
     objects_feature,
 )
 from rsground_lib.data.schema import records_to_dataset
+from rsground_lib.vocabulary import CUE_TAGS
 
 
 @dataclass
@@ -63,10 +66,10 @@ class GenerationStats:
     scene layouts redrawn, records whose cue fell back to ``none``, distractors dropped.
     Book chapter: "Data"."""
 
-    intended: dict = field(default_factory=lambda: dict.fromkeys(ex.CUES, 0))
-    kept: dict = field(default_factory=lambda: dict.fromkeys(ex.CUES, 0))
-    tried: dict = field(default_factory=lambda: dict.fromkeys(ex.CUES, 0))
-    rejected: dict = field(default_factory=lambda: dict.fromkeys(ex.CUES, 0))
+    intended: dict = field(default_factory=lambda: dict.fromkeys(CUE_TAGS, 0))
+    kept: dict = field(default_factory=lambda: dict.fromkeys(CUE_TAGS, 0))
+    tried: dict = field(default_factory=lambda: dict.fromkeys(CUE_TAGS, 0))
+    rejected: dict = field(default_factory=lambda: dict.fromkeys(CUE_TAGS, 0))
     scenes: int = 0
     scenes_without_expression: int = 0
     placement_failures: int = 0
@@ -96,7 +99,8 @@ class GenerationStats:
             "tried": dict(self.tried),
             "rejected": dict(self.rejected),
             "rejection_rate": {
-                k: (self.rejected[k] / self.tried[k] if self.tried.get(k) else 0.0) for k in ex.CUES
+                k: (self.rejected[k] / self.tried[k] if self.tried.get(k) else 0.0)
+                for k in CUE_TAGS
             },
             "scenes": self.scenes,
             "scenes_without_expression": self.scenes_without_expression,
@@ -135,14 +139,15 @@ def make_example(
     split: str = "train",
     render: bool = True,
     max_scenes: int = 12,
-    rules: ex.GeometryRules = ex.DEFAULT_RULES,
+    rules: GeometryRules = DEFAULT_RULES,
 ) -> tuple[dict, GenerationStats, Scene]:
     """One synthetic record, drawn from ``SeedSequence([seed, index])`` alone.
 
     Samples the intended cue from ``cue_mix``, a target class that can carry it, a scene
-    (:func:`~rsground_lib.data.placement.make_scene`) and an expression for one of the target instances
-    (:func:`expressions.generate_expression`, verified by the resolver). A scene where no
-    instance can be described with that cue is replaced by a new one (up to ``max_scenes``);
+    (:func:`~rsground_lib.data.placement.make_scene`) and an expression for one of the target
+    instances (:func:`~rsground_lib.data.expressions.generate_expression`, verified by the
+    resolver). A scene where no instance can be described with that cue is replaced by a new
+    one (up to ``max_scenes``);
     after that the record falls back to the ``none`` cue with a single-instance scene
     (counted in ``fallbacks``). With ``render=False`` the ``image`` field is ``None``
     (geometry and text only, for fast tests). Returns ``(record, stats, scene)``.
@@ -153,7 +158,7 @@ def make_example(
             raise ValueError(f"{name}: expected a non-negative integer; got {v!r}")
     W, H = image_wh(image_size)
     classes = check_classes(classes)
-    mix = ex.check_cue_mix(
+    mix = check_cue_mix(
         cue_mix if cue_mix is not None else ({"none": 1.0} if single_instance else None)
     )
     if single_instance:
@@ -201,7 +206,7 @@ def make_example(
         objects = scene.object_records()
         targets = [i for i, o in enumerate(objects) if o["category"] == target_category]
         for t in (targets[k] for k in rng.permutation(len(targets))):
-            g = ex.generate_expression(objects, t, attempt_cue, (W, H), rng, rules=rules)
+            g = generate_expression(objects, t, attempt_cue, (W, H), rng, rules=rules)
             stats.tried[attempt_cue] += g.tried
             stats.rejected[attempt_cue] += g.rejected
             if g.expression is not None:
@@ -278,7 +283,7 @@ def make_dataset(
     single_instance: bool = False,
     split: str = "train",
     start: int = 0,
-    rules: ex.GeometryRules = ex.DEFAULT_RULES,
+    rules: GeometryRules = DEFAULT_RULES,
 ):
     """The synthetic RSVG reasoning dataset: ``n`` rendered scenes with one verified
     referring expression each, as a ``datasets.Dataset`` with the common record's columns.

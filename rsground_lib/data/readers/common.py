@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsground_lib.data.cues import DOTA_CLASS_PHRASES, tag_cues
+from rsground_lib.data.cues import tag_cues
 from rsground_lib.data.schema import RecordError, SkipRecord, records_to_dataset, validate_record
+from rsground_lib.vocabulary import DOTA_CLASS_PHRASES
 
 BENCHMARKS: tuple[str, ...] = ("dior_rsvg", "opt_rsvg", "vrsbench", "rsvg_hr", "records")
 """Benchmark names :func:`rsground_lib.data.benchmarks.load_benchmark` understands (plus Hub
