@@ -29,30 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rsground_lib import metrics
-
-DIOR_CLASS_WORDS: dict[str, tuple[str, ...]] = {
-    "airplane": ("airplane", "aeroplane", "plane", "aircraft"),
-    "airport": ("airport",),
-    "baseball field": ("baseball field", "baseball diamond"),
-    "basketball court": ("basketball court",),
-    "bridge": ("bridge",),
-    "chimney": ("chimney",),
-    "dam": ("dam",),
-    "expressway service area": ("expressway service area", "service area"),
-    "expressway toll station": ("expressway toll station", "toll station"),
-    "golf field": ("golf field", "golf course"),
-    "ground track field": ("ground track field", "track field", "running track"),
-    "harbor": ("harbor", "harbour"),
-    "overpass": ("overpass",),
-    "ship": ("ship", "boat", "vessel"),
-    "stadium": ("stadium",),
-    "storage tank": ("storage tank", "oil tank", "tank"),
-    "tennis court": ("tennis court",),
-    "train station": ("train station", "railway station"),
-    "vehicle": ("vehicle", "car", "truck", "bus"),
-    "windmill": ("windmill", "wind turbine"),
-}
-"""The 20 DIOR classes (the classes of DIOR-RSVG) and the words that name them."""
+from rsground_lib.vocabulary import DIOR_CLASS_WORDS
 
 FEATURES = ("category", "position", "size")
 

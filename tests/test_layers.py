@@ -1,0 +1,134 @@
+"""The import graph of ``rsground_lib`` is layered (book → training → evaluation → data,
+models, scoring core → boxes, prompts): no module imports one of a higher layer, and none
+imports the project's own modules inside a function. Read from the source with ``ast``."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "rsground_lib"
+
+# Lower number = lower layer. A module may import modules of its own layer or below. The
+# first matching prefix wins (most specific first).
+LAYERS: tuple[tuple[str, int], ...] = (
+    # 0: foundations, nothing of ours below them
+    ("rsground_lib.boxes", 0),
+    ("rsground_lib.prompts", 0),
+    ("rsground_lib.vocabulary", 0),
+    ("rsground_lib.config", 0),
+    ("rsground_lib.paths", 0),
+    ("rsground_lib.archive", 0),
+    ("rsground_lib.jupyter_setup", 0),
+    # 1: the scoring core and the data layer
+    ("rsground_lib.metrics", 1),
+    ("rsground_lib.rewards", 1),
+    ("rsground_lib.consistency", 1),
+    ("rsground_lib.advantages", 1),
+    ("rsground_lib.language_prior", 1),
+    ("rsground_lib.data", 1),
+    # 2: models (real checkpoints, the tiny model, the checkpoint teacher)
+    ("rsground_lib.models", 2),
+    # 3: a record as the model's conversation
+    ("rsground_lib.conversation", 3),
+    # 4: evaluation
+    ("rsground_lib.evaluation", 4),
+    # 5: training stages
+    ("rsground_lib.training", 5),
+    # 6: what the book and the command line call
+    ("rsground_lib.plotting", 6),
+    ("rsground_lib.report", 6),
+    ("rsground_lib.bookbuild", 6),
+    ("rsground_lib.bench", 6),
+    ("rsground_lib.cli", 7),
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _layer(module: str) -> int:
+    if module == "rsground_lib":  # the package itself: only __version__
+        return 0
+    for prefix, layer in LAYERS:
+        if module == prefix or module.startswith(prefix + "."):
+            return layer
+    raise AssertionError(f"{module}: no layer assigned in tests/test_layers.py")
+
+
+def _imports(path: Path, module: str):
+    """``(imported module, line, inside a function?)`` for every import of ours."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Import | ast.ImportFrom):
+                    inside.add(id(sub))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base_name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                base_name = node.module or ""
+            # "from rsground_lib import boxes" imports the module rsground_lib.boxes
+            targets = [f"{base_name}.{a.name}" for a in node.names] or [base_name]
+            targets = [t if (PACKAGE.parent / t.replace(".", "/")).exists()
+                       or (PACKAGE.parent / (t.replace(".", "/") + ".py")).exists()
+                       else base_name for t in targets]  # fmt: skip
+        else:
+            continue
+        for target in targets:
+            if target == "rsground_lib" or target.startswith("rsground_lib."):
+                yield target, node.lineno, id(node) in inside
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield path, _module_name(path)
+
+
+def test_every_module_has_a_layer():
+    for _, module in _modules():
+        _layer(module)
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = []
+    for path, module in _modules():
+        for target, line, _ in _imports(path, module):
+            if target == "rsground_lib":
+                continue
+            if _layer(target) > _layer(module):
+                upward.append(f"{path.name}:{line} {module} (layer {_layer(module)}) imports "
+                              f"{target} (layer {_layer(target)})")  # fmt: skip
+    assert upward == []
+
+
+def test_no_in_function_imports_of_our_own_modules():
+    lazy = [
+        f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}"
+        for path, module in _modules()
+        for target, line, in_function in _imports(path, module)
+        if in_function
+    ]
+    assert lazy == []
+
+
+def test_the_layer_table_orders_the_concepts():
+    """The checker itself: the layers of a few modules, and an unknown module is refused."""
+    assert _layer("rsground_lib.boxes") < _layer("rsground_lib.training.sft")
+    assert _layer("rsground_lib.data.readers.dior_rsvg") == _layer("rsground_lib.metrics")
+    assert _layer("rsground_lib.evaluation") < _layer("rsground_lib.training.common")
+    with pytest.raises(AssertionError, match="no layer assigned"):
+        _layer("rsground_lib.geo")
