@@ -61,20 +61,25 @@ import json
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import evaluation, models, paths, plotting, report
+from rsground_lib import archive, evaluation, models, paths, plotting, report
 from rsground_lib.data import cues
 from rsground_lib.training import common, sft, tiny_base
 
 run_dir = paths.run_dir(profile, "03_cot_sft", runs_root or None)
 start = model_name_or_path or str(paths.project_root() / "checkpoints" / "tiny-base")
+probes = archive.load("tiny_base_probes")
+variants = archive.load("cot_sft_variants")
+archive.glue_values(probes, {"early_runs": "early_runs.count", "early_min_lo": "early_runs.minutes_each.0", "early_min_hi": "early_runs.minutes_each.1", "probe_r2": "dense_probe.r2_after", "probe_mean_box_r2": "dense_probe.r2_mean_box_of_class", "cue_run_steps": "cue_only_third_run.steps.3"})
 
 # %% [markdown]
 # ## Why the CPU path starts from a tiny base checkpoint
 #
 # A pretrained Qwen2.5-VL already localises objects; CoT-SFT teaches it *how to reason* about
 # position. A tiny model built from random weights does not localise at all, and learning to
-# do so is the hard part. Measured while building this project (twelve CPU runs of 8–10
-# minutes; details in `checkpoints/tiny-base/README.md`): tiny models learn the answer format
+# do so is the hard part. Measured while building this project ({glue:text}`archived_early_runs`
+# CPU runs of {glue:text}`archived_early_min_lo`–{glue:text}`archived_early_min_hi` minutes,
+# archived in `experiments/tiny_base_probes.json`; details in
+# `checkpoints/tiny-base/README.md`): tiny models learn the answer format
 # within ~100 steps, then print almost the same box for every image — their training loss
 # sits at the **image-blind floor**, the loss of a model that knows only the marginal box
 # statistics, for thousands of steps. The loss was identical with true and with shuffled
@@ -107,10 +112,12 @@ plotting.show_figure(
 # chance levels beside each rate): it localises a lone object, picks the object named by its
 # class about two times in three, and does not yet use position words — on extreme cues its
 # pick is *worse* than a random pick among the instances of the class. Two later attempts
-# did not change that (`checkpoints/tiny-base/README.md`): 3,000 more steps on cue scenes
-# alone, and a dense probe — a regression head on the text model's last hidden state, trained
-# with the whole model — whose held-out R² for the target box (0.31) stays below that of the
-# mean box of the class's instances (0.335), a guess that ignores the cue word.
+# did not change that (archived: `experiments/tiny_base_probes.json`, details in
+# `checkpoints/tiny-base/README.md`): {glue:text}`archived_cue_run_steps` more steps on cue
+# scenes alone, and a dense probe — a regression head on the text model's last hidden state,
+# trained with the whole model — whose held-out R² for the target box
+# ({glue:text}`archived_probe_r2`) stays below that of the mean box of the class's instances
+# ({glue:text}`archived_probe_mean_box_r2`), a guess that ignores the cue word.
 
 # %%
 base_model_eval, base_processor = models.load_model(base_dir)
@@ -245,16 +252,14 @@ counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
 pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
 
 # %%
-for m, key in (("base", "start"), ("plain SFT", "plain_sft"), ("CoT-SFT", "cot_sft")):
-    for split in val_splits:
-        report.glue_metrics(f"{key}_{split}", results[m][split])
-        glue(f"{key}_{split}_pick", f"{100 * results[m][split]['pick_acc']:.1f}%", display=False)
-        glue(f"{key}_{split}_follows", f"{100 * results[m][split]['answer_follows_reasoning']:.1f}%", display=False)
-        if (m, split) in paired:
-            glue(f"{key}_{split}_lost", paired[m, split]["only_a"], display=False)
-            glue(f"{key}_{split}_gained", paired[m, split]["only_b"], display=False)
-            glue(f"{key}_{split}_p", f"{paired[m, split]['p_value']:.2g}", display=False)
+report.glue_model_splits(
+    results, paired, {"base": "start", "plain SFT": "plain_sft", "CoT-SFT": "cot_sft"}, reference="base"
+)
 glue("chance_pick_position", f"{100 * results['base']['with_position']['chance_pick']:.1f}%", display=False)
+recipe_lost = archive.points_lost(variants, rows=[0, 1])
+glue("archived_recipe_lost_min", f"{min(recipe_lost):.1f}", display=False)
+glue("archived_recipe_lost_max", f"{max(recipe_lost):.1f}", display=False)
+archive.glue_values(variants, {"base_small": "base_pr50.small", "base_paired": "base_pr50.paired", "scenes_small": "scenes.small", "scenes_paired": "scenes.paired", "first_box": "rows.0.first_box_pr50.0", "follows": "rows.0.follows.0", "two_threads": "thread_comparison.two_threads", "one_thread": "thread_comparison.one_thread", "collapse_steps": "without_freeze_and_init_tokens.steps", "collapse_lr": "without_freeze_and_init_tokens.learning_rate"})
 
 # %% [markdown]
 # Validation scenes with every model's box (target dashed yellow). The CoT-SFT model's
@@ -291,33 +296,36 @@ for r, rec in zip(rows["CoT-SFT"][split][:3], shown, strict=False):
 # {glue:text}`cot_sft_class_only_p`); plain SFT {glue:text}`plain_sft_class_only_lost` and
 # {glue:text}`plain_sft_class_only_gained` (p = {glue:text}`plain_sft_class_only_p`).
 #
-# **What we measured while building this chapter: on the tiny model, CoT-SFT costs part of
-# the start's localisation — 4 to 12 points of `class_only` Pr@0.5 in the runs below and
-# above; plain SFT on the same scenes does not.** The first box
-# of the model's reasoning is about as good as the start's answer; what fails is carrying it
-# into the answer — in about half the answers the model writes the first coordinate of its
-# reasoning box and then re-localises the rest from the image. Variants tried, one CPU thread
-# each, from this base (`class_only` Pr@0.5 on the same 128 scenes unless a 512-scene paired
-# comparison is given; the base scores 0.531 on the 128 and 0.506 on the 512):
-#
-# | variant | steps | Pr@0.5 | first reasoning box Pr@0.5 | answer follows reasoning |
-# |---|---|---|---|---|
-# | this chapter's recipe | 1,500 | 0.484; on 512: 0.459 (lost 44, gained 20, p 0.004) | 0.477 | 0.46 |
-# | the same, twice the steps (two seeds) | 3,000 | 0.500, 0.500; on 512: 0.467, 0.459 (p 0.009, 0.003) | 0.492, 0.531 | 0.53, 0.61 |
-# | candidates listed in the cue's order, the pick first (two seeds) | 1,500 | 0.461, 0.438 | 0.492, 0.484 | 0.43, 0.48 |
-# | LoRA r 32 (α 64, lr 3e-3) instead of full fine-tuning | 1,500 | 0.000 (never closes the answer in 96 tokens) | 0.469 | — |
-# | a third text layer added as an identity (zeroed output projections), only it and the embeddings train | 1,500 | 0.312 | 0.523 | 0.25 |
-# | the same, the whole text model trains | 1,500 | 0.461 | 0.492 | 0.50 |
-# | half the traces' boxes shifted by one grid step, the answer the shifted pick (so only copying gets the answer right) | 1,500 | on 512: 0.420 | 0.457 | 0.38 |
-#
+# **On the tiny model, in this run, CoT-SFT {glue:text}`cot_sft_class_only_change` of
+# `class_only` Pr@0.5 against the start, and plain SFT {glue:text}`plain_sft_class_only_change`.**
+# In the archived one-thread runs of the same recipe (the first two rows of the table below)
+# CoT-SFT lost {glue:text}`archived_recipe_lost_min` to {glue:text}`archived_recipe_lost_max`
+# points. What fails is carrying the reasoning into the answer: in the archived recipe run the
+# first box of the reasoning scores Pr@0.5 {glue:text}`archived_first_box` (the start:
+# {glue:text}`archived_base_small` on the same {glue:text}`archived_scenes_small` scenes), and
+# the answer is the reasoning's box in {glue:text}`archived_follows` of the answers — the model
+# often writes the first coordinate of its reasoning box and then re-localises the rest from
+# the image. The variants tried, one CPU thread each, from this base (`class_only` Pr@0.5;
+# the start scores {glue:text}`archived_base_small` on the {glue:text}`archived_scenes_small`
+# scenes and {glue:text}`archived_base_paired` on the {glue:text}`archived_scenes_paired`):
+
+# %%
+archive.table(
+    variants,
+    {"steps": "steps", "pr50_small": "Pr@0.5, 128 scenes", "pr50_paired": "Pr@0.5, 512 scenes", "paired": "vs start, 512 scenes", "first_box_pr50": "first reasoning box Pr@0.5", "follows": "answer follows reasoning", "note": "note"},
+    index="variant",
+).style.set_caption(archive.source_line(variants))
+
+# %% [markdown]
 # The rendered run above uses two threads, as `make smoke` does; it is reproducible, but
-# not the same run as the one-thread run in the table (the floating-point sums are ordered
-# differently and the trajectories part): the same recipe scores 0.383 with two threads and
-# 0.459 with one on the same 512 scenes. Runs of one recipe differ by several points. Freezing
-# the vision tower and starting `<think>` from `<answer>` (parameters above) mattered: without
-# them, 400 steps at learning rate 2e-3 collapsed the model to one box per image. These are a
-# tiny model's numbers on toy scenes, not the paper's, and say nothing about Qwen2.5-VL,
-# which already localises and reads.
+# not the same run as the one-thread runs in the table (the floating-point sums are ordered
+# differently and the trajectories part): the archived recipe scored
+# {glue:text}`archived_two_threads` with two threads and {glue:text}`archived_one_thread`
+# with one on the same {glue:text}`archived_scenes_paired` scenes. Freezing the vision tower
+# and starting `<think>` from `<answer>` (parameters above) mattered: without them,
+# {glue:text}`archived_collapse_steps` steps at learning rate {glue:text}`archived_collapse_lr`
+# collapsed the model to one box per image (archived). These are a tiny model's numbers on toy
+# scenes, not the paper's, and say nothing about Qwen2.5-VL, which already localises and reads.
 
 # %% [markdown]
 # ## The full profile
@@ -327,15 +335,22 @@ for r, rec in zip(rows["CoT-SFT"][split][:3], shown, strict=False):
 # rate 1e-5, prose traces and the full system prompt, on the rich synthetic scenes at 800 px,
 # batch 8 × 2 accumulation steps. Before any checkpoint was at hand, the same code path was
 # timed on one H200 with a model of Qwen2.5-VL-3B's shape and random weights
-# (`python -m rsground_lib.bench_sft`; ~1,250 tokens per example, 841 of them image tokens;
+# (`python -m rsground_lib.bench.sft`; ~1,250 tokens per example, 841 of them image tokens;
 # `benchmarks/bench_sft_h200.json`). `step_s_median` times forward, backward and optimizer
 # step (tokens/s is computed from it); `wall_s_per_step_incl_data` adds the loading and
 # collating of the batch on the CPU and the first steps' warm-up. Activation checkpointing
-# cuts the memory of LoRA at batch 8 from 71 to 15 GiB at 4.7× the step time; full
-# fine-tuning (float32 master weights) needs 57 GiB at batch 4 with checkpointing.
+# cuts the memory of LoRA at batch 8 from {glue:text}`h200_lora_b8_gib` to
+# {glue:text}`h200_lora_b8_ckpt_gib` GiB at {glue:text}`h200_ckpt_slowdown`× the step time;
+# full fine-tuning (float32 master weights) needs {glue:text}`h200_full_b4_gib` GiB at batch 4
+# with checkpointing (archived: measured on the H200, not on this run's machine).
 
 # %%
 bench = json.loads((paths.project_root() / "benchmarks" / "bench_sft_h200.json").read_text())
+cases = bench["cases"]
+glue("h200_lora_b8_gib", f"{cases['lora_b8']['peak_memory_gib']:.0f}", display=False)
+glue("h200_lora_b8_ckpt_gib", f"{cases['lora_b8_ckpt']['peak_memory_gib']:.0f}", display=False)
+glue("h200_ckpt_slowdown", f"{cases['lora_b8_ckpt']['step_s_median'] / cases['lora_b8']['step_s_median']:.1f}", display=False)
+glue("h200_full_b4_gib", f"{cases['full_b4_ckpt']['peak_memory_gib']:.0f}", display=False)
 pd.DataFrame(bench["cases"]).T[
     ["batch_size", "lora", "gradient_checkpointing", "weights_dtype", "step_s_median", "wall_s_per_step_incl_data", "tokens_per_s", "peak_memory_gib"]
 ]
@@ -349,9 +364,10 @@ pd.DataFrame(bench["cases"]).T[
 # - CoT-SFT and plain SFT run through the same TRL builder, loss on the assistant turn
 #   only, from the same start on the same scenes; every model is scored by the scoring core
 #   with the chance levels beside it (`runs/<profile>/03_cot_sft/metrics.json`).
-# - On the tiny model, within the smoke budget, CoT-SFT *costs* 4 to 12 points of
-#   localisation that plain SFT keeps (a paired test on the same scenes shows it): its
-#   answers often do not follow its own reasoning. Measured, not hidden.
+# - On the tiny model, within the smoke budget, CoT-SFT {glue:text}`cot_sft_class_only_change`
+#   of `class_only` Pr@0.5 against the start, plain SFT {glue:text}`plain_sft_class_only_change`
+#   (the paired test above says how sure that is); its answers often do not follow its own
+#   reasoning. Measured, not hidden.
 # - The full profile trains Qwen2.5-VL-3B with LoRA through the same code; its step time and
 #   memory were measured on an H200.
 #

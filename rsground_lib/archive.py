@@ -112,15 +112,19 @@ def points_lost(
     return out
 
 
-def glue_values(data: dict, keys: dict[str, str], prefix: str = "archived_") -> dict[str, str]:
+def format_value(v) -> str:
+    """An archived value as prose quotes it: integers with thousands separators, other
+    numbers as they are stored (``0.335``, not a re-rounded ``0.34``)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def glue_values(data: dict, keys: dict[str, str], prefix: str = "archived_") -> None:
     """Glue (myst_nb) the values at ``keys`` (glue name → dotted path, :func:`value`) as
-    text, each name prefixed by ``prefix``; numbers as they are stored. Returns what was glued."""
+    text (:func:`format_value`), each name prefixed by ``prefix``. Returns nothing, so that a
+    chapter cell ending with it prints nothing."""
     from myst_nb import glue  # the book extra; archived values are read without it
 
-    glued = {}
     for name, path in keys.items():
-        v = value(data, path)
-        text = f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
-        glue(prefix + name, text, display=False)
-        glued[prefix + name] = text
-    return glued
+        glue(prefix + name, format_value(value(data, path)), display=False)

@@ -225,3 +225,49 @@ def environment_report() -> dict[str, str]:
             accelerator = f"{torch.cuda.device_count()} × {torch.cuda.get_device_name(0)}"
     info["accelerator"] = accelerator
     return info
+
+
+def change_phrase(before: float, after: float, *, digits: int = 1) -> str:
+    """A change of a rate in [0, 1] as words and percentage points, sign and number from the
+    same values: ``"loses 12.3 points"``, ``"gains 1.2 points"``, or ``"keeps it (within 0.1
+    points)"`` when the change rounds to zero at ``digits``; ``"not measured"`` when either
+    value is NaN or None. For prose that states a direction."""
+    if before is None or after is None or np.isnan(before) or np.isnan(after):
+        return "not measured"
+    points = round(100 * (float(after) - float(before)), digits)
+    if points == 0:
+        return f"keeps it (within {10**-digits:g} points)"
+    word = "gains" if points > 0 else "loses"
+    return f"{word} {abs(points):.{digits}f} points"
+
+
+def glue_model_splits(
+    results: dict[str, dict[str, dict]],
+    paired: dict[tuple[str, str], dict],
+    keys: dict[str, str],
+    reference: str,
+) -> None:
+    """Glue (myst_nb) what a chapter's prose quotes of every model × split evaluation:
+    the table metrics (:func:`glue_metrics`, row ``<key>_<split>``), ``<key>_<split>_pick``
+    and ``_follows`` (percentages, "not measured" when NaN), and for the models compared
+    with ``reference`` scene by scene (``paired``, :func:`rsground_lib.evaluation.
+    paired_comparisons`) ``_lost``, ``_gained``, ``_p`` and ``_change`` (the Pr@0.5 change
+    against the reference, :func:`change_phrase`). ``keys`` maps a model name to its glue
+    prefix."""
+    from myst_nb import glue  # the book extra: only chapters glue
+
+    def percent(value) -> str:
+        return "not measured" if value is None or np.isnan(value) else f"{100 * value:.1f}%"
+
+    for model, key in keys.items():
+        for split, res in results[model].items():
+            glue_metrics(f"{key}_{split}", res)
+            glue(f"{key}_{split}_pick", percent(res["pick_acc"]), display=False)
+            glue(f"{key}_{split}_follows", percent(res["answer_follows_reasoning"]), display=False)
+            if (model, split) in paired:
+                p = paired[model, split]
+                glue(f"{key}_{split}_lost", p["only_a"], display=False)
+                glue(f"{key}_{split}_gained", p["only_b"], display=False)
+                glue(f"{key}_{split}_p", f"{p['p_value']:.2g}", display=False)
+                before = results[reference][split]["pr@0.5"]
+                glue(f"{key}_{split}_change", change_phrase(before, res["pr@0.5"]), display=False)

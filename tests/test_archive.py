@@ -20,6 +20,12 @@ def test_committed_archives_load_and_name_their_source():
     assert archive.value(probes, "cue_only_third_run.pr50.3") == 0.227
 
 
+def test_values_are_quoted_as_stored():
+    assert archive.format_value(12000) == "12,000"
+    assert archive.format_value(0.335) == "0.335"
+    assert archive.format_value(0.002) == "0.002"
+
+
 def test_points_lost_against_the_base(tmp_path):
     data = {"title": "t", "archived": True, "produced_by": SOURCE,
             "base_pr50": {"small": 0.5, "paired": 0.4},
