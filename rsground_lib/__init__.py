@@ -2,6 +2,8 @@
 
 One module per concept of the paper (see the book's design page, ``book/design.md``).
 Importing the package has no side effects: no seeding, no matplotlib style, no network.
+
+Book chapter: "Design and our reading of the paper" (``book/design.md``).
 """
 
 __version__ = "0.1.0"

@@ -79,7 +79,7 @@ def as_boxes(boxes, name: str = "boxes") -> np.ndarray:
 
     The input check shared by every function here: lists, tuples and arrays are accepted;
     anything whose last axis is not 4 is a ValueError naming ``name`` and the shape.
-    (Plumbing; no formula of the paper.) Book chapter: "Rewards and spatial consistency".
+    (Plumbing; no formula of the paper.)
     """
     try:
         arr = np.asarray(boxes, dtype=np.float64)
@@ -252,7 +252,6 @@ def area(boxes, convention: str = "continuous"):
     (inclusive); a box with ``x2 < x1`` or ``y2 < y1`` has area 0.
 
     Standard definition (RSVG-pytorch / VRSBench evaluation code).
-    Book chapter: "Rewards and spatial consistency".
     """
     plus = _check_convention(convention)
     b = as_boxes(boxes)
@@ -267,7 +266,6 @@ def intersection_union(pred, target, convention: str = "continuous"):
     """``(intersection, union)`` areas of each pair — the two sums of cumIoU.
 
     Standard definition; see :func:`iou` for shapes and conventions.
-    Book chapter: "Rewards and spatial consistency".
     """
     plus = _check_convention(convention)
     inter, union = _pairwise(_k_inter_union, pred, target, plus, n_out=2)
@@ -282,7 +280,6 @@ def iou(pred, target, convention: str = "continuous"):
     is ``"continuous"`` (DIOR-RSVG, OPT-RSVG, RSVG-HR) or ``"inclusive"`` (+1 on widths and
     heights, VRSBench). A zero union gives 0.0 (see the module notes on degenerate boxes).
     This is the accuracy measure of every RSVG benchmark and the paper's IoU reward.
-    Book chapter: "Rewards and spatial consistency".
     """
     plus = _check_convention(convention)
     return _out(_pairwise(_k_iou, pred, target, plus)[0])
@@ -291,8 +288,6 @@ def iou(pred, target, convention: str = "continuous"):
 def centers(boxes):
     """Centre ``(cx, cy)`` of each box, shape ``(..., 2)``; the same in both conventions.
     Standard definition; the centres feed DIoU's ``ρ`` and the consistency score.
-
-    Book chapter: "Rewards and spatial consistency".
     """
     b = as_boxes(boxes)
     return np.stack([(b[..., 0] + b[..., 2]) / 2.0, (b[..., 1] + b[..., 3]) / 2.0], axis=-1)
@@ -302,7 +297,7 @@ def center_distance(pred, target):
     """Euclidean distance ``ρ`` between the centres of each pair of boxes, in pixels.
 
     The same in both conventions (the +1 shifts both centres alike). DIoU's ``ρ`` (Zheng et
-    al., 2020); used by the centre-distance rewards. Book chapter: "Rewards and spatial consistency".
+    al., 2020); used by the centre-distance rewards.
     """
     return _out(_pairwise(_k_center_distance, pred, target, 0)[0])
 
@@ -310,8 +305,6 @@ def center_distance(pred, target):
 def enclosing_diagonal(pred, target, convention: str = "continuous"):
     """Diagonal ``c`` of the smallest box enclosing each pair (with ``+1`` on its sides in the
     inclusive convention) — the normaliser of DIoU (Zheng et al., 2020).
-
-    Book chapter: "Rewards and spatial consistency".
     """
     plus = _check_convention(convention)
     return _out(_pairwise(_k_enclosing_diagonal, pred, target, plus)[0])
@@ -323,7 +316,7 @@ def giou(pred, target, convention: str = "continuous"):
     ``C`` is the area of the smallest enclosing box and ``U`` the union; ``C == 0`` (two
     coinciding zero-area boxes) gives the penalty 0. Shapes as :func:`iou`. Not a reward of
     the registry; kept as a box measure (the design page says why DIoU is the positional
-    reward). Book chapter: "Rewards and spatial consistency".
+    reward).
     """
     plus = _check_convention(convention)
     return _out(_pairwise(_k_giou, pred, target, plus)[0])
@@ -335,7 +328,7 @@ def diou(pred, target, convention: str = "continuous"):
     ``ρ`` is the centre distance and ``c`` the enclosing-box diagonal; ``c == 0`` (two
     coinciding points) gives the penalty 0. Unlike IoU it keeps decreasing as a box that
     misses moves further away, which is why the positional reward is built on it (our
-    reading of the paper). Book chapter: "Rewards and spatial consistency".
+    reading of the paper).
     """
     plus = _check_convention(convention)
     return _out(_pairwise(_k_diou, pred, target, plus)[0])
@@ -362,7 +355,6 @@ def finite_rows(boxes) -> np.ndarray:
     The mask every caller uses to tell parsed boxes from NaN (unparsable) rows (design page,
     "Coordinates": an unparsable answer scores 0); a fast path reads the four finiteness
     bytes of a row as one 32-bit word.
-    Book chapter: "Rewards and spatial consistency".
     """
     b = as_boxes(boxes)
     f = np.isfinite(b)
@@ -374,8 +366,6 @@ def finite_rows(boxes) -> np.ndarray:
 def is_finite(boxes):
     """True for each box whose four coordinates are finite (a ``bool`` for one box).
     A data check (the record's ``bbox``; design page, "The record").
-
-    Book chapter: "Rewards and spatial consistency".
     """
     return _out_bool(finite_rows(boxes))
 
@@ -383,8 +373,6 @@ def is_finite(boxes):
 def is_ordered(boxes):
     """True for each finite box with ``x2 >= x1`` and ``y2 >= y1`` (corners not swapped).
     A data check (design page, "The record").
-
-    Book chapter: "Rewards and spatial consistency".
     """
     b = as_boxes(boxes)
     ok = finite_rows(b) & (b[..., 2] >= b[..., 0]) & (b[..., 3] >= b[..., 1])
@@ -396,8 +384,6 @@ def is_inside(boxes, image_size, convention: str = "continuous"):
     ``0 <= x1`` and ``x2 <= width`` (continuous) or ``x2 <= width - 1`` (inclusive), same for
     y. ``image_size`` may be ``(2,)`` or one size per box ``(N, 2)``. The pixel convention
     decides the last valid coordinate (design page, "Coordinates").
-
-    Book chapter: "Rewards and spatial consistency".
     """
     plus = _check_convention(convention)
     b = as_boxes(boxes)
@@ -412,8 +398,6 @@ def is_valid(boxes, image_size=None, convention: str = "continuous"):
     """True for each box that is finite, ordered (``x2 >= x1``, ``y2 >= y1``) and, when
     ``image_size = (width, height)`` is given, inside the image (see :func:`is_inside`).
     The data check of the benchmark readers (design page, "The record").
-
-    Book chapter: "Rewards and spatial consistency".
     """
     _check_convention(convention)
     if image_size is None:
@@ -430,8 +414,6 @@ def clip_to_image(boxes, image_size, convention: str = "continuous"):
     or ``[0, width - 1]`` (inclusive), likewise y. Swapped corners stay swapped (normalise
     them first if needed); NaN stays NaN. Returns an array shaped like ``boxes``. Standard
     clipping (design page, "Coordinates").
-
-    Book chapter: "Rewards and spatial consistency".
     """
     plus = _check_convention(convention)
     b = as_boxes(boxes)
@@ -447,8 +429,7 @@ def clip_to_image(boxes, image_size, convention: str = "continuous"):
 
 def normalize_corners(boxes):
     """Each box with its corners put in order: ``[min(x1,x2), min(y1,y2), max(x1,x2),
-    max(y1,y2)]`` — what the answer parser does to swapped corners (our choice).
-    Book chapter: "Rewards and spatial consistency"."""
+    max(y1,y2)]`` — what the answer parser does to swapped corners (our choice)."""
     b = as_boxes(boxes)
     return np.stack(
         [
@@ -488,7 +469,7 @@ def smart_resize(
     Qwen2.5-VL checkpoints ship ``max_pixels = 12845056`` (:data:`QWEN25VL_MAX_PIXELS`).
     An aspect ratio above 200, or a non-positive side, is a ValueError (as in transformers).
     Note the argument order (height, width), as in transformers; see :func:`model_size` for
-    a ``(width, height)`` front end. Book chapter: "Rewards and spatial consistency".
+    a ``(width, height)`` front end.
     """
     for name, v in (("height", height), ("width", width), ("factor", factor)):
         if not isinstance(v, (int, np.integer)) or v <= 0:
@@ -525,8 +506,7 @@ def model_size(
 ) -> tuple[int, int]:
     """The model-input size ``(width, height)`` of an original image ``(width, height)``:
     :func:`smart_resize` with the project's ``(w, h)`` order — the frame of ``bbox_model``
-    (design page, "Coordinates"; transformers' Qwen2-VL processor rule). Book chapter:
-    "Rewards and spatial consistency"."""
+    (design page, "Coordinates"; transformers' Qwen2-VL processor rule)."""
     try:
         w, h = (int(v) for v in orig_size)
     except (TypeError, ValueError) as exc:
@@ -554,7 +534,6 @@ def to_model_pixels(bbox, orig_size, model_size):
     ``orig_size`` and ``model_size`` are ``(width, height)``, or one per box ``(N, 2)``; get
     the model size from :func:`model_size`. Qwen2.5-VL reads and writes boxes in model-input
     pixels (design page, "Coordinates"); prompts and SFT targets use them.
-    Book chapter: "Rewards and spatial consistency".
     """
     return _rescale(bbox, orig_size, model_size)
 
@@ -563,8 +542,6 @@ def to_original_pixels(bbox_model, orig_size, model_size):
     """The inverse of :func:`to_model_pixels`: a box in model-input pixels back to the
     original image's pixels, where every metric and export is computed (design page,
     "Coordinates").
-
-    Book chapter: "Rewards and spatial consistency".
     """
     return _rescale(bbox_model, model_size, orig_size)
 
@@ -573,7 +550,7 @@ def quantize_box(bbox_model: Sequence[float], step: int, size: Sequence[int]) ->
     """``bbox_model`` rounded to multiples of ``step`` model pixels, clipped to ``[0, W] × [0,
     H]``, with at least one step of width and height: the coordinate grid of the tiny model's
     targets (every multiple of 4 in 0–64 is one token). ``step=1`` is plain rounding. Our
-    design. Book chapter: "CoT-SFT"."""
+    design."""
     w, h = int(size[0]), int(size[1])
     q = [int(round(float(v) / step)) * step for v in bbox_model]
     q[0] = min(max(q[0], 0), w - step)

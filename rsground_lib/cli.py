@@ -2,6 +2,8 @@
 
 Subcommands wrap library functions; they hold no logic of their own. More arrive with the
 chapters that need them (training, evaluation, grounding your own imagery).
+
+Book chapter: "Overview" (``book/00_overview.py``, how to run).
 """
 
 from __future__ import annotations

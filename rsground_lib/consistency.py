@@ -49,8 +49,7 @@ def as_groups(groups) -> np.ndarray:
     Accepts arrays (rows with any non-finite value count as unparsable and become all-NaN)
     or nested lists where an unparsable box is ``None``. Anything else — a box without
     four numbers, ragged groups — is a ValueError. (Plumbing; unparsable handling is our
-    choice, see the module notes.) Book chapter:
-    "Rewards and spatial consistency".
+    choice, see the module notes.)
     """
     if isinstance(groups, np.ndarray):
         try:
@@ -131,8 +130,7 @@ def center_dispersion(groups, image_size, *, score_if_too_few: float = TOO_FEW_S
     ``groups`` is ``(G, 4)`` → a float, or ``(B, G, 4)`` → ``(B,)``; NaN rows / ``None``
     are unparsable and left out; fewer than two parsed boxes → ``score_if_too_few``.
     ``image_size`` is the ``(width, height)`` of the boxes' frame (model pixels for
-    rollouts), or ``(B, 2)``. Our reading of the paper. Book chapter:
-    "Rewards and spatial consistency".
+    rollouts), or ``(B, 2)``. Our reading of the paper.
     """
     too_few = _check_too_few(score_if_too_few)
     g = as_groups(groups)
@@ -160,8 +158,7 @@ def mean_pairwise_iou(
     In [0, 1].
 
     Shapes and unparsable handling as :func:`center_dispersion`; ``image_size`` is accepted
-    for a common signature and not used. Our reading of the paper. Book chapter:
-    "Rewards and spatial consistency".
+    for a common signature and not used. Our reading of the paper.
     """
     too_few = _check_too_few(score_if_too_few)
     g = as_groups(groups)
@@ -190,8 +187,6 @@ def group_score(groups, image_size, score: str = "center_dispersion", **kwargs):
     """The coherence score called ``score`` of one group ``(G, 4)`` or of groups
     ``(B, G, 4)``; ValueError listing the known scores for an unknown name. Our reading of
     the paper (design page: the score is a config field).
-
-    Book chapter: "Rewards and spatial consistency".
     """
     if score not in SCORES:
         raise ValueError(f"unknown consistency score {score!r}; known scores: {', '.join(SCORES)}")
@@ -203,8 +198,7 @@ def update_weight(score, kappa: float, w_min: float):
 
     ``score`` is a float or an array (one per group); the result has its shape (a float for
     a float). ``kappa >= 0`` and ``0 <= w_min <= 1`` are checked (ValueError), as is a
-    finite score. The design page's weight, our reading of the paper. Book chapter:
-    "Rewards and spatial consistency".
+    finite score. The design page's weight, our reading of the paper.
     """
     kappa_f, w_min_f = float(kappa), float(w_min)
     if not (math.isfinite(kappa_f) and kappa_f >= 0):
@@ -232,7 +226,7 @@ def group_weights(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(scores, weights)`` of groups ``(B, G, 4)`` (or one group ``(G, 4)``, giving arrays of
     shape ``()``): :func:`group_score` then :func:`update_weight` — what the GRPO trainer
-    logs and multiplies the advantages by (our reading of the paper). Book chapter: "Rewards and spatial consistency".
+    logs and multiplies the advantages by (our reading of the paper).
     """
     s = np.asarray(group_score(groups, image_size, score, **kwargs), dtype=np.float64)
     return s, np.asarray(update_weight(s, kappa, w_min), dtype=np.float64)
@@ -243,8 +237,6 @@ def groups_from_flat(parsed, num_generations: int) -> np.ndarray:
     ``num_generations`` consecutive rows per prompt — reshaped to groups ``(B, G, 4)``.
 
     ValueError when the batch is not a multiple of ``num_generations``. (TRL's batch layout.)
-    Book chapter:
-    "Rewards and spatial consistency".
     """
     arr = as_groups(parsed) if not isinstance(parsed, np.ndarray) else parsed.astype(np.float64)
     if arr.ndim != 2 or arr.shape[-1] != 4:

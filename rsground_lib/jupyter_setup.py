@@ -4,6 +4,8 @@ Two facts measured on the reference machine: Jupyter Server refuses to start as 
 ``allow_root`` (this machine and CI run as root), and JupyterLab opens ``.py`` files in the
 text editor until the default viewer for Python files is set to Jupytext's notebook. Both
 settings live under ``sys.prefix`` so they travel with ``.venv`` and touch nothing else.
+
+Book chapter: "Overview" (``book/00_overview.py``, how to run).
 """
 
 from __future__ import annotations

@@ -60,8 +60,7 @@ grid, IoU ``>=`` t, and skips box-less answers in cumIoU."""
 def metric_names(thresholds: Sequence[float] = THRESHOLDS) -> list[str]:
     """The metric keys :func:`grounding_metrics` returns, in order:
     ``pr@<t>`` for each threshold, ``mean_iou``, ``cum_iou``, ``parse_rate``, ``n`` (the
-    RSVG protocol's metrics plus the parse rate of design page, "Coordinates").
-    Book chapter: "Rewards and spatial consistency"."""
+    RSVG protocol's metrics plus the parse rate of design page, "Coordinates")."""
     return [f"pr@{t:g}" for t in thresholds] + ["mean_iou", "cum_iou", "parse_rate", "n"]
 
 
@@ -75,7 +74,6 @@ def resolve_protocol(
     """The evaluation protocol: explicit arguments over the ``preset``'s values over the
     defaults (continuous, ``>``, unparsed as empty). ValueError for unknown names. The
     benchmarks' own protocols (RSVG-pytorch; VRSBench).
-    Book chapter: "Rewards and spatial consistency".
     """
     if preset is None:
         proto = dict(_DEFAULTS)
@@ -110,7 +108,6 @@ def as_predictions(preds) -> np.ndarray:
     items are boxes or ``None`` (also NaN/float ``nan`` scalars, as pandas stores missing
     values). A box without four numbers is a ValueError naming its index. An unparsable
     answer stays in the denominators (design page, "Coordinates").
-    Book chapter: "Rewards and spatial consistency".
     """
     if isinstance(preds, np.ndarray) and preds.dtype != object:
         arr = np.array(preds, dtype=np.float64)
@@ -185,8 +182,7 @@ def grounding_metrics(
     an unparsable answer adds its target's area to the union sum; ``"skip"``: left out of
     cumIoU) override it. With ``n = 0`` every rate is NaN, as is cumIoU when its union sum
     is 0. Keys: :func:`metric_names`. Computed in cache-sized chunks (fast for millions of
-    rows). Standard protocol (RSVG-pytorch; VRSBench for its preset). Book chapter:
-    "Rewards and spatial consistency".
+    rows). Standard protocol (RSVG-pytorch; VRSBench for its preset).
     """
     proto = resolve_protocol(
         preset, convention=convention, op=op, cum_iou_unparsed=cum_iou_unparsed
@@ -262,8 +258,7 @@ def metrics_by(
     the groups' ``n`` can add up to more than the "all" row's. An empty list or a missing
     value is grouped under ``missing_label``. ``metric_kwargs`` go to
     :func:`grounding_metrics` (``preset=…``, ``thresholds=…``). The cue breakdown is ours
-    (design page, "The record": positional-cue tags). Book chapter:
-    "Rewards and spatial consistency" (the cue breakdown of the evaluation chapters).
+    (design page, "The record": positional-cue tags).
     """
     import pandas as pd
 
@@ -319,7 +314,7 @@ def paired_hits(ious_a: Sequence[float], ious_b: Sequence[float], threshold: flo
     of a) and ``p_value``. A paired test sees differences that two independent Pr@t
     estimates on a few hundred samples hide in their standard errors. ValueError if the two
     lists differ in length or are empty. Used to ask whether a training stage *lost* the
-    starting model's localisation. Book chapter: "CoT-SFT".
+    starting model's localisation.
     """
     a = np.asarray(ious_a, dtype=float) > threshold
     b = np.asarray(ious_b, dtype=float) > threshold

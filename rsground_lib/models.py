@@ -513,7 +513,7 @@ def build_tiny_model(
     ``spec`` (a :class:`TinyModelSpec` or dict) and keyword overrides set the sizes;
     ``image_size`` is a shortcut for ``image_size_px`` (for ``qwen2_5_vl`` it defaults to 56,
     a multiple of 28). Unknown keys are a ValueError. The global torch RNG is left untouched
-    (a forked RNG is seeded). Book chapter: "CoT-SFT".
+    (a forked RNG is seeded).
     """
     import torch
 
@@ -536,7 +536,9 @@ def build_tiny_model(
     from transformers import AutoModelForImageTextToText
 
     cfg = (
-        _idefics3_config(spec, tokenizer) if family == "idefics3" else tiny_qwen_config(spec, tokenizer)
+        _idefics3_config(spec, tokenizer)
+        if family == "idefics3"
+        else tiny_qwen_config(spec, tokenizer)
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -683,7 +685,7 @@ def init_tokens_from(model, tokenizer, mapping: dict[str, str]) -> dict[str, str
     (``{new: existing}``, e.g. ``{"<think>": "<answer>"}``): a token the model has never
     produced starts where a related one stands, the usual initialisation of new tokens. Both
     must be single tokens of ``tokenizer``; a ValueError names any that is not. Returns the
-    mapping applied. Book chapter: "CoT-SFT" (the tiny base never wrote ``<think>``)."""
+    mapping applied (the tiny base of the CoT-SFT chapter never wrote ``<think>``)."""
     import torch
 
     def single(tok: str) -> int:

@@ -3,6 +3,8 @@
 Functions build and return a ``matplotlib.figure.Figure`` without touching pyplot's global
 state or ``rcParams`` (styles apply inside ``matplotlib.rc_context`` only), so importing this
 module changes nothing. :func:`save_figure` writes a figure into a run folder.
+
+Book chapter: every chapter draws its figures with this module.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def pipeline_figure():
     """The RSGround-R1 pipeline (the paper's overview figure, redrawn as we read it):
     synthetic position-aware CoT data → CoT-SFT → GRPO-style RFT whose rewards include the
     positional reward and whose group updates are scaled by spatial consistency → evaluation
-    on the RSVG benchmarks. Book chapter: *Overview*."""
+    on the RSVG benchmarks."""
     import matplotlib
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
@@ -191,7 +193,6 @@ def reward_grid(name: str, target, image_size, step_px: float = 2.0):
     centre at ``(xs[i], ys[j])``. Data of :func:`reward_heatmaps`."""
     import numpy as np
 
-
     t = np.asarray(target, dtype=float)
     w, h = t[2] - t[0], t[3] - t[1]
     xs = np.arange(0.0, image_size[0] + 1e-9, step_px)
@@ -212,7 +213,7 @@ def reward_grid(name: str, target, image_size, step_px: float = 2.0):
 def reward_heatmaps(target, image_size, names=tuple(REWARD_LABELS), step_px: float = 2.0):
     """One heat map per reward over the predicted box's centre position (same size as the
     target), the target drawn in white: where each reward gives signal, and where IoU gives
-    none. Book chapter: *Rewards and spatial consistency*."""
+    none."""
     import matplotlib
     import numpy as np
     from matplotlib.patches import Rectangle
@@ -252,10 +253,9 @@ def reward_profile(
 ):
     """Rewards of a same-size prediction sliding right from the target (shift 0 = perfect):
     IoU falls to 0 once the boxes stop overlapping and stays flat; the distance-aware
-    rewards keep decreasing. Book chapter: *Rewards and spatial consistency*."""
+    rewards keep decreasing."""
     import matplotlib
     import numpy as np
-
 
     t = np.asarray(target, dtype=float)
     w = t[2] - t[0]
@@ -285,8 +285,7 @@ def reward_profile(
 
 def rollout_groups(groups: dict, target, image_size, scores=None, weights=None):
     """Each named rollout group's boxes (one panel per group) over the image frame, the target
-    dashed, titled with the group's consistency score and update weight when given.
-    Book chapter: *Rewards and spatial consistency*."""
+    dashed, titled with the group's consistency score and update weight when given."""
     import matplotlib
     import numpy as np
     from matplotlib.patches import Rectangle
@@ -327,10 +326,9 @@ def rollout_groups(groups: dict, target, image_size, scores=None, weights=None):
 
 def weight_curves(kappas=(0.0, 2.0, 5.0, 10.0, 20.0), w_min: float = 0.1, max_score: float = 0.5):
     """The update weight ``w = clip(exp(−κ·score), w_min, 1)`` against the group's dispersion
-    score, one curve per κ. Book chapter: *Rewards and spatial consistency*."""
+    score, one curve per κ."""
     import matplotlib
     import numpy as np
-
 
     s = np.linspace(0.0, max_score, 300)
     with matplotlib.rc_context(BOOK_STYLE):
@@ -352,7 +350,7 @@ def scene_gallery(items, ncols: int = 4, title_chars: int = 60):
     """A grid of scenes, each with its target box (yellow, dashed outline) and its referring
     expression as the title. ``items``: dicts with ``image`` (PIL image or array), ``bbox``
     ([x1, y1, x2, y2] in the image's pixels) and ``expression``; optional ``objects`` (list of
-    dicts with ``bbox``) are outlined thinly in white. Book chapter: *Data*."""
+    dicts with ``bbox``) are outlined thinly in white."""
     import textwrap
 
     import matplotlib
@@ -389,7 +387,7 @@ def scene_gallery(items, ncols: int = 4, title_chars: int = 60):
 def cue_mix(shares, title: str = "Share of expressions carrying each positional cue"):
     """Grouped horizontal bars: one group per cue tag, one bar per dataset. ``shares``: a
     pandas DataFrame indexed by tag with one column per dataset, values in [0, 1] (an
-    expression may carry several tags, so a column need not sum to 1). Book chapter: *Data*."""
+    expression may carry several tags, so a column need not sum to 1)."""
     import matplotlib
     import numpy as np
 
@@ -419,7 +417,7 @@ def box_statistics(datasets: dict, bins: int = 24):
     """Where targets are and how big they are, per dataset: a 2-D histogram of normalised
     box centres (one panel each) and the distribution of box area as a fraction of the image
     (log scale). ``datasets``: name → ``(bboxes (N, 4), image_sizes (N, 2))``, original
-    pixels and ``(width, height)``. Book chapter: *Data*."""
+    pixels and ``(width, height)``."""
     import matplotlib
     import numpy as np
 
@@ -465,7 +463,7 @@ def loss_curves(logs: dict, floor: float | None = None, smooth: int = 1):
     """Training loss against optimizer step, one line per run. ``logs``: ``{name: rows}``,
     rows as read by :func:`rsground_lib.training.read_log` (those with a ``loss`` are drawn);
     ``floor`` draws the image-blind floor as a dashed line; ``smooth`` > 1 averages that many
-    consecutive logged values. Book chapter: "CoT-SFT"."""
+    consecutive logged values."""
     import matplotlib
     import numpy as np
 
@@ -501,8 +499,7 @@ def prediction_gallery(items, predictions: dict, ncols: int = 3, title_chars: in
     """Scenes with the target (yellow, dashed) and each model's predicted box (one colour per
     model, solid; a missing box — an unparsable answer — is listed as such in the title).
     ``items``: dicts with ``image``, ``bbox``, ``expression``; ``predictions``:
-    ``{model name: [box or None, one per item]}`` in the items' pixels. Book chapter:
-    "CoT-SFT"."""
+    ``{model name: [box or None, one per item]}`` in the items' pixels."""
     import textwrap
 
     import matplotlib

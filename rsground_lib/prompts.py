@@ -74,7 +74,6 @@ def user_text(expression: str, image_size_model: Sequence[int]) -> str:
 
     Stating ``width x height`` tells the model the frame its coordinates live in (design page,
     "Coordinates"; our reading of the paper, whose prompt is not public).
-    Book chapter: "Rewards and spatial consistency".
     """
     if not isinstance(expression, str) or not expression.strip():
         raise ValueError(f"expression: expected a non-empty string; got {expression!r}")
@@ -105,8 +104,7 @@ def build_messages(
     The image itself travels in the dataset's ``image`` column (the ``{"type": "image"}``
     part marks where it goes). With ``answer`` (e.g. from :func:`format_answer`) an
     assistant turn is appended — the SFT target. The paper's prompt is not public; this one
-    is our reading of the paper (design page, "Coordinates"). Book chapter:
-    "Rewards and spatial consistency".
+    is our reading of the paper (design page, "Coordinates").
     """
     messages: list[dict] = [
         {"role": "system", "content": [{"type": "text", "text": system_prompt}]},
@@ -129,7 +127,6 @@ def format_box(bbox_model: Sequence[float]) -> str:
     """A box as the contract writes it: ``[x1, y1, x2, y2]`` with integer coordinates
     (Python's ``round``, ties to even). ValueError unless four finite numbers. Qwen2.5-VL's
     integer absolute-pixel boxes; the contract is our reading of the paper.
-    Book chapter: "Rewards and spatial consistency".
     """
     try:
         values = [float(v) for v in bbox_model]
@@ -146,7 +143,7 @@ def format_answer(think: str, bbox_model: Sequence[float]) -> str:
 
     ValueError if ``think`` contains one of the contract's tags (the result would not pass
     :func:`check_format`). The DeepSeek-R1-style contract of the design page (our reading of the
-    paper). Book chapter: "Rewards and spatial consistency".
+    paper).
     """
     if not isinstance(think, str):
         raise ValueError(f"think: expected a string; got {type(think).__name__}")
@@ -207,7 +204,6 @@ def completion_text(completion) -> str:
     (model output never raises); a completion that is neither a string, a dict nor a list
     is a ValueError — that is a caller's bug, not model output. (TRL's completion formats;
     no formula of the paper.)
-    Book chapter: "Rewards and spatial consistency".
     """
     if isinstance(completion, str):
         return completion
@@ -306,8 +302,7 @@ def parse_answer(text) -> list[float] | None:
     surrounding text are ignored. Swapped corners are put in order. ``None`` when the
     chosen candidate does not have exactly four numbers, a number is not finite or exceeds
     :data:`MAX_ABS_COORD` in magnitude, or nothing box-like is found.
-    Our reading of the paper (its parser is not public); Book chapter:
-    "Rewards and spatial consistency".
+    Our reading of the paper (its parser is not public);
     """
     try:
         text = completion_text(text)
@@ -327,7 +322,7 @@ def check_format(text) -> bool:
     four bare numbers without brackets parse, but do not satisfy the contract.
 
     The ``format`` reward (design page, "Rewards and the consistency weight"). Never raises on
-    model output. Book chapter: "Rewards and spatial consistency".
+    model output.
     """
     try:
         text = completion_text(text)
@@ -349,7 +344,7 @@ def reasoning_boxes(text) -> list[list[float]]:
     """Every ``[x1, y1, x2, y2]`` written inside the first complete ``<think>…</think>`` block,
     in order (lists that are not four finite numbers are skipped); ``[]`` without such a block.
     Used to check that an answer is the box its reasoning chose (the last one). Never raises
-    on model output. Book chapter: "CoT-SFT"."""
+    on model output."""
     m = _THINK_ONLY_RE.search(completion_text(text))
     if not m:
         return []

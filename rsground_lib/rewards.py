@@ -50,8 +50,6 @@ def parse_completions(completions: Sequence) -> np.ndarray:
     """The parsed boxes of a batch of completions, ``(N, 4)`` float, a NaN row where the
     completion cannot be parsed (:func:`rsground_lib.prompts.parse_answer`; an unparsable
     answer scores 0, design page, "Coordinates").
-
-    Book chapter: "Rewards and spatial consistency".
     """
     out = np.full((len(completions), 4), np.nan)
     for i, c in enumerate(completions):
@@ -126,8 +124,6 @@ def _masked(pred, target, fn, per_row=None) -> np.ndarray:
 def iou_scores(pred, target, convention: str = "continuous") -> np.ndarray:
     """IoU of parsed boxes ``(N, 4)`` with targets, in [0, 1]; 0.0 on rows with a NaN
     (unparsable) prediction. The array form of :func:`iou_reward` (the paper's IoU reward).
-
-    Book chapter: "Rewards and spatial consistency".
     """
     return _masked(pred, target, lambda p, t: boxes.iou(p, t, convention))
 
@@ -142,7 +138,7 @@ def _positional(p, t, convention):
 def positional_scores(pred, target, convention: str = "continuous") -> np.ndarray:
     """DIoU rescaled to [0, 1], ``(IoU − ρ²/c² + 1) / 2``, of parsed boxes ``(N, 4)`` with
     targets; 0.0 on rows with a NaN (unparsable) prediction. The array form of
-    :func:`positional_reward` (our reading of the paper). Book chapter: "Rewards and spatial consistency".
+    :func:`positional_reward` (our reading of the paper).
     """
     return _masked(pred, target, lambda p, t: _positional(p, t, convention))
 
@@ -150,7 +146,7 @@ def positional_scores(pred, target, convention: str = "continuous") -> np.ndarra
 def gaussian_center_scores(pred, target, sigma_scale: float = GAUSSIAN_SIGMA_SCALE) -> np.ndarray:
     """``exp(−d² / (2σ²))`` with ``d`` the centre distance and ``σ = max(s·sqrt(w·h), 1 px)``
     from the target's width and height; 0.0 on NaN rows; in [0, 1]. The array form of
-    :func:`gaussian_center_reward` (our reading of the paper). Book chapter: "Rewards and spatial consistency".
+    :func:`gaussian_center_reward` (our reading of the paper).
     """
     if not (math.isfinite(sigma_scale) and sigma_scale > 0):
         raise ValueError(f"sigma_scale: expected a positive number; got {sigma_scale!r}")
@@ -166,7 +162,7 @@ def gaussian_center_scores(pred, target, sigma_scale: float = GAUSSIAN_SIGMA_SCA
 def center_distance_scores(pred, target, image_size) -> np.ndarray:
     """``1 − d / diag`` clipped to [0, 1], with ``d`` the centre distance and ``diag`` the
     image diagonal (``image_size`` = ``(w, h)`` or ``(N, 2)``); 0.0 on NaN rows. The array
-    form of :func:`center_distance_reward` (our reading of the paper). Book chapter: "Rewards and spatial consistency".
+    form of :func:`center_distance_reward` (our reading of the paper).
     """
     size = np.asarray(image_size, dtype=np.float64)
     if size.shape[-1:] != (2,) or not np.all(np.isfinite(size) & (size > 0)):
@@ -191,7 +187,7 @@ def format_reward(completions, **kwargs) -> list[float]:
     else 0.0. Range {0, 1}. Needs no column.
 
     The paper's format reward (DeepSeek-R1 style); the exact strictness is our reading of
-    the paper. Book chapter: "Rewards and spatial consistency".
+    the paper.
     """
     return [1.0 if check_format(c) else 0.0 for c in completions]
 
@@ -201,7 +197,6 @@ def iou_reward(completions, bbox_model=None, **kwargs) -> list[float]:
     the completion is unparsable. Range [0, 1].
 
     The paper's IoU reward; zero for every box that misses, hence the positional reward.
-    Book chapter: "Rewards and spatial consistency".
     """
     target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
     return iou_scores(parse_completions(completions), target).tolist()
@@ -216,7 +211,6 @@ def positional_reward(completions, bbox_model=None, **kwargs) -> list[float]:
     signal.
 
     Our reading of the paper's continuous, distance-aware positional reward (design page).
-    Book chapter: "Rewards and spatial consistency".
     """
     target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
     return positional_scores(parse_completions(completions), target).tolist()
@@ -228,8 +222,7 @@ def gaussian_center_reward(completions, bbox_model=None, **kwargs) -> list[float
     target's ``w, h`` and ``s =`` :data:`GAUSSIAN_SIGMA_SCALE`; 0.0 when unparsable.
     Range [0, 1] (1 for a centred box of any size: it ignores the box's extent).
 
-    Our reading of the paper (an ablation alternative; design page). Book chapter:
-    "Rewards and spatial consistency".
+    Our reading of the paper (an ablation alternative; design page).
     """
     target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
     return gaussian_center_scores(parse_completions(completions), target).tolist()
@@ -242,8 +235,7 @@ def center_distance_reward(
     distance and ``diag`` the model-input image diagonal (column ``image_size_model``,
     ``[width, height]``); 0.0 when unparsable. Range [0, 1], linear in the distance.
 
-    Our reading of the paper (an ablation alternative; design page). Book chapter:
-    "Rewards and spatial consistency".
+    Our reading of the paper (an ablation alternative; design page).
     """
     n = len(completions)
     target = _targets({**kwargs, "bbox_model": bbox_model}, n)
@@ -274,8 +266,6 @@ REWARDS: dict[str, RewardFunc] = {
 def get_reward(name: str) -> RewardFunc:
     """The registered reward called ``name``; ValueError listing the known names otherwise.
     The names are the config's ``reward_weights`` keys (design page, "Rewards").
-
-    Book chapter: "Rewards and spatial consistency".
     """
     if name not in REWARDS:
         raise ValueError(f"unknown reward {name!r}; known rewards: {', '.join(REWARDS)}")
@@ -295,7 +285,6 @@ def combine_rewards(
     weights must be finite. The total reward of the design page (weights are config fields).
     (TRL can also take the separate functions with ``GRPOConfig.reward_weights`` and log
     each; this is the single-function form.) Our reading of the paper.
-    Book chapter: "Rewards and spatial consistency".
     """
     if weights is None:
         table = dict(DEFAULT_REWARD_WEIGHTS)

@@ -4,6 +4,8 @@ Each benchmark is a function in some module, registered in :data:`BENCHMARKS` as
 ``"module:function"``; it measures its candidates side by side in one run (this machine is
 noisy: ratios, not absolute times, are what we report), prints a table and returns a dict of
 results that is written to ``runs/bench/<name>.json``.
+
+Book chapter: each benchmark module names the chapter of what it measures.
 """
 
 from __future__ import annotations

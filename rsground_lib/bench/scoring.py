@@ -90,8 +90,7 @@ def random_pairs(n: int, seed: int = 0, unparsed_fraction: float = 0.05):
     """Seeded random (prediction, target) boxes in a 1000×1000 frame: targets of 2–200 px,
     predictions jittered around them (IoUs spread over [0, 1]) and a fraction of NaN rows
     standing for unparsable answers. Returns ``(pred (n, 4), target (n, 4))``. (Test data,
-    no formula of the paper.)
-    Book chapter: "Rewards and spatial consistency"."""
+    no formula of the paper.)"""
     rng = np.random.default_rng(seed)
     size = rng.uniform(2.0, 200.0, size=(n, 2))
     corner = rng.uniform(0.0, 800.0, size=(n, 2))
@@ -129,7 +128,6 @@ def run(
     (:func:`rsground_lib.metrics.grounding_metrics`, DIOR-RSVG protocol). Returns a dict
     with ``n_pairs``, ``n_pure``, ``rows`` (per row: seconds, ns per item, speed-up),
     ``max_abs_diff`` per row on the subset, ``goal_speedup`` and ``meets_goal``.
-    Book chapter: "Rewards and spatial consistency".
     """
     if not (0 < n_pure <= n_pairs):
         raise ValueError(f"expected 0 < n_pure <= n_pairs; got n_pure={n_pure}, n_pairs={n_pairs}")

@@ -41,8 +41,7 @@ def run(
 
     ``n_scenes`` maps an image size to the number of scenes per row (default 40 at ≤ 256 px,
     else 10). Returns ``{"seed", "rows": [{"image_size", "stage", "n", "seconds",
-    "scenes_per_s", "ms_per_scene"}], "generation": {size: GenerationStats dict}}``.
-    Book chapter: "Data"; our design.
+    "scenes_per_s", "ms_per_scene"}], "generation": {size: GenerationStats dict}}``. Our design.
     """
     rows = []
     generation = {}

@@ -5,7 +5,7 @@ establishes explicit position awareness": each answer first reasons about the ca
 their positions, then gives the box. This module writes those answers, in the project's
 contract ``<think>…</think><answer>[x1, y1, x2, y2]</answer>``
 (:func:`rsground_lib.prompts.format_answer`), with every coordinate in the pixels of the image
-*as the model sees it* (:func:`rsground_lib.boxes.model_size`; DESIGN, "Coordinates").
+*as the model sees it* (:func:`rsground_lib.boxes.model_size`; design page, "Coordinates").
 
 Two sources (book chapter "Data", ``book/02_data.py``):
 
@@ -19,11 +19,13 @@ Two sources (book chapter "Data", ``book/02_data.py``):
     only when the box reaches ``IoU ≥ iou_threshold`` with the target (rejection sampling).
     Teachers: :class:`EndpointTeacher` (any OpenAI-compatible chat-completions server, e.g.
     vLLM; standard library only) and :class:`rsground_lib.models.CheckpointTeacher` (a local
-    transformers checkpoint). The image is sent resized to the model-input size, so "pixels of this
-    image" and the hint's box share one frame (our design).
+    transformers checkpoint). The image is sent resized to the model-input size, so "pixels of
+    this image" and the hint's box share one frame (our design).
 
 The SFT stage turns records and traces into TRL's conversations
 (:func:`rsground_lib.training.sft.sft_examples`).
+
+Book chapter: "Data" (``book/02_data.py``).
 """
 
 from __future__ import annotations
@@ -69,8 +71,7 @@ def record_model_size(record: Mapping, model_size_fn=None, **resize) -> tuple[in
     """The model-input size ``(width, height)`` of a record's image: Qwen2.5-VL's resize
     (:func:`rsground_lib.boxes.model_size`; ``resize`` = ``min_pixels``/``max_pixels``), or
     ``model_size_fn(width, height)`` when given (e.g. ``functools.partial(
-    rsground_lib.models.model_image_size, processor)`` for another processor).
-    Book chapter: "Data"."""
+    rsground_lib.models.model_image_size, processor)`` for another processor)."""
     try:
         w, h = int(record["width"]), int(record["height"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -388,7 +389,7 @@ def template_trace(
     the choice; wording is picked from several templates by ``rng``, or by a generator seeded
     with ``seed`` (default: a hash of the record's ``id``, so it is stable). Needs the
     synthetic columns ``objects``, ``resolver_steps`` and ``target_index``; ValueError
-    otherwise. Book chapter: "Data"; the paper's position-aware CoT data (stage 1), the
+    otherwise. The paper's position-aware CoT data (stage 1), the
     templates are our design.
     """
     missing = [k for k in ("objects", "resolver_steps", "expression", "bbox") if k not in record]
@@ -469,7 +470,7 @@ def compact_trace(
     prompt's, and copying a multi-token noun is a skill of its own for a tiny model. Supports
     ``category``, ``extreme`` and ``ordinal`` steps (the tiny base scenes' cues); another step
     is a ValueError naming the record (use ``style="prose"``). Our design, for the tiny CPU
-    model. Book chapter: "CoT-SFT"."""
+    model."""
     other = [s["op"] for s in steps if s["op"] not in _COMPACT_OPS]
     if other:
         raise ValueError(
@@ -527,7 +528,7 @@ HINT_TEMPLATE = (
 
 class TeacherError(RuntimeError):
     """A teacher failed on one request (HTTP error, timeout, malformed reply). Counted by
-    :func:`teacher_traces`, never fatal to the run. Book chapter: "Data"."""
+    :func:`teacher_traces`, never fatal to the run."""
 
 
 def hint_messages(
@@ -538,8 +539,8 @@ def hint_messages(
     model_size_fn=None,
 ) -> list[dict]:
     """The teacher's conversation for one record: the system prompt, then the image and
-    :data:`HINT_TEMPLATE` (expression + ground-truth box in model pixels). Book chapter:
-    "Data"; the paper distils reasoning from a stronger model, the hint prompt is our design."""
+    :data:`HINT_TEMPLATE` (expression + ground-truth box in model pixels). The paper
+    distils reasoning from a stronger model, the hint prompt is our design."""
     model_wh = record_model_size(
         record, model_size_fn, min_pixels=min_pixels, max_pixels=max_pixels
     )
@@ -569,7 +570,7 @@ class EndpointTeacher:
 
     Any failure of one request — HTTP status ≥ 400, connection error, timeout, a body that
     is not the expected JSON — raises :class:`TeacherError` (counted by
-    :func:`teacher_traces`). Book chapter: "Data"; our design.
+    :func:`teacher_traces`). Our design.
     """
 
     def __init__(
@@ -596,8 +597,7 @@ class EndpointTeacher:
         self.temperature = float(temperature)
 
     def payload(self, messages: Sequence[Mapping], image) -> dict:
-        """The JSON body for one request (images as ``image_url`` data-URL parts). Book chapter:
-        "Data"."""
+        """The JSON body for one request (images as ``image_url`` data-URL parts)."""
         out = []
         for m in messages:
             content = m.get("content")
@@ -679,7 +679,7 @@ def teacher_traces(
     Returns ``(kept_records, counts)``; ``counts`` has ``records``, ``asked``, ``kept``,
     ``rejected_iou``, ``rejected_unparsable``, ``errors`` (a :class:`TeacherError` — HTTP
     error, timeout, malformed reply — is counted per request, never fatal) and
-    ``error_messages`` (``"<record id>: <reason>"``). Book chapter: "Data"; the paper's CoT
+    ``error_messages`` (``"<record id>: <reason>"``). The paper's CoT
     data from a stronger model, the rejection rule is our design.
     """
     if not (isinstance(iou_threshold, (int, float)) and 0.0 <= iou_threshold <= 1.0):

@@ -54,6 +54,8 @@ Decisions the chapter explains:
 Known limits: the tagger cannot tell what a position word is relative to when the sentence
 leaves it implicit ("a court with a star in the center" is ``absolute``), and it reads
 English only.
+
+Book chapter: "Data" (``book/02_data.py``).
 """
 
 from __future__ import annotations
@@ -292,7 +294,7 @@ POSITIONAL_TAGS: tuple[str, ...] = ("absolute", "relative", "ordinal", "extreme"
 def positional_share(cue_lists) -> float:
     """Share of expressions (given as their tag lists, e.g. a dataset's ``cues`` column) that
     carry at least one positional tag (:data:`POSITIONAL_TAGS`) — how often descriptions rely
-    on position, the paper's premise. NaN for no expressions. Book chapter: "Data"."""
+    on position, the paper's premise. NaN for no expressions."""
     lists = list(cue_lists)
     if not lists:
         return float("nan")

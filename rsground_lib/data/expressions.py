@@ -155,7 +155,7 @@ def realise_np(np_: NounPhrase, rng: np.random.Generator, *, indefinite_p: float
 
     Supports the one-cue phrases the generator builds (plus colour/size/cell combinations).
     Avoids "small vehicle"/"large vehicle", which are DOTA class names that the cue tagger
-    does not count as size. Book chapter: "Data"; our design.
+    does not count as size. Our design.
     """
     cat = np_.category
     if np_.count == 2:
@@ -256,8 +256,7 @@ _REL_WORDS: dict[str, tuple[str, ...]] = {
 
 def realise(query: Query, rng: np.random.Generator) -> str:
     """Write a :class:`~rsground_lib.data.grammar.Query` as an English sentence, picking a
-    template at random (seeded by ``rng``). The first letter is capitalised, as in DIOR-RSVG.
-    Book chapter: "Data"; our design."""
+    template at random (seeded by ``rng``). The first letter is capitalised, as in DIOR-RSVG. Our design."""
     if query.relation is None:
         indefinite = 0.3 if np_cue(query.head) in ("absolute", "none") else 0.0
         text = realise_np(query.head, rng, indefinite_p=indefinite)
@@ -280,7 +279,7 @@ def realise(query: Query, rng: np.random.Generator) -> str:
 class GeneratedExpression:
     """The generator's answer for one (target, cue): the kept ``expression`` (or ``None``),
     its :class:`~rsground_lib.data.resolver.Resolution`, and how many candidate sentences
-    were ``tried`` and ``rejected`` by the resolver. Book chapter: "Data"."""
+    were ``tried`` and ``rejected`` by the resolver."""
 
     cue: str
     target: int
@@ -335,9 +334,7 @@ def candidate_queries(
     rules: GeometryRules = DEFAULT_RULES,
 ) -> list[Query]:
     """The structured descriptions the generator proposes for ``target`` with ``cue`` — taken
-    from the target's geometry without the margins (the resolver judges them afterwards).
-
-    Book chapter: "Data"; our design."""
+    from the target's geometry without the margins (the resolver judges them afterwards). Our design."""
     view = (
         view_or_objects
         if isinstance(view_or_objects, SceneView)
@@ -466,7 +463,7 @@ def generate_expression(
     unambiguous and pointing at the target (:func:`~rsground_lib.data.resolver.resolve_detailed`);
     every other sentence counts as a rejection. At most ``max_tries`` sentences are tried.
     ``expression`` is ``None`` when none was kept.
-    Book chapter: "Data"; the paper asks for position-aware synthetic data, the
+    The paper asks for position-aware synthetic data, the
     generate-and-verify loop is our design.
     """
     if cue not in CUE_TAGS:
@@ -490,7 +487,7 @@ def check_cue_mix(cue_mix: Mapping[str, float] | None) -> dict[str, float]:
     """Validate a cue mix (cue → non-negative weight) and normalise it to sum 1.
 
     ``None`` gives :data:`DEFAULT_CUE_MIX`. ValueError for unknown cues, negative or
-    non-finite weights, or an all-zero mix. Book chapter: "Data"; our design."""
+    non-finite weights, or an all-zero mix. Our design."""
     if cue_mix is None:
         cue_mix = DEFAULT_CUE_MIX
     if not isinstance(cue_mix, Mapping):

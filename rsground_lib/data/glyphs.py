@@ -32,7 +32,7 @@ class Glyph:
     """The local geometry of one object: ``body`` (its outline; bbox and area come from it),
     ``parts`` (``() -> [(geometry, rgba)]`` in drawing order, built only once placed),
     ``shadow`` (``[(geometry, rgba, offset px along the sun)]``) and ``decor`` (ground marks:
-    a ship's wake). Book chapter: "Data"."""
+    a ship's wake)."""
 
     body: object
     parts: object
@@ -359,7 +359,7 @@ GLYPH_BUILDERS: dict[str, GlyphBuilder] = {
     "windmill": _windmill,
     "groundtrackfield": _groundtrackfield,
 }
-"""Class name → its glyph builder (one per class of ``CLASS_SPECS``). Book chapter: "Data"."""
+"""Class name → its glyph builder (one per class of ``CLASS_SPECS``)."""
 
 
 def make_glyph(category: str, length: float, color: str, rng: np.random.Generator) -> Glyph:
@@ -367,8 +367,7 @@ def make_glyph(category: str, length: float, color: str, rng: np.random.Generato
     ``category``, ``length`` pixels long, in colour ``color`` (a :data:`PALETTE` name).
 
     Only the outline, shadow and decor are built here; the detailed parts are built by
-    ``glyph.parts()`` once the object has found its place (placement tries many poses).
-    Book chapter: "Data"."""
+    ``glyph.parts()`` once the object has found its place (placement tries many poses)."""
     base = jitter(PALETTE[color], rng, 8)
     builder = GLYPH_BUILDERS.get(category)
     if builder is None:

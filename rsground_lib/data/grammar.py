@@ -61,7 +61,6 @@ class NounPhrase:
     ``order`` is ``(side, rank)``; ``extreme`` is a side or ``"largest"``/``"smallest"``;
     ``size`` is ``"large"``/``"small"``; ``cell`` is ``(row, column)`` of the 3×3 grid;
     ``count`` is 2 for "the two tanks". ``phrases`` maps each cue to the words that carried it.
-    Book chapter: "Data".
     """
 
     category: str
@@ -75,15 +74,13 @@ class NounPhrase:
     phrases: tuple[tuple[str, str], ...] = ()
 
     def same_meaning(self, other: NounPhrase) -> bool:
-        """Equal up to wording (noun synonym and phrases). Book chapter: "Data"."""
+        """Equal up to wording (noun synonym and phrases)."""
         return replace(self, noun="", phrases=()) == replace(other, noun="", phrases=())
 
 
 @dataclass(frozen=True)
 class Query:
-    """A parsed expression: the head noun phrase and an optional relation to anchors.
-
-    Book chapter: "Data"."""
+    """A parsed expression: the head noun phrase and an optional relation to anchors."""
 
     head: NounPhrase
     relation: str | None = None
@@ -91,7 +88,7 @@ class Query:
     relation_phrase: str = ""
 
     def same_meaning(self, other: Query) -> bool:
-        """Equal up to wording. Book chapter: "Data"."""
+        """Equal up to wording."""
         return (
             self.head.same_meaning(other.head)
             and self.relation == other.relation
@@ -108,7 +105,7 @@ class Query:
 
 def np_cue(np_: NounPhrase) -> str:
     """The main cue of a noun phrase (first of ordinal, extreme, size, colour, absolute), or
-    ``"none"``. Book chapter: "Data"."""
+    ``"none"``."""
     if np_.order is not None:
         return "ordinal"
     if np_.extreme is not None:
@@ -191,9 +188,7 @@ _REL_KEY = re.compile(
 
 def normalize_expression(expression: str) -> str:
     """The expression as the resolver reads it: lower case, hyphens and punctuation as spaces,
-    British spellings mapped (centre→center, grey→gray, colour→color), "left most" joined.
-
-    Book chapter: "Data"."""
+    British spellings mapped (centre→center, grey→gray, colour→color), "left most" joined."""
     if not isinstance(expression, str):
         raise ValueError(f"expression: expected a string; got {type(expression).__name__}")
     text = expression.lower()
@@ -324,8 +319,7 @@ def parse_expression(expression: str) -> Query:
                        | [that is|located] "in/on/at the" position-words [corner|side|part]
                          [of the image]
 
-    Raises :class:`ExpressionParseError` (a ValueError) naming what it could not read.
-    Book chapter: "Data"; our design.
+    Raises :class:`ExpressionParseError` (a ValueError) naming what it could not read. Our design.
     """
     text = normalize_expression(expression)
     where = f"expression {expression!r}"

@@ -62,7 +62,7 @@ def _edge_point(rng, W, H, side: int, lo=0.1, hi=0.9):
 
 @dataclass
 class Layout:
-    """One scene's ground, in image pixels (see :func:`make_layout`). Book chapter: "Data"."""
+    """One scene's ground, in image pixels (see :func:`make_layout`)."""
 
     frame: Polygon
     water: object
@@ -85,7 +85,7 @@ def make_layout(rng, W: int, H: int, needs: dict[str, int], shadow_vec) -> Layou
     ``water`` or ``river``, else with probability 0.3), bridge sites across a river (up to
     one per ``needs["river"]``), an apron (when ``needs["apron"]``), urban blocks with
     buildings (probability 0.35), 2–3 roads when ``needs["road"]`` (else 0–2) plus the roads
-    of the bridges, and 2–6 vegetation patches. Book chapter: "Data"."""
+    of the bridges, and 2–6 vegetation patches."""
     s = float(min(W, H))
     frame = box(0, 0, W, H)
     empty = Polygon()

@@ -325,7 +325,7 @@ def _contrast_plan(rng, spec: ClassSpec, n: int, contrast: str, W: int, H: int):
 
 
 class PlacementError(RuntimeError):
-    """The scene could not hold the requested number of target instances. Book chapter: "Data"."""
+    """The scene could not hold the requested number of target instances."""
 
 
 def make_scene(
@@ -355,7 +355,7 @@ def make_scene(
     ``contrast="size"`` makes one target instance clearly larger or smaller than the others
     (length × 1.45–1.6), ``contrast="color"`` gives one target instance a colour no other
     instance has — so that size and colour cues are possible (see :func:`_contrast_plan`).
-    Book chapter: "Data"; the paper's synthetic position-aware data, the scene model is our
+    The paper's synthetic position-aware data, the scene model is our
     design.
     """
     W, H = image_wh(image_size)

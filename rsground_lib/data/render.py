@@ -84,7 +84,7 @@ def render_scene(scene: Scene, *, supersample: int | None = None) -> Image.Image
     roads, buildings, markings, object shadows and object bodies are drawn with Pillow at
     ``supersample``× resolution (default 3 up to 320 px, else 2) and reduced
     (anti-aliasing); a little luminance noise is added last. Deterministic: the same scene
-    gives the same pixels. Book chapter: "Data"; our design.
+    gives the same pixels. Our design.
     """
     W, H = scene.width, scene.height
     ss = supersample or (3 if max(W, H) <= 320 else 2)
@@ -165,7 +165,7 @@ def render_scene(scene: Scene, *, supersample: int | None = None) -> Image.Image
 
 
 def png_bytes(image: Image.Image) -> bytes:
-    """The image as PNG bytes (deterministic for a given Pillow). Book chapter: "Data"."""
+    """The image as PNG bytes (deterministic for a given Pillow)."""
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

@@ -74,7 +74,7 @@ class GeometryRules:
     """The thresholds of the resolver's geometry (module docstring; our design).
 
     Fractions of "the image side" use the width for x and the height for y (for "near",
-    the shorter side). Book chapter: "Data".
+    the shorter side).
     """
 
     cell_margin_frac: float = 0.04
@@ -107,7 +107,7 @@ class Resolution:
     returns); ``clear``: those that match every rule with its margin. The expression is
     *unambiguous* when both are the same single object. ``steps`` is the JSON-able trace of
     the evaluation (one dict per filter, see :func:`resolve_detailed`), which the CoT module
-    turns into reasoning text. Book chapter: "Data".
+    turns into reasoning text.
     """
 
     query: Query
@@ -117,7 +117,7 @@ class Resolution:
 
     @property
     def unambiguous(self) -> bool:
-        """Exactly one object possibly matches, and it matches clearly. Book chapter: "Data"."""
+        """Exactly one object possibly matches, and it matches clearly."""
         return len(self.possible) == 1 and self.possible == self.clear
 
 
@@ -184,16 +184,14 @@ def _image_size(image_size) -> tuple[float, float]:
 
 
 def cell_of(cx: float, cy: float, image_size) -> tuple[int, int]:
-    """The (row, column) of the 3×3 grid cell that contains the point (cx, cy).
-
-    Book chapter: "Data"; our design."""
+    """The (row, column) of the 3×3 grid cell that contains the point (cx, cy). Our design."""
     w, h = _image_size(image_size)
     return (min(2, max(0, int(3 * cy // h))), min(2, max(0, int(3 * cx // w))))
 
 
 def possible_cells(cx: float, cy: float, image_size, rules: GeometryRules = DEFAULT_RULES):
     """The grid cells that the point (cx, cy) ± the cell margin touches (one cell = clearly
-    inside it). Book chapter: "Data"; our design."""
+    inside it). Our design."""
     w, h = _image_size(image_size)
     mx, my = rules.cell_margin_frac * w, rules.cell_margin_frac * h
     rows = sorted({cell_of(cx, y, (w, h))[0] for y in (cy - my, cy, cy + my)})
@@ -443,7 +441,7 @@ def evaluate(
     """Evaluate a parsed :class:`~rsground_lib.data.grammar.Query` against a scene's objects
     (the geometry rules of the module docstring). ``objects`` are mappings with ``category``,
     ``bbox`` (original pixels) and optionally ``color`` and ``area_px``; ``image_size`` is a
-    side or (width, height). Book chapter: "Data"; our design."""
+    side or (width, height). Our design."""
     view = SceneView(objects, image_size)
     return evaluate_in_view(query, view, rules)
 
@@ -523,8 +521,7 @@ def resolve_detailed(
     ``steps`` holds one dict per filter with ``op`` in ``category``, ``color``, ``cell``,
     ``size``, ``extreme``, ``ordinal``, ``relation`` (with the anchors' own steps) and a final
     ``result``; each lists object indices (``possible``/``clear``) and what was compared
-    (colours, cells, areas, the sorted order, offsets, gaps, projections).
-    Book chapter: "Data"; our design.
+    (colours, cells, areas, the sorted order, offsets, gaps, projections). Our design.
     """
     return evaluate(parse_expression(expression), objects, image_size, rules)
 
@@ -539,7 +536,7 @@ def resolve(
     ``category``, ``bbox`` and optionally ``color``/``area_px`` (the record's ``objects``
     column); ``image_size`` is a side or ``(width, height)`` in pixels. Raises
     :class:`~rsground_lib.data.grammar.ExpressionParseError` for text outside the grammar.
-    Book chapter: "Data"; the rules are our design (module docstring), the purpose is the
+    The rules are our design (module docstring), the purpose is the
     paper's "explicit position awareness".
     """
     return resolve_detailed(expression, objects, image_size, rules).possible

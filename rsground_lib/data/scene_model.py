@@ -45,7 +45,7 @@ class ClassSpec:
     ``ground``: ``water``, ``river`` (across it), ``road``, ``apron`` or ``land``;
     ``length_frac``: the range of the object's long side as a fraction of the image side;
     ``min_length_px``: floor in pixels; ``colors``: (name, weight) pairs;
-    ``max_per_scene``: cap on instances. Book chapter: "Data".
+    ``max_per_scene``: cap on instances.
     """
 
     category: str
@@ -111,7 +111,7 @@ CLASS_SPECS: dict[str, ClassSpec] = {
     )
 }
 """The object classes (the ids of :data:`rsground_lib.vocabulary.SYNTHETIC_CLASSES`, in its
-order) and their look. Book chapter: "Data"."""
+order) and their look."""
 
 CATEGORIES: tuple[str, ...] = tuple(CLASS_SPECS)
 
@@ -129,7 +129,7 @@ class SceneObject:
     ``ground``) and how it is drawn (``parts``, ``shadow``, ``decor``, ``footprint``).
 
     ``size`` is ``small``/``medium``/``large`` by where the object's length falls in its
-    class's range (a property of the object, not a cue). Book chapter: "Data"."""
+    class's range (a property of the object, not a cue)."""
 
     category: str
     bbox: tuple[float, float, float, float]
@@ -147,13 +147,13 @@ class SceneObject:
     @property
     def parts(self) -> list:
         """The drawing parts ``[(geometry, rgba)]`` in image pixels (built on first use:
-        scenes made only for their geometry never pay for them). Book chapter: "Data"."""
+        scenes made only for their geometry never pay for them)."""
         if self._parts is None:
             self._parts = list(self.parts_fn()) if self.parts_fn is not None else []
         return self._parts
 
     def to_record(self) -> dict:
-        """The ``objects`` entry of the record (JSON-able). Book chapter: "Data"."""
+        """The ``objects`` entry of the record (JSON-able)."""
         return {
             "category": self.category,
             "bbox": [float(v) for v in self.bbox],
@@ -168,7 +168,7 @@ class SceneObject:
 @dataclass
 class Scene:
     """A synthetic scene: its size, land cover (shapely geometries by kind), buildings,
-    markings, objects, sun direction and the seed of its textures. Book chapter: "Data"."""
+    markings, objects, sun direction and the seed of its textures."""
 
     width: int
     height: int
@@ -185,7 +185,7 @@ class Scene:
     road_width_px: float = 0.0
 
     def object_records(self) -> list[dict]:
-        """Every object as its record dict (the ``objects`` column). Book chapter: "Data"."""
+        """Every object as its record dict (the ``objects`` column)."""
         return [o.to_record() for o in self.objects]
 
 
@@ -194,7 +194,7 @@ OBJECTS_FEATURE_FIELDS = ("category", "bbox", "color", "size", "area_px", "angle
 
 def objects_feature():
     """The ``datasets`` feature of the ``objects`` column: a list of dicts with the fields
-    :data:`OBJECTS_FEATURE_FIELDS`. Book chapter: "Data"."""
+    :data:`OBJECTS_FEATURE_FIELDS`."""
     import datasets
 
     return datasets.List(
@@ -215,7 +215,7 @@ def objects_feature():
 
 def image_wh(image_size) -> tuple[int, int]:
     """``(width, height)`` of an ``image_size`` argument (a side or a pair), checked to lie
-    between 64 and 4096 pixels. Book chapter: "Data"."""
+    between 64 and 4096 pixels."""
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
         w = h = int(image_size)
     else:
@@ -232,7 +232,7 @@ def image_wh(image_size) -> tuple[int, int]:
 
 def check_classes(classes) -> tuple[str, ...]:
     """The ``classes`` argument as a tuple of known class names without repeats (all of
-    :data:`CATEGORIES` for None). Book chapter: "Data"."""
+    :data:`CATEGORIES` for None)."""
     if classes is None:
         return CATEGORIES
     if isinstance(classes, str):

@@ -63,8 +63,7 @@ from rsground_lib.vocabulary import CUE_TAGS
 class GenerationStats:
     """Counts of the generator, summed over records (JSON-able via :meth:`as_dict`):
     the cue intended per record and kept per record, sentences tried and rejected per cue,
-    scene layouts redrawn, records whose cue fell back to ``none``, distractors dropped.
-    Book chapter: "Data"."""
+    scene layouts redrawn, records whose cue fell back to ``none``, distractors dropped."""
 
     intended: dict = field(default_factory=lambda: dict.fromkeys(CUE_TAGS, 0))
     kept: dict = field(default_factory=lambda: dict.fromkeys(CUE_TAGS, 0))
@@ -77,7 +76,7 @@ class GenerationStats:
     dropped_objects: int = 0
 
     def add(self, other: GenerationStats) -> None:
-        """Accumulate another stats object into this one. Book chapter: "Data"."""
+        """Accumulate another stats object into this one."""
         for name in ("intended", "kept", "tried", "rejected"):
             mine, theirs = getattr(self, name), getattr(other, name)
             for k, v in theirs.items():
@@ -92,7 +91,7 @@ class GenerationStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict:
-        """Plain dict, with the per-cue rejection rate (rejected / tried). Book chapter: "Data"."""
+        """Plain dict, with the per-cue rejection rate (rejected / tried)."""
         out = {
             "intended": dict(self.intended),
             "kept": dict(self.kept),
@@ -151,7 +150,7 @@ def make_example(
     after that the record falls back to the ``none`` cue with a single-instance scene
     (counted in ``fallbacks``). With ``render=False`` the ``image`` field is ``None``
     (geometry and text only, for fast tests). Returns ``(record, stats, scene)``.
-    Book chapter: "Data"; the paper's position-aware synthetic data, our design.
+    The paper's position-aware synthetic data; our design.
     """
     for name, v in (("seed", seed), ("index", index)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
@@ -252,8 +251,7 @@ def make_records(
     **kwargs,
 ) -> tuple[list[dict], GenerationStats]:
     """Records for indices ``start … start + n − 1`` of seed ``seed`` (see
-    :func:`make_example` for the keyword arguments) and the summed generation statistics.
-    Book chapter: "Data"."""
+    :func:`make_example` for the keyword arguments) and the summed generation statistics."""
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
         raise ValueError(f"n: expected a non-negative integer; got {n!r}")
     if not isinstance(start, (int, np.integer)) or start < 0:
@@ -299,7 +297,7 @@ def make_dataset(
     (seed, index) gives the same bytes whatever ``n``. The generation statistics
     (:class:`GenerationStats`) are in ``dataset.info.description`` as JSON.
     ``single_instance=True`` puts one instance per class (default cue ``none``).
-    Book chapter: "Data"; the paper's "synthetic RSVG reasoning data that establishes
+    The paper's "synthetic RSVG reasoning data that establishes
     explicit position awareness" (stage 1), our design of the generator.
     """
     import datasets  # heavy; imported when a dataset is built
