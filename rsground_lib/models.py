@@ -1,4 +1,5 @@
-"""Models: the offline tiny vision-language model, loading real checkpoints, LoRA settings.
+"""Models: the offline tiny vision-language model, loading real checkpoints, and the
+checkpoint teacher of the CoT data.
 
 Two families share one code path (``AutoProcessor`` / ``AutoModelForImageTextToText``):
 
@@ -41,6 +42,11 @@ Traps handled here (each has a test in ``tests/test_models.py``):
   missing); inputs must carry ``mm_token_type_ids`` or the model silently falls back to 1-D
   positions — :func:`processor_call_kwargs` says what to pass.
 
+About 800 lines, over the project's ~600: the tiny model's tokenizer, processor, configs,
+structured initialisation, saving and loading are one concept — the model a trainer receives
+— and share private helpers that a split would have to make public. LoRA settings are PEFT's
+own ``LoraConfig`` (:meth:`rsground_lib.training.sft.SftConfig.peft_config`).
+
 Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
 """
 
@@ -57,7 +63,7 @@ from typing import Any
 
 from rsground_lib import boxes, prompts
 from rsground_lib.config import parse_config
-from rsground_lib.data.cot import TeacherError
+from rsground_lib.data.teacher import TeacherError
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
 """The GPU default: a real Qwen2.5-VL checkpoint (hub id), loaded in bf16 on CUDA."""
@@ -714,7 +720,7 @@ class CheckpointTeacher:
     (``AutoProcessor`` + ``AutoModelForImageTextToText``, e.g. a Qwen2.5-VL-72B-Instruct);
     generation with the checkpoint's chat template. ``trust_remote_code`` stays off unless
     asked. Errors of one generation become :class:`TeacherError`.
-    Used by :func:`rsground_lib.data.cot.teacher_traces`; our design.
+    Used by :func:`rsground_lib.data.teacher.teacher_traces`; our design.
     """
 
     def __init__(

@@ -18,6 +18,7 @@ from PIL import Image
 from rsground_lib import boxes, models, prompts
 from rsground_lib.data import cot
 from rsground_lib.data import synthetic as sy
+from rsground_lib.data import teacher as teacher_mod
 from rsground_lib.vocabulary import CUE_TAGS
 
 
@@ -196,10 +197,12 @@ def test_endpoint_teacher_exact_counts(records):
     recs = records[:7]
     modes = ["correct", "wrong", "garbage", "500", "correct", "badjson", "slow"]
     with _ChatServer(modes) as server:
-        teacher = cot.EndpointTeacher(server.base_url, "teacher-model", api_key="k123", timeout=0.5)
-        kept, counts = cot.teacher_traces(recs, teacher, iou_threshold=0.5)
+        teacher = teacher_mod.EndpointTeacher(
+            server.base_url, "teacher-model", api_key="k123", timeout=0.5
+        )
+        kept, counts = teacher_mod.teacher_traces(recs, teacher, iou_threshold=0.5)
         requests = list(server.requests)
-    assert {k: counts[k] for k in cot.COUNT_KEYS} == {
+    assert {k: counts[k] for k in teacher_mod.COUNT_KEYS} == {
         "records": 7,
         "asked": 7,
         "kept": 2,
@@ -233,31 +236,31 @@ def test_endpoint_teacher_exact_counts(records):
 def test_endpoint_teacher_rejection_sampling(records):
     rec = records[:1]
     with _ChatServer(["wrong", "correct", "correct"]) as server:
-        teacher = cot.EndpointTeacher(server.base_url, "m", timeout=5)
-        kept, counts = cot.teacher_traces(rec, teacher, n_samples=3)
+        teacher = teacher_mod.EndpointTeacher(server.base_url, "m", timeout=5)
+        kept, counts = teacher_mod.teacher_traces(rec, teacher, n_samples=3)
     assert (counts["asked"], counts["kept"], counts["rejected_iou"]) == (2, 1, 1)
     assert kept[0]["cot_sample"] == 1
     with _ChatServer(["wrong", "correct", "correct"]) as server:
-        teacher = cot.EndpointTeacher(server.base_url, "m", timeout=5)
-        kept, counts = cot.teacher_traces(rec, teacher, n_samples=3, keep="all")
+        teacher = teacher_mod.EndpointTeacher(server.base_url, "m", timeout=5)
+        kept, counts = teacher_mod.teacher_traces(rec, teacher, n_samples=3, keep="all")
     assert (counts["asked"], counts["kept"]) == (3, 2)
 
 
 def test_unreachable_endpoint_is_counted(records):
     with _ChatServer([]) as server:
         url = server.base_url
-    teacher = cot.EndpointTeacher(url, "m", timeout=0.5)  # the server is closed now
-    kept, counts = cot.teacher_traces(records[:2], teacher)
+    teacher = teacher_mod.EndpointTeacher(url, "m", timeout=0.5)  # the server is closed now
+    kept, counts = teacher_mod.teacher_traces(records[:2], teacher)
     assert kept == [] and counts["errors"] == 2 and counts["asked"] == 2
 
 
 def test_teacher_argument_checks(records):
     with pytest.raises(ValueError, match="base_url"):
-        cot.EndpointTeacher("localhost:8000", "m")
+        teacher_mod.EndpointTeacher("localhost:8000", "m")
     with pytest.raises(ValueError, match="iou_threshold"):
-        cot.teacher_traces(records[:1], lambda m, i: "", iou_threshold=2)
+        teacher_mod.teacher_traces(records[:1], lambda m, i: "", iou_threshold=2)
     with pytest.raises(ValueError, match="n_samples"):
-        cot.teacher_traces(records[:1], lambda m, i: "", n_samples=0)
+        teacher_mod.teacher_traces(records[:1], lambda m, i: "", n_samples=0)
 
 
 def test_callable_teacher(records):
@@ -268,14 +271,14 @@ def test_callable_teacher(records):
         box = re.search(r"is (\[[^\]]*\])", text).group(1)
         return f"<think>ok</think><answer>{box}</answer>"
 
-    kept, counts = cot.teacher_traces(records[:3], teacher)
+    kept, counts = teacher_mod.teacher_traces(records[:3], teacher)
     assert counts["kept"] == 3 and len(kept) == 3
 
 
 def test_checkpoint_teacher_end_to_end(records):
     model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
     teacher = models.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
-    kept, counts = cot.teacher_traces(records[:1], teacher)
+    kept, counts = teacher_mod.teacher_traces(records[:1], teacher)
     assert counts["asked"] == 1
     assert counts["kept"] + counts["rejected_iou"] + counts["rejected_unparsable"] == 1
     assert counts["errors"] == 0, counts["error_messages"]
