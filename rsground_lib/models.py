@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from rsground_lib import boxes, prompts
-from rsground_lib.config import parse_config
+from rsground_lib.config import help_field, parse_config
 from rsground_lib.data.teacher import TeacherError
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
@@ -134,36 +134,43 @@ number candidate candidates target matches match only one which
 
 @dataclass
 class TinyModelSpec:
-    """Every size knob of a tiny model (defaults: the measured base recipe, ~1.1 M params).
+    """Every size knob of a tiny model (defaults: the measured base recipe, ~1.1 M
+    parameters); each field's meaning is its ``help``. Built from a mapping by
+    :meth:`from_dict` (unknown keys are a ValueError)."""
 
-    ``image_size_px`` is the side of the square model input; ``patch_size_px`` the vision
-    patch; ``scale_factor`` the pixel-shuffle factor of the Idefics3 connector (the number of
-    image tokens is ``(image_size_px / patch_size_px)² / scale_factor²``; for Qwen2.5-VL the
-    spatial merge is 2 and the patch 14, so ``image_size_px`` must be a multiple of 28).
-    ``pos_init`` initialises the vision tower's learned absolute position embedding
-    (Idefics3 only): ``"sincos"`` with a 2-D sine-cosine table times ``pos_init_scale``
-    (position is linearly readable from the patch tokens at step 0), ``"random"`` with the
-    library's default init. ``coord_init_scale`` > 0 adds a 1-D sine-cosine code of the value
-    to the input and output embeddings of the number tokens (neighbouring coordinates start
-    similar). ``max_number_token``: every integer ``0..max_number_token`` is one token.
-    """
-
-    image_size_px: int = 64
-    patch_size_px: int = 8
-    scale_factor: int = 2
-    vision_hidden: int = 128
-    vision_layers: int = 2
-    vision_heads: int = 4
-    vision_intermediate: int = 256
-    text_hidden: int = 128
-    text_layers: int = 2
-    text_heads: int = 4
-    text_intermediate: int = 384
-    max_position_embeddings: int = 1024
-    max_number_token: int = 255
-    pos_init: str = "sincos"
-    pos_init_scale: float = 1.0
-    coord_init_scale: float = 0.0
+    image_size_px: int = help_field(
+        "side of the square model input, pixels (Qwen2.5-VL: a multiple of 28)", default=64
+    )
+    patch_size_px: int = help_field("vision patch side, pixels (Idefics3)", default=8)
+    scale_factor: int = help_field(
+        "pixel-shuffle factor of the Idefics3 connector: image tokens = "
+        "(image_size_px / patch_size_px)² / scale_factor²",
+        default=2,
+    )
+    vision_hidden: int = help_field("vision tower width", default=128)
+    vision_layers: int = help_field("vision tower layers", default=2)
+    vision_heads: int = help_field("vision attention heads", default=4)
+    vision_intermediate: int = help_field("vision MLP width", default=256)
+    text_hidden: int = help_field("text model width", default=128)
+    text_layers: int = help_field("text model layers", default=2)
+    text_heads: int = help_field("text attention heads", default=4)
+    text_intermediate: int = help_field("text MLP width", default=384)
+    max_position_embeddings: int = help_field("longest sequence, tokens", default=1024)
+    max_number_token: int = help_field(
+        "every integer 0..max_number_token is one token", default=255
+    )
+    pos_init: str = help_field(
+        "init of the vision tower's learned absolute position embedding (Idefics3): 'sincos' "
+        "(a 2-D sine-cosine table times pos_init_scale: position linearly readable at step 0) "
+        "or 'random' (the library's default init)",
+        default="sincos",
+    )
+    pos_init_scale: float = help_field("scale of the sine-cosine position table", default=1.0)
+    coord_init_scale: float = help_field(
+        "> 0: a 1-D sine-cosine code of the value added to the input and output embeddings of "
+        "the number tokens (neighbouring coordinates start similar)",
+        default=0.0,
+    )
 
     @classmethod
     def from_dict(cls, values: dict) -> TinyModelSpec:

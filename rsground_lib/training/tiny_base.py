@@ -38,7 +38,7 @@ from transformers import TrainerCallback
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 
 from rsground_lib import conversation, evaluation, models, prompts
-from rsground_lib.config import help_field, parse_config
+from rsground_lib.config import help_field, load_recipe, parse_config
 from rsground_lib.data import base_scenes, synthetic
 from rsground_lib.training import common, warm_start
 
@@ -535,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("pretrain-base", help="pretrain the tiny base grounding checkpoint")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="checkpoints/tiny-base")
-    p.add_argument("--config", help="JSON file with BasePretrainConfig fields")
+    p.add_argument("--config", help="YAML or JSON recipe of BasePretrainConfig fields")
     p.add_argument("--resume", action="store_true")
     p.add_argument(
         "--data-factory",
@@ -553,13 +553,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     values: dict[str, Any] = {}
     if ns.config:
-        path = Path(ns.config)
         try:
-            values = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SystemExit(
-                f"{path}: cannot read a JSON object of BasePretrainConfig fields: {exc}"
-            ) from exc
+            values = load_recipe(ns.config)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from exc
     values.update(seed=ns.seed, out=ns.out)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if ns.data_factory:

@@ -1,0 +1,65 @@
+"""Config dataclasses are parsed like TRL's (HfArgumentParser over help-annotated fields),
+unknown keys are errors, and recipe files (YAML or JSON) name themselves when bad."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from rsground_lib.config import help_field, load_recipe, parse_config
+from rsground_lib.training.tiny_base import BasePretrainConfig
+
+
+@dataclass
+class Knobs:
+    steps: int = help_field("optimizer steps", default=3)
+    name: str = help_field("a name", default="x")
+    data: dict = help_field("keywords", default_factory=dict)
+
+
+def test_parse_config_builds_and_refuses_unknown_keys():
+    knobs = parse_config(Knobs, {"steps": 7, "data": {"mode": "multi"}})
+    assert (knobs.steps, knobs.name, knobs.data) == (7, "x", {"mode": "multi"})
+    with pytest.raises(ValueError, match=r"Knobs: unknown keys \['step'\]; expected some of"):
+        parse_config(Knobs, {"step": 7})
+    with pytest.raises(ValueError, match="expected a mapping"):
+        parse_config(Knobs, [("steps", 7)])
+    assert Knobs.__dataclass_fields__["steps"].metadata["help"] == "optimizer steps"
+
+
+def test_every_field_of_the_base_recipe_has_help():
+    for f in BasePretrainConfig.__dataclass_fields__.values():
+        assert f.metadata.get("help"), f.name
+
+
+def test_recipes_in_yaml_and_json_give_the_same_config(tmp_path):
+    values = {"learning_rate": 0.001, "stages": [{"steps": 5, "data": {"max_objects": 1}}]}
+    (tmp_path / "r.yaml").write_text(
+        "learning_rate: 0.001\nstages:\n  - steps: 5\n    data: {max_objects: 1}\n"
+    )
+    (tmp_path / "r.json").write_text(json.dumps(values))
+    assert load_recipe(tmp_path / "r.yaml") == load_recipe(tmp_path / "r.json") == values
+    cfg = BasePretrainConfig.from_dict(load_recipe(tmp_path / "r.yaml"))
+    assert cfg.learning_rate == 0.001 and cfg.max_steps == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("r.txt", b"a: 1", "expected a .yaml, .yml or .json recipe"),
+        ("r.yaml", b"\xff\xfe\x00a", "expected UTF-8 text"),
+        ("r.yaml", b"a: [1, 2", "cannot parse the recipe"),
+        ("r.json", b"{1: 2}", "cannot parse the recipe"),
+        ("r.yaml", b"- 1\n- 2\n", "expected a mapping of config fields, got list"),
+    ],
+)
+def test_bad_recipes_name_the_file(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as info:
+        load_recipe(path)
+    assert name in str(info.value)
+    with pytest.raises(ValueError, match="no such recipe file"):
+        load_recipe(tmp_path / "missing.yaml")
