@@ -362,47 +362,33 @@ def pretrain_base(
         rec["cpu_s"] = round(time.process_time() - t0, 1)
         common.append_jsonl(log_path, rec)
 
-    if cfg.aux_per_class_steps > 0 and warm:
-        pc_data = dict(cfg.aux_per_class_data)
-        aux_pc = warm_start.aux_warm_start(
+    def warm_up(target: str, steps: int, data: dict, seed: int, **kwargs) -> dict:
+        """One warm start on fresh scenes drawn with ``data``; its summary is logged."""
+        return warm_start.aux_warm_start(
             model,
             processor,
-            lambda n, s: list(factory(n, seed=s, **pc_data)),
-            steps=cfg.aux_per_class_steps,
+            lambda n, s: list(factory(n, seed=s, **data)),
+            steps=steps,
             learning_rate=cfg.aux_learning_rate,
-            seed=cfg.seed + 2,
+            seed=seed,
             log=aux_log,
-            target="vision_per_class",
+            target=target,
+            **kwargs,
         )
+
+    if cfg.aux_per_class_steps > 0 and warm:
+        data = dict(cfg.aux_per_class_data)
+        aux_pc = warm_up("vision_per_class", cfg.aux_per_class_steps, data, cfg.seed + 2)
         aux_log({"aux_per_class": aux_pc})
     if cfg.aux_warmup_steps > 0 and warm:
-        first = dict(cfg.stages[0].get("data", {}) if cfg.aux_data is None else cfg.aux_data)
-        aux = warm_start.aux_warm_start(
-            model,
-            processor,
-            lambda n, s: list(factory(n, seed=s, **first)),
-            steps=cfg.aux_warmup_steps,
-            learning_rate=cfg.aux_learning_rate,
-            seed=cfg.seed,
-            log=aux_log,
-            target=cfg.aux_target,
-        )
+        data = dict(cfg.stages[0].get("data", {}) if cfg.aux_data is None else cfg.aux_data)
+        aux = warm_up(cfg.aux_target, cfg.aux_warmup_steps, data, cfg.seed)
         aux_log({"aux": aux})
     if cfg.aux_per_class_steps > 0 and warm:
         aux = {"per_class": aux_pc, "vision": aux}
     if cfg.aux_lm_steps > 0 and warm:
-        lm_data = dict(cfg.stages[cfg.aux_lm_stage].get("data", {}))
-        aux_lm = warm_start.aux_warm_start(
-            model,
-            processor,
-            lambda n, s: list(factory(n, seed=s, **lm_data)),
-            steps=cfg.aux_lm_steps,
-            batch_size=cfg.batch_size,
-            learning_rate=cfg.aux_learning_rate,
-            seed=cfg.seed + 1,
-            log=aux_log,
-            target="lm",
-        )
+        data = dict(cfg.stages[cfg.aux_lm_stage].get("data", {}))
+        aux_lm = warm_up("lm", cfg.aux_lm_steps, data, cfg.seed + 1, batch_size=cfg.batch_size)
         aux_log({"aux_lm": aux_lm})
         aux = {"vision": aux, "lm": aux_lm}
 
