@@ -114,7 +114,7 @@ def _out(x: np.ndarray):
 CHUNK_ROWS = 8192
 """Rows per chunk of the pairwise kernels: temporaries of this size stay in the CPU cache,
 which makes a million-row IoU about twice as fast as whole-array numpy (see the benchmark
-``rsground_lib.bench_scoring``)."""
+``rsground_lib.bench.scoring``)."""
 
 
 def _pairwise(kernel, pred, target, plus: int, n_out: int = 1) -> tuple[np.ndarray, ...]:

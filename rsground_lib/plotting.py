@@ -461,7 +461,7 @@ MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 
 def loss_curves(logs: dict, floor: float | None = None, smooth: int = 1):
     """Training loss against optimizer step, one line per run. ``logs``: ``{name: rows}``,
-    rows as read by :func:`rsground_lib.training.read_log` (those with a ``loss`` are drawn);
+    rows as read by :func:`rsground_lib.training.common.read_log` (those with a ``loss`` are drawn);
     ``floor`` draws the image-blind floor as a dashed line; ``smooth`` > 1 averages that many
     consecutive logged values."""
     import matplotlib

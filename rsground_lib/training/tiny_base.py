@@ -500,7 +500,7 @@ named by an extreme cue."""
 
 
 def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact") -> dict:
-    """The tiny base's benchmark: :func:`evaluate_model` on ``n`` fresh base scenes of each of
+    """The tiny base's benchmark: :func:`rsground_lib.evaluation.evaluate` on ``n`` fresh base scenes of each of
     :data:`BASE_EVAL_SPLITS` (fixed seeds, disjoint from training), with the chance levels.
     ``python -m rsground_lib.training.tiny_base eval-base``."""
     out = {}
