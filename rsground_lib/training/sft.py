@@ -186,11 +186,6 @@ class SftConfig(SFTConfig):
             task_type="CAUSAL_LM",
         )
 
-    def stage_fields(self) -> dict:
-        """The fields this class adds or re-defaults, with their values (for ``train.json``)."""
-        values = self.to_dict()
-        return {name: values[name] for name in SftConfig.__annotations__}
-
 
 def sft_answer(
     record: dict,
@@ -312,7 +307,8 @@ def train_sft(
     columns :func:`rsground_lib.data.cot.template_trace` needs) with TRL's ``SFTTrainer``
     (``args=config``), loss on the assistant turn only; LoRA (PEFT, merged into the saved
     weights) or full. Writes the model to ``config.output_dir`` with ``log.jsonl`` (every log
-    line) and ``train.json`` (the stage's fields, steps, CPU and wall seconds, tokens seen);
+    line) and ``train.json`` (every field of the config, steps, CPU and wall seconds, tokens
+    seen);
     ``resume=True`` continues from the last checkpoint there. ``model``/``processor`` skip
     loading (e.g. a model built in memory). Returns ``train.json``'s content."""
     cfg = config if isinstance(config, SftConfig) else SftConfig.from_dict(dict(config))
@@ -364,7 +360,7 @@ def train_sft(
         trained, processor, out, extra={"sft": {"targets": cfg.targets, "steps": cfg.max_steps}}
     )
     summary = {
-        "config": cfg.stage_fields(),
+        "config": cfg.to_dict(),
         "steps": int(result.global_step),
         "train_loss": float(result.training_loss),
         "cpu_s": round(time.process_time() - t0, 1),
