@@ -37,6 +37,13 @@ def _grouped(rewards, num_generations: int | None) -> np.ndarray:
         r = r.reshape(-1, num_generations)
     if r.ndim != 2 or r.shape[1] < 1:
         raise ValueError(f"rewards: expected (B, G) or a flat (B*G,) batch; got shape {r.shape}")
+    infinite = np.isinf(r)
+    if infinite.any():
+        g, i = (int(v) for v in np.argwhere(infinite)[0])
+        raise ValueError(
+            f"rewards[{g}][{i}] = {r[g, i]}: a reward must be finite (NaN marks an unscorable "
+            "completion); an infinite one would make every advantage of its group ±inf or 0"
+        )
     return r
 
 
@@ -57,7 +64,8 @@ def group_advantages(
 
     A group whose rewards are all equal gets advantages of 0 (up to float rounding, ~1e-13,
     as in TRL). NaN rewards
-    (unscorable) are left out of the mean and std and get advantage 0, as in TRL.
+    (unscorable) are left out of the mean and std and get advantage 0, as in TRL. An
+    infinite reward is a ValueError naming its group and index.
     """
     if scale not in SCALES:
         raise ValueError(f"scale: expected one of {SCALES}; got {scale!r}")
@@ -78,11 +86,20 @@ def group_advantages(
 
 def weighted_advantages(advantages, weights) -> np.ndarray:
     """Scale each group's advantages ``(B, G)`` by its consistency weight ``(B,)`` — the
-    spatial-consistency guided update (our reading of the paper)."""
+    spatial-consistency guided update (our reading of the paper). A weight that is NaN,
+    infinite or negative is a ValueError naming its group (it would silently turn the
+    group's update into NaN or reverse it)."""
     a = np.asarray(advantages, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
     if a.ndim != 2 or w.shape != (a.shape[0],):
         raise ValueError(
             f"expected advantages (B, G) and weights (B,); got {a.shape} and {w.shape}"
+        )
+    bad = ~(np.isfinite(w) & (w >= 0))
+    if bad.any():
+        g = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"weights[{g}] = {w[g]}: a consistency weight must be a finite number >= 0 "
+            "(consistency.update_weight gives values in [w_min, 1])"
         )
     return a * w[:, None]

@@ -111,6 +111,11 @@ def _out(x: np.ndarray):
     return float(x) if x.ndim == 0 else x
 
 
+MAX_ABS_COORD = 1e6
+"""The largest coordinate magnitude, in pixels, that a box may have: a parsed answer beyond it
+is garbage (unparsable), and scoring treats a predicted box beyond it the same way — so that
+areas never overflow (a box of 1e308 would make IoU NaN)."""
+
 CHUNK_ROWS = 8192
 """Rows per chunk of the pairwise kernels: temporaries of this size stay in the CPU cache,
 which makes a million-row IoU about twice as fast as whole-array numpy (see the benchmark

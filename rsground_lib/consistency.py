@@ -158,7 +158,8 @@ def mean_pairwise_iou(
     In [0, 1].
 
     Shapes and unparsable handling as :func:`center_dispersion`; ``image_size`` is accepted
-    for a common signature and not used. Our reading of the paper.
+    for a common signature and not used. Two identical boxes count as IoU 1 even when they
+    have zero area (a group that agrees on a point is coherent). Our reading of the paper.
     """
     too_few = _check_too_few(score_if_too_few)
     g = as_groups(groups)
@@ -167,6 +168,9 @@ def mean_pairwise_iou(
     count = ok.sum(axis=-1)
     b = np.nan_to_num(batched)
     pair_iou = boxes.iou(b[:, :, None, :], b[:, None, :, :], convention)  # (B, G, G)
+    # two identical boxes agree perfectly, zero-area ones too (their IoU alone would be 0)
+    same = np.all(b[:, :, None, :] == b[:, None, :, :], axis=-1)
+    pair_iou = np.where(same, 1.0, pair_iou)
     n_groups = batched.shape[1]
     upper = np.triu(np.ones((n_groups, n_groups), dtype=bool), k=1)
     valid = ok[:, :, None] & ok[:, None, :] & upper

@@ -176,7 +176,10 @@ def grounding_metrics(
     targets (the RSVG protocol; see the module notes).
 
     ``preds``: ``(N, 4)`` with NaN rows, or a sequence of boxes / ``None`` (unparsable: IoU
-    0, kept in the denominators). ``targets``: ``(N, 4)``, finite. ``preset`` picks a
+    0, kept in the denominators; a box with a coordinate beyond
+    :data:`rsground_lib.boxes.MAX_ABS_COORD` counts as unparsable too). ``targets``:
+    ``(N, 4)``, finite, ordered (``x1 <= x2``, ``y1 <= y2``; an inverted target is a
+    ValueError naming its row, not a silent IoU of 0). ``preset`` picks a
     benchmark's protocol from :data:`PRESETS`; ``convention`` (``"continuous"`` /
     ``"inclusive"``), ``op`` (``">"`` / ``">="``) and ``cum_iou_unparsed`` (``"empty"``:
     an unparsable answer adds its target's area to the union sum; ``"skip"``: left out of
@@ -211,7 +214,16 @@ def grounding_metrics(
             if not t_ok.all():
                 i = s + int(np.flatnonzero(~t_ok)[0])
                 raise ValueError(f"targets[{i}]: expected four finite numbers; got {t[i].tolist()}")
-            ok = boxes.finite_rows(pc)
+            t_bad = (tc[:, 2] < tc[:, 0]) | (tc[:, 3] < tc[:, 1])
+            t_bad |= np.any(np.abs(tc) > boxes.MAX_ABS_COORD, axis=1)
+            if t_bad.any():
+                i = s + int(np.flatnonzero(t_bad)[0])
+                raise ValueError(
+                    f"targets[{i}]: expected x1 <= x2 and y1 <= y2, coordinates of magnitude <= "
+                    f"{boxes.MAX_ABS_COORD:g}; got {t[i].tolist()}"
+                )
+            # a prediction beyond MAX_ABS_COORD is garbage: unparsable, like parse_answer says
+            ok = boxes.finite_rows(pc) & np.all(np.abs(pc) <= boxes.MAX_ABS_COORD, axis=1)
             n_ok = int(np.count_nonzero(ok))
             parsed += n_ok
             if n_ok < len(ok):
@@ -305,6 +317,31 @@ def _is_missing(v) -> bool:
     return bool(np.isscalar(v) or v is pd.NA) and bool(pd.isna(v))
 
 
+EXACT_BINOMIAL_MAX_M = 50_000
+"""Up to this many discordant pairs :func:`binomial_half_cdf` sums exact integers."""
+
+
+def binomial_half_cdf(k: int, m: int) -> float:
+    """``P[Bin(m, ½) ≤ k]`` for any ``m``, never overflowing (``2.0**m`` does from
+    ``m = 1024``). Up to :data:`EXACT_BINOMIAL_MAX_M` it is exact: the integer sum of
+    ``C(m, i)`` over ``i ≤ k`` divided by the integer ``2^m`` (Python rounds that quotient
+    correctly); above, a log-sum-exp of log-probabilities (``math.lgamma``), good to ~1e-12
+    relative."""
+    if not 0 <= k <= m:
+        raise ValueError(f"binomial_half_cdf: expected 0 <= k <= m; got k={k}, m={m}")
+    if m <= EXACT_BINOMIAL_MAX_M:
+        total, term = 0, 1
+        for i in range(k + 1):
+            total += term
+            term = term * (m - i) // (i + 1)
+        return min(1.0, total / (1 << m))
+    log_half = m * math.log(0.5)
+    logs = [math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) + log_half
+            for i in range(k + 1)]  # fmt: skip
+    top = max(logs)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in logs))
+
+
 def paired_hits(ious_a: Sequence[float], ious_b: Sequence[float], threshold: float = 0.5) -> dict:
     """Two models scored on the *same* samples: how many each gets right (IoU ``> threshold``)
     that the other misses, and the exact two-sided McNemar p-value of the difference (a
@@ -325,7 +362,7 @@ def paired_hits(ious_a: Sequence[float], ious_b: Sequence[float], threshold: flo
         )
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     k, m = min(only_a, only_b), only_a + only_b
-    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2.0**m
+    tail = binomial_half_cdf(k, m)
     return {
         "n": int(a.size),
         "both": int((a & b).sum()),

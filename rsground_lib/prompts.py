@@ -22,6 +22,8 @@ import math
 import re
 from collections.abc import Sequence
 
+from rsground_lib.boxes import MAX_ABS_COORD
+
 SYSTEM_PROMPT = (
     "You are an expert in remote-sensing image interpretation. Given an aerial or satellite "
     "image and a referring expression, find the one object the expression describes. "
@@ -39,8 +41,6 @@ USER_TEMPLATE = (
 )
 """The user turn's text, after the image; filled by :func:`user_text`."""
 
-MAX_ABS_COORD = 1e6
-"""A parsed coordinate larger than this in magnitude is treated as garbage (answer → None)."""
 
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
@@ -48,9 +48,11 @@ _TAGS = (_THINK_OPEN, _THINK_CLOSE, _ANSWER_OPEN, _ANSWER_CLOSE)
 
 # A number as models write it: optional sign, digits with an optional fraction (or a bare
 # fraction), optional exponent. ASCII digits only; not glued to a letter, digit, "_" or "."
-# on the left (so the "1" of "x1" is not a number) nor to a letter/digit on the right.
+# on the left (so the "1" of "x1" is not a number) nor, on the right, to a letter, digit,
+# "_", "%" (a percentage is not a pixel) or a "." followed by a digit ("200.5.6" is not
+# 200.5).
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_NUM_RE = re.compile(rf"(?<![\w.]){_NUM}(?![\w])", re.ASCII)
+_NUM_RE = re.compile(rf"(?<![\w.]){_NUM}(?![\w%]|\.\d)", re.ASCII)
 _BBOX_KEY_RE = re.compile(r"""bbox(?:_2d)?["']?\s*[:=]\s*\[([^\[\]]*)\]""", re.ASCII)
 # Every optional separator below starts with a required character, so no two ``\s*`` can
 # share a run of spaces: the patterns stay linear on adversarial input (no backtracking
@@ -251,8 +253,8 @@ def _answer_region(text: str) -> str:
     return _THINK_BLOCK_RE.sub(" ", text)
 
 
-def _to_box(strings: Sequence[str]) -> list[float] | None:
-    if len(strings) != 4:
+def _to_box(strings: Sequence[str] | None) -> list[float] | None:
+    if strings is None or len(strings) != 4:
         return None
     try:
         values = [float(s) for s in strings]
@@ -271,21 +273,38 @@ def _candidates(region: str) -> tuple[str, list[list[str]]]:
     ``(x1,y1),(x2,y2)`` (Qwen2-VL's ``<|box_start|>…<|box_end|>``); ``"list"`` — bracketed
     lists of numbers ``[x1, y1, x2, y2]``; finally ``"bare"`` — all bare numbers of the
     region as one candidate."""
-    found = [_NUM_RE.findall(m.group(1)) for m in _BBOX_KEY_RE.finditer(region)]
+    found = [_clean_numbers(m.group(1)) for m in _BBOX_KEY_RE.finditer(region)]
     if found:
         return "json", found
     found = [list(m.groups()) for m in _PAIRS_RE.finditer(region)]
     if found:
         return "pairs", found
-    found = []
+    lists, malformed = [], False
     for m in _BRACKET_RE.finditer(region):
-        numbers = _NUM_RE.findall(m.group(1))
-        if numbers and _SEPARATORS_RE.fullmatch(_NUM_RE.sub("", m.group(1))):
-            found.append(numbers)
-    if found:
-        return "list", found
+        numbers = _clean_numbers(m.group(1))
+        if numbers:
+            lists.append(numbers)
+        elif numbers is None and re.search(r"\d", m.group(1), re.ASCII):
+            malformed = True
+    if lists:
+        return "list", lists
+    if malformed:
+        # a bracketed list with something other than numbers and separators in it (a word,
+        # "x30", "10%", "200.5.6"): the answer is malformed, not a bare-number answer
+        return "list", [None]
     numbers = _NUM_RE.findall(region)
     return "bare", [numbers] if numbers else []
+
+
+def _clean_numbers(inner: str) -> list[str] | None:
+    """The numbers of a bracket's content when, the numbers removed, only separators
+    (spaces, commas, semicolons) remain; ``None`` when anything else is in it, so that a
+    malformed list (``[100, 100, "car", 200, 200]``) is never read as the box of its
+    numbers."""
+    numbers = _NUM_RE.findall(inner)
+    if _SEPARATORS_RE.fullmatch(_NUM_RE.sub("", inner)):
+        return numbers
+    return None
 
 
 def parse_answer(text) -> list[float] | None:
@@ -301,7 +320,10 @@ def parse_answer(text) -> list[float] | None:
     numbers in the region. Numbers may be signed, have fractions and exponents; spaces and
     surrounding text are ignored. Swapped corners are put in order. ``None`` when the
     chosen candidate does not have exactly four numbers, a number is not finite or exceeds
-    :data:`MAX_ABS_COORD` in magnitude, or nothing box-like is found.
+    :data:`MAX_ABS_COORD` in magnitude, a ``bbox_2d`` list or every bracketed list holds
+    anything but numbers and separators (``"car"``, ``x30``, ``10%``, ``200.5.6``), or
+    nothing box-like is found: a malformed answer is unparsable on every path, so no reward
+    can be collected for it.
     Our reading of the paper (its parser is not public);
     """
     try:
@@ -337,19 +359,18 @@ def check_format(text) -> bool:
     return notation != "bare" and len(candidates) == 1 and _to_box(candidates[0]) is not None
 
 
-_THINK_ONLY_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
-
-
 def reasoning_boxes(text) -> list[list[float]]:
     """Every ``[x1, y1, x2, y2]`` written inside the first complete ``<think>…</think>`` block,
     in order (lists that are not four finite numbers are skipped); ``[]`` without such a block.
     Used to check that an answer is the box its reasoning chose (the last one). Never raises
     on model output."""
-    m = _THINK_ONLY_RE.search(completion_text(text))
-    if not m:
+    text = completion_text(text)
+    start = text.find(_THINK_OPEN)
+    end = text.find(_THINK_CLOSE, start + len(_THINK_OPEN)) if start >= 0 else -1
+    if end < 0:  # str.find, not a lazy regex: linear even with many unclosed tags
         return []
     out = []
-    for inner in _BRACKET_RE.findall(m.group(1)):
+    for inner in _BRACKET_RE.findall(text[start + len(_THINK_OPEN) : end]):
         box = _to_box(_NUM_RE.findall(inner))
         if box is not None:
             out.append(box)
