@@ -14,9 +14,15 @@ book uses from the data root, and says which were not found.
 Bad input: every problem names the file, the line / record / object and what was expected.
 ``on_error="raise"`` (default) stops at the first bad record; ``on_error="skip"`` drops it,
 counts it in a :class:`LoadReport` (kinds, counts, the first few reasons), and warns. Problems
-that make the rest of the file meaningless are fatal in both modes: an unreadable split file,
-a malformed or hostile XML file (it would shift every later global object index), malformed
-JSON. Untrusted XML goes through ``defusedxml``. Nothing is unpickled.
+that make the rest of the file meaningless are fatal in both modes (``ValueError`` naming the
+file): an unreadable split file, a malformed or hostile XML file (it would shift every later
+global object index), malformed JSON, JSON nested too deeply to parse, a JSON or split file
+that is not UTF-8, any UTF-16 / UTF-32 file, and an empty input (an empty split file, an empty
+JSON list, an RSVG-HR file without a data line, a Hub split without rows: no benchmark split
+is empty, so that is a truncated or wrong file, never a result). Single bad records, skipped
+with ``on_error="skip"``: a line of RSVG-HR that is not UTF-8, a number beyond the float range,
+a number not written with ASCII digits (``"٣"``, ``"1_00"``: the split files refuse those
+fatally). Untrusted XML goes through ``defusedxml``. Nothing is unpickled.
 
 Book chapter: "Data".
 """
@@ -95,7 +101,8 @@ def load_benchmark(
 
     * ``on_error``: ``"raise"`` (default) stops at the first bad record with an error naming
       file, line / record and what was expected; ``"skip"`` drops it, counts it in the report
-      and warns.
+      and warns. Errors about a whole file (module docstring) are fatal in both modes, and an
+      input without any record is an error.
     * ``image``: ``"path"`` (a path string) or ``"image"`` (``datasets.Image``; still lazy).
     * ``images_dir``: where the image files are (default: ``root/JPEGImages`` for DIOR-RSVG and
       OPT-RSVG, ``root/images`` otherwise). It need not exist unless ``check_images=True``,
@@ -165,6 +172,10 @@ def load_benchmark(
         collector=Collector(report, on_error, policy),
     )
     ds = reader(request, **options)
+    if report.n_read == 0:  # each reader names its empty file first; this is the backstop
+        raise ValueError(
+            f"{report.source}: no records in {name} split {split!r}; expected at least one"
+        )
     report.n_kept = ds.num_rows
     return _finish_report(ds, report, return_report)
 

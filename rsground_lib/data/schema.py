@@ -8,7 +8,8 @@ Book chapter: "Data" (``book/02_data.py``). Columns (:data:`REQUIRED_COLUMNS`):
 ``image``      the image file's path as a string (opened lazily by whoever needs pixels), or a
                ``datasets.Image`` feature (``image="image"`` in :func:`record_features`), which
                also stores only the path until a row is read
-``width``      original image width in pixels (int > 0); ``height`` likewise
+``width``      original image width in pixels (int, 0 < width <= :data:`MAX_IMAGE_SIDE_PX`);
+               ``height`` likewise
 ``expression`` the referring sentence (non-empty str)
 ``bbox``       ``[x1, y1, x2, y2]`` float, absolute pixels of the ORIGINAL image, continuous
                convention (width ``x2 - x1``, see :mod:`rsground_lib.boxes`)
@@ -60,6 +61,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 
 DEFAULT_TOLERANCE_PX = 1.0
 """How far (pixels) a box may stick out of its image before it counts as *outside*."""
+
+MAX_IMAGE_SIDE_PX = 2**31 - 1
+"""The largest image width / height a record holds: ``width`` and ``height`` are int32
+features (a larger value would fail inside Arrow, without naming the record)."""
 
 DEGENERATE_POLICIES: tuple[str, ...] = ("keep", "skip", "error")
 OUTSIDE_POLICIES: tuple[str, ...] = ("error", "skip", "keep")
@@ -156,7 +161,8 @@ def validate_record(
 
     Checks: every required column is present; ``id``/``dataset``/``split``/``expression`` are
     non-empty strings; ``image`` is a non-empty path string (or an already-encoded
-    ``datasets.Image`` dict); ``width``/``height`` are positive ints; ``bbox`` holds 4 finite
+    ``datasets.Image`` dict); ``width``/``height`` are positive ints at most
+    :data:`MAX_IMAGE_SIDE_PX`; ``bbox`` holds 4 finite
     numbers with ``x1 <= x2`` and ``y1 <= y2``; ``category`` is a string or ``None``; ``cues``
     a list of strings. Then the two policies of the module docstring: a degenerate box
     (``degenerate``) and a box more than ``tolerance_px`` outside ``[0, width] × [0, height]``
@@ -194,6 +200,13 @@ def validate_record(
         if not _is_int(value) or value <= 0:
             raise RecordError(
                 where, "size", f"{name} must be a positive int (pixels), got {value!r}"
+            )
+        if value > MAX_IMAGE_SIDE_PX:
+            raise RecordError(
+                where,
+                "size",
+                f"{name} must be at most {MAX_IMAGE_SIDE_PX} pixels (an int32), got "
+                + (str(value) if value < 10**20 else f"a {value.bit_length()}-bit integer"),
             )
     category = rec["category"]
     if category is not None and not isinstance(category, str):

@@ -13,15 +13,31 @@ cue tags come from :func:`rsground_lib.data.cues.tag_cues`, ``id`` is
 ``"{dataset}/{split}/{index}"``. Images are never opened: the record stores their path
 (:func:`image_path`), and :func:`check_images` only checks that the files exist.
 
+Text and encodings (:func:`read_text`): annotation files must be UTF-8 (a leading UTF-8
+byte-order mark is accepted and dropped). A UTF-16 / UTF-32 file (byte-order mark) or a NUL
+byte is fatal, naming the file (and the line of the NUL); bytes that are not UTF-8 are kept
+as lone surrogates so that the reader can say which line or record holds them: in a line of a
+line-per-record file (:func:`undecodable`) or inside a string of a JSON record
+(:func:`json_undecodable`) such a byte makes that one record bad; outside a JSON string it
+makes the file malformed (:func:`read_json_list`). Numbers read from text (:func:`number`)
+are written with ASCII digits ``0-9`` only: Python's ``float`` would also read ``"1_00"`` and
+other scripts' digits (``"٣"``), which are refused. Values shown in messages go through
+:func:`shown` (bounded length and depth).
+
 Book chapter: "Data".
 """
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import math
+import numbers
 import os
 import re
+import reprlib
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from rsground_lib.data.cues import tag_cues
-from rsground_lib.data.schema import RecordError, SkipRecord, records_to_dataset, validate_record
+from rsground_lib.data.schema import (
+    MAX_IMAGE_SIDE_PX,
+    RecordError,
+    SkipRecord,
+    records_to_dataset,
+    validate_record,
+)
 from rsground_lib.vocabulary import DOTA_CLASS_PHRASES
 
 BENCHMARKS: tuple[str, ...] = ("dior_rsvg", "opt_rsvg", "vrsbench", "rsvg_hr", "records")
@@ -264,20 +286,26 @@ def make_record(
     """One common record; raises :class:`RecordError` for an empty expression or a bad size."""
     if not isinstance(expression, str) or not expression.strip():
         raise RecordError(
-            where, "missing", f"expected a non-empty referring expression, got {expression!r}"
+            where, "missing", f"expected a non-empty referring expression, got {shown(expression)}"
         )
     expression = " ".join(expression.split())
     try:
         width, height = size
         ok = all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and 0 < v <= MAX_IMAGE_SIDE_PX
+            and float(v).is_integer()
             for v in (width, height)
         )
     except (TypeError, ValueError):
         ok = False
     if not ok:
         raise RecordError(
-            where, "size", f"image width/height must be positive numbers, got {size!r}"
+            where,
+            "size",
+            "image width/height must be positive numbers, whole pixels at most "
+            f"{MAX_IMAGE_SIDE_PX}, got {shown(size)}",
         )
     return {
         "id": f"{dataset}/{split}/{index}",
@@ -297,50 +325,241 @@ def make_record(
 def image_path(images_dir: Path, name: Any, where: str) -> str:
     """``images_dir / name`` as an absolute path string; refuses names that leave the folder."""
     if not isinstance(name, str) or not name.strip():
-        raise RecordError(where, "missing", f"expected an image file name, got {name!r}")
+        raise RecordError(where, "missing", f"expected an image file name, got {shown(name)}")
     name = name.strip()
     pure = Path(name)
     if pure.is_absolute() or ".." in pure.parts or "\\" in name or re.match(r"^[A-Za-z]:", name):
         raise RecordError(
-            where, "image", f"image name {name!r} must be a relative path inside the images folder"
+            where,
+            "image",
+            f"image name {shown(name)} must be a relative path inside the images folder",
         )
     return os.path.abspath(os.path.join(images_dir, name))
 
 
+_ASCII_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+"""A decimal number written with ASCII digits: optional sign, point and exponent."""
+
+_NON_FINITE = re.compile(r"[-+]?(?:inf|infinity|nan)", re.IGNORECASE)
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 120
+_SHOWN.maxlong = 40
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = 8
+_SHOWN.maxlevel = 3
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message, shortened: long strings, long integers, long or
+    deeply nested lists and dicts are elided with ``...`` (a fuzzed file can hold a 1 MB
+    string or a list nested 900 deep, which a message must neither copy nor recurse into)."""
+    try:
+        return _SHOWN.repr(value)
+    except ValueError:  # an int with more digits than repr() converts (4,300 by default)
+        return f"<a {type(value).__name__} too large to show>"
+
+
 def number(text: Any, what: str, where: str) -> float:
-    """A finite number read from text (``" 12.5 "``); :class:`RecordError` otherwise."""
+    """A finite number read from text (``" 12.5 "``) or given as a number;
+    :class:`RecordError` otherwise.
+
+    Text must be a decimal number written with ASCII digits (optional sign, ``.`` and
+    exponent): ``"1_00"`` and other scripts' digits (``"٣"``), which Python's ``float``
+    accepts, are refused. A value beyond the float range (a 400-digit number) is refused as
+    not finite.
+    """
     if text is None:
         raise RecordError(where, "missing", f"missing {what}")
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        raise RecordError(where, "bbox", f"{what} must be a number, got {text!r}") from None
+    if isinstance(text, bool):
+        raise RecordError(where, "bbox", f"{what} must be a number, got {text!r}")
+    if isinstance(text, numbers.Real):
+        try:
+            value = float(text)
+        except OverflowError:  # an int beyond the float range
+            value = math.inf
+    else:
+        raw = str(text).strip()
+        if _NON_FINITE.fullmatch(raw):
+            raise RecordError(where, "bbox", f"{what} must be finite, got {shown(text)}")
+        if not _ASCII_NUMBER.fullmatch(raw):
+            try:
+                float(raw)
+            except ValueError:
+                raise RecordError(
+                    where, "bbox", f"{what} must be a number, got {shown(text)}"
+                ) from None
+            raise RecordError(
+                where,
+                "bbox",
+                f"{what} must be a number written with ASCII digits 0-9 (optional sign, '.' "
+                f"and exponent; no '_' separators, no other scripts' digits), got {shown(text)}",
+            )
+        value = float(raw)
     if not math.isfinite(value):
-        raise RecordError(where, "bbox", f"{what} must be finite, got {text!r}")
+        raise RecordError(where, "bbox", f"{what} must be finite, got {shown(text)}")
     return value
 
 
+class OversizedInteger:
+    """A JSON integer literal with more digits than Python's ``int()`` converts (4,300 by
+    default): :func:`read_json_list` puts one in its place, so that the record holding it is
+    one bad record rather than an unreadable file."""
+
+    def __init__(self, literal: str):
+        self.digits = len(literal.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"<a {self.digits}-digit integer>"
+
+
+def _json_int(literal: str) -> int | OversizedInteger:
+    try:
+        return int(literal)
+    except ValueError:  # only "exceeds the limit on digits": the JSON grammar checked the rest
+        return OversizedInteger(literal)
+
+
+_FLOAT_MAX_INT = int(sys.float_info.max)
+
+
 def json_number(value: Any, what: str, where: str) -> float:
-    """A JSON number (int or float, not bool, not a numeric string), finite."""
+    """A JSON number (int or float, not bool, not a numeric string), finite and within the
+    float range: a 400-digit integer is refused (kind ``"bbox"``) naming ``where``."""
+    if isinstance(value, OversizedInteger) or (
+        isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX_INT
+    ):
+        digits = value.digits if isinstance(value, OversizedInteger) else len(str(abs(value)))
+        raise RecordError(
+            where, "bbox", f"{what} is a {digits}-digit integer, beyond the float range"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RecordError(where, "bbox", f"{what} must be a number, got {value!r}")
+        raise RecordError(where, "bbox", f"{what} must be a number, got {shown(value)}")
     if not math.isfinite(value):
         raise RecordError(where, "bbox", f"{what} must be finite, got {value!r}")
     return float(value)
 
 
-def read_json_list(path: Path) -> list[Any]:
-    """The JSON list in ``path``; malformed JSON or another top-level type is fatal
-    (``ValueError`` naming the file, and the line and column of a syntax error)."""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            data = json.load(handle)
-    except json.JSONDecodeError as err:
+_WIDE_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+"""A byte that was not UTF-8, as ``surrogateescape`` keeps it."""
+
+
+def read_text(path: Path, expected: str) -> str:
+    """The text of a UTF-8 annotation file, newlines translated as ``open()`` does
+    (``\\r\\n`` and ``\\r`` become ``\\n``); ``expected`` says what the file should hold, for
+    the messages.
+
+    A leading UTF-8 byte-order mark is dropped. Fatal (``ValueError`` naming the file): a
+    UTF-16 / UTF-32 byte-order mark, and any NUL byte (named by line: a UTF-16 file without
+    a mark, or a binary file). Other bytes that are not UTF-8 are kept as lone surrogates
+    (``surrogateescape``): :func:`undecodable` finds them, so that the caller names the line
+    or record and decides whether that is one bad record or a bad file.
+    """
+    data = path.read_bytes()
+    for bom, encoding in _WIDE_BOMS:
+        if data.startswith(bom):
+            raise ValueError(
+                f"{path}: starts with a {encoding} byte-order mark, so it is {encoding}-encoded; "
+                f"expected {expected} in UTF-8 (re-save the file as UTF-8)"
+            )
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
         raise ValueError(
-            f"{path}: malformed JSON at line {err.lineno} column {err.colno} ({err.msg})"
+            f"{path} line {line}: NUL byte at byte offset {nul} (a UTF-16 / UTF-32 or binary "
+            f"file?); expected {expected} in UTF-8"
+        )
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    text = data.decode("utf-8", errors="surrogateescape")
+    return io.StringIO(text, newline=None).getvalue()
+
+
+def text_lines(text: str) -> list[str]:
+    """``text`` (from :func:`read_text`) split into lines as a text file's ``readlines()``
+    does: at ``\\n`` only, keeping it (``str.splitlines`` would also split at ``\\x85`` or
+    ``\\u2028`` inside an expression)."""
+    return io.StringIO(text, newline="\n").readlines()
+
+
+def undecodable(text: str) -> str | None:
+    """The first byte of ``text`` (a line from :func:`read_text`) that was not UTF-8, as
+    ``"byte 0xe9 at column 38 is not UTF-8"`` (the column counts from the last newline before
+    it), or ``None`` when every byte was UTF-8."""
+    match = _ESCAPED_BYTE.search(text)
+    if match is None:
+        return None
+    column = match.start() - text.rfind("\n", 0, match.start())
+    return f"byte 0x{ord(match.group()) - 0xDC00:02x} at column {column} is not UTF-8"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _describe_surrogate(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"byte 0x{code - 0xDC00:02x} is not UTF-8 (or a lone surrogate \\u{code:04x})"
+    return f"lone surrogate \\u{code:04x} (not encodable as UTF-8)"
+
+
+def json_undecodable(value: Any) -> str | None:
+    """Where a record parsed by :func:`read_json_list` holds text that is not UTF-8 — a byte
+    the file did not encode as UTF-8, or a ``"\\ud800"``-style lone surrogate escape, which
+    Arrow cannot store — as ``"byte 0xe9 is not UTF-8 (...) in record['question']"``; ``None``
+    when all its strings (keys included) are clean. Walks the record without recursion."""
+    stack: list[tuple[Any, str]] = [(value, "record")]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str):
+            found = _SURROGATE.search(item)
+            if found is not None:
+                return f"{_describe_surrogate(found.group())} in {at}"
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                stack.append((child, f"{at}[{shown(key)}]"))
+                stack.append((key, f"a key of {at}"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{at}[{k}]") for k, child in reversed(list(enumerate(item))))
+    return None
+
+
+def read_json_list(path: Path) -> list[Any]:
+    """The JSON list in ``path``, which must hold at least one record.
+
+    Fatal in both ``on_error`` modes (``ValueError`` naming the file): a UTF-16 / UTF-32 file
+    or a NUL byte (:func:`read_text`), malformed JSON (line and column; a byte that is not
+    UTF-8 outside a string is named as such), nesting too deep to parse, another top-level
+    type, an empty list. Not fatal: bytes that are not UTF-8 inside a string are kept as lone
+    surrogates, and the reader refuses the record holding them (:func:`json_undecodable`,
+    kind ``"encoding"``) — every record stands alone, as every line of RSVG-HR does; an
+    integer literal too long to convert becomes an :class:`OversizedInteger`, which the
+    record's checks refuse. So ``on_error="skip"`` drops just those records.
+    """
+    text = read_text(path, "a JSON list of records")
+    try:
+        data = json.loads(text, parse_int=_json_int)
+    except json.JSONDecodeError as err:
+        found = _SURROGATE.match(err.doc, err.pos) if isinstance(err.doc, str) else None
+        cause = _describe_surrogate(found.group()) if found is not None else err.msg
+        raise ValueError(
+            f"{path}: malformed JSON at line {err.lineno} column {err.colno} ({cause})"
+        ) from err
+    except RecursionError as err:
+        raise ValueError(
+            f"{path}: JSON nested too deeply to parse (more levels than Python's recursion "
+            f"limit of {sys.getrecursionlimit()}); expected a list of flat records"
         ) from err
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON list of records, got a {type(data).__name__}")
+    if not data:
+        raise ValueError(f"{path}: empty JSON list; expected at least one record")
     return data
 
 

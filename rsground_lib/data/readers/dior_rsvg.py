@@ -14,7 +14,11 @@ the same scheme (:mod:`rsground_lib.data.readers.opt_rsvg`).
 
 Untrusted XML goes through ``defusedxml`` (:func:`parse_xml`): DTDs, entities and external
 references are refused. A malformed or hostile XML file, or an unreadable split file, is
-fatal whatever ``on_error`` says: it would shift every later global object index.
+fatal whatever ``on_error`` says: it would shift every later global object index. So is an
+empty split file (no index at all: a truncated or wrong file, never a usable split), and a
+split file that is not UTF-8 (:func:`read_split_indices`). Numbers are written with ASCII
+digits: an index or a ``<size>`` value such as ``"٣"`` or ``"1_00"`` is refused, in the split
+file fatally (line named), in the XML as a bad object (file and object named).
 
 Book chapter: "Data".
 """
@@ -36,34 +40,54 @@ from rsground_lib.data.readers.common import (
     image_path,
     make_record,
     number,
+    read_text,
     rows_to_dataset,
+    shown,
+    text_lines,
+    undecodable,
 )
-from rsground_lib.data.schema import RecordError
+from rsground_lib.data.schema import MAX_IMAGE_SIDE_PX, RecordError
+
+_INDEX = re.compile(r"[0-9]{1,18}")
+"""A global object index: ASCII digits only (``int()`` would also read ``"٣"`` and ``"1_00"``);
+18 digits at most, far beyond any annotation folder (and within ``int()``'s digit limit)."""
+
+_SIDE = re.compile(r"[0-9]{1,10}")
+"""A ``<size>`` value: ASCII digits, at most 10 (see :data:`MAX_IMAGE_SIDE_PX`)."""
 
 
 def read_split_indices(path: str | Path) -> list[int]:
     """The global object indices of a DIOR-RSVG / OPT-RSVG split file, in file order.
 
     Used by the ``dior_rsvg`` / ``opt_rsvg`` readers and by the chapter "Data" to check the
-    split (sizes, disjointness, coverage). One non-negative integer a line; blank lines are
-    ignored. Anything else raises ``ValueError`` naming the file and line. Duplicates are
-    returned as they are (the reader decides).
+    split (sizes, disjointness, coverage). One non-negative integer a line, written with
+    ASCII digits ``0-9`` (at most 18); blank lines are ignored. Anything else raises
+    ``ValueError`` naming the file and line: other scripts' digits (``"٣"``), ``"1_00"``, a
+    sign, bytes that are not UTF-8 (a UTF-16 file is named as such; a UTF-8 byte-order mark
+    is accepted). A file without any index is an error too: a split is never empty, so an
+    empty file is a truncated or wrong one. Duplicates are returned as they are (the reader
+    decides).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"split file {path} not found (expected one integer a line)")
+    expected = "one non-negative integer (a global object index) a line"
     indices: list[int] = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            text = line.strip()
-            if not text:
-                continue
-            if not re.fullmatch(r"\d+", text):
-                raise ValueError(
-                    f"{path} line {lineno}: expected one non-negative integer (a global object "
-                    f"index), got {text!r}"
-                )
-            indices.append(int(text))
+    for lineno, line in enumerate(text_lines(read_text(path, expected)), start=1):
+        bad = undecodable(line)
+        if bad is not None:
+            raise ValueError(f"{path} line {lineno}: {bad}; expected UTF-8 text, {expected}")
+        text = line.strip()
+        if not text:
+            continue
+        if not _INDEX.fullmatch(text):
+            raise ValueError(
+                f"{path} line {lineno}: expected one non-negative integer (a global object "
+                f"index) written with ASCII digits 0-9, got {shown(text)}"
+            )
+        indices.append(int(text))
+    if not indices:
+        raise ValueError(f"{path}: empty split file (no index); expected {expected}")
     return indices
 
 
@@ -150,9 +174,12 @@ def _voc_size(obj: VocObject, default: tuple[int, int] | None, where: str) -> tu
         if text is None or not text.strip():
             sizes.append(None)
             continue
-        if not re.fullmatch(r"\d+", text):
+        if not _SIDE.fullmatch(text) or int(text) > MAX_IMAGE_SIDE_PX:
             raise RecordError(
-                where, "size", f"<size><{what}> must be a positive integer, got {text!r}"
+                where,
+                "size",
+                f"<size><{what}> must be a positive integer written with ASCII digits 0-9, "
+                f"at most {MAX_IMAGE_SIDE_PX}, got {shown(text)}",
             )
         sizes.append(int(text) or None)  # VOC tools sometimes write 0 for "unknown"
     if sizes[0] is not None and sizes[1] is not None:

@@ -5,7 +5,9 @@
 string), ``expression`` (str), ``bbox`` (``[x1, y1, x2, y2]`` in original-image pixels,
 continuous convention), ``width`` and ``height`` (ints; or pass ``image_size``), optional
 ``category`` (a string or a ``ClassLabel``). Images are neither decoded nor copied out of
-Arrow. Offline, an unknown id raises ``ConnectionError`` saying so. Only local folders are
+Arrow. Offline, an unknown id raises ``ConnectionError`` saying so. A split without rows is
+an error (``ValueError`` naming it), as an empty file is for the other readers; box values
+given as text must be written with ASCII digits. Only local folders are
 tested here: no Hub dataset in this exact schema could be reached.
 
 Book chapter: "Data".
@@ -60,6 +62,10 @@ def read_hub(
         raise FileNotFoundError(
             f"no dataset {name!r} (split {split!r}) on the Hub or on disk: {err}"
         ) from err
+    except ValueError as err:  # e.g. an empty split: "Instruction 'test' corresponds to no data"
+        raise ValueError(f"{name} split {split}: {err}") from err
+    if raw.num_rows == 0:
+        raise ValueError(f"{name} split {split}: no rows; expected at least one record")
     mapping = {**HUB_COLUMNS, **(columns or {})}
     for role in ("image", "expression", "bbox"):
         if mapping[role] not in raw.column_names:

@@ -9,6 +9,13 @@ last comma-separated field). A coordinate written with a decimal comma (train li
 exceed 1,024 px by up to ~8 px, so the default tolerance is 10 px. One train box is
 inverted (``x1 > x2``): always an error (skip it with ``on_error="skip"``).
 
+Coordinates are written with ASCII digits (``"٣"`` or ``"1_00"`` is a bad line). The file
+must be UTF-8 (a UTF-8 byte-order mark is dropped, not read into the first image name): a
+line holding bytes that are not UTF-8 is one bad record (kind ``"encoding"``, skipped and
+counted with ``on_error="skip"``), since every line stands alone; a UTF-16 / UTF-32 file or
+a NUL byte is fatal in both modes. So is a file without any data line (empty, or only blank
+lines and the header): there is no empty RSVG-HR split.
+
 Book chapter: "Data".
 """
 
@@ -25,12 +32,15 @@ from rsground_lib.data.readers.common import (
     image_path,
     make_record,
     number,
+    read_text,
     rows_to_dataset,
+    text_lines,
+    undecodable,
 )
 from rsground_lib.data.schema import RecordError
 
-_NUMERIC_FIELD = re.compile(r"^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$")
-_DIGITS = re.compile(r"^\s*\d+\s*$")
+_NUMERIC_FIELD = re.compile(r"^\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*$")
+_DIGITS = re.compile(r"^\s*[0-9]+\s*$")
 
 
 def parse_rsvg_hr_line(
@@ -44,8 +54,13 @@ def parse_rsvg_hr_line(
     coordinate was written with a decimal comma (``216,00``): that raises
     :class:`RecordError` (kind ``"decimal_comma"``) unless ``repair_decimal_comma=True`` and
     exactly one adjacent pair ``<digits>,<digits>`` explains it, in which case the pair is
-    read as ``<digits>.<digits>``.
+    read as ``<digits>.<digits>``. Digits are ASCII ``0-9``; a line holding bytes that were
+    not UTF-8 (lone surrogates from :func:`~rsground_lib.data.readers.common.read_text`)
+    raises :class:`RecordError` of kind ``"encoding"``.
     """
+    bad = undecodable(line)
+    if bad is not None:
+        raise RecordError(where, "encoding", f"{bad}; expected UTF-8 text")
     parts = line.rstrip("\r\n").split(",")
     if len(parts) < 6:
         raise RecordError(
@@ -117,7 +132,8 @@ def read_rsvg_hr(
     """The ``rsvg_hr`` reader. The file is ``annotation_file``, else ``rsvg_hr_{split}.txt``
     or ``Annotations/rsvg_hr_{split}.txt`` in ``req.root`` (or ``req.root`` itself); images
     default to ``images/`` beside it. Blank lines and a header line are ignored and counted;
-    a repair is counted only when its row is kept."""
+    a repair is counted only when its row is kept. A file without any other line is an error
+    (``ValueError`` naming it)."""
     assert req.root is not None
     split, col = req.split, req.collector
     path = annotation_path(
@@ -130,8 +146,7 @@ def read_rsvg_hr(
     images_dir = req.images("images")
     image_size = tuple(image_size)
     repair_decimal_comma = bool(repair_decimal_comma)
-    with path.open(encoding="utf-8") as handle:
-        lines = handle.readlines()
+    lines = text_lines(read_text(path, "'image,x1,y1,x2,y2,expression' lines"))
     index = 0
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -174,4 +189,9 @@ def read_rsvg_hr(
         col.add(build, where)
         if repair_note[0] is not None and len(col.rows) > before:
             col.report.count_repair("decimal_comma", repair_note[0])
+    if index == 0:
+        raise ValueError(
+            f"{path}: no annotation line ({len(lines)} line(s), all blank or the header); "
+            "expected 'image,x1,y1,x2,y2,expression' lines"
+        )
     return rows_to_dataset(req)

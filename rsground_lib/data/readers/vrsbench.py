@@ -5,7 +5,12 @@ A JSON list of ``{"image_id", "question", "ground_truth": "{<x1><y1><x2><y2>}", 
 patch (VRSBench truncates ``int(100 * x / 512)``); pixels = grid × 512 / 100, no ``+1``
 (VRSBench's own metric is inclusive on the grid: see :mod:`rsground_lib.boxes`). ``unique``
 becomes a column. Entries whose ``type`` is not ``"ref"`` are skipped and counted. Field
-names are a parameter (:data:`VRSBENCH_FIELDS`). Malformed JSON is fatal.
+names are a parameter (:data:`VRSBENCH_FIELDS`). Box numbers are ASCII digits (``"<٣>"`` is a
+bad box). Fatal in both ``on_error`` modes, naming the file: malformed JSON, a file that is
+not UTF-8 (line and column of the first bad byte; a UTF-16 file is named as such), JSON
+nested too deeply to parse, an empty list (there is no empty VRSBench split) — see
+:func:`~rsground_lib.data.readers.common.read_json_list`. A number too large for a float is
+one bad record.
 
 Book chapter: "Data".
 """
@@ -21,9 +26,11 @@ from rsground_lib.data.readers.common import (
     ReadRequest,
     annotation_path,
     image_path,
+    json_undecodable,
     make_record,
     read_json_list,
     rows_to_dataset,
+    shown,
 )
 from rsground_lib.data.schema import RecordError, SkipRecord
 
@@ -39,7 +46,7 @@ VRSBENCH_FIELDS: dict[str, tuple[str, ...]] = {
 """For each role, the VRSBench field names tried in order (the first present wins)."""
 
 _VRS_BOX = re.compile(
-    r"^\s*\{\s*" + r"\s*".join([r"<\s*([-+]?\d+(?:\.\d+)?)\s*>"] * 4) + r"\s*\}\s*$"
+    r"^\s*\{\s*" + r"\s*".join([r"<\s*([-+]?[0-9]+(?:\.[0-9]+)?)\s*>"] * 4) + r"\s*\}\s*$"
 )
 
 
@@ -54,18 +61,19 @@ def parse_vrsbench_box(
     """
     if not isinstance(text, str):
         raise RecordError(
-            where, "bbox", f"expected a box string '{{<x1><y1><x2><y2>}}', got {text!r}"
+            where, "bbox", f"expected a box string '{{<x1><y1><x2><y2>}}', got {shown(text)}"
         )
     match = _VRS_BOX.match(text)
     if match is None:
         raise RecordError(
             where,
             "bbox",
-            f"expected a box string '{{<x1><y1><x2><y2>}}' on the 0-{grid_size:g} grid, got {text!r}",
+            f"expected a box string '{{<x1><y1><x2><y2>}}' (ASCII digits) on the "
+            f"0-{grid_size:g} grid, got {shown(text)}",
         )
     grid = [float(v) for v in match.groups()]
     if any(v < 0 or v > grid_size for v in grid):
-        raise RecordError(where, "bbox", f"box {text!r} leaves the 0-{grid_size:g} grid")
+        raise RecordError(where, "bbox", f"box {shown(text)} leaves the 0-{grid_size:g} grid")
     scale = patch_size_px / grid_size
     return [v * scale for v in grid]
 
@@ -120,10 +128,13 @@ def read_vrsbench(
                 raise RecordError(
                     where, "type", f"expected a JSON object, got {type(entry).__name__}"
                 )
+            bad = json_undecodable(entry)
+            if bad is not None:
+                raise RecordError(where, "encoding", f"{bad}; expected UTF-8 text")
             _, kind = _field(entry, roles["type"])
             if kind is not None and kind != "ref":
                 raise SkipRecord(
-                    where, "not_ref", f"type is {kind!r}, not a referring ('ref') entry"
+                    where, "not_ref", f"type is {shown(kind)}, not a referring ('ref') entry"
                 )
             image_key, image = _field(entry, roles["image"])
             if image_key is None:
@@ -141,10 +152,12 @@ def read_vrsbench(
             )
             _, unique = _field(entry, roles["unique"])
             if unique is not None and not isinstance(unique, bool):
-                raise RecordError(where, "type", f"unique must be true/false, got {unique!r}")
+                raise RecordError(where, "type", f"unique must be true/false, got {shown(unique)}")
             _, category = _field(entry, roles["category"])
             if category is not None and not isinstance(category, str):
-                raise RecordError(where, "type", f"category must be a string, got {category!r}")
+                raise RecordError(
+                    where, "type", f"category must be a string, got {shown(category)}"
+                )
             _, question_id = _field(entry, roles["question_id"])
             rec = make_record(
                 dataset="vrsbench",
@@ -156,7 +169,7 @@ def read_vrsbench(
                 bbox=bbox,
                 category=category,
                 source=f"{path.name}[{index}]"
-                + (f" question_id {question_id}" if question_id is not None else ""),
+                + (f" question_id {shown(question_id)}" if question_id is not None else ""),
                 where=where,
             )
             rec["unique"] = unique
