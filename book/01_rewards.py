@@ -40,15 +40,15 @@
 profile = "smoke"  # str: parameter profile of this run (params/<profile>.yml); names the folder runs/<profile>/
 runs_root = ""  # str: folder for run artefacts; "" means $RSGROUND_RUNS, else <project>/runs
 data_root = ""  # str: folder holding the real benchmarks; "" means $RSGROUND_DATA (may be unset)
-seed = 0  # int: seed of the toy rollout groups and of the simulated predictions
+seed = 0  # int ≥ 0: seed of the toy rollout groups and of the simulated predictions
 image_size_model = [224, 224]  # list: [width, height] of the toy model-input image, in model pixels
 target_box = [62.0, 48.0, 102.0, 76.0]  # list: toy target [x1, y1, x2, y2] in model pixels
-heatmap_step_px = 2.0  # float: grid step of the reward heat maps, in model pixels
-num_generations = 8  # int: rollouts per prompt (G) in the toy groups
-kappa = 5.0  # float: consistency strength κ of the weight clip(exp(-κ·dispersion), w_min, 1); 0 turns it off
-w_min = 0.1  # float: lower bound of the consistency weight w
-jitter_px = 4.0  # float: half-width (px) of the uniform jitter simulating DIOR-RSVG predictions
-jitter_grid_units = 1  # int: half-width of the integer jitter on VRSBench's 0–100 grid
+heatmap_step_px = 2.0  # float > 0: grid step of the reward heat maps, in model pixels
+num_generations = 8  # int ≥ 2: rollouts per prompt (G) in the toy groups
+kappa = 5.0  # float in [0, inf): consistency strength κ of the weight clip(exp(-κ·dispersion), w_min, 1); 0 turns it off
+w_min = 0.1  # float in [0, 1]: lower bound of the consistency weight w
+jitter_px = 4.0  # float ≥ 0: half-width (px) of the uniform jitter simulating DIOR-RSVG predictions
+jitter_grid_units = 1  # int ≥ 0: half-width of the integer jitter on VRSBench's 0–100 grid
 
 # %%
 import numpy as np

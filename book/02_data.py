@@ -32,11 +32,11 @@
 profile = "smoke"  # str: parameter profile of this run (params/<profile>.yml); names the folder runs/<profile>/
 runs_root = ""  # str: folder for run artefacts; "" means $RSGROUND_RUNS, else <project>/runs
 data_root = ""  # str: folder holding the real benchmarks; "" means $RSGROUND_DATA (may be unset)
-seed = 0  # int: seed of the synthetic scenes (scene i depends only on seed and i)
-image_size = 224  # int: side of the synthetic images, in pixels (full profile: 800, like DIOR)
-num_synthetic = 300  # int: synthetic scenes generated for the statistics of this chapter
-gallery_size = 8  # int: scenes shown in the gallery
-prior_min_count = 5  # int: fewest training boxes behind a prior statistic before it backs off
+seed = 0  # int ≥ 0: seed of the synthetic scenes (scene i depends only on seed and i)
+image_size = 224  # int in [64, 4096]: side of the synthetic images, in pixels (full profile: 800, like DIOR)
+num_synthetic = 300  # int ≥ 1: synthetic scenes generated for the statistics of this chapter
+gallery_size = 8  # int ≥ 1: scenes shown in the gallery
+prior_min_count = 5  # int ≥ 1: fewest training boxes behind a prior statistic before it backs off
 
 # %%
 import json

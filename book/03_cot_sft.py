@@ -32,28 +32,28 @@
 # %% tags=["parameters"]
 profile = "smoke"  # str: parameter profile of this run (params/<profile>.yml); names the folder runs/<profile>/
 runs_root = ""  # str: folder for run artefacts; "" means $RSGROUND_RUNS, else <project>/runs
-seed = 0  # int: seed of the scenes, the trace wording and the trainer
+seed = 0  # int ≥ 0: seed of the scenes, the trace wording and the trainer
 model_name_or_path = ""  # str: checkpoint folder or hub id to start from; "" means the committed tiny base checkpoints/tiny-base
-scenes = "base"  # str: "base" (the tiny base's 64-px scenes, CPU) or "synthetic" (rich scenes of the Data chapter)
-image_size = 64  # int: side of the scenes in pixels (the tiny base sees 64; full profile: 800)
-num_train = 6400  # int: training scenes (each seen max_steps * per_device_train_batch_size * gradient_accumulation_steps / num_train times)
-num_val = 512  # int: validation scenes (per split for base scenes; split by cue tags for synthetic)
-max_steps = 1500  # int: optimizer steps of each SFT run (plain and CoT alike)
-per_device_train_batch_size = 16  # int: scenes per device step
-gradient_accumulation_steps = 1  # int: device steps per optimizer step
-learning_rate = 0.002  # float: peak learning rate (cosine decay to 10 %; full profile 1e-5 with LoRA)
-warmup_steps = 40  # int: linear warm-up steps
+scenes = "base"  # str in {base, synthetic}: "base" (the tiny base's 64-px scenes, CPU) or "synthetic" (rich scenes of the Data chapter)
+image_size = 64  # int ≥ 1: side of the scenes in pixels (the tiny base sees 64; full profile: 800)
+num_train = 6400  # int ≥ 1: training scenes (each seen max_steps * per_device_train_batch_size * gradient_accumulation_steps / num_train times)
+num_val = 512  # int ≥ 1: validation scenes (per split for base scenes; split by cue tags for synthetic)
+max_steps = 1500  # int ≥ 1: optimizer steps of each SFT run (plain and CoT alike)
+per_device_train_batch_size = 16  # int ≥ 1: scenes per device step
+gradient_accumulation_steps = 1  # int ≥ 1: device steps per optimizer step
+learning_rate = 0.002  # float > 0: peak learning rate (cosine decay to 10 %; full profile 1e-5 with LoRA)
+warmup_steps = 40  # int ≥ 0: linear warm-up steps
 use_peft = False  # bool: LoRA on the language model's projections (merged after training) instead of full fine-tuning
-lora_r = 64  # int: LoRA rank (used when use_peft)
-lora_alpha = 128  # int: LoRA scaling alpha (used when use_peft)
+lora_r = 64  # int ≥ 1: LoRA rank (used when use_peft)
+lora_alpha = 128  # int ≥ 1: LoRA scaling alpha (used when use_peft)
 freeze_vision = True  # bool: keep the vision tower and connector fixed (only the language model learns)
 init_tokens = {"<think>": "<answer>", "</think>": "</answer>"}  # dict: {new token: existing token} embedding rows copied before training ({} none); the tiny base starts its reasoning tags from its answer tags
-trace_style = "compact"  # str: "compact" (terse traces for the tiny model) or "prose" (sentences)
-coord_step = 4  # int: grid of the target boxes in model pixels (the tiny base answers in multiples of 4; Qwen: 1)
-prompt_style = "compact"  # str: "compact" (image + expression) or "full" (the project's system prompt)
-max_new_tokens = 96  # int: generation budget of an answer at evaluation, in tokens
-num_threads = 2  # int: torch CPU threads; 0 means torch's default
-gallery_size = 6  # int: validation scenes drawn with every model's box
+trace_style = "compact"  # str in {compact, prose}: "compact" (terse traces for the tiny model) or "prose" (sentences)
+coord_step = 4  # int ≥ 1: grid of the target boxes in model pixels (the tiny base answers in multiples of 4; Qwen: 1)
+prompt_style = "compact"  # str in {compact, full}: "compact" (image + expression) or "full" (the project's system prompt)
+max_new_tokens = 96  # int ≥ 1: generation budget of an answer at evaluation, in tokens
+num_threads = 2  # int ≥ 0: torch CPU threads; 0 means torch's default
+gallery_size = 6  # int ≥ 1: validation scenes drawn with every model's box
 
 # %%
 import json

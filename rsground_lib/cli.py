@@ -14,12 +14,28 @@ from collections.abc import Sequence
 
 from rsground_lib import __version__
 from rsground_lib.bench import run_benchmarks
-from rsground_lib.bookbuild import build_book
+from rsground_lib.bookbuild import BookError, build_book
 from rsground_lib.jupyter_setup import configure_jupyter
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
-    result = build_book(profile=args.profile, chapters=args.chapters or None, html=not args.no_html)
+    """Build the book; an error of the pipeline (:class:`BookError`: a bad profile, a failed
+    chapter, a failed render) or of the file system is printed as its message on stderr,
+    without a traceback, with exit status 2 (bad input) or 1 (a chapter or the render
+    failed). Anything else is a bug and keeps its traceback."""
+    try:
+        result = build_book(
+            profile=args.profile, chapters=args.chapters or None, html=not args.no_html
+        )
+    except BookError as err:
+        print(f"rsground book: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:
+        print(f"rsground book: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rsground book: interrupted", file=sys.stderr)
+        return 130
     if result.html_index is not None:
         print(f"\nThe book ({args.profile} profile) is at: {result.html_index}")
         print(
@@ -49,8 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rsground {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    book = sub.add_parser("book", help="execute the chapters on a profile and build the HTML book")
-    book.add_argument("--profile", default="smoke", help="params/<profile>.yml (default: smoke)")
+    book = sub.add_parser(
+        "book",
+        help="execute the chapters on a profile and build the HTML book",
+        description="Execute the chapters on a profile and build the HTML book. The profile is "
+        "validated (keys, types, ranges) before anything runs. Exit status: 0 built, 2 bad "
+        "input (profile, chapters, project), 1 a chapter or the render failed; errors are "
+        "one message on stderr.",
+    )
+    book.add_argument(
+        "--profile",
+        default="smoke",
+        help="a profile name, params/<name>.yml (letters, digits, '-', '_'; default: smoke), or "
+        "the path of a .yml/.yaml file; the book goes to _build/<name or file stem>/",
+    )
     book.add_argument(
         "--chapters",
         nargs="*",

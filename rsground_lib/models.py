@@ -21,7 +21,11 @@ token each), the family's special tokens and chat template (TRL's training varia
 torchvision needed) and processor. :func:`save` writes a folder that
 ``AutoProcessor.from_pretrained`` / ``AutoModelForImageTextToText.from_pretrained`` reload
 under ``HF_HUB_OFFLINE=1``; :func:`load_model` loads it, or any real checkpoint by hub id or
-path (default :data:`DEFAULT_MODEL`, bf16 on CUDA). ``trust_remote_code`` is never set.
+path (default :data:`DEFAULT_MODEL`, bf16 on CUDA). ``trust_remote_code`` is never set. A
+local folder is checked before transformers reads it (:func:`check_checkpoint`): a missing or
+broken file — an empty or truncated ``model.safetensors``, no ``tokenizer.json``, a folder
+that does not exist — is an error naming that path, where transformers would report a
+safetensors header error, a missing sentencepiece or a malformed hub repo id.
 
 Traps handled here (each has a test in ``tests/test_models.py``):
 
@@ -42,9 +46,10 @@ Traps handled here (each has a test in ``tests/test_models.py``):
   missing); inputs must carry ``mm_token_type_ids`` or the model silently falls back to 1-D
   positions — :func:`processor_call_kwargs` says what to pass.
 
-About 800 lines, over the project's ~600: the tiny model's tokenizer, processor, configs,
-structured initialisation, saving and loading are one concept — the model a trainer receives
-— and share private helpers that a split would have to make public. LoRA settings are PEFT's
+About 1,000 lines, over the project's ~600: the tiny model's tokenizer, processor, configs,
+structured initialisation, saving, checking and loading are one concept — the model a
+trainer receives — and share private helpers that a split would have to make public (the
+checkpoint checks, ~170 lines, are the first candidate for a module of their own). LoRA settings are PEFT's
 own ``LoraConfig`` (:meth:`rsground_lib.training.sft.SftConfig.peft_config`).
 
 Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
@@ -56,6 +61,7 @@ import importlib.resources
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,7 +69,6 @@ from typing import Any
 
 from rsground_lib import boxes, prompts
 from rsground_lib.config import help_field, parse_config
-from rsground_lib.data.teacher import TeacherError
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
 """The GPU default: a real Qwen2.5-VL checkpoint (hub id), loaded in bf16 on CUDA."""
@@ -582,19 +587,199 @@ def save(model, processor, path: str | os.PathLike, *, extra: dict | None = None
     return path
 
 
-def _is_local(name_or_path: str | os.PathLike) -> bool:
-    return Path(name_or_path).expanduser().is_dir()
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+_SAFETENSORS_DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1,
+    "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
+    "U32": 4, "I32": 4, "F32": 4,
+    "U64": 8, "I64": 8, "F64": 8,
+}  # fmt: skip
+
+
+def checkpoint_folder(name_or_path: str | os.PathLike) -> Path | None:
+    """The local folder ``name_or_path`` names, or ``None`` for a hub id.
+
+    Local: a ``Path`` (any ``os.PathLike``), an existing path, or a string that looks like a
+    path — it starts with ``/``, ``./``, ``../`` or ``~``, is ``.`` or ``..``, or is not of
+    the hub's ``name`` / ``owner/name`` shape (a second ``/``, a space, a trailing ``/``).
+    Anything else (``"Qwen/Qwen2.5-VL-3B-Instruct"``, ``"gpt2"``) is a hub id and goes to
+    transformers unchanged (under ``HF_HUB_OFFLINE=1``, from the local cache). ``~`` is
+    expanded; nothing is checked here (:func:`check_checkpoint` does that).
+    """
+    if isinstance(name_or_path, os.PathLike):
+        return Path(name_or_path).expanduser()
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.exists():
+        return path
+    looks_like_path = (
+        text.startswith(("/", "./", "../", "~"))
+        or text in (".", "..")
+        or not _HUB_ID.fullmatch(text)
+    )
+    return path if looks_like_path else None
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}: broken {what} (not valid UTF-8 JSON: {exc})") from exc
+
+
+def _check_safetensors(path: Path) -> None:
+    """The header of a ``.safetensors`` file fits the file: an 8-byte header length, a JSON
+    header, and tensor data that covers the rest exactly (a truncated copy fails here,
+    naming the file, instead of deep inside safetensors)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing weights file")
+    size = path.stat().st_size
+    broken = f"{path}: broken weights file ({size} bytes)"
+    if size < 8:
+        raise ValueError(f"{broken}: too short for a safetensors header (empty or truncated)")
+    with path.open("rb") as fh:
+        header_len = int.from_bytes(fh.read(8), "little")
+        if header_len > size - 8:
+            raise ValueError(
+                f"{broken}: its header claims {header_len} bytes of metadata (truncated, or "
+                "not a safetensors file)"
+            )
+        raw = fh.read(header_len)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{broken}: the safetensors header is not JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise ValueError(f"{broken}: the safetensors header is not a mapping")
+    data_len = size - 8 - header_len
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            begin, end = (int(v) for v in info["data_offsets"])
+            shape = [int(v) for v in info["shape"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{broken}: tensor {name!r} has a malformed header entry") from exc
+        itemsize = _SAFETENSORS_DTYPE_BYTES.get(info.get("dtype"))
+        if itemsize is not None and end - begin != itemsize * math.prod(shape):
+            raise ValueError(
+                f"{broken}: tensor {name!r} ({info.get('dtype')} {shape}) has "
+                f"{end - begin} bytes of data"
+            )
+        spans.append((begin, end))
+    covered = max((end for _, end in spans), default=0)
+    if covered != data_len:
+        raise ValueError(
+            f"{broken}: its header describes {covered} bytes of tensor data, the file holds "
+            f"{data_len} ({'truncated' if covered > data_len else 'trailing bytes'})"
+        )
+
+
+def _check_weights(folder: Path) -> None:
+    single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
+    if single.exists():
+        _check_safetensors(single)
+        return
+    if index.exists():
+        weight_map = _read_json(index, "weights index").get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise ValueError(f"{index}: broken weights index (no weight_map)")
+        for shard in sorted(set(map(str, weight_map.values()))):
+            _check_safetensors(folder / shard)
+        return
+    for name in ("pytorch_model.bin", "pytorch_model.bin.index.json"):
+        if (folder / name).is_file():
+            if (folder / name).stat().st_size == 0:
+                raise ValueError(f"{folder / name}: broken weights file (empty)")
+            return
+    if (folder / "adapter_config.json").is_file():
+        return  # a PEFT adapter folder: transformers loads the base model it names
+    raise FileNotFoundError(
+        f"{single}: missing — the checkpoint folder {folder} has no weights "
+        "(model.safetensors, model.safetensors.index.json or pytorch_model.bin)"
+    )
+
+
+def check_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> Path:
+    """Check a local checkpoint folder before transformers reads it; returns the folder.
+
+    ``FileNotFoundError`` names a folder or file that is missing — the folder itself,
+    ``config.json``, the tokenizer (``tokenizer.json``, or a slow tokenizer's
+    ``tokenizer.model`` / ``vocab.json``), the processor (``processor_config.json`` or
+    ``preprocessor_config.json``) and, with ``weights``, ``model.safetensors`` (or a sharded
+    index whose shards all exist); ``ValueError`` names a file that is there but broken (not
+    JSON, an empty or truncated safetensors file). transformers alone reports these as a
+    safetensors header error without the path, a hint to install sentencepiece, or a
+    malformed hub repo id.
+    """
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise FileNotFoundError(
+            f"checkpoint folder {folder} does not exist (absolute: {folder.absolute()}); a hub "
+            "id is 'owner/name', e.g. " + repr(DEFAULT_MODEL)
+        )
+    if not folder.is_dir():
+        raise NotADirectoryError(
+            f"{folder}: not a folder — give the checkpoint folder (with config.json, the "
+            "tokenizer and the weights), not one of its files"
+        )
+    config = folder / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"{config}: missing — {folder} is not a checkpoint folder")
+    cfg = _read_json(config, "model config")
+    if not isinstance(cfg, dict) or "model_type" not in cfg:
+        raise ValueError(f"{config}: broken model config (no 'model_type' key)")
+    tokenizer = folder / "tokenizer.json"
+    if tokenizer.exists():
+        _read_json(tokenizer, "tokenizer")
+    elif not any((folder / n).is_file() for n in ("tokenizer.model", "vocab.json", "vocab.txt")):
+        raise FileNotFoundError(
+            f"{tokenizer}: missing — the checkpoint has no tokenizer file (tokenizer.json, or a "
+            "slow tokenizer's tokenizer.model / vocab.json)"
+        )
+    processor_files = [folder / n for n in ("processor_config.json", "preprocessor_config.json")]
+    if not any(p.is_file() for p in processor_files):
+        raise FileNotFoundError(
+            f"{processor_files[0]}: missing — the checkpoint has no processor configuration "
+            "(processor_config.json or preprocessor_config.json)"
+        )
+    for name in (
+        "processor_config.json",
+        "preprocessor_config.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ):
+        if (folder / name).is_file():
+            _read_json(folder / name, name.removesuffix(".json").replace("_", " "))
+    if weights:
+        _check_weights(folder)
+    return folder
+
+
+def _resolve_checkpoint(name_or_path: str | os.PathLike, *, weights: bool) -> str:
+    """What to hand to transformers: a checked local folder, or the hub id unchanged."""
+    folder = checkpoint_folder(name_or_path)
+    if folder is None:
+        return str(name_or_path)
+    return str(check_checkpoint(folder, weights=weights))
 
 
 def load_processor(name_or_path: str | os.PathLike):
     """The processor of a checkpoint (folder or hub id) through ``AutoProcessor``.
 
-    Without torchvision, ``AutoProcessor`` may return a bare tokenizer for Qwen2.5-VL; then
-    the processor is rebuilt from the PIL image processor and the tokenizer (no video part).
+    A local folder (:func:`checkpoint_folder`) is checked first (:func:`check_checkpoint`,
+    weights aside). Without torchvision, ``AutoProcessor`` may return a bare tokenizer for
+    Qwen2.5-VL; then the processor is rebuilt from the PIL image processor and the tokenizer
+    (no video part).
     """
+    return _load_processor(_resolve_checkpoint(name_or_path, weights=False))
+
+
+def _load_processor(name: str):
     from transformers import AutoConfig, AutoProcessor, AutoTokenizer, ProcessorMixin
 
-    name = str(name_or_path)
     model_type = AutoConfig.from_pretrained(name).model_type
     qwen = model_type in ("qwen2_5_vl", "qwen2_vl")
     processor = None
@@ -612,7 +797,7 @@ def load_processor(name_or_path: str | os.PathLike):
             f"{name}: AutoProcessor returned {type(processor).__name__}, not a processor "
             "(is torchvision missing?)"
         )
-    cfg_path = Path(name) if _is_local(name) else None
+    cfg_path = Path(name) if Path(name).is_dir() else None
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(name)
@@ -634,6 +819,12 @@ def load_model(
     """``(model, processor)`` from a folder (a tiny model saved by :func:`save`, a trained
     checkpoint) or a hub id (default :data:`DEFAULT_MODEL`).
 
+    A local folder (:func:`checkpoint_folder`: a ``Path``, an existing path, or a string
+    that looks like one) is checked before transformers reads it (:func:`check_checkpoint`):
+    a missing folder or file is a ``FileNotFoundError``, a broken one (an empty or truncated
+    ``model.safetensors``, a ``tokenizer.json`` that is not JSON) a ``ValueError``, each
+    naming the path. A hub id goes to transformers unchanged.
+
     ``dtype`` defaults to bf16 on CUDA and float32 on CPU; ``device`` to ``"cuda"`` when
     available. Never sets ``trust_remote_code``. Under ``HF_HUB_OFFLINE=1`` a hub id must be
     in the local cache. The real-checkpoint path cannot be exercised on the CPU test machine
@@ -648,8 +839,8 @@ def load_model(
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
     elif isinstance(dtype, str):
         dtype = getattr(torch, dtype)
-    name = str(name_or_path)
-    processor = load_processor(name)
+    name = _resolve_checkpoint(name_or_path, weights=True)
+    processor = _load_processor(name)
     model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype)
     model.to(device)
     model.eval()
@@ -657,8 +848,9 @@ def load_model(
 
 
 def load(path: str | os.PathLike, **kwargs):
-    """Alias of :func:`load_model` for a folder written by :func:`save`."""
-    return load_model(path, **kwargs)
+    """:func:`load_model` for a folder written by :func:`save`: ``path`` is always a local
+    folder (never a hub id), checked by :func:`check_checkpoint`."""
+    return load_model(check_checkpoint(path), **kwargs)
 
 
 def model_image_size(processor, width: int, height: int) -> tuple[int, int]:
@@ -726,8 +918,14 @@ class CheckpointTeacher:
     """A teacher from a local or hub checkpoint loaded with transformers
     (``AutoProcessor`` + ``AutoModelForImageTextToText``, e.g. a Qwen2.5-VL-72B-Instruct);
     generation with the checkpoint's chat template. ``trust_remote_code`` stays off unless
-    asked. Errors of one generation become :class:`TeacherError`.
-    Used by :func:`rsground_lib.data.teacher.teacher_traces`; our design.
+    asked. A local folder is checked first (:func:`check_checkpoint`).
+
+    A local model cannot *refuse* a request the way an endpoint can (HTTP error, timeout,
+    malformed reply), so no exception of a generation is turned into a counted
+    :class:`rsground_lib.data.teacher.TeacherError`: out of memory, a device mismatch or a
+    bad input propagates and stops :func:`rsground_lib.data.teacher.teacher_traces` — it
+    would fail every later request the same way. A reply without a parsable box is counted
+    by ``teacher_traces`` as ``rejected_unparsable``. Our design.
     """
 
     def __init__(
@@ -748,6 +946,7 @@ class CheckpointTeacher:
                 raise ValueError("CheckpointTeacher: give model_path_or_id, or model and processor")
             from transformers import AutoModelForImageTextToText, AutoProcessor
 
+            model_path_or_id = _resolve_checkpoint(model_path_or_id, weights=model is None)
             processor = processor or AutoProcessor.from_pretrained(
                 model_path_or_id, trust_remote_code=trust_remote_code
             )
@@ -766,26 +965,23 @@ class CheckpointTeacher:
     def __call__(self, messages: Sequence[Mapping], image) -> str:
         import torch
 
-        try:
-            text = self.processor.apply_chat_template(
-                list(messages), add_generation_prompt=True, tokenize=False
-            )
-            inputs = self.processor(
-                text=[text],
-                images=[image],
-                return_tensors="pt",
-                **processor_call_kwargs(self.processor),
-            )
-            inputs = inputs.to(self.model.device)
-            gen = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
-            if self.do_sample:
-                gen["temperature"] = self.temperature
-            with torch.no_grad():
-                out = self.model.generate(**inputs, **gen)
-            new = out[:, inputs["input_ids"].shape[1] :]
-            return self.processor.batch_decode(new, skip_special_tokens=True)[0]
-        except (RuntimeError, ValueError) as exc:
-            raise TeacherError(f"generation failed: {exc}") from exc
+        text = self.processor.apply_chat_template(
+            list(messages), add_generation_prompt=True, tokenize=False
+        )
+        inputs = self.processor(
+            text=[text],
+            images=[image],
+            return_tensors="pt",
+            **processor_call_kwargs(self.processor),
+        )
+        inputs = inputs.to(self.model.device)
+        gen = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
+        if self.do_sample:
+            gen["temperature"] = self.temperature
+        with torch.no_grad():
+            out = self.model.generate(**inputs, **gen)
+        new = out[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new, skip_special_tokens=True)[0]
 
 
 __all__ = [
@@ -796,6 +992,8 @@ __all__ = [
     "build_tiny_model",
     "build_tokenizer",
     "chat_template",
+    "check_checkpoint",
+    "checkpoint_folder",
     "image_seq_len",
     "load",
     "load_model",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -283,3 +284,277 @@ def test_chapters_execute_without_progress_bar_widgets(tmp_path):
     assert any("3 6" in "".join(o.get("text", "")) for o in outputs), outputs
     assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     assert "widgets" not in nb["metadata"]
+
+
+# ----------------------------------------------------- issue 11, finding 6: profile hardening
+def _raw_profile(tmp_path, text, name="smoke"):
+    path = tmp_path / f"{name}.yml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    "text, key, lines",
+    [
+        ("seed: 1\nlearning_rate: 0.1\nseed: 2\n", "'seed'", (3, 1)),
+        (
+            "chapters:\n  01_b:\n    learning_rate: 0.1\n    learning_rate: 0.2\n",
+            "'learning_rate'",
+            (4, 3),
+        ),
+        (
+            "chapters:\n  00_a: {seed: 1}\nseed: 3\nchapters:\n  01_b: {learning_rate: 0.5}\n",
+            "'chapters'",
+            (4, 1),
+        ),
+    ],
+)
+def test_duplicate_profile_keys_are_refused(tmp_path, text, key, lines):
+    path = _raw_profile(tmp_path, text)
+    with pytest.raises(ProfileError) as err:
+        bookbuild.resolve_parameters(path, CHAPTERS)
+    assert str(err.value) == (
+        f"{path}: line {lines[0]}: duplicate key {key} (first on line {lines[1]}); "
+        "YAML would silently keep only the last value"
+    )
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path):
+    path = _raw_profile(
+        tmp_path,
+        "chapters:\n  00_a: &a {seed: 1}\n  01_b:\n    <<: {learning_rate: 0.1}\n"
+        "    learning_rate: 0.2\n",
+    )
+    assert bookbuild.load_profile(path)["chapters"] == {
+        "00_a": {"seed": 1},
+        "01_b": {"learning_rate": 0.2},
+    }
+
+
+def test_non_utf8_profile_names_the_file(tmp_path):
+    path = _raw_profile(tmp_path, b"seed: 1\nlearning_rate: \xff\n")
+    with pytest.raises(
+        ProfileError, match=r"smoke\.yml: not UTF-8 text \(byte 0xff at offset 23\)"
+    ):
+        bookbuild.load_profile(path)
+
+
+@pytest.mark.parametrize("bad", ["../other/x", "a/b", "smoke.txt", "/etc/passwd", "", "..", "-x"])
+def test_profile_must_be_a_name_or_a_yaml_file(tmp_path, bad):
+    (tmp_path / "params").mkdir()
+    with pytest.raises(ProfileError, match="expected a profile name") as err:
+        bookbuild.resolve_profile(bad, tmp_path)
+    assert repr(bad) in str(err.value)
+
+
+def test_profile_names_and_explicit_files(tmp_path, monkeypatch):
+    (tmp_path / "params").mkdir()
+    assert bookbuild.resolve_profile("full-gpu_2", tmp_path) == (
+        "full-gpu_2",
+        tmp_path / "params" / "full-gpu_2.yml",
+    )
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    mine = tmp_path / "elsewhere" / "mine.yaml"
+    mine.write_text("seed: 1\n")
+    assert bookbuild.resolve_profile("elsewhere/mine.yaml", tmp_path) == (
+        "mine",
+        Path("elsewhere/mine.yaml"),
+    )
+    with pytest.raises(ProfileError, match="no such file"):
+        bookbuild.resolve_profile("elsewhere/other.yml", tmp_path)
+    (tmp_path / "params" / "full.yml").write_text("seed: 1\n")
+    with pytest.raises(
+        ProfileError, match=r"no such file .*full\.yml \(did you mean --profile full"
+    ):
+        bookbuild.resolve_profile("elsewhere/full.yml", tmp_path)
+    (tmp_path / "elsewhere" / "my profile.yml").write_text("seed: 1\n")
+    with pytest.raises(ProfileError, match="stem 'my profile'"):
+        bookbuild.resolve_profile("elsewhere/my profile.yml", tmp_path)
+
+
+def test_profile_outside_params_writes_nothing_outside_build(tmp_path):
+    root = write_project(
+        tmp_path / "proj", {"00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n'}
+    )
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.yml").write_text("profile: x\n")
+    with pytest.raises(ProfileError, match=r"profile '\.\./other/x': expected a profile name"):
+        bookbuild.build_book("../other/x", root=root, html=False, log=lambda m: None)
+    assert not (root / "_build").exists()
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["x.yml"]
+
+
+def test_explicit_profile_file_builds_under_build_named_after_its_stem(tmp_path):
+    root = write_project(
+        tmp_path / "proj",
+        {
+            "00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\nseed = 0  # int ≥ 0: s\n'
+            "\n# %%\nassert (profile, seed) == ('mine', 4), (profile, seed)\n"
+        },
+    )
+    mine = tmp_path / "elsewhere" / "mine.yml"
+    mine.parent.mkdir()
+    mine.write_text("seed: 4\n")
+    result = bookbuild.build_book(str(mine), root=root, html=False, log=lambda m: None)
+    assert result.executed == [root / "_build" / "mine" / "stage" / "book" / "00_a.ipynb"]
+
+
+# ------------------------------------------------------------------------------- ranges
+@pytest.mark.parametrize(
+    "type_name, text, inside, outside",
+    [
+        ("int", "≥ 2", [2, 8], [1, 0, -3]),
+        ("int", "> 0", [1], [0]),
+        ("float", "< 1", [0.5, -2], [1, 1.5]),
+        ("float", "≤ 1e-2", [0.01, 0], [0.011]),
+        ("float", "in [0, 1]", [0, 0.1, 1], [-0.1, 1.01, float("nan")]),
+        ("float", "in (0, 1)", [0.5], [0, 1]),
+        ("float", "in [0, inf)", [0, 5.0, 1e300], [-5, float("inf"), float("nan")]),
+        ("int", "in [64, 4096]", [64, 4096], [63, 4097]),
+        ("str", "in {base, synthetic}", ["base", "synthetic"], ["synth", "", 1]),
+        ("str", "in {'a b', \"c\"}", ["a b", "c"], ["a"]),
+        ("int", "in {1, 2, 4}", [1, 4], [3, "1", True]),
+    ],
+)
+def test_range_syntax(type_name, text, inside, outside):
+    c = bookbuild.parse_constraint(type_name, text)
+    assert str(c) == text
+    assert all(c.admits(v) for v in inside), [v for v in inside if not c.admits(v)]
+    assert not any(c.admits(v) for v in outside), [v for v in outside if c.admits(v)]
+
+
+@pytest.mark.parametrize(
+    "type_name, text",
+    [
+        ("int", "at least 1"),
+        ("int", "≥ one"),
+        ("float", "in [1, 0]"),
+        ("float", "in [0, 1"),
+        ("str", "> 0"),
+        ("list", "in {a}"),
+        ("int", "in {}"),
+        ("int", "in {one}"),
+    ],
+)
+def test_unreadable_ranges_are_errors(type_name, text):
+    with pytest.raises(ValueError):
+        bookbuild.parse_constraint(type_name, text)
+
+
+RANGED_CHAPTER = (
+    '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n'
+    "num_generations = 8  # int ≥ 2: rollouts per prompt\n"
+    "kappa = 5.0  # float in [0, inf): consistency strength\n"
+    "w_min = 0.1  # float in [0, 1]: lower bound\n"
+    'scenes = "base"  # str in {base, synthetic}: scene source\n'
+    "sizes = [1, 2]  # list: px\n"
+    "\n# %%\nx = 1\n"
+)
+
+
+@pytest.fixture
+def ranged_chapters(tmp_path):
+    root = write_project(tmp_path / "proj", {"00_a": RANGED_CHAPTER})
+    return {"00_a": bookbuild.chapter_parameters(root / "book" / "00_a.py")}
+
+
+def test_ranges_come_from_the_chapter_comments(ranged_chapters):
+    params = ranged_chapters["00_a"]
+    assert {
+        n: (p.type_name, str(p.constraint) if p.constraint else None) for n, p in params.items()
+    } == {
+        "profile": ("str", None),
+        "num_generations": ("int", "≥ 2"),
+        "kappa": ("float", "in [0, inf)"),
+        "w_min": ("float", "in [0, 1]"),
+        "scenes": ("str", "in {base, synthetic}"),
+        "sizes": ("list", None),
+    }
+    assert params["kappa"].help == "float in [0, inf): consistency strength"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "kappa: -5\n",
+            "kappa = -5 is out of range: chapter 00_a declares float in [0, inf) (default 5.0)",
+        ),
+        (
+            "num_generations: 0\n",
+            "num_generations = 0 is out of range: chapter 00_a declares int ≥ 2 (default 8)",
+        ),
+        ("kappa: .nan\n", "kappa = nan is out of range"),
+        ("w_min: 1.5\n", "w_min = 1.5 is out of range: chapter 00_a declares float in [0, 1]"),
+        (
+            "scenes: synth\n",
+            "scenes = 'synth' is out of range: chapter 00_a declares str in {base, synthetic}",
+        ),
+        (
+            "chapters:\n  00_a:\n    num_generations: 1\n",
+            "chapters.00_a.num_generations = 1 is out of range",
+        ),
+    ],
+)
+def test_out_of_range_profile_values_are_errors(tmp_path, ranged_chapters, text, message):
+    path = _raw_profile(tmp_path, text)
+    with pytest.raises(ProfileError) as err:
+        bookbuild.resolve_parameters(path, ranged_chapters)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
+
+
+def test_in_range_values_pass(tmp_path, ranged_chapters):
+    path = _raw_profile(tmp_path, "kappa: 0\nnum_generations: 2\nw_min: 1\nscenes: synthetic\n")
+    assert bookbuild.resolve_parameters(path, ranged_chapters)["00_a"] == {
+        "profile": "smoke",
+        "kappa": 0,
+        "num_generations": 2,
+        "w_min": 1,
+        "scenes": "synthetic",
+    }
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            "kappa = -1.0  # float ≥ 0: k",
+            "kappa = -1.0 lies outside its own declared range float ≥ 0",
+        ),
+        ("kappa = 1.0  # float at least 0: k", "parameter kappa: unreadable range 'at least 0'"),
+        ("kappa = 1.0  # float >= 0: k", "holds more than one '='"),
+        ("opts = dict(a=1)  # dict: o", "holds more than one '='"),
+    ],
+)
+def test_bad_parameter_comments_are_errors_naming_the_chapter(tmp_path, line, message):
+    root = write_project(
+        tmp_path / "proj",
+        {"00_a": f'# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n{line}\n'},
+    )
+    with pytest.raises(ProfileError, match=re.escape(message)) as err:
+        bookbuild.chapter_parameters(root / "book" / "00_a.py")
+    assert str(err.value).startswith(str(root / "book" / "00_a.py"))
+
+
+@pytest.mark.parametrize("text", ["kappa: -5\n", "num_generations: 0\n"])
+def test_range_errors_stop_the_build_before_anything_runs(tmp_path, text):
+    root = write_project(tmp_path / "proj", {"00_a": RANGED_CHAPTER})
+    (root / "params" / "smoke.yml").write_text(text)
+    with pytest.raises(ProfileError, match="is out of range"):
+        bookbuild.build_book("smoke", root=root, html=False, log=lambda m: None)
+    assert not (root / "_build").exists()
+
+
+def test_project_chapters_declare_ranges_that_their_defaults_meet(project_chapters):
+    ranged = {
+        (stem, name): str(p.constraint)
+        for stem, params in project_chapters.items()
+        for name, p in params.items()
+        if p.constraint is not None
+    }
+    assert ranged[("01_rewards", "kappa")] == "in [0, inf)"
+    assert ranged[("01_rewards", "num_generations")] == "≥ 2"
+    assert ranged[("01_rewards", "w_min")] == "in [0, 1]"
+    assert ranged[("03_cot_sft", "max_steps")] == "≥ 1"

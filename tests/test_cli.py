@@ -37,3 +37,96 @@ def test_unknown_subcommand_is_an_error(capsys):
         main(["train-everything"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+# ------------------------------------------- issue 11, finding 6: `rsground book` errors
+# Every error of the book pipeline is one message on stderr (no traceback), exit 2 for bad
+# input, 1 for a failed chapter.
+def _project(tmp_path, monkeypatch, body="x = 1\n", profile="profile: smoke\n"):
+    from tests.test_bookbuild import write_project
+
+    root = write_project(
+        tmp_path / "proj",
+        {
+            "00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n'
+            "kappa = 5.0  # float in [0, inf): consistency strength\n"
+            "num_generations = 8  # int ≥ 2: rollouts per prompt\n\n# %%\n" + body
+        },
+    )
+    (root / "params" / "smoke.yml").write_text(profile)
+    monkeypatch.chdir(root)
+    return root
+
+
+def _book_error(capsys, argv, code):
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    assert captured.err.startswith("rsground book: error: ")
+    return captured.err
+
+
+@pytest.mark.parametrize(
+    "profile, message",
+    [
+        ("kappa: -5\n", "kappa = -5 is out of range: chapter 00_a declares float in [0, inf)"),
+        (
+            "num_generations: 0\n",
+            "num_generations = 0 is out of range: chapter 00_a declares int ≥ 2",
+        ),
+        ("kappa: 1.0\nkappa: 2.0\n", "line 2: duplicate key 'kappa' (first on line 1)"),
+        ("kappa: [1\n", "not valid YAML"),
+        ("num_generation: 8\n", "unknown parameter(s) num_generation"),
+    ],
+)
+def test_book_profile_errors_are_one_message(tmp_path, monkeypatch, capsys, profile, message):
+    root = _project(tmp_path, monkeypatch, profile=profile)
+    err = _book_error(capsys, ["book", "--profile", "smoke", "--no-html"], 2)
+    assert err.startswith(f"rsground book: error: {root / 'params' / 'smoke.yml'}: ")
+    assert message in err
+    assert not (root / "_build").exists()
+
+
+def test_book_profile_outside_params_is_refused(tmp_path, monkeypatch, capsys):
+    root = _project(tmp_path, monkeypatch)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.yml").write_text("kappa: 1.0\n")
+    err = _book_error(capsys, ["book", "--profile", "../other/x", "--no-html"], 2)
+    assert "profile '../other/x': expected a profile name" in err and "available: smoke" in err
+    assert not (root / "_build").exists() and not (tmp_path / "_build").exists()
+    err = _book_error(capsys, ["book", "--profile", "nope", "--no-html"], 2)
+    assert "nope.yml: no such profile (available: smoke)" in err
+    err = _book_error(capsys, ["book", "--chapters", "99_z", "--no-html"], 2)
+    assert "unknown chapter(s) 99_z" in err
+
+
+def test_book_outside_a_project_is_one_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    err = _book_error(capsys, ["book", "--no-html"], 2)
+    assert f"no rsground project (a folder with _toc.yml and params/) at or above {tmp_path}" in err
+
+
+def test_book_failed_chapter_is_one_message_exit_1(tmp_path, monkeypatch, capsys):
+    root = _project(tmp_path, monkeypatch, body='raise ValueError("bad kappa " + str(kappa))\n')
+    err = _book_error(capsys, ["book", "--no-html"], 1)
+    assert "chapter 00_a.py failed in the cell starting `raise ValueError" in err
+    assert "ValueError: bad kappa 5.0" in err
+    assert str(root / "_build" / "smoke" / "failed" / "00_a.ipynb") in err
+
+
+def test_book_error_through_the_entry_point(tmp_path, monkeypatch):
+    root = _project(tmp_path, monkeypatch, profile="kappa: -5\n")
+    exe = Path(sys.executable).parent / "rsground"
+    proc = subprocess.run(
+        [str(exe), "book", "--profile", "smoke", "--no-html"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"rsground book: error: {root / 'params' / 'smoke.yml'}: kappa = -5 is out of range: "
+        "chapter 00_a declares float in [0, inf) (default 5.0)"
+    ]

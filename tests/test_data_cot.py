@@ -140,8 +140,16 @@ class _ChatServer:
                     return
                 if mode == "slow":
                     time.sleep(1.5)
+                if mode == "short":  # promises 1000 bytes, sends 10, closes: IncompleteRead
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b'{"choices"')
+                    return
                 if mode == "badjson":
                     payload = b"this is not json"
+                elif mode == "deep":  # nesting that json.loads cannot follow
+                    payload = b"[" * 100_000 + b"]" * 100_000
                 else:
                     if mode == "correct":
                         content = (
@@ -246,12 +254,61 @@ def test_endpoint_teacher_rejection_sampling(records):
     assert (counts["asked"], counts["kept"]) == (3, 2)
 
 
-def test_unreachable_endpoint_is_counted(records):
+def test_unreachable_endpoint_is_an_error_not_zero_traces(records):
     with _ChatServer([]) as server:
         url = server.base_url
     teacher = teacher_mod.EndpointTeacher(url, "m", timeout=0.5)  # the server is closed now
-    kept, counts = teacher_mod.teacher_traces(records[:2], teacher)
-    assert kept == [] and counts["errors"] == 2 and counts["asked"] == 2
+    with pytest.raises(teacher_mod.TeacherBatchError, match="all 2 teacher requests failed") as err:
+        teacher_mod.teacher_traces(records[:2], teacher)
+    assert err.value.counts["errors"] == err.value.counts["asked"] == 2
+    assert records[0]["id"] in str(err.value) and "Connection refused" in str(err.value)
+
+
+# Issue 11, finding 7: only the teacher's own refusals are counted; 6 failures of 6 requests
+# are an error, not zero traces.
+
+
+def test_six_failures_of_six_requests_are_an_error(records):
+    recs = records[:6]
+    with _ChatServer(["500"] * 6) as server:
+        teacher = teacher_mod.EndpointTeacher(server.base_url, "m", timeout=5)
+        with pytest.raises(teacher_mod.TeacherBatchError) as err:
+            teacher_mod.teacher_traces(recs, teacher)
+    message = str(err.value)
+    assert message.startswith("teacher_traces: all 6 teacher requests failed (6 records); first: ")
+    assert message.count("HTTP 500") == 3 and "... and 3 more" in message
+    assert recs[0]["id"] in message
+    counts = err.value.counts
+    assert (counts["asked"], counts["errors"], counts["kept"]) == (6, 6, 0)
+    assert len(counts["error_messages"]) == 6
+
+
+def test_some_failures_are_counted_not_raised(records):
+    with _ChatServer(["500", "500", "correct"]) as server:
+        teacher = teacher_mod.EndpointTeacher(server.base_url, "m", timeout=5)
+        kept, counts = teacher_mod.teacher_traces(records[:3], teacher)
+    assert (counts["errors"], counts["kept"]) == (2, 1) and len(kept) == 1
+
+
+def test_broken_transfers_are_counted_refusals(records):
+    """A reply cut short (http.client.IncompleteRead) or nested too deep for json
+    (RecursionError) is the endpoint's malformed reply, counted like a 500."""
+    with _ChatServer(["short", "deep", "correct"]) as server:
+        teacher = teacher_mod.EndpointTeacher(server.base_url, "m", timeout=5)
+        kept, counts = teacher_mod.teacher_traces(records[:3], teacher)
+    assert (counts["errors"], counts["kept"]) == (2, 1), counts["error_messages"]
+    assert "IncompleteRead" in counts["error_messages"][0]
+    assert "malformed reply" in counts["error_messages"][1]
+
+
+def test_other_exceptions_of_a_teacher_propagate(records):
+    def broken(messages, image):
+        raise KeyError("bug in the teacher")
+
+    with pytest.raises(KeyError, match="bug in the teacher"):
+        teacher_mod.teacher_traces(records[:2], broken)
+    with pytest.raises(TypeError, match=rf"{records[0]['id']}: the teacher returned NoneType"):
+        teacher_mod.teacher_traces(records[:2], lambda m, i: None)
 
 
 def test_teacher_argument_checks(records):
@@ -275,10 +332,46 @@ def test_callable_teacher(records):
     assert counts["kept"] == 3 and len(kept) == 3
 
 
-def test_checkpoint_teacher_end_to_end(records):
-    model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
+@pytest.fixture(scope="module")
+def tiny_qwen():
+    return models.build_tiny_model(0, family="qwen2_5_vl")
+
+
+def test_checkpoint_teacher_end_to_end(records, tiny_qwen):
+    model, processor = tiny_qwen
     teacher = models.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
     kept, counts = teacher_mod.teacher_traces(records[:1], teacher)
     assert counts["asked"] == 1
     assert counts["kept"] + counts["rejected_iou"] + counts["rejected_unparsable"] == 1
     assert counts["errors"] == 0, counts["error_messages"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        "CUDA out of memory. Tried to allocate 20.00 GiB",
+        "Expected all tensors to be on the same device, but found at least two devices, "
+        "cuda:0 and cpu!",
+    ],
+)
+def test_checkpoint_teacher_runtime_errors_propagate(records, tiny_qwen, monkeypatch, failure):
+    """Out of memory or a device mismatch is not the teacher refusing one request: it stops
+    the run with the original error (it was a counted TeacherError, 6 of 6 → zero traces)."""
+    model, processor = tiny_qwen
+    teacher = models.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
+    calls = []
+
+    def generate(**kwargs):
+        calls.append(kwargs)
+        raise RuntimeError(failure)
+
+    monkeypatch.setattr(model, "generate", generate)
+    with pytest.raises(RuntimeError, match=re.escape(failure)) as err:
+        teacher_mod.teacher_traces(records[:6], teacher)
+    assert not isinstance(err.value, (teacher_mod.TeacherError, teacher_mod.TeacherBatchError))
+    assert len(calls) == 1  # the first failure stops the run
+
+
+def test_checkpoint_teacher_checks_a_local_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        models.CheckpointTeacher(str(tmp_path / "no-teacher"))

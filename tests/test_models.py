@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -207,3 +208,173 @@ def test_lora_targets_the_text_model_only(tiny):
     names = [n for n, _ in wrapped.named_parameters() if "lora_" in n]
     assert names and all("vision" not in n for n in names)
     assert any("text_model" in n for n in names)
+
+
+# ------------------------------------------------------- loading: bad folders name the file
+# Issue 11, finding 5: transformers reports these as a safetensors header error without the
+# path, a hint to install sentencepiece, or a malformed hub repo id.
+
+
+@pytest.fixture(scope="module")
+def saved_tiny(tiny, tmp_path_factory):
+    model, processor = tiny
+    return models.save(model, processor, tmp_path_factory.mktemp("saved") / "tiny")
+
+
+@pytest.fixture
+def ckpt(saved_tiny, tmp_path):
+    """A fresh copy of a saved tiny checkpoint, for one test to break."""
+    import shutil
+
+    return Path(shutil.copytree(saved_tiny, tmp_path / "ckpt"))
+
+
+def _safetensors(folder):
+    return folder / "model.safetensors"
+
+
+def test_empty_safetensors_names_the_file(ckpt):
+    _safetensors(ckpt).write_bytes(b"")
+    with pytest.raises(ValueError, match="empty or truncated") as err:
+        models.load_model(ckpt, device="cpu")
+    assert str(_safetensors(ckpt)) in str(err.value)
+    assert "header too small" not in str(err.value)
+
+
+@pytest.mark.parametrize("cut", ["head", "tail"])
+def test_truncated_safetensors_names_the_file(ckpt, cut):
+    data = _safetensors(ckpt).read_bytes()
+    _safetensors(ckpt).write_bytes(data[:1000] if cut == "head" else data[:-100])
+    with pytest.raises(ValueError, match=r"broken weights file") as err:
+        models.load_model(ckpt, device="cpu")
+    assert str(_safetensors(ckpt)) in str(err.value)
+    if cut == "tail":
+        assert f"the file holds {len(data) - 100 - 8 - int.from_bytes(data[:8], 'little')}" in str(
+            err.value
+        )
+        assert "(truncated)" in str(err.value)
+
+
+def test_missing_tokenizer_json_names_the_file(ckpt):
+    (ckpt / "tokenizer.json").unlink()
+    for load in (models.load_model, models.load_processor, models.load):
+        with pytest.raises(FileNotFoundError, match="tokenizer.json: missing") as err:
+            load(ckpt)
+        assert str(ckpt / "tokenizer.json") in str(err.value)
+        assert "sentencepiece" not in str(err.value)
+
+
+def test_broken_json_files_name_the_file(ckpt):
+    text = (ckpt / "tokenizer.json").read_text()
+    (ckpt / "tokenizer.json").write_text(text[: len(text) // 2])
+    with pytest.raises(ValueError, match="broken tokenizer") as err:
+        models.load_processor(ckpt)
+    assert str(ckpt / "tokenizer.json") in str(err.value)
+    (ckpt / "tokenizer.json").write_text(text)
+    (ckpt / "config.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(ValueError, match="config.json: broken model config"):
+        models.load_model(ckpt, device="cpu")
+    (ckpt / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"config\.json: missing"):
+        models.load_model(ckpt, device="cpu")
+
+
+def test_missing_weights_or_processor_name_the_file(ckpt):
+    (ckpt / "processor_config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="processor_config.json: missing") as err:
+        models.load_model(ckpt, device="cpu")
+    assert str(ckpt) in str(err.value)
+    (ckpt / "preprocessor_config.json").write_text("{}")  # either file will do
+    _safetensors(ckpt).unlink()
+    with pytest.raises(FileNotFoundError, match=r"model\.safetensors: missing"):
+        models.load_model(ckpt, device="cpu")
+    # the processor alone does not need the weights
+    assert models.load_processor(ckpt) is not None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "{tmp}/does/not/exist",
+        "./no-such-ckpt",
+        "../no-such-ckpt",
+        "~/no-such-ckpt-rsground",
+        "a/b/c",
+    ],
+)
+def test_missing_folder_is_reported_as_a_folder_not_a_repo_id(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = name.format(tmp=tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist") as err:
+        models.load_model(name, device="cpu")
+    assert "Repo id" not in str(err.value)
+    assert str(Path(name).expanduser()) in str(err.value)
+
+
+def test_load_takes_only_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="checkpoint folder tiny does not exist"):
+        models.load("tiny")  # a hub-id-shaped name, but load() means a folder
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        models.load_model(tmp_path / "model.safetensors")
+
+
+def test_what_counts_as_a_local_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for hub_id in ("Qwen/Qwen2.5-VL-3B-Instruct", "gpt2", "owner/name", "HuggingFaceTB/SmolVLM"):
+        assert models.checkpoint_folder(hub_id) is None, hub_id
+    for path in ("/x", "./x", "../x", ".", "..", "a/b/c", "x/", "my model"):
+        assert models.checkpoint_folder(path) == Path(path), path
+    assert models.checkpoint_folder("~/x") == Path.home() / "x"
+    assert models.checkpoint_folder(Path("owner/name")) == Path("owner/name")  # a Path is a path
+    (tmp_path / "owner" / "name").mkdir(parents=True)
+    assert models.checkpoint_folder("owner/name") == Path("owner/name")  # it exists
+
+
+def test_committed_checkpoint_passes_the_check(project_root):
+    folder = project_root / "checkpoints" / "tiny-base"
+    assert models.check_checkpoint(folder) == folder
+
+
+def test_hub_id_still_loads_from_the_offline_cache(saved_tiny, tmp_path):
+    """A hub id goes to transformers unchanged: under HF_HUB_OFFLINE=1 it loads from the
+    cache, and an uncached id keeps transformers' own error (not 'folder does not exist')."""
+    import shutil
+
+    repo = tmp_path / "hub" / "models--rsground--tiny-test"
+    commit = "0" * 40
+    shutil.copytree(saved_tiny, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    code = """
+from rsground_lib import models
+model, processor = models.load_model("rsground/tiny-test", device="cpu")
+assert type(processor).__name__ == "Idefics3Processor", type(processor)
+try:
+    models.load_model("rsground/not-cached", device="cpu")
+except FileNotFoundError as err:
+    assert "does not exist" not in str(err), err
+except OSError:
+    pass
+else:
+    raise AssertionError("an uncached hub id loaded")
+print("hub ok")
+"""
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "OMP_NUM_THREADS": "1",
+    }
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "hub ok" in res.stdout

@@ -14,6 +14,7 @@ Book chapter: "Data" (``book/02_data.py``).
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import urllib.error
@@ -35,8 +36,20 @@ HINT_TEMPLATE = (
 
 
 class TeacherError(RuntimeError):
-    """A teacher failed on one request (HTTP error, timeout, malformed reply). Counted by
-    :func:`teacher_traces`, never fatal to the run."""
+    """A teacher refused one request (HTTP error, timeout, connection failure, malformed
+    reply). Counted by :func:`teacher_traces`; fatal only when every request of a call fails
+    (:class:`TeacherBatchError`). Raise it only for such refusals: any other exception of a
+    teacher (out of memory, a device mismatch, a bug) propagates."""
+
+
+class TeacherBatchError(RuntimeError):
+    """Every request of a :func:`teacher_traces` call failed with :class:`TeacherError`: the
+    teacher is unusable (endpoint down, wrong URL or key), and zero traces must not pass for
+    a result. ``counts`` holds the counts of the call, messages included."""
+
+    def __init__(self, message: str, counts: dict):
+        super().__init__(message)
+        self.counts = counts
 
 
 def hint_messages(
@@ -137,12 +150,17 @@ class EndpointTeacher:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise TeacherError(f"HTTP {exc.code} from {self.url}: {exc.reason}") from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise TeacherError(f"request to {self.url} failed: {exc}") from exc
+        except (
+            urllib.error.URLError,
+            http.client.HTTPException,
+            TimeoutError,
+            ConnectionError,
+        ) as exc:
+            raise TeacherError(f"request to {self.url} failed: {exc!r}") from exc
         try:
             reply = json.loads(raw)
             content = reply["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
             raise TeacherError(
                 f"malformed reply from {self.url}: expected JSON with "
                 f"choices[0].message.content; got {raw[:200]!r}"
@@ -186,9 +204,13 @@ def teacher_traces(
 
     Returns ``(kept_records, counts)``; ``counts`` has ``records``, ``asked``, ``kept``,
     ``rejected_iou``, ``rejected_unparsable``, ``errors`` (a :class:`TeacherError` — HTTP
-    error, timeout, malformed reply — is counted per request, never fatal) and
-    ``error_messages`` (``"<record id>: <reason>"``). The paper's CoT
-    data from a stronger model, the rejection rule is our design.
+    error, timeout, malformed reply — is counted per request) and ``error_messages``
+    (``"<record id>: <reason>"``). Only a :class:`TeacherError` is counted: any other
+    exception of the teacher (out of memory, a device mismatch) propagates, and a reply that
+    is not a string is a ``TypeError`` naming the record. When every request failed
+    (``errors == asked > 0``) the call raises :class:`TeacherBatchError` with the count and
+    the first messages instead of returning zero traces. The paper's CoT data from a
+    stronger model, the rejection rule is our design.
     """
     if not (isinstance(iou_threshold, (int, float)) and 0.0 <= iou_threshold <= 1.0):
         raise ValueError(f"iou_threshold: expected a number in [0, 1]; got {iou_threshold!r}")
@@ -221,6 +243,11 @@ def teacher_traces(
                 counts["errors"] += 1
                 counts["error_messages"].append(f"{rid}: {exc}")
                 continue
+            if not isinstance(text, str):
+                raise TypeError(
+                    f"{rid}: the teacher returned {type(text).__name__}, expected the reply text "
+                    "(str); raise TeacherError for a refused request"
+                )
             box = prompts.parse_answer(text)
             if box is None:
                 counts["rejected_unparsable"] += 1
@@ -240,4 +267,14 @@ def teacher_traces(
             kept.append(out)
             if keep == "first":
                 break
+    if counts["asked"] and counts["errors"] == counts["asked"]:
+        first = counts["error_messages"][:3]
+        more = len(counts["error_messages"]) - len(first)
+        raise TeacherBatchError(
+            f"teacher_traces: all {counts['asked']} teacher requests failed "
+            f"({counts['records']} records); first: "
+            + "; ".join(first)
+            + (f"; ... and {more} more" if more else ""),
+            counts,
+        )
     return kept, counts
