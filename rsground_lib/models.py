@@ -22,7 +22,7 @@ torchvision needed) and processor. :func:`save` writes a folder that
 ``AutoProcessor.from_pretrained`` / ``AutoModelForImageTextToText.from_pretrained`` reload
 under ``HF_HUB_OFFLINE=1``; :func:`load_model` loads it, or any real checkpoint by hub id or
 path (default :data:`DEFAULT_MODEL`, bf16 on CUDA). ``trust_remote_code`` is never set. A
-local folder is checked before transformers reads it (:func:`check_checkpoint`): a missing or
+local folder is checked before transformers reads it (:func:`rsground_lib.checkpoints.check_checkpoint`): a missing or
 broken file — an empty or truncated ``model.safetensors``, no ``tokenizer.json``, a folder
 that does not exist — is an error naming that path, where transformers would report a
 safetensors header error, a missing sentencepiece or a malformed hub repo id.
@@ -46,10 +46,11 @@ Traps handled here (each has a test in ``tests/test_models.py``):
   missing); inputs must carry ``mm_token_type_ids`` or the model silently falls back to 1-D
   positions — :func:`processor_call_kwargs` says what to pass.
 
-About 1,000 lines, over the project's ~600: the tiny model's tokenizer, processor, configs,
-structured initialisation, saving, checking and loading are one concept — the model a
-trainer receives — and share private helpers that a split would have to make public (the
-checkpoint checks, ~170 lines, are the first candidate for a module of their own). LoRA settings are PEFT's
+About 750 lines, over the project's ~600: the tiny model's tokenizer, processor, configs,
+structured initialisation, saving and loading are one concept — the model a trainer
+receives — and share private helpers that a split would have to make public. The checks of
+a checkpoint folder are in :mod:`rsground_lib.checkpoints`, the checkpoint teacher in
+:mod:`rsground_lib.teachers`. LoRA settings are PEFT's
 own ``LoraConfig`` (:meth:`rsground_lib.training.sft.SftConfig.peft_config`).
 
 Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
@@ -61,13 +62,12 @@ import importlib.resources
 import json
 import math
 import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rsground_lib import boxes, prompts
+from rsground_lib import boxes, checkpoints, prompts
 from rsground_lib.config import help_field, parse_config
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
@@ -587,194 +587,23 @@ def save(model, processor, path: str | os.PathLike, *, extra: dict | None = None
     return path
 
 
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-
-_SAFETENSORS_DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1,
-    "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
-    "U32": 4, "I32": 4, "F32": 4,
-    "U64": 8, "I64": 8, "F64": 8,
-}  # fmt: skip
-
-
-def checkpoint_folder(name_or_path: str | os.PathLike) -> Path | None:
-    """The local folder ``name_or_path`` names, or ``None`` for a hub id.
-
-    Local: a ``Path`` (any ``os.PathLike``), an existing path, or a string that looks like a
-    path — it starts with ``/``, ``./``, ``../`` or ``~``, is ``.`` or ``..``, or is not of
-    the hub's ``name`` / ``owner/name`` shape (a second ``/``, a space, a trailing ``/``).
-    Anything else (``"Qwen/Qwen2.5-VL-3B-Instruct"``, ``"gpt2"``) is a hub id and goes to
-    transformers unchanged (under ``HF_HUB_OFFLINE=1``, from the local cache). ``~`` is
-    expanded; nothing is checked here (:func:`check_checkpoint` does that).
-    """
-    if isinstance(name_or_path, os.PathLike):
-        return Path(name_or_path).expanduser()
-    text = str(name_or_path)
-    path = Path(text).expanduser()
-    if path.exists():
-        return path
-    looks_like_path = (
-        text.startswith(("/", "./", "../", "~"))
-        or text in (".", "..")
-        or not _HUB_ID.fullmatch(text)
-    )
-    return path if looks_like_path else None
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError(f"{path}: broken {what} (not valid UTF-8 JSON: {exc})") from exc
-
-
-def _check_safetensors(path: Path) -> None:
-    """The header of a ``.safetensors`` file fits the file: an 8-byte header length, a JSON
-    header, and tensor data that covers the rest exactly (a truncated copy fails here,
-    naming the file, instead of deep inside safetensors)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing weights file")
-    size = path.stat().st_size
-    broken = f"{path}: broken weights file ({size} bytes)"
-    if size < 8:
-        raise ValueError(f"{broken}: too short for a safetensors header (empty or truncated)")
-    with path.open("rb") as fh:
-        header_len = int.from_bytes(fh.read(8), "little")
-        if header_len > size - 8:
-            raise ValueError(
-                f"{broken}: its header claims {header_len} bytes of metadata (truncated, or "
-                "not a safetensors file)"
-            )
-        raw = fh.read(header_len)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError(f"{broken}: the safetensors header is not JSON ({exc})") from exc
-    if not isinstance(header, dict):
-        raise ValueError(f"{broken}: the safetensors header is not a mapping")
-    data_len = size - 8 - header_len
-    spans = []
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            begin, end = (int(v) for v in info["data_offsets"])
-            shape = [int(v) for v in info["shape"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{broken}: tensor {name!r} has a malformed header entry") from exc
-        itemsize = _SAFETENSORS_DTYPE_BYTES.get(info.get("dtype"))
-        if itemsize is not None and end - begin != itemsize * math.prod(shape):
-            raise ValueError(
-                f"{broken}: tensor {name!r} ({info.get('dtype')} {shape}) has "
-                f"{end - begin} bytes of data"
-            )
-        spans.append((begin, end))
-    covered = max((end for _, end in spans), default=0)
-    if covered != data_len:
-        raise ValueError(
-            f"{broken}: its header describes {covered} bytes of tensor data, the file holds "
-            f"{data_len} ({'truncated' if covered > data_len else 'trailing bytes'})"
-        )
-
-
-def _check_weights(folder: Path) -> None:
-    single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
-    if single.exists():
-        _check_safetensors(single)
-        return
-    if index.exists():
-        weight_map = _read_json(index, "weights index").get("weight_map")
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise ValueError(f"{index}: broken weights index (no weight_map)")
-        for shard in sorted(set(map(str, weight_map.values()))):
-            _check_safetensors(folder / shard)
-        return
-    for name in ("pytorch_model.bin", "pytorch_model.bin.index.json"):
-        if (folder / name).is_file():
-            if (folder / name).stat().st_size == 0:
-                raise ValueError(f"{folder / name}: broken weights file (empty)")
-            return
-    if (folder / "adapter_config.json").is_file():
-        return  # a PEFT adapter folder: transformers loads the base model it names
-    raise FileNotFoundError(
-        f"{single}: missing — the checkpoint folder {folder} has no weights "
-        "(model.safetensors, model.safetensors.index.json or pytorch_model.bin)"
-    )
-
-
-def check_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> Path:
-    """Check a local checkpoint folder before transformers reads it; returns the folder.
-
-    ``FileNotFoundError`` names a folder or file that is missing — the folder itself,
-    ``config.json``, the tokenizer (``tokenizer.json``, or a slow tokenizer's
-    ``tokenizer.model`` / ``vocab.json``), the processor (``processor_config.json`` or
-    ``preprocessor_config.json``) and, with ``weights``, ``model.safetensors`` (or a sharded
-    index whose shards all exist); ``ValueError`` names a file that is there but broken (not
-    JSON, an empty or truncated safetensors file). transformers alone reports these as a
-    safetensors header error without the path, a hint to install sentencepiece, or a
-    malformed hub repo id.
-    """
-    folder = Path(path).expanduser()
-    if not folder.exists():
-        raise FileNotFoundError(
-            f"checkpoint folder {folder} does not exist (absolute: {folder.absolute()}); a hub "
-            "id is 'owner/name', e.g. " + repr(DEFAULT_MODEL)
-        )
-    if not folder.is_dir():
-        raise NotADirectoryError(
-            f"{folder}: not a folder — give the checkpoint folder (with config.json, the "
-            "tokenizer and the weights), not one of its files"
-        )
-    config = folder / "config.json"
-    if not config.is_file():
-        raise FileNotFoundError(f"{config}: missing — {folder} is not a checkpoint folder")
-    cfg = _read_json(config, "model config")
-    if not isinstance(cfg, dict) or "model_type" not in cfg:
-        raise ValueError(f"{config}: broken model config (no 'model_type' key)")
-    tokenizer = folder / "tokenizer.json"
-    if tokenizer.exists():
-        _read_json(tokenizer, "tokenizer")
-    elif not any((folder / n).is_file() for n in ("tokenizer.model", "vocab.json", "vocab.txt")):
-        raise FileNotFoundError(
-            f"{tokenizer}: missing — the checkpoint has no tokenizer file (tokenizer.json, or a "
-            "slow tokenizer's tokenizer.model / vocab.json)"
-        )
-    processor_files = [folder / n for n in ("processor_config.json", "preprocessor_config.json")]
-    if not any(p.is_file() for p in processor_files):
-        raise FileNotFoundError(
-            f"{processor_files[0]}: missing — the checkpoint has no processor configuration "
-            "(processor_config.json or preprocessor_config.json)"
-        )
-    for name in (
-        "processor_config.json",
-        "preprocessor_config.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-    ):
-        if (folder / name).is_file():
-            _read_json(folder / name, name.removesuffix(".json").replace("_", " "))
-    if weights:
-        _check_weights(folder)
-    return folder
-
-
-def _resolve_checkpoint(name_or_path: str | os.PathLike, *, weights: bool) -> str:
+def resolve_checkpoint(name_or_path: str | os.PathLike, *, weights: bool) -> str:
     """What to hand to transformers: a checked local folder, or the hub id unchanged."""
-    folder = checkpoint_folder(name_or_path)
+    folder = checkpoints.checkpoint_folder(name_or_path)
     if folder is None:
         return str(name_or_path)
-    return str(check_checkpoint(folder, weights=weights))
+    return str(checkpoints.check_checkpoint(folder, weights=weights))
 
 
 def load_processor(name_or_path: str | os.PathLike):
     """The processor of a checkpoint (folder or hub id) through ``AutoProcessor``.
 
-    A local folder (:func:`checkpoint_folder`) is checked first (:func:`check_checkpoint`,
+    A local folder (:func:`rsground_lib.checkpoints.checkpoint_folder`) is checked first (:func:`rsground_lib.checkpoints.check_checkpoint`,
     weights aside). Without torchvision, ``AutoProcessor`` may return a bare tokenizer for
     Qwen2.5-VL; then the processor is rebuilt from the PIL image processor and the tokenizer
     (no video part).
     """
-    return _load_processor(_resolve_checkpoint(name_or_path, weights=False))
+    return _load_processor(resolve_checkpoint(name_or_path, weights=False))
 
 
 def _load_processor(name: str):
@@ -819,8 +648,8 @@ def load_model(
     """``(model, processor)`` from a folder (a tiny model saved by :func:`save`, a trained
     checkpoint) or a hub id (default :data:`DEFAULT_MODEL`).
 
-    A local folder (:func:`checkpoint_folder`: a ``Path``, an existing path, or a string
-    that looks like one) is checked before transformers reads it (:func:`check_checkpoint`):
+    A local folder (:func:`rsground_lib.checkpoints.checkpoint_folder`: a ``Path``, an existing path, or a string
+    that looks like one) is checked before transformers reads it (:func:`rsground_lib.checkpoints.check_checkpoint`):
     a missing folder or file is a ``FileNotFoundError``, a broken one (an empty or truncated
     ``model.safetensors``, a ``tokenizer.json`` that is not JSON) a ``ValueError``, each
     naming the path. A hub id goes to transformers unchanged.
@@ -839,7 +668,7 @@ def load_model(
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
     elif isinstance(dtype, str):
         dtype = getattr(torch, dtype)
-    name = _resolve_checkpoint(name_or_path, weights=True)
+    name = resolve_checkpoint(name_or_path, weights=True)
     processor = _load_processor(name)
     model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype)
     model.to(device)
@@ -849,8 +678,8 @@ def load_model(
 
 def load(path: str | os.PathLike, **kwargs):
     """:func:`load_model` for a folder written by :func:`save`: ``path`` is always a local
-    folder (never a hub id), checked by :func:`check_checkpoint`."""
-    return load_model(check_checkpoint(path), **kwargs)
+    folder (never a hub id), checked by :func:`rsground_lib.checkpoints.check_checkpoint`."""
+    return load_model(checkpoints.check_checkpoint(path), **kwargs)
 
 
 def model_image_size(processor, width: int, height: int) -> tuple[int, int]:
@@ -911,89 +740,13 @@ def init_tokens_from(model, tokenizer, mapping: dict[str, str]) -> dict[str, str
     return dict(mapping)
 
 
-# ----------------------------------------------------------------------------- teacher
-
-
-class CheckpointTeacher:
-    """A teacher from a local or hub checkpoint loaded with transformers
-    (``AutoProcessor`` + ``AutoModelForImageTextToText``, e.g. a Qwen2.5-VL-72B-Instruct);
-    generation with the checkpoint's chat template. ``trust_remote_code`` stays off unless
-    asked. A local folder is checked first (:func:`check_checkpoint`).
-
-    A local model cannot *refuse* a request the way an endpoint can (HTTP error, timeout,
-    malformed reply), so no exception of a generation is turned into a counted
-    :class:`rsground_lib.data.teacher.TeacherError`: out of memory, a device mismatch or a
-    bad input propagates and stops :func:`rsground_lib.data.teacher.teacher_traces` — it
-    would fail every later request the same way. A reply without a parsable box is counted
-    by ``teacher_traces`` as ``rejected_unparsable``. Our design.
-    """
-
-    def __init__(
-        self,
-        model_path_or_id: str | None = None,
-        *,
-        model=None,
-        processor=None,
-        max_new_tokens: int = 512,
-        do_sample: bool = False,
-        temperature: float = 0.7,
-        device: str | None = None,
-        dtype=None,
-        trust_remote_code: bool = False,
-    ):
-        if model is None or processor is None:
-            if not model_path_or_id:
-                raise ValueError("CheckpointTeacher: give model_path_or_id, or model and processor")
-            from transformers import AutoModelForImageTextToText, AutoProcessor
-
-            model_path_or_id = _resolve_checkpoint(model_path_or_id, weights=model is None)
-            processor = processor or AutoProcessor.from_pretrained(
-                model_path_or_id, trust_remote_code=trust_remote_code
-            )
-            kwargs = {"trust_remote_code": trust_remote_code}
-            if dtype is not None:
-                kwargs["dtype"] = dtype
-            model = model or AutoModelForImageTextToText.from_pretrained(model_path_or_id, **kwargs)
-        if device is not None:
-            model = model.to(device)
-        self.model = model.eval()
-        self.processor = processor
-        self.max_new_tokens = int(max_new_tokens)
-        self.do_sample = bool(do_sample)
-        self.temperature = float(temperature)
-
-    def __call__(self, messages: Sequence[Mapping], image) -> str:
-        import torch
-
-        text = self.processor.apply_chat_template(
-            list(messages), add_generation_prompt=True, tokenize=False
-        )
-        inputs = self.processor(
-            text=[text],
-            images=[image],
-            return_tensors="pt",
-            **processor_call_kwargs(self.processor),
-        )
-        inputs = inputs.to(self.model.device)
-        gen = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
-        if self.do_sample:
-            gen["temperature"] = self.temperature
-        with torch.no_grad():
-            out = self.model.generate(**inputs, **gen)
-        new = out[:, inputs["input_ids"].shape[1] :]
-        return self.processor.batch_decode(new, skip_special_tokens=True)[0]
-
-
 __all__ = [
     "DEFAULT_MODEL",
     "FAMILIES",
-    "CheckpointTeacher",
     "TinyModelSpec",
     "build_tiny_model",
     "build_tokenizer",
     "chat_template",
-    "check_checkpoint",
-    "checkpoint_folder",
     "image_seq_len",
     "load",
     "load_model",

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsground_lib import boxes, models, prompts
+from rsground_lib import boxes, models, prompts, teachers
 from rsground_lib.data import cot
 from rsground_lib.data import synthetic as sy
 from rsground_lib.data import teacher as teacher_mod
@@ -339,7 +339,7 @@ def tiny_qwen():
 
 def test_checkpoint_teacher_end_to_end(records, tiny_qwen):
     model, processor = tiny_qwen
-    teacher = models.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
+    teacher = teachers.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
     kept, counts = teacher_mod.teacher_traces(records[:1], teacher)
     assert counts["asked"] == 1
     assert counts["kept"] + counts["rejected_iou"] + counts["rejected_unparsable"] == 1
@@ -358,7 +358,7 @@ def test_checkpoint_teacher_runtime_errors_propagate(records, tiny_qwen, monkeyp
     """Out of memory or a device mismatch is not the teacher refusing one request: it stops
     the run with the original error (it was a counted TeacherError, 6 of 6 → zero traces)."""
     model, processor = tiny_qwen
-    teacher = models.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
+    teacher = teachers.CheckpointTeacher(model=model, processor=processor, max_new_tokens=6)
     calls = []
 
     def generate(**kwargs):
@@ -374,4 +374,4 @@ def test_checkpoint_teacher_runtime_errors_propagate(records, tiny_qwen, monkeyp
 
 def test_checkpoint_teacher_checks_a_local_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        models.CheckpointTeacher(str(tmp_path / "no-teacher"))
+        teachers.CheckpointTeacher(str(tmp_path / "no-teacher"))

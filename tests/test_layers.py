@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.config", 0),
     ("rsground_lib.paths", 0),
     ("rsground_lib.archive", 0),
+    ("rsground_lib.checkpoints", 0),
     ("rsground_lib.jupyter_setup", 0),
     # 1: the scoring core and the data layer
     ("rsground_lib.metrics", 1),
@@ -31,8 +32,9 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.data", 1),
     # 2: models (real checkpoints, the tiny model, the checkpoint teacher)
     ("rsground_lib.models", 2),
-    # 3: a record as the model's conversation
+    # 3: a record as the model's conversation; the checkpoint teacher
     ("rsground_lib.conversation", 3),
+    ("rsground_lib.teachers", 3),
     # 4: evaluation
     ("rsground_lib.evaluation", 4),
     # 5: training stages

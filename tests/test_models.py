@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image  # noqa: E402
 
-from rsground_lib import models  # noqa: E402
+from rsground_lib import checkpoints, models  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -323,18 +323,20 @@ def test_load_takes_only_folders(tmp_path, monkeypatch):
 def test_what_counts_as_a_local_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for hub_id in ("Qwen/Qwen2.5-VL-3B-Instruct", "gpt2", "owner/name", "HuggingFaceTB/SmolVLM"):
-        assert models.checkpoint_folder(hub_id) is None, hub_id
+        assert checkpoints.checkpoint_folder(hub_id) is None, hub_id
     for path in ("/x", "./x", "../x", ".", "..", "a/b/c", "x/", "my model"):
-        assert models.checkpoint_folder(path) == Path(path), path
-    assert models.checkpoint_folder("~/x") == Path.home() / "x"
-    assert models.checkpoint_folder(Path("owner/name")) == Path("owner/name")  # a Path is a path
+        assert checkpoints.checkpoint_folder(path) == Path(path), path
+    assert checkpoints.checkpoint_folder("~/x") == Path.home() / "x"
+    assert checkpoints.checkpoint_folder(Path("owner/name")) == Path(
+        "owner/name"
+    )  # a Path is a path
     (tmp_path / "owner" / "name").mkdir(parents=True)
-    assert models.checkpoint_folder("owner/name") == Path("owner/name")  # it exists
+    assert checkpoints.checkpoint_folder("owner/name") == Path("owner/name")  # it exists
 
 
 def test_committed_checkpoint_passes_the_check(project_root):
     folder = project_root / "checkpoints" / "tiny-base"
-    assert models.check_checkpoint(folder) == folder
+    assert checkpoints.check_checkpoint(folder) == folder
 
 
 def test_hub_id_still_loads_from_the_offline_cache(saved_tiny, tmp_path):

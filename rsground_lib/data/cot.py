@@ -18,7 +18,7 @@ Two sources (book chapter "Data", ``book/02_data.py``):
     its final box is parsed (:func:`rsground_lib.prompts.parse_answer`) and the trace kept
     only when the box reaches ``IoU ≥ iou_threshold`` with the target (rejection sampling).
     Teachers: :class:`rsground_lib.data.teacher.EndpointTeacher` (any OpenAI-compatible chat-completions server, e.g.
-    vLLM; standard library only) and :class:`rsground_lib.models.CheckpointTeacher` (a local
+    vLLM; standard library only) and :class:`rsground_lib.teachers.CheckpointTeacher` (a local
     transformers checkpoint). The image is sent resized to the model-input size, so "pixels of
     this image" and the hint's box share one frame (our design).
 

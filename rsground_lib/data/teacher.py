@@ -6,7 +6,7 @@ explain how to find the object; its final box is parsed
 (:func:`rsground_lib.prompts.parse_answer`) and the trace kept only when the box reaches
 ``IoU ≥ iou_threshold`` with the target. The paper distils reasoning from a stronger model;
 the hint prompt and the rejection rule are our design. A local transformers checkpoint
-teaches through :class:`rsground_lib.models.CheckpointTeacher`.
+teaches through :class:`rsground_lib.teachers.CheckpointTeacher`.
 
 Book chapter: "Data" (``book/02_data.py``).
 """
