@@ -34,7 +34,9 @@ def test_matches_trl_formula_on_random_rewards():
     std = nanstd(t, dim=1).unsqueeze(1)
     expected = ((t - mean) / (std + 1e-4)).numpy()
     assert np.allclose(advantages.group_advantages(r), expected, atol=1e-12)
-    assert np.allclose(advantages.group_advantages(r, scale="none"), r - r.mean(axis=1, keepdims=True))
+    assert np.allclose(
+        advantages.group_advantages(r, scale="none"), r - r.mean(axis=1, keepdims=True)
+    )
 
 
 def test_nan_rewards_are_left_out_and_get_zero():
@@ -45,6 +47,8 @@ def test_nan_rewards_are_left_out_and_get_zero():
 
 def test_weights_scale_each_group():
     adv = np.array([[1.0, -1.0], [2.0, -2.0]])
-    assert np.array_equal(advantages.weighted_advantages(adv, [0.5, 1.0]), [[0.5, -0.5], [2.0, -2.0]])
+    assert np.array_equal(
+        advantages.weighted_advantages(adv, [0.5, 1.0]), [[0.5, -0.5], [2.0, -2.0]]
+    )
     with pytest.raises(ValueError, match="weights"):
         advantages.weighted_advantages(adv, [0.5])

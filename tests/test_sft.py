@@ -211,7 +211,11 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path):
     train, _ = sft.sft_data("base", num_train=4, num_val=1, seed=2)
     with pytest.raises(ValueError, match="resume: no checkpoint"):
         sft.train_sft(
-            {"output_dir": str(tmp_path / "r"), "model_name_or_path": str(CHECKPOINT), "max_steps": 1},
+            {
+                "output_dir": str(tmp_path / "r"),
+                "model_name_or_path": str(CHECKPOINT),
+                "max_steps": 1,
+            },
             train,
             resume=True,
         )
