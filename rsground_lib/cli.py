@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from rsground_lib import __version__
 from rsground_lib.bench import run_benchmarks
-from rsground_lib.bookbuild import BookError, build_book
+from rsground_lib.bookbuild import build_book
 from rsground_lib.jupyter_setup import configure_jupyter
+from rsground_lib.profiles import BookError
 
 
 def _cmd_book(args: argparse.Namespace) -> int:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rsground_lib import bookbuild
-from rsground_lib.bookbuild import ChapterError, Parameter, ProfileError
+from rsground_lib import bookbuild, profiles
+from rsground_lib.bookbuild import ChapterError
+from rsground_lib.profiles import Parameter, ProfileError
 
 HEADER = "# ---\n# jupyter:\n#   jupytext:\n#     formats: py:percent\n# ---\n\n"
 
@@ -79,7 +80,7 @@ def test_profile_values_go_only_to_chapters_that_declare_them(tmp_path):
     path = _profile(
         tmp_path, {"seed": 3, "learning_rate": 2, "chapters": {"01_b": {"learning_rate": 0.5}}}
     )
-    resolved = bookbuild.resolve_parameters(path, CHAPTERS)
+    resolved = profiles.resolve_parameters(path, CHAPTERS)
     assert resolved == {
         "00_a": {"profile": "smoke", "seed": 3},
         "01_b": {"profile": "smoke", "learning_rate": 0.5},
@@ -89,25 +90,25 @@ def test_profile_values_go_only_to_chapters_that_declare_them(tmp_path):
 def test_unknown_profile_key_is_an_error_naming_file_and_key(tmp_path):
     path = _profile(tmp_path, {"seed": 3, "num_generation": 8})
     with pytest.raises(ProfileError, match=r"smoke\.yml.*num_generation"):
-        bookbuild.resolve_parameters(path, CHAPTERS)
+        profiles.resolve_parameters(path, CHAPTERS)
 
 
 def test_unknown_chapter_override_is_an_error(tmp_path):
     path = _profile(tmp_path, {"chapters": {"01_b": {"seed": 1}}})
     with pytest.raises(ProfileError, match=r"chapters\.01_b.*seed"):
-        bookbuild.resolve_parameters(path, CHAPTERS)
+        profiles.resolve_parameters(path, CHAPTERS)
     path = _profile(tmp_path, {"chapters": {"09_z": {"seed": 1}}})
     with pytest.raises(ProfileError, match="09_z"):
-        bookbuild.resolve_parameters(path, CHAPTERS)
+        profiles.resolve_parameters(path, CHAPTERS)
 
 
 def test_type_mismatch_is_an_error(tmp_path):
     path = _profile(tmp_path, {"seed": "three"})
     with pytest.raises(ProfileError, match=r"seed = 'three'.*int"):
-        bookbuild.resolve_parameters(path, CHAPTERS)
+        profiles.resolve_parameters(path, CHAPTERS)
     path = _profile(tmp_path, {"seed": True})
     with pytest.raises(ProfileError, match="seed"):
-        bookbuild.resolve_parameters(path, CHAPTERS)
+        profiles.resolve_parameters(path, CHAPTERS)
 
 
 def test_types_come_from_the_chapter_comments(tmp_path):
@@ -119,7 +120,7 @@ def test_types_come_from_the_chapter_comments(tmp_path):
             "lr = 1e-4  # float: learning rate\nsizes = [1, 2]  # list: px\n\n# %%\nx = 1\n"
         },
     )
-    params = bookbuild.chapter_parameters(root / "book" / "00_a.py")
+    params = profiles.chapter_parameters(root / "book" / "00_a.py")
     assert {n: (p.type_name, p.default) for n, p in params.items()} == {
         "profile": ("str", "smoke"),
         "seed": ("int", 0),
@@ -129,28 +130,28 @@ def test_types_come_from_the_chapter_comments(tmp_path):
     chapters = {"00_a": params}
     for bad in ({"seed": "zero"}, {"lr": "five"}, {"sizes": 3}, {"seed": 8.5}):
         with pytest.raises(ProfileError, match=next(iter(bad))):
-            bookbuild.resolve_parameters(_profile(tmp_path, bad), chapters)
-    ok = bookbuild.resolve_parameters(_profile(tmp_path, {"lr": 2, "seed": 3}), chapters)
+            profiles.resolve_parameters(_profile(tmp_path, bad), chapters)
+    ok = profiles.resolve_parameters(_profile(tmp_path, {"lr": 2, "seed": 3}), chapters)
     assert ok["00_a"] == {"profile": "smoke", "lr": 2, "seed": 3}
 
 
 def test_profile_name_must_match_file(tmp_path):
     path = _profile(tmp_path, {"profile": "full"})
     with pytest.raises(ProfileError, match="differs from the file name"):
-        bookbuild.resolve_parameters(path, CHAPTERS)
+        profiles.resolve_parameters(path, CHAPTERS)
 
 
 def test_missing_profile_lists_the_available_ones(tmp_path):
     _profile(tmp_path, {}, name="smoke")
     with pytest.raises(ProfileError, match="available: smoke"):
-        bookbuild.load_profile(tmp_path / "gpu.yml")
+        profiles.load_profile(tmp_path / "gpu.yml")
 
 
 # ------------------------------------------------------------- the project's own chapters
 @pytest.fixture(scope="module")
 def project_chapters(project_root):
     sources = bookbuild.notebook_sources(project_root)
-    return {stem: bookbuild.chapter_parameters(path) for stem, path in sources.items()}
+    return {stem: profiles.chapter_parameters(path) for stem, path in sources.items()}
 
 
 def test_every_book_py_is_in_the_toc(project_root):
@@ -163,7 +164,7 @@ def test_every_book_py_is_in_the_toc(project_root):
 
 @pytest.mark.parametrize("profile", ["smoke", "full"])
 def test_profiles_validate_against_the_chapters(project_root, project_chapters, profile):
-    resolved = bookbuild.resolve_parameters(
+    resolved = profiles.resolve_parameters(
         project_root / "params" / f"{profile}.yml", project_chapters
     )
     assert all(values["profile"] == profile for values in resolved.values())
@@ -312,7 +313,7 @@ def _raw_profile(tmp_path, text, name="smoke"):
 def test_duplicate_profile_keys_are_refused(tmp_path, text, key, lines):
     path = _raw_profile(tmp_path, text)
     with pytest.raises(ProfileError) as err:
-        bookbuild.resolve_parameters(path, CHAPTERS)
+        profiles.resolve_parameters(path, CHAPTERS)
     assert str(err.value) == (
         f"{path}: line {lines[0]}: duplicate key {key} (first on line {lines[1]}); "
         "YAML would silently keep only the last value"
@@ -325,7 +326,7 @@ def test_merge_keys_may_still_be_overridden(tmp_path):
         "chapters:\n  00_a: &a {seed: 1}\n  01_b:\n    <<: {learning_rate: 0.1}\n"
         "    learning_rate: 0.2\n",
     )
-    assert bookbuild.load_profile(path)["chapters"] == {
+    assert profiles.load_profile(path)["chapters"] == {
         "00_a": {"seed": 1},
         "01_b": {"learning_rate": 0.2},
     }
@@ -336,20 +337,20 @@ def test_non_utf8_profile_names_the_file(tmp_path):
     with pytest.raises(
         ProfileError, match=r"smoke\.yml: not UTF-8 text \(byte 0xff at offset 23\)"
     ):
-        bookbuild.load_profile(path)
+        profiles.load_profile(path)
 
 
 @pytest.mark.parametrize("bad", ["../other/x", "a/b", "smoke.txt", "/etc/passwd", "", "..", "-x"])
 def test_profile_must_be_a_name_or_a_yaml_file(tmp_path, bad):
     (tmp_path / "params").mkdir()
     with pytest.raises(ProfileError, match="expected a profile name") as err:
-        bookbuild.resolve_profile(bad, tmp_path)
+        profiles.resolve_profile(bad, tmp_path)
     assert repr(bad) in str(err.value)
 
 
 def test_profile_names_and_explicit_files(tmp_path, monkeypatch):
     (tmp_path / "params").mkdir()
-    assert bookbuild.resolve_profile("full-gpu_2", tmp_path) == (
+    assert profiles.resolve_profile("full-gpu_2", tmp_path) == (
         "full-gpu_2",
         tmp_path / "params" / "full-gpu_2.yml",
     )
@@ -357,20 +358,20 @@ def test_profile_names_and_explicit_files(tmp_path, monkeypatch):
     (tmp_path / "elsewhere").mkdir()
     mine = tmp_path / "elsewhere" / "mine.yaml"
     mine.write_text("seed: 1\n")
-    assert bookbuild.resolve_profile("elsewhere/mine.yaml", tmp_path) == (
+    assert profiles.resolve_profile("elsewhere/mine.yaml", tmp_path) == (
         "mine",
         Path("elsewhere/mine.yaml"),
     )
     with pytest.raises(ProfileError, match="no such file"):
-        bookbuild.resolve_profile("elsewhere/other.yml", tmp_path)
+        profiles.resolve_profile("elsewhere/other.yml", tmp_path)
     (tmp_path / "params" / "full.yml").write_text("seed: 1\n")
     with pytest.raises(
         ProfileError, match=r"no such file .*full\.yml \(did you mean --profile full"
     ):
-        bookbuild.resolve_profile("elsewhere/full.yml", tmp_path)
+        profiles.resolve_profile("elsewhere/full.yml", tmp_path)
     (tmp_path / "elsewhere" / "my profile.yml").write_text("seed: 1\n")
     with pytest.raises(ProfileError, match="stem 'my profile'"):
-        bookbuild.resolve_profile("elsewhere/my profile.yml", tmp_path)
+        profiles.resolve_profile("elsewhere/my profile.yml", tmp_path)
 
 
 def test_profile_outside_params_writes_nothing_outside_build(tmp_path):
@@ -418,7 +419,7 @@ def test_explicit_profile_file_builds_under_build_named_after_its_stem(tmp_path)
     ],
 )
 def test_range_syntax(type_name, text, inside, outside):
-    c = bookbuild.parse_constraint(type_name, text)
+    c = profiles.parse_constraint(type_name, text)
     assert str(c) == text
     assert all(c.admits(v) for v in inside), [v for v in inside if not c.admits(v)]
     assert not any(c.admits(v) for v in outside), [v for v in outside if c.admits(v)]
@@ -439,7 +440,7 @@ def test_range_syntax(type_name, text, inside, outside):
 )
 def test_unreadable_ranges_are_errors(type_name, text):
     with pytest.raises(ValueError):
-        bookbuild.parse_constraint(type_name, text)
+        profiles.parse_constraint(type_name, text)
 
 
 RANGED_CHAPTER = (
@@ -456,7 +457,7 @@ RANGED_CHAPTER = (
 @pytest.fixture
 def ranged_chapters(tmp_path):
     root = write_project(tmp_path / "proj", {"00_a": RANGED_CHAPTER})
-    return {"00_a": bookbuild.chapter_parameters(root / "book" / "00_a.py")}
+    return {"00_a": profiles.chapter_parameters(root / "book" / "00_a.py")}
 
 
 def test_ranges_come_from_the_chapter_comments(ranged_chapters):
@@ -500,14 +501,14 @@ def test_ranges_come_from_the_chapter_comments(ranged_chapters):
 def test_out_of_range_profile_values_are_errors(tmp_path, ranged_chapters, text, message):
     path = _raw_profile(tmp_path, text)
     with pytest.raises(ProfileError) as err:
-        bookbuild.resolve_parameters(path, ranged_chapters)
+        profiles.resolve_parameters(path, ranged_chapters)
     assert str(err.value).startswith(f"{path}: ")
     assert message in str(err.value)
 
 
 def test_in_range_values_pass(tmp_path, ranged_chapters):
     path = _raw_profile(tmp_path, "kappa: 0\nnum_generations: 2\nw_min: 1\nscenes: synthetic\n")
-    assert bookbuild.resolve_parameters(path, ranged_chapters)["00_a"] == {
+    assert profiles.resolve_parameters(path, ranged_chapters)["00_a"] == {
         "profile": "smoke",
         "kappa": 0,
         "num_generations": 2,
@@ -534,7 +535,7 @@ def test_bad_parameter_comments_are_errors_naming_the_chapter(tmp_path, line, me
         {"00_a": f'# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n{line}\n'},
     )
     with pytest.raises(ProfileError, match=re.escape(message)) as err:
-        bookbuild.chapter_parameters(root / "book" / "00_a.py")
+        profiles.chapter_parameters(root / "book" / "00_a.py")
     assert str(err.value).startswith(str(root / "book" / "00_a.py"))
 
 

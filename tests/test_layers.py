@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     # 6: what the book and the command line call
     ("rsground_lib.plotting", 6),
     ("rsground_lib.report", 6),
+    ("rsground_lib.profiles", 6),
     ("rsground_lib.bookbuild", 6),
     ("rsground_lib.bench", 6),
     ("rsground_lib.cli", 7),
