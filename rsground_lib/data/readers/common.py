@@ -509,6 +509,17 @@ def _describe_surrogate(char: str) -> str:
     return f"lone surrogate \\u{code:04x} (not encodable as UTF-8)"
 
 
+def check_json_record(entry: Any, where: str) -> None:
+    """A record of a JSON list must be an object whose strings are UTF-8 text: a
+    :class:`~rsground_lib.data.schema.RecordError` naming ``where`` otherwise (kind ``type``
+    or ``encoding``), so that ``on_error="skip"`` drops just that record."""
+    if not isinstance(entry, Mapping):
+        raise RecordError(where, "type", f"expected a JSON object, got {type(entry).__name__}")
+    bad = json_undecodable(entry)
+    if bad is not None:
+        raise RecordError(where, "encoding", f"{bad}; expected UTF-8 text")
+
+
 def json_undecodable(value: Any) -> str | None:
     """Where a record parsed by :func:`read_json_list` holds text that is not UTF-8 — a byte
     the file did not encode as UTF-8, or a ``"\\ud800"``-style lone surrogate escape, which

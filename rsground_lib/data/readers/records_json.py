@@ -34,9 +34,9 @@ from rsground_lib.data.readers.common import (
     DEFAULT_IMAGE_SIZE,
     ReadRequest,
     annotation_path,
+    check_json_record,
     image_path,
     json_number,
-    json_undecodable,
     make_record,
     read_json_list,
     rows_to_dataset,
@@ -128,13 +128,7 @@ def read_records(
         where = f"{path.name} record {index}"
 
         def build(entry: Any = entry, index: int = index, where: str = where) -> dict[str, Any]:
-            if not isinstance(entry, Mapping):
-                raise RecordError(
-                    where, "type", f"expected a JSON object, got {type(entry).__name__}"
-                )
-            bad = json_undecodable(entry)
-            if bad is not None:
-                raise RecordError(where, "encoding", f"{bad}; expected UTF-8 text")
+            check_json_record(entry, where)
             missing = [k for k in ("image", "bbox", "expression") if k not in entry]
             if missing:
                 raise RecordError(

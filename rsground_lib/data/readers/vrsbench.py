@@ -25,8 +25,8 @@ from typing import Any
 from rsground_lib.data.readers.common import (
     ReadRequest,
     annotation_path,
+    check_json_record,
     image_path,
-    json_undecodable,
     make_record,
     read_json_list,
     rows_to_dataset,
@@ -124,13 +124,7 @@ def read_vrsbench(
         where = f"{path.name} record {index}"
 
         def build(entry: Any = entry, index: int = index, where: str = where) -> dict[str, Any]:
-            if not isinstance(entry, Mapping):
-                raise RecordError(
-                    where, "type", f"expected a JSON object, got {type(entry).__name__}"
-                )
-            bad = json_undecodable(entry)
-            if bad is not None:
-                raise RecordError(where, "encoding", f"{bad}; expected UTF-8 text")
+            check_json_record(entry, where)
             _, kind = _field(entry, roles["type"])
             if kind is not None and kind != "ref":
                 raise SkipRecord(
