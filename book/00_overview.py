@@ -44,7 +44,6 @@ runs_root = ""  # str: folder for run artefacts; "" means $RSGROUND_RUNS, else <
 data_root = ""  # str: folder holding the real benchmarks; "" means $RSGROUND_DATA (may be unset)
 
 # %%
-import json
 
 import pandas as pd
 from myst_nb import glue
@@ -56,7 +55,7 @@ real_data = paths.data_root(data_root or None)
 env = report.environment_report()
 glue("profile", profile, display=False)
 glue("accelerator", env["accelerator"], display=False)
-(run_dir / "environment.json").write_text(json.dumps(env, indent=2))
+report.write_json(run_dir / "environment.json", env)
 pd.Series(env, name="this run").to_frame()
 
 # %% [markdown]
@@ -146,6 +145,9 @@ Markdown(report.results_table(report.book_chapters()))
 #
 # ## What's next
 #
-# The next chapters build the scoring core (boxes, the answer contract, rewards, the
-# consistency weight, metrics), the data (synthetic scenes and the real benchmarks), and
-# then the two training stages and their evaluation.
+# The [rewards chapter](01_rewards.ipynb) builds the scoring core (boxes, the answer
+# contract, rewards, the consistency weight, metrics); the [data chapter](02_data.ipynb) the
+# synthetic scenes and the real benchmarks; the [CoT-SFT chapter](03_cot_sft.ipynb) the first
+# training stage. Reinforcement fine-tuning, the evaluation on the real benchmarks and
+# grounding in GeoTIFFs are not built yet — the [design page](design.md) keeps the status of
+# every stage.

@@ -92,7 +92,7 @@ samples = [
 pd.DataFrame(
     {
         "completion": samples,
-        "parsed box": [prompts.parse_answer(s) for s in samples],
+        "parsed box": [prompts.parse_answer(s) or "unparsable" for s in samples],
         "format reward": rewards.REWARDS["format"](samples),
     }
 )

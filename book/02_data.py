@@ -84,7 +84,7 @@ gen_table = pd.DataFrame(
         "rejection rate": stats["rejection_rate"],
     }
 )
-(run_dir / "synthetic_stats.json").write_text(json.dumps(stats, indent=2))
+report.write_json(run_dir / "synthetic_stats.json", stats)
 gen_table.round(3)
 
 # %% [markdown]
@@ -147,16 +147,8 @@ plotting.show_figure(plotting.cue_mix(cue_table), run_dir / "figures" / "cue_mix
 # %%
 evaluated = {"synthetic (ours)": synth, **{k: v for k, v in real.items() if "train" not in k}}
 with_position = {name: cues.positional_share(ds["cues"]) for name, ds in evaluated.items()}
-glue(
-    "dior_position_share",
-    f"{100 * with_position.get('DIOR-RSVG test', float('nan')):.1f}%",
-    display=False,
-)
-glue(
-    "vrs_position_share",
-    f"{100 * with_position.get('VRSBench val', float('nan')):.1f}%",
-    display=False,
-)
+glue("dior_position_share", report.percent(with_position.get("DIOR-RSVG test")), display=False)
+glue("vrs_position_share", report.percent(with_position.get("VRSBench val")), display=False)
 (100 * cue_table).round(1)
 
 # %% [markdown]
@@ -204,19 +196,13 @@ else:
 prior_table = pd.DataFrame(prior_rows).T
 best = prior_rows.get("class + position + size words", {})
 report.glue_metrics("prior_dior_test", best)
-glue("prior_pr50", f"{100 * best.get('pr@0.5', float('nan')):.1f}%", display=False)
-glue(
-    "prior_class_pr50",
-    f"{100 * prior_rows.get('class words', {}).get('pr@0.5', float('nan')):.1f}%",
-    display=False,
-)
-(run_dir / "metrics.json").write_text(
-    json.dumps({"language_prior": {"dior_rsvg_test": best}} if best else {}, indent=2)
-)
+glue("prior_pr50", report.percent(best.get("pr@0.5")), display=False)
+glue("prior_class_pr50", report.percent(prior_rows.get("class words", {}).get("pr@0.5")), display=False)
+report.write_json(run_dir / "metrics.json", {"language_prior": {"dior_rsvg_test": best}} if best else {})
 prior_table.round(4)
 
 # %% [markdown]
-# With the class and position words the prior reaches Pr@0.5 = {glue:text}`prior_pr50` on
+# With the class, position and size words the prior reaches Pr@0.5 = {glue:text}`prior_pr50` on
 # DIOR-RSVG test, against {glue:text}`prior_class_pr50` from the class words alone. That is
 # the floor a grounding model must clear — and the part of the benchmark that position
 # words solve without looking.
@@ -232,5 +218,5 @@ prior_table.round(4)
 #
 # ## What's next
 #
-# The next stage trains a model on these traces (CoT-SFT), starting from a base that can
-# already localise.
+# The [CoT-SFT chapter](03_cot_sft.ipynb) trains a model on these traces, starting from a
+# base that can already localise.

@@ -122,7 +122,7 @@ plotting.show_figure(
 # %%
 base_model_eval, base_processor = models.load_model(base_dir)
 base_benchmark = tiny_base.evaluate_base(base_model_eval, base_processor, n=512)
-pd.DataFrame(base_benchmark).T[["pr@0.5", "mean_iou", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "chance_pick_any"]].round(3)
+report.show_table(pd.DataFrame(base_benchmark).T[["pr@0.5", "mean_iou", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "chance_pick_any"]])
 
 # %% [markdown]
 # ## The data the model sees
@@ -176,7 +176,7 @@ results, rows = {}, {}
 results["base"], rows["base"] = evaluation.evaluate_splits(
     model, processor, val_splits, prompt_style=prompt_style, max_new_tokens=max_new_tokens
 )
-pd.DataFrame(results["base"]).T.round(3)
+report.show_table(pd.DataFrame(results["base"]).T)
 
 # %% [markdown]
 # ## Plain SFT and CoT-SFT
@@ -205,9 +205,9 @@ sft_values = dict(
     num_threads=num_threads,
 )
 runs = sft.train_variants(sft_values, train_records, run_dir)
-pd.DataFrame(
+report.show_table(pd.DataFrame(
     {n: {k: r[k] for k in ("steps", "train_loss", "cpu_s", "wall_s", "num_tokens")} for n, r in runs.items()}
-).T
+).T)
 
 # %% [markdown]
 # The loss curves. They are not on the same footing: plain SFT's loss covers the ~14 answer
@@ -233,10 +233,10 @@ trained_results, trained_rows = evaluation.evaluate_checkpoints(
 )
 results.update(trained_results)
 rows.update(trained_rows)
-(run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+report.write_json(run_dir / "metrics.json", results)
 columns = ["pr@0.5", "pr@0.7", "mean_iou", "cum_iou", "parse_rate", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "chance_pick_any", "answer_follows_reasoning"]
 table = pd.concat({m: pd.DataFrame(r).T[columns] for m, r in results.items()}, names=["model", "split"])
-table.round(3)
+report.show_table(table)
 
 # %% [markdown]
 # Did a stage *lose* the start's localisation? Two Pr@0.5 values on a few hundred scenes
@@ -247,7 +247,7 @@ table.round(3)
 
 # %%
 paired = evaluation.paired_comparisons(rows, reference="base")
-(run_dir / "paired.json").write_text(json.dumps({f"{n}/{s}": v for (n, s), v in paired.items()}, indent=2))
+report.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
 counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
 pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
 
@@ -373,5 +373,7 @@ pd.DataFrame(bench["cases"]).T[
 #
 # ## What's next
 #
-# Reinforcement fine-tuning (GRPO) with the positional reward and the spatial-consistency
-# weight starts from the CoT-SFT model of this chapter.
+# Reinforcement fine-tuning (GRPO with the positional reward and the spatial-consistency
+# weight), which will start from the CoT-SFT model of this chapter, is **not built yet**: the
+# rewards, the weight and the advantage mirror exist ([Rewards](01_rewards.ipynb)), the
+# trainer does not. The [design page](design.md) keeps the status of every stage.

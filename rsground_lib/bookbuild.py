@@ -152,6 +152,27 @@ def strip_widgets(nb_path: Path) -> int:
     return removed
 
 
+INJECTED_TAG = "injected-parameters"
+"""papermill's tag on the cell it inserts after the parameters cell with the profile's values."""
+
+
+def fold_injected_parameters(nb_path: Path) -> bool:
+    """Fold papermill's injected ``# Parameters`` cell (tag ``hide-input``: a "this run's
+    parameters" toggle) so that a page does not show a second copy of the parameters cell
+    open; the chapter's own parameters cell, which documents every knob, stays open. Returns
+    whether a cell was folded."""
+    nb = json.loads(nb_path.read_text())
+    folded = False
+    for cell in nb.get("cells", []):
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if INJECTED_TAG in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+            folded = True
+    if folded:
+        nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return folded
+
+
 @contextlib.contextmanager
 def _environment(values: dict[str, str]):
     """``os.environ`` updated by ``values`` inside the block (the kernel inherits it), restored
@@ -195,6 +216,7 @@ def execute_chapter(
                     language="python",
                 )
             strip_widgets(tmp_out)
+            fold_injected_parameters(tmp_out)
         except PapermillExecutionError as err:
             failed_dir.mkdir(parents=True, exist_ok=True)
             kept = failed_dir / tmp_out.name

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from rsground_lib import __version__
-from rsground_lib.bench import run_benchmarks
+from rsground_lib.bench import BENCHMARKS, run_benchmarks
 from rsground_lib.bookbuild import build_book
 from rsground_lib.jupyter_setup import configure_jupyter
 from rsground_lib.profiles import BookError
@@ -97,8 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     jup.set_defaults(func=_cmd_setup_jupyter)
 
-    bench = sub.add_parser("bench", help="run the benchmarks and print their tables")
-    bench.add_argument("names", nargs="*", help="only these benchmarks (default: all)")
+    bench = sub.add_parser(
+        "bench",
+        help="run the benchmarks and print their tables",
+        description="Run the benchmarks (speed and memory measured side by side in one run); "
+        "tables are printed and JSON is written to runs/bench/<name>.json.",
+        epilog="benchmarks: " + ", ".join(BENCHMARKS),
+    )
+    bench.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"only these ({', '.join(BENCHMARKS)}); default: all",
+    )
     bench.set_defaults(func=_cmd_bench)
     return parser
 
@@ -106,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # no subcommand is a usage error, as argparse's own
+        parser.print_help(sys.stderr)
+        return 2
     return int(args.func(args) or 0)
 
 

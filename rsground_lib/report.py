@@ -15,9 +15,12 @@ Book chapter: *Overview* ("Results").
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import math
 import os
 import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -137,7 +140,8 @@ CONVENTION_GAPS: dict[str, tuple[str, str, str]] = {
 }
 """Glue key → (row, row it is compared with, metric) of :func:`convention_gaps`."""
 
-NOT_MEASURED = "(not measured: no real data)"
+NOT_MEASURED = "not measured (no real data: set `RSGROUND_DATA`)"
+"""What prose shows for a value of the real benchmarks when no data root is set."""
 
 
 def convention_comparison(
@@ -256,14 +260,12 @@ def glue_model_splits(
     prefix."""
     from myst_nb import glue  # the book extra: only chapters glue
 
-    def percent(value) -> str:
-        return "not measured" if value is None or np.isnan(value) else f"{100 * value:.1f}%"
-
     for model, key in keys.items():
         for split, res in results[model].items():
             glue_metrics(f"{key}_{split}", res)
-            glue(f"{key}_{split}_pick", percent(res["pick_acc"]), display=False)
-            glue(f"{key}_{split}_follows", percent(res["answer_follows_reasoning"]), display=False)
+            pick, follows = res["pick_acc"], res["answer_follows_reasoning"]
+            glue(f"{key}_{split}_pick", percent(pick, missing="not measured"), display=False)
+            glue(f"{key}_{split}_follows", percent(follows, missing="not measured"), display=False)
             if (model, split) in paired:
                 p = paired[model, split]
                 glue(f"{key}_{split}_lost", p["only_a"], display=False)
@@ -271,3 +273,45 @@ def glue_model_splits(
                 glue(f"{key}_{split}_p", f"{p['p_value']:.2g}", display=False)
                 before = results[reference][split]["pr@0.5"]
                 glue(f"{key}_{split}_change", change_phrase(before, res["pr@0.5"]), display=False)
+
+
+def percent(value: float | None, *, digits: int = 1, missing: str = NOT_MEASURED) -> str:
+    """A rate in [0, 1] as prose quotes it (``"72.4%"``); ``missing`` when the value is None
+    or NaN — never ``"nan%"``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def json_ready(value):
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON ``null``), through
+    dicts, lists and tuples: bare ``NaN`` is not JSON for any reader but Python's."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def write_json(path, value) -> None:
+    """Write an artefact as strict JSON (:func:`json_ready`; ``allow_nan=False``), indented."""
+    Path(path).write_text(json.dumps(json_ready(value), indent=2, allow_nan=False) + "\n")
+
+
+def show_table(frame, digits: int = 3):
+    """A table as the book shows it (a pandas ``Styler``): counts — columns whose values are
+    all whole numbers, some above 1 — without decimals, other numbers with ``digits``
+    decimals, and a missing or not-applicable value (NaN, None) as "—", never ``NaN``."""
+    formats = {}
+    for column in frame.columns:
+        values = [v for v in frame[column] if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        finite = [float(v) for v in values if math.isfinite(float(v))]
+        if not values:
+            continue
+        if finite and all(v.is_integer() for v in finite) and max(finite) > 1:
+            formats[column] = "{:,.0f}"
+        else:
+            formats[column] = f"{{:.{digits}f}}"
+    return frame.style.format(formats, na_rep="—")

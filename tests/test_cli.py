@@ -130,3 +130,17 @@ def test_book_error_through_the_entry_point(tmp_path, monkeypatch):
         f"rsground book: error: {root / 'params' / 'smoke.yml'}: kappa = -5 is out of range: "
         "chapter 00_a declares float in [0, inf) (default 5.0)"
     ]
+
+
+def test_no_subcommand_is_a_usage_error(capsys):
+    assert main([]) == 2
+    assert "usage: rsground" in capsys.readouterr().err
+
+
+def test_bench_help_lists_the_benchmarks(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("scoring", "synthetic", "parsers", "tiny_model"):
+        assert name in out

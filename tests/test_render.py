@@ -98,6 +98,7 @@ def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(
     sft_page = html / "book" / "03_cot_sft.html"
     assert len([a for a in page_assets(sft_page) if a.endswith(".png")]) >= 4
     assert_self_contained(sft_page)
+    assert_reads_clean(html)
 
 
 def test_results_table_is_filled_across_pages_by_glue(tmp_path):
@@ -125,3 +126,67 @@ def test_results_table_is_filled_across_pages_by_glue(tmp_path):
     texts = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
     # label, data, Pr@0.5, Pr@0.7, Pr@0.9, meanIoU, cumIoU, parsed
     assert texts[2:] == ["43.2", "—", "—", "50.0", "—", "100.0"]
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _tag_text(html: str, tag: str) -> list[str]:
+    return [
+        re.sub(r"<[^>]+>", "", m) for m in re.findall(rf"<{tag}\b[^>]*>(.*?)</{tag}>", html, re.S)
+    ]
+
+
+def assert_reads_clean(html_dir: Path) -> None:
+    """What a reader must not meet on any page of the book (issue: the book as a reader sees
+    it): raw trainer-log dicts, ``nan%`` or ``NaN`` values, a Python traceback, a "What's
+    next" link to a page that does not exist, papermill's injected parameters cell open."""
+    pages = sorted((html_dir / "book").glob("*.html"))
+    assert pages
+    for page in pages:
+        html = page.read_text()
+        name = page.name
+        assert "{'loss':" not in html and '{"loss":' not in html, f"{name}: a trainer log dict"
+        assert "Traceback (most recent call last)" not in html, f"{name}: a traceback"
+        assert not re.search(r"\bnan%", html, re.I), f"{name}: 'nan%' in the text"
+        cells = [c.strip() for c in _tag_text(html, "td")]
+        assert not [c for c in cells if c in ("NaN", "nan", "None")], f"{name}: NaN in a table"
+        injected = re.findall(r'class="([^"]*tag_injected-parameters[^"]*)"', html)
+        assert all("tag_hide-input" in c for c in injected), f"{name}: injected cell shown open"
+        section = re.search(r'<section id="what-s-next">(.*?)</section>', html, re.S)
+        if section:
+            for href in re.findall(r'href="([^"#]+)(?:#[^"]*)?"', section.group(1)):
+                if re.match(r"^[a-z]+:", href):
+                    continue
+                assert (page.parent / href).resolve().is_file(), f"{name}: What's next → {href}"
+
+
+TINY_PROFILE = """\
+profile: tiny
+image_size: 64
+num_synthetic: 12
+gallery_size: 2
+chapters:
+  03_cot_sft:
+    max_steps: 10
+    warmup_steps: 1
+    num_train: 32
+    num_val: 16
+"""
+
+
+def test_smoke_book_without_real_data_reads_clean(project_root, tmp_path, monkeypatch):
+    """The book on a tiny profile and without RSGROUND_DATA (what the Pages workflow and a
+    plain `make smoke` without data produce): every value of the real benchmarks says it was
+    not measured, and nothing above is met on any page."""
+    monkeypatch.delenv("RSGROUND_DATA", raising=False)
+    monkeypatch.setenv("RSGROUND_RUNS", str(tmp_path / "runs"))
+    profile = tmp_path / "tiny.yml"
+    profile.write_text(TINY_PROFILE)
+    result = bookbuild.build_book(
+        str(profile), root=project_root, build_root=tmp_path / "_build", log=lambda m: None
+    )
+    html_dir = result.html_index.parent
+    assert_reads_clean(html_dir)
+    data_page = (html_dir / "book" / "02_data.html").read_text()
+    assert "not measured (no real data" in data_page

@@ -54,13 +54,13 @@ def test_convention_comparison_without_data():
     rows = report.convention_comparison(None, None, rng, jitter_px=4.0, jitter_grid_units=1)
     assert rows == {} and rng.calls == []
     assert report.convention_gaps(rows) == {
-        "dior_pr09_gap": "(not measured: no real data)",
-        "vrs_pr05_gap": "(not measured: no real data)",
+        "dior_pr09_gap": "not measured (no real data: set `RSGROUND_DATA`)",
+        "vrs_pr05_gap": "not measured (no real data: set `RSGROUND_DATA`)",
     }
     only_dior = report.convention_comparison(
         {"bbox": [[0.0, 0.0, 18.5, 10.0]]}, None, rng, jitter_px=4.0, jitter_grid_units=1
     )
     assert report.convention_gaps(only_dior) == {
         "dior_pr09_gap": "+100.0",
-        "vrs_pr05_gap": "(not measured: no real data)",
+        "vrs_pr05_gap": "not measured (no real data: set `RSGROUND_DATA`)",
     }

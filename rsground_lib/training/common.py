@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from transformers import TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
@@ -59,10 +59,10 @@ def build_sft_trainer(
     """A TRL ``SFTTrainer`` over a vision dataset (``images`` + ``prompt``/``completion`` or
     ``messages``), with ``processing_class=processor``. ``args`` is an ``SFTConfig`` (or a
     subclass, e.g. :class:`rsground_lib.training.sft.SftConfig`) or a dict for
-    :func:`sft_args`."""
+    :func:`sft_args`. The trainer prints nothing per log line (no ``PrinterCallback``)."""
     if args is None or isinstance(args, dict):
         args = sft_args(**(args or {}))
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
@@ -71,6 +71,10 @@ def build_sft_trainer(
         peft_config=peft_config,
         **kwargs,
     )
+    # Without progress bars transformers prints every log dict (PrinterCallback): hundreds
+    # of lines in a chapter. The logs go to log.jsonl (JsonlLog) and the chapters draw them.
+    trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 class JsonlLog(TrainerCallback):

@@ -1,0 +1,58 @@
+"""What the chapters write and show: strict JSON artefacts (no bare NaN), prose that says "not
+measured" instead of "nan%", papermill's injected parameters folded, and trainers that print
+no log dicts into a chapter."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from rsground_lib import bookbuild, models, report
+from rsground_lib.training import common
+
+
+def test_artefacts_are_strict_json(tmp_path):
+    path = tmp_path / "m.json"
+    report.write_json(path, {"a": math.nan, "b": [1.0, math.inf, {"c": -math.inf}], "d": (2, 3)})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": [1.0, None, {"c": None}], "d": [2, 3]}
+
+
+def test_percent_never_says_nan():
+    assert report.percent(0.7236) == "72.4%"
+    assert report.percent(math.nan) == report.NOT_MEASURED == report.percent(None)
+    assert "RSGROUND_DATA" in report.NOT_MEASURED
+    assert report.percent(math.nan, missing="not measured") == "not measured"
+
+
+def test_injected_parameters_cell_is_folded(tmp_path):
+    nb = {
+        "cells": [
+            {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "a = 1"},
+            {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "a = 2"},
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = tmp_path / "c.ipynb"
+    path.write_text(json.dumps(nb))
+    assert bookbuild.fold_injected_parameters(path) is True
+    cells = json.loads(path.read_text())["cells"]
+    assert cells[0]["metadata"]["tags"] == ["parameters"]
+    assert cells[1]["metadata"]["tags"] == ["injected-parameters", "hide-input"]
+    assert bookbuild.fold_injected_parameters(path) is False  # already folded
+
+
+def test_trainers_print_no_log_dicts(tmp_path):
+    from datasets import Dataset
+    from transformers import PrinterCallback
+
+    model, processor = models.build_tiny_model(0)
+    trainer = common.build_sft_trainer(
+        model, processor, Dataset.from_list([{"prompt": "a", "completion": "b"}]),
+        args={"output_dir": str(tmp_path), "max_steps": 1},
+    )  # fmt: skip
+    kinds = [type(cb) for cb in trainer.callback_handler.callbacks]
+    assert PrinterCallback not in kinds
