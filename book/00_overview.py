@@ -136,6 +136,16 @@ from IPython.display import Markdown
 Markdown(report.results_table(report.book_chapters()))
 
 # %% [markdown]
+# ## Status of the stages
+#
+# What this build shows of each stage of the paper: the status each chapter wrote when it
+# ran (so a stage whose chapter failed or was skipped cannot look done), and what is not
+# built yet.
+
+# %%
+Markdown(report.status_table(report.book_chapters()))
+
+# %% [markdown]
 # ## Summary
 #
 # - RSGround-R1 = CoT-SFT on synthetic position-aware reasoning, then GRPO with a

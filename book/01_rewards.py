@@ -278,6 +278,7 @@ rows = report.convention_comparison(
     jitter_grid_units=jitter_grid_units,
 )
 report.glue_convention_gaps(rows)
+report.glue_status("scoring", f"built; measured in this run: the toy rollout groups and the benchmark conventions on {', '.join(real.datasets) or 'no real split (no RSGROUND_DATA)'}")
 conventions = pd.DataFrame(rows).T
 conventions.to_json(run_dir / "conventions.json", indent=2)
 conventions.round(4)

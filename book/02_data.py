@@ -199,6 +199,7 @@ report.glue_metrics("prior_dior_test", best)
 glue("prior_pr50", report.percent(best.get("pr@0.5")), display=False)
 glue("prior_class_pr50", report.percent(prior_rows.get("class words", {}).get("pr@0.5")), display=False)
 report.write_json(run_dir / "metrics.json", {"language_prior": {"dior_rsvg_test": best}} if best else {})
+report.glue_status("data", f"built; {len(synth)} synthetic scenes generated in this run; real splits read: {', '.join(real) or 'none (no RSGROUND_DATA)'}")
 prior_table.round(4)
 
 # %% [markdown]

@@ -256,6 +256,7 @@ report.glue_model_splits(
     results, paired, {"base": "start", "plain SFT": "plain_sft", "CoT-SFT": "cot_sft"}, reference="base"
 )
 glue("chance_pick_position", f"{100 * results['base']['with_position']['chance_pick']:.1f}%", display=False)
+report.glue_status("cot_sft", f"built; {len(runs)} runs of {max_steps} steps trained and scored in this run, from {model_name_or_path or 'the tiny base (CPU)'}")
 recipe_lost = archive.points_lost(variants, rows=[0, 1])
 glue("archived_recipe_lost_min", f"{min(recipe_lost):.1f}", display=False)
 glue("archived_recipe_lost_max", f"{max(recipe_lost):.1f}", display=False)

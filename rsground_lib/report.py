@@ -126,6 +126,64 @@ def results_table(chapters_in_book: list[str], rows: tuple[ResultRow, ...] = RES
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the paper in the overview's status table. ``chapter``: the chapter that
+    builds and measures it (``None``: not built yet); that chapter glues its status under
+    ``status_<key>`` when it has run (:func:`glue_status`)."""
+
+    key: str
+    label: str
+    chapter: str | None
+    gpu_path: str
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("scoring", "Scoring core: answer contract, rewards, consistency weight, metrics",
+          "01_rewards", "the same code (no GPU part)"),
+    Stage("data", "Data: synthetic scenes and traces, real-benchmark readers, cue tagger",
+          "02_data", "the same code (no GPU part)"),
+    Stage("cot_sft", "Stage 1, CoT-SFT (TRL SFTTrainer)", "03_cot_sft",
+          "built; step time and memory timed on an H200 with random weights, never trained there"),
+    Stage("rft", "Stage 2, RFT: GRPO with the positional reward", None, "—"),
+    Stage("consistency", "Stage 3, spatial-consistency guided optimisation", None, "—"),
+    Stage("evaluation", "Evaluation on DIOR-RSVG, OPT-RSVG, VRSBench", None, "—"),
+    Stage("ablations", "Ablations: rewards, consistency scores, κ", None, "—"),
+    Stage("geo", "Grounding in GeoTIFFs", None, "—"),
+)  # fmt: skip
+"""The paper's stages in order. A stage whose chapter lands sets ``chapter`` (one line)."""
+
+NOT_BUILT = "**not built yet**"
+NOT_RUN = "built; its chapter was not executed in this build"
+
+
+def status_table(chapters_in_book: list[str], stages: tuple[Stage, ...] = STAGES) -> str:
+    """MyST Markdown for the overview's status table: each stage with what this build shows
+    of it — the status its chapter glued when it ran (a cross-page ``{glue:text}``), that its
+    chapter was not executed, or that it is not built yet — and its GPU path."""
+    lines = ["| stage | in this build | GPU path |", "|---|---|---|"]
+    for st in stages:
+        if st.chapter is None:
+            status = NOT_BUILT
+        elif st.chapter in chapters_in_book:
+            status = f"[{{glue:text}}`{st.chapter}.ipynb::status_{st.key}:s`]({st.chapter}.ipynb)"
+        else:
+            status = NOT_RUN
+        lines.append(f"| {st.label} | {status} | {st.gpu_path} |")
+    return "\n".join(lines)
+
+
+def glue_status(key: str, status: str) -> str:
+    """Glue a stage's status for the overview's status table (call at the end of the chapter
+    that builds the stage, with a sentence computed from what it measured)."""
+    from myst_nb import glue  # the book extra: only chapters glue
+
+    if key not in {st.key for st in STAGES}:
+        raise ValueError(f"glue_status: unknown stage {key!r}; known: {[st.key for st in STAGES]}")
+    glue(f"status_{key}", status, display=False)
+    return status
+
+
 DIOR_PRESET_ROW = "DIOR-RSVG test, continuous & > (its preset)"
 DIOR_INCLUSIVE_ROW = "DIOR-RSVG test, inclusive & >="
 VRS_PRESET_ROW = "VRSBench val (grid), inclusive & >= (its preset)"
@@ -306,7 +364,9 @@ def show_table(frame, digits: int = 3):
     decimals, and a missing or not-applicable value (NaN, None) as "—", never ``NaN``."""
     formats = {}
     for column in frame.columns:
-        values = [v for v in frame[column] if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        values = [
+            v for v in frame[column] if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
         finite = [float(v) for v in values if math.isfinite(float(v))]
         if not values:
             continue

@@ -56,3 +56,26 @@ def test_trainers_print_no_log_dicts(tmp_path):
     )  # fmt: skip
     kinds = [type(cb) for cb in trainer.callback_handler.callbacks]
     assert PrinterCallback not in kinds
+
+
+def test_status_table_says_what_is_built_run_or_not_built():
+    table = report.status_table(["00_overview", "01_rewards", "03_cot_sft"])
+    lines = table.splitlines()
+    assert lines[0] == "| stage | in this build | GPU path |"
+    row = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
+    scoring = row["Scoring core: answer contract, rewards, consistency weight, metrics"]
+    assert "{glue:text}`01_rewards.ipynb::status_scoring:s`" in scoring
+    assert (
+        report.NOT_RUN
+        in row["Data: synthetic scenes and traces, real-benchmark readers, cue tagger"]
+    )
+    assert report.NOT_BUILT in row["Stage 2, RFT: GRPO with the positional reward"]
+    assert report.NOT_BUILT in row["Grounding in GeoTIFFs"]
+    assert len(lines) == 2 + len(report.STAGES)
+
+
+def test_glue_status_refuses_an_unknown_stage():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown stage 'training'"):
+        report.glue_status("training", "built")

@@ -190,3 +190,8 @@ def test_smoke_book_without_real_data_reads_clean(project_root, tmp_path, monkey
     assert_reads_clean(html_dir)
     data_page = (html_dir / "book" / "02_data.html").read_text()
     assert "not measured (no real data" in data_page
+    overview = (html_dir / "book" / "00_overview.html").read_text()
+    assert "not built yet" in overview
+    assert (
+        overview.count("measured in this run") >= 1 and "trained and scored in this run" in overview
+    )
