@@ -300,8 +300,10 @@ conventions.round(4)
 #   centre-distance rewards are registered alternatives.
 # - The spatial-consistency weight discounts groups whose boxes scatter (or cannot be
 #   parsed), from 1 down to $w_\text{min}$, with strength κ.
-# - Box convention and threshold operator are protocol parameters; on small boxes they move
-#   Pr@t by several points, so every table here names its preset.
+# - Box convention and threshold operator are protocol parameters: with the same simulated
+#   predictions they moved DIOR-RSVG's Pr@0.9 by {glue:text}`dior_pr09_gap` and VRSBench's
+#   Pr@0.5 by {glue:text}`vrs_pr05_gap` points in this run, so every table here names its
+#   preset.
 #
 # ## What's next
 #

@@ -238,6 +238,8 @@ def stage_static(root: Path, stage: Path) -> None:
     for name in ("_config.yml", "_toc.yml", "references.bib"):
         if (root / name).is_file():
             shutil.copy2(root / name, stage / name)
+    if (root / "_static").is_dir():  # the book's own CSS (wide tables scroll, cell padding)
+        shutil.copytree(root / "_static", stage / "_static", dirs_exist_ok=True)
     for path in sorted((root / "book").rglob("*")):
         if path.is_file() and path.suffix in STAGED_SUFFIXES:
             target = stage / path.relative_to(root)

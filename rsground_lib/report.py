@@ -194,9 +194,11 @@ VRSBENCH_GRID_PX = 5.12
 
 CONVENTION_GAPS: dict[str, tuple[str, str, str]] = {
     "dior_pr09_gap": (DIOR_INCLUSIVE_ROW, DIOR_PRESET_ROW, "pr@0.9"),
-    "vrs_pr05_gap": (VRS_PRESET_ROW, VRS_CONTINUOUS_ROW, "pr@0.5"),
+    "vrs_pr05_gap": (VRS_CONTINUOUS_ROW, VRS_PRESET_ROW, "pr@0.5"),
 }
-"""Glue key → (row, row it is compared with, metric) of :func:`convention_gaps`."""
+"""Glue key → (row, row it is compared with, metric) of :func:`convention_gaps`: the gap is
+``row − compared``, the direction the chapter's sentence names (DIOR-RSVG switched *to*
+inclusive; VRSBench scored continuously *instead of* inclusively)."""
 
 NOT_MEASURED = "not measured (no real data: set `RSGROUND_DATA`)"
 """What prose shows for a value of the real benchmarks when no data root is set."""

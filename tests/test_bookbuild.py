@@ -559,3 +559,15 @@ def test_project_chapters_declare_ranges_that_their_defaults_meet(project_chapte
     assert ranged[("01_rewards", "num_generations")] == "≥ 2"
     assert ranged[("01_rewards", "w_min")] == "in [0, 1]"
     assert ranged[("03_cot_sft", "max_steps")] == "≥ 1"
+
+
+def test_the_books_own_css_is_staged(tmp_path):
+    root = tmp_path / "proj"
+    (root / "book").mkdir(parents=True)
+    (root / "_static").mkdir()
+    (root / "_static" / "x.css").write_text("table { display: block; }")
+    (root / "_config.yml").write_text("title: t\n")
+    stage = tmp_path / "stage"
+    bookbuild.stage_static(root, stage)
+    assert (stage / "_static" / "x.css").read_text() == "table { display: block; }"
+    assert (stage / "_config.yml").is_file()

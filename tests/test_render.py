@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rsground_lib import bookbuild
+from rsground_lib import bookbuild, report
 from tests.test_bookbuild import write_project
 
 pytestmark = pytest.mark.slow
@@ -99,6 +99,18 @@ def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(
     assert len([a for a in page_assets(sft_page) if a.endswith(".png")]) >= 4
     assert_self_contained(sft_page)
     assert_reads_clean(html)
+    # Sentences that state a comparison quote the values of their own tables.
+    runs = tmp_path / "runs" / "smoke"
+    conventions = json.loads((runs / "01_rewards" / "conventions.json").read_text())
+    if conventions:  # {metric: {row: value}}
+        pr50 = conventions["pr@0.5"]
+        gap = 100 * (pr50[report.VRS_CONTINUOUS_ROW] - pr50[report.VRS_PRESET_ROW])
+        assert f"{gap:+.1f}" in (html / "book" / "01_rewards.html").read_text()
+    prior = json.loads((runs / "02_data" / "metrics.json").read_text())
+    if prior:
+        best = prior["language_prior"]["dior_rsvg_test"]["pr@0.5"]
+        data_page = (html / "book" / "02_data.html").read_text()
+        assert f"{100 * best:.1f}%" in data_page
 
 
 def test_results_table_is_filled_across_pages_by_glue(tmp_path):
@@ -191,6 +203,7 @@ def test_smoke_book_without_real_data_reads_clean(project_root, tmp_path, monkey
     data_page = (html_dir / "book" / "02_data.html").read_text()
     assert "not measured (no real data" in data_page
     overview = (html_dir / "book" / "00_overview.html").read_text()
+    assert "rsground.css" in overview  # wide tables scroll instead of being cut off
     assert "not built yet" in overview
     assert (
         overview.count("measured in this run") >= 1 and "trained and scored in this run" in overview
