@@ -21,6 +21,17 @@ BOOK_STYLE = {
     "axes.spines.right": False,
 }
 
+BOOK_WIDTH_IN = 7.5
+"""Width, in inches, of a figure drawn across the book's text column (about 750 CSS pixels at
+1280 px): a wider figure is shrunk, and its 9-pt text with it. Multi-panel figures wrap into
+rows of :data:`PANELS_PER_ROW` so that they stay within this width."""
+
+PANELS_PER_ROW = 2
+"""Panels side by side in a multi-panel figure of the book."""
+
+MIN_FONT_PT = 8.0
+"""The smallest text of a book figure, in points at :data:`BOOK_WIDTH_IN` (about 11 px)."""
+
 STAGE_COLOURS = {
     "data": "#dbe9f6",
     "sft": "#fde2c8",
@@ -291,9 +302,13 @@ def rollout_groups(groups: dict, target, image_size, scores=None, weights=None):
     from matplotlib.patches import Rectangle
 
     with matplotlib.rc_context(BOOK_STYLE):
-        fig = _new_figure(2.6 * len(groups), 2.8)
-        axes = np.atleast_1d(fig.subplots(1, len(groups)))
-        for k, (ax, (title, group)) in enumerate(zip(axes, groups.items(), strict=True)):
+        cols = min(PANELS_PER_ROW, len(groups))
+        rows = -(-len(groups) // cols)
+        fig = _new_figure(BOOK_WIDTH_IN * cols / PANELS_PER_ROW, 3.6 * rows)
+        axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+        for ax in axes[len(groups) :]:
+            ax.set_visible(False)
+        for k, (ax, (title, group)) in enumerate(zip(axes, groups.items(), strict=False)):
             ax.set_xlim(0, image_size[0])
             ax.set_ylim(image_size[1], 0)
             ax.set_aspect("equal")
@@ -320,7 +335,7 @@ def rollout_groups(groups: dict, target, image_size, scores=None, weights=None):
                 sub.append(f"dispersion {float(scores[k]):.3f}")
             if weights is not None:
                 sub.append(f"w = {float(weights[k]):.2f}")
-            ax.set_title(title + ("\n" + ", ".join(sub) if sub else ""), fontsize=8)
+            ax.set_title(title + ("\n" + ", ".join(sub) if sub else ""), fontsize=9.5)
     return fig
 
 
@@ -422,22 +437,26 @@ def box_statistics(datasets: dict, bins: int = 24):
     import numpy as np
 
     n = len(datasets)
+    rows = -(-n // PANELS_PER_ROW)
     with matplotlib.rc_context(BOOK_STYLE):
-        fig = _new_figure(2.5 * n + 3.2, 2.8)
-        grid = fig.add_gridspec(1, n + 1, width_ratios=[1] * n + [1.5])
-        area_ax = fig.add_subplot(grid[0, n])
+        fig = _new_figure(BOOK_WIDTH_IN, 3.3 * rows + 2.8)
+        grid = fig.add_gridspec(rows + 1, PANELS_PER_ROW, height_ratios=[1] * rows + [0.8])
+        area_ax = fig.add_subplot(grid[rows, :])
         for k, (name, (bboxes, sizes)) in enumerate(datasets.items()):
             b = np.asarray(bboxes, dtype=float)
             s = np.asarray(sizes, dtype=float)
             cx = (b[:, 0] + b[:, 2]) / 2 / s[:, 0]
             cy = (b[:, 1] + b[:, 3]) / 2 / s[:, 1]
-            ax = fig.add_subplot(grid[0, k])
-            ax.hist2d(cx, cy, bins=bins, range=[[0, 1], [0, 1]], cmap="magma")
+            ax = fig.add_subplot(grid[k // PANELS_PER_ROW, k % PANELS_PER_ROW])
+            counts, _, _, image = ax.hist2d(
+                cx, cy, bins=bins, range=[[0, 1], [0, 1]], cmap="magma", density=True
+            )
+            fig.colorbar(image, ax=ax, shrink=0.85, label="density of centres")
             ax.set_ylim(1, 0)
             ax.set_aspect("equal")
-            ax.set_title(f"{name}\n(n = {len(b):,})", fontsize=8)
+            ax.set_title(f"{name} (n = {len(b):,})", fontsize=9.5)
             ax.set_xlabel("centre x / width")
-            if k == 0:
+            if k % PANELS_PER_ROW == 0:
                 ax.set_ylabel("centre y / height")
             frac = np.clip((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / (s[:, 0] * s[:, 1]), 1e-6, 1)
             area_ax.hist(
@@ -451,7 +470,7 @@ def box_statistics(datasets: dict, bins: int = 24):
             )
         area_ax.set_xlabel("log10(box area / image area)")
         area_ax.set_ylabel("density")
-        area_ax.legend(fontsize=7, frameon=False)
+        area_ax.legend(fontsize=MIN_FONT_PT + 0.5, frameon=False)
     return fig
 
 

@@ -55,3 +55,32 @@ def test_rollout_groups_skips_unparsable_rows():
     ax = fig.axes[0]
     assert len(ax.patches) == 3  # target + two parsable boxes
     assert "w = 0.60" in ax.get_title()
+
+
+def _texts(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    FigureCanvasAgg(fig).draw()  # tick labels exist once drawn
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def test_multi_panel_figures_are_readable_at_the_book_width():
+    """Four datasets or groups wrap into rows of two within the column width, and no text is
+    smaller than MIN_FONT_PT (the five-panel figure had ~6-px labels at page width)."""
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(100, 700, (50, 2))
+    boxes = np.hstack([centres - 20, centres + 20])
+    sizes = np.full((50, 2), 800.0)
+    figures = [
+        plotting.box_statistics({f"set {k}": (boxes, sizes) for k in range(4)}),
+        plotting.rollout_groups({f"g{k}": np.array([TARGET] * 3, float) for k in range(4)},
+                                TARGET, SIZE, scores=[0.1] * 4, weights=[0.6] * 4),
+    ]  # fmt: skip
+    for fig in figures:
+        assert fig.get_figwidth() <= plotting.BOOK_WIDTH_IN
+        small = [(t.get_text(), t.get_fontsize()) for t in _texts(fig)
+                 if t.get_fontsize() < plotting.MIN_FONT_PT]  # fmt: skip
+        assert small == []
+    # box_statistics: a colour bar per heat map, so the colours have a scale
+    assert sum(ax.get_label() == "<colorbar>" for ax in figures[0].axes) == 4
