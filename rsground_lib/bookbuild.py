@@ -189,6 +189,22 @@ def _environment(values: dict[str, str]):
                 os.environ[k] = v
 
 
+def _ipc_kernel_manager():
+    """A jupyter_client kernel manager whose kernel talks over local unix sockets (under the
+    temporary folder) instead of TCP: ipykernel warns "running over TCP without encryption"
+    once per chapter otherwise, four times per ``make smoke``. Imported lazily: jupyter_client
+    comes with the book extra."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            self.ip = str(Path(tempfile.gettempdir()) / f"rsground-kernel-{os.getpid()}")
+
+    return IPCKernelManager
+
+
 def execute_chapter(
     py_path: Path, out_path: Path, parameters: dict[str, Any], *, cwd: Path, failed_dir: Path
 ) -> Path:
@@ -214,6 +230,7 @@ def execute_chapter(
                     kernel_name="python3",
                     progress_bar=False,
                     language="python",
+                    kernel_manager_class=_ipc_kernel_manager(),
                 )
             strip_widgets(tmp_out)
             fold_injected_parameters(tmp_out)

@@ -571,3 +571,14 @@ def test_the_books_own_css_is_staged(tmp_path):
     bookbuild.stage_static(root, stage)
     assert (stage / "_static" / "x.css").read_text() == "table { display: block; }"
     assert (stage / "_config.yml").is_file()
+
+
+def test_kernels_talk_over_local_sockets_without_the_tcp_warning(tmp_path, capfd):
+    root = write_project(
+        tmp_path / "proj",
+        {"00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n# %%\nprint(41 + 1)\n'},
+    )
+    bookbuild.build_book("smoke", root=root, html=False, log=lambda m: None)
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err + captured.out
+    assert not list(root.glob("kernel-*")) and not list((root / "book").glob("kernel-*"))
