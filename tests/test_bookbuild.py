@@ -196,7 +196,7 @@ def test_papermill_reads_every_line_of_each_parameters_cell(project_root, projec
 
 
 def test_chapters_hold_calls_not_logic(project_root):
-    for path in (project_root / "book").glob("*.py"):
+    for path in _chapter_files(project_root):
         tree = ast.parse(path.read_text())
         defs = [
             n
@@ -208,8 +208,16 @@ def test_chapters_hold_calls_not_logic(project_root):
         )
 
 
+def _chapter_files(project_root):
+    """Every chapter, and the template a new chapter is copied from."""
+    return [
+        *sorted((project_root / "book").glob("*.py")),
+        project_root / "book" / "templates" / "chapter.py",
+    ]
+
+
 def test_chapters_follow_the_skeleton(project_root):
-    for path in (project_root / "book").glob("*.py"):
+    for path in _chapter_files(project_root):
         text = path.read_text()
         assert "formats: py:percent" in text, path.name
         assert '# %% tags=["parameters"]' in text, path.name
@@ -221,6 +229,19 @@ def test_chapters_follow_the_skeleton(project_root):
             "## What's next",
         ):
             assert heading in text, f"{path.name} lacks {heading}"
+        # the rules of the book as a reader sees it (the template states them)
+        assert "json.dumps(" not in text, f"{path.name}: write artefacts with report.write_json"
+        assert "float('nan')" not in text and 'float("nan")' not in text, (
+            f"{path.name}: a missing value is said with report.percent / report.NOT_MEASURED"
+        )
+        whats_next = text.split("## What's next", 1)[1]
+        links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", whats_next)
+        assert links, f"{path.name}: What's next links to no page"
+        for link in links:
+            target = (path.parent / link).with_suffix("")
+            assert any(target.with_suffix(ext).is_file() for ext in (".py", ".md")), (
+                f"{path.name}: What's next links to {link}, which is no page of the book"
+            )
 
 
 # ------------------------------------------------------------------------------ execution
@@ -582,3 +603,9 @@ def test_kernels_talk_over_local_sockets_without_the_tcp_warning(tmp_path, capfd
     captured = capfd.readouterr()
     assert "without encryption" not in captured.err + captured.out
     assert not list(root.glob("kernel-*")) and not list((root / "book").glob("kernel-*"))
+
+
+def test_the_chapter_template_declares_typed_parameters(project_root):
+    params = profiles.chapter_parameters(project_root / "book" / "templates" / "chapter.py")
+    assert list(params) == ["profile", "runs_root", "seed"]
+    assert params["seed"].type_name == "int" and str(params["seed"].constraint) == "≥ 0"
