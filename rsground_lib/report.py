@@ -377,3 +377,19 @@ def show_table(frame, digits: int = 3):
         else:
             formats[column] = f"{{:.{digits}f}}"
     return frame.style.format(formats, na_rep="—")
+
+
+def share_claim(shares: dict[str, float | None], subject: str, predicate: str) -> str:
+    """A sentence about shares in [0, 1] whose quantifier comes from the values: "most
+    <subject> <predicate>" when every measured share is above one half, "fewer than half of
+    <subject> <predicate>" when every one is below, "<subject> differ: …" otherwise; a
+    "not measured" sentence when none was measured (no real data)."""
+    measured = {k: v for k, v in shares.items() if v is not None and not math.isnan(v)}
+    if not measured:
+        return f"whether {subject} {predicate} is {NOT_MEASURED}"
+    if all(v > 0.5 for v in measured.values()):
+        return f"most {subject} {predicate}"
+    if all(v < 0.5 for v in measured.values()):
+        return f"fewer than half of {subject} {predicate}"
+    parts = ", ".join(f"{k} {percent(v)}" for k, v in measured.items())
+    return f"{subject} differ in how often they {predicate} ({parts})"

@@ -79,3 +79,19 @@ def test_glue_status_refuses_an_unknown_stage():
 
     with pytest.raises(ValueError, match="unknown stage 'training'"):
         report.glue_status("training", "built")
+
+
+def test_share_claims_take_their_quantifier_from_the_values():
+    claim = report.share_claim
+    assert claim({"a": 0.72, "b": 0.9}, "descriptions", "use position") == (
+        "most descriptions use position"
+    )
+    assert claim({"a": 0.2}, "descriptions", "use position") == (
+        "fewer than half of descriptions use position"
+    )
+    assert claim({"a": 0.7, "b": 0.3}, "descriptions", "use position") == (
+        "descriptions differ in how often they use position (a 70.0%, b 30.0%)"
+    )
+    assert claim({}, "descriptions", "use position") == (
+        "whether descriptions use position is " + report.NOT_MEASURED
+    )
