@@ -69,6 +69,7 @@ run_dir = paths.run_dir(profile, "03_cot_sft", runs_root or None)
 start = model_name_or_path or str(paths.project_root() / "checkpoints" / "tiny-base")
 probes = archive.load("tiny_base_probes")
 variants = archive.load("cot_sft_variants")
+glue("archived_probe_relation", report.relation(archive.value(probes, "dense_probe.r2_after"), archive.value(probes, "dense_probe.r2_mean_box_of_class"), more="above", less="below", same="equal to"), display=False)
 archive.glue_values(probes, {"early_runs": "early_runs.count", "early_min_lo": "early_runs.minutes_each.0", "early_min_hi": "early_runs.minutes_each.1", "probe_r2": "dense_probe.r2_after", "probe_mean_box_r2": "dense_probe.r2_mean_box_of_class", "cue_run_steps": "cue_only_third_run.steps.3"})
 
 # %% [markdown]
@@ -109,19 +110,27 @@ plotting.show_figure(
 
 # %% [markdown]
 # What it can do, on 512 fresh scenes per kind (`python -m rsground_lib.training.tiny_base eval-base`;
-# chance levels beside each rate): it localises a lone object, picks the object named by its
-# class about two times in three, and does not yet use position words — on extreme cues its
-# pick is *worse* than a random pick among the instances of the class. Two later attempts
-# did not change that (archived: `experiments/tiny_base_probes.json`, details in
+# chance levels beside each rate): it localises a lone object (Pr@0.5
+# {glue:text}`base_one_object_pr50`), picks the object named by its class in
+# {glue:text}`base_class_pick` of the scenes, and on extreme cues its pick
+# ({glue:text}`base_position_pick`) is {glue:text}`base_position_vs_chance` a random pick among
+# the instances of the class ({glue:text}`base_position_chance`). Two later attempts did not
+# teach it the position words (archived: `experiments/tiny_base_probes.json`, details in
 # `checkpoints/tiny-base/README.md`): {glue:text}`archived_cue_run_steps` more steps on cue
 # scenes alone, and a dense probe — a regression head on the text model's last hidden state,
 # trained with the whole model — whose held-out R² for the target box
-# ({glue:text}`archived_probe_r2`) stays below that of the mean box of the class's instances
-# ({glue:text}`archived_probe_mean_box_r2`), a guess that ignores the cue word.
+# ({glue:text}`archived_probe_r2`) is {glue:text}`archived_probe_relation` that of the mean box
+# of the class's instances ({glue:text}`archived_probe_mean_box_r2`), a guess that ignores the
+# cue word.
 
 # %%
 base_model_eval, base_processor = models.load_model(base_dir)
 base_benchmark = tiny_base.evaluate_base(base_model_eval, base_processor, n=512)
+glue("base_one_object_pr50", report.percent(base_benchmark["one_object"]["pr@0.5"]), display=False)
+glue("base_class_pick", report.percent(base_benchmark["class_only"]["pick_acc"]), display=False)
+glue("base_position_pick", report.percent(base_benchmark["with_position"]["pick_acc"]), display=False)
+glue("base_position_chance", report.percent(base_benchmark["with_position"]["chance_pick"]), display=False)
+glue("base_position_vs_chance", report.relation(base_benchmark["with_position"]["pick_acc"], base_benchmark["with_position"]["chance_pick"], more="better than", less="worse than", same="as good as"), display=False)
 report.show_table(pd.DataFrame(base_benchmark).T[["pr@0.5", "mean_iou", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "chance_pick_any"]])
 
 # %% [markdown]

@@ -393,3 +393,13 @@ def share_claim(shares: dict[str, float | None], subject: str, predicate: str) -
         return f"fewer than half of {subject} {predicate}"
     parts = ", ".join(f"{k} {percent(v)}" for k, v in measured.items())
     return f"{subject} differ in how often they {predicate} ({parts})"
+
+
+def relation(
+    value: float, reference: float, *, more: str, less: str, same: str, digits: int = 3
+) -> str:
+    """The word that compares ``value`` with ``reference`` at ``digits`` decimals — ``more``,
+    ``less`` or ``same`` (e.g. "better than" / "worse than" / "as good as") — so that a
+    sentence's direction comes from the values it quotes."""
+    a, b = round(float(value), digits), round(float(reference), digits)
+    return more if a > b else less if a < b else same

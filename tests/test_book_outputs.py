@@ -95,3 +95,10 @@ def test_share_claims_take_their_quantifier_from_the_values():
     assert claim({}, "descriptions", "use position") == (
         "whether descriptions use position is " + report.NOT_MEASURED
     )
+
+
+def test_relation_words_come_from_the_values():
+    words = {"more": "better than", "less": "worse than", "same": "as good as"}
+    assert report.relation(0.299, 0.417, **words) == "worse than"
+    assert report.relation(0.5, 0.417, **words) == "better than"
+    assert report.relation(0.4171, 0.4169, **words) == "as good as"  # equal at 3 decimals
