@@ -67,7 +67,7 @@ real_data = paths.data_root(data_root or None)
 synth = synthetic.make_dataset(num_synthetic, seed=seed, image_size=image_size, split="train")
 stats = json.loads(synth.info.description)["stats"]
 plotting.show_figure(
-    plotting.scene_gallery([synth[i] for i in range(min(gallery_size, len(synth)))], ncols=4),
+    plotting.scene_gallery([synth[i] for i in range(min(gallery_size, len(synth)))]),
     run_dir / "figures" / "synthetic_gallery.png",
 )
 

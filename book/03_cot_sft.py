@@ -147,7 +147,7 @@ train_records, val_splits = sft.sft_data(
     scenes, num_train=num_train, num_val=num_val, seed=seed, image_size=image_size
 )
 plotting.show_figure(
-    plotting.scene_gallery(train_records[:8], ncols=4),
+    plotting.scene_gallery(train_records[:6]),
     run_dir / "figures" / "train_scenes.png",
 )
 

@@ -361,7 +361,7 @@ def weight_curves(kappas=(0.0, 2.0, 5.0, 10.0, 20.0), w_min: float = 0.1, max_sc
 
 
 # ------------------------------------------------------------------------------------ data
-def scene_gallery(items, ncols: int = 4, title_chars: int = 60):
+def scene_gallery(items, ncols: int = 3, title_chars: int = 60):
     """A grid of scenes, each with its target box (yellow, dashed outline) and its referring
     expression as the title. ``items``: dicts with ``image`` (PIL image or array), ``bbox``
     ([x1, y1, x2, y2] in the image's pixels) and ``expression``; optional ``objects`` (list of
@@ -377,7 +377,8 @@ def scene_gallery(items, ncols: int = 4, title_chars: int = 60):
         raise ValueError("scene_gallery: no items to draw")
     nrows = -(-len(items) // ncols)
     with matplotlib.rc_context(BOOK_STYLE):
-        fig = _new_figure(2.6 * ncols, 2.95 * nrows)
+        panel_in = BOOK_WIDTH_IN / ncols
+        fig = _new_figure(BOOK_WIDTH_IN, (panel_in + 0.55) * nrows)
         axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
         for ax in axes:
             ax.axis("off")
@@ -395,7 +396,8 @@ def scene_gallery(items, ncols: int = 4, title_chars: int = 60):
             text = str(item["expression"])
             if len(text) > title_chars * 2:
                 text = text[: title_chars * 2 - 1] + "…"
-            ax.set_title("\n".join(textwrap.wrap(text, title_chars // 2 + 8)), fontsize=7)
+            wrap = max(12, int(panel_in * 15))  # characters of MIN_FONT_PT text per line
+            ax.set_title("\n".join(textwrap.wrap(text, wrap)[:3]), fontsize=MIN_FONT_PT)
     return fig
 
 
@@ -514,7 +516,7 @@ def loss_curves(logs: dict, floor: float | None = None, smooth: int = 1):
     return fig
 
 
-def prediction_gallery(items, predictions: dict, ncols: int = 3, title_chars: int = 48):
+def prediction_gallery(items, predictions: dict, ncols: int = 3):
     """Scenes with the target (yellow, dashed) and each model's predicted box (one colour per
     model, solid; a missing box — an unparsable answer — is listed as such in the title).
     ``items``: dicts with ``image``, ``bbox``, ``expression``; ``predictions``:
@@ -537,7 +539,8 @@ def prediction_gallery(items, predictions: dict, ncols: int = 3, title_chars: in
     nrows = -(-len(items) // ncols)
     names = list(predictions)
     with matplotlib.rc_context(BOOK_STYLE):
-        fig = _new_figure(2.7 * ncols, 3.0 * nrows + 0.4)
+        panel_in = BOOK_WIDTH_IN / ncols
+        fig = _new_figure(BOOK_WIDTH_IN, (panel_in + 0.6) * nrows + 0.5)
         axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
         for ax in axes:
             ax.axis("off")
@@ -560,14 +563,16 @@ def prediction_gallery(items, predictions: dict, ncols: int = 3, title_chars: in
                         ec=MODEL_COLOURS[k % len(MODEL_COLOURS)], lw=1.2,
                     )
                 )  # fmt: skip
-            title = "\n".join(textwrap.wrap(str(item["expression"]), title_chars // 2 + 8))
+            title = "\n".join(
+                textwrap.wrap(str(item["expression"]), max(12, int(panel_in * 15)))[:3]
+            )
             if missing:
                 title += "\nno box: " + ", ".join(missing)
-            ax.set_title(title, fontsize=7)
+            ax.set_title(title, fontsize=MIN_FONT_PT)
         handles = [Line2D([], [], color="#ffd400", ls="--", lw=1.8, label="target")] + [
             Line2D([], [], color=MODEL_COLOURS[k % len(MODEL_COLOURS)], lw=1.2, label=n)
             for k, n in enumerate(names)
         ]
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7.5,
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=MIN_FONT_PT + 0.5,
                    frameon=False)  # fmt: skip
     return fig

@@ -66,8 +66,9 @@ def _texts(fig):
 
 
 def test_multi_panel_figures_are_readable_at_the_book_width():
-    """Four datasets or groups wrap into rows of two within the column width, and no text is
-    smaller than MIN_FONT_PT (the five-panel figure had ~6-px labels at page width)."""
+    """Multi-panel figures (box statistics, rollout groups, scene and prediction galleries)
+    stay within the column width and no text is smaller than MIN_FONT_PT (the five-panel
+    figure had ~6-px labels at page width, the galleries 7-pt titles on 10-inch figures)."""
     rng = np.random.default_rng(0)
     centres = rng.uniform(100, 700, (50, 2))
     boxes = np.hstack([centres - 20, centres + 20])
@@ -77,6 +78,12 @@ def test_multi_panel_figures_are_readable_at_the_book_width():
         plotting.rollout_groups({f"g{k}": np.array([TARGET] * 3, float) for k in range(4)},
                                 TARGET, SIZE, scores=[0.1] * 4, weights=[0.6] * 4),
     ]  # fmt: skip
+    scene = {"image": np.zeros((64, 64, 3), np.uint8), "bbox": [8, 8, 20, 20],
+             "expression": "the leftmost storage tank next to the largest ship on the river"}  # fmt: skip
+    figures += [
+        plotting.scene_gallery([scene] * 6),
+        plotting.prediction_gallery([scene] * 3, {"m": [[8, 8, 20, 20]] * 3}),
+    ]
     for fig in figures:
         assert fig.get_figwidth() <= plotting.BOOK_WIDTH_IN
         small = [(t.get_text(), t.get_fontsize()) for t in _texts(fig)
