@@ -75,10 +75,10 @@ def pipeline_figure():
                 )
             )
             ax.text(
-                x + w / 2, y + h - 2.2, title, ha="center", va="top", fontsize=9.5, weight="bold"
+                x + w / 2, y + h - 2.2, title, ha="center", va="top", fontsize=10.5, weight="bold"
             )
             ax.text(
-                x + w / 2, y + h - 6.8, body, ha="center", va="top", fontsize=7.6, linespacing=1.35
+                x + w / 2, y + h - 6.8, body, ha="center", va="top", fontsize=8.5, linespacing=1.3
             )
 
         def arrow(x0, y0, x1, y1, label=""):
@@ -89,7 +89,12 @@ def pipeline_figure():
             )
             if label:
                 ax.text(
-                    (x0 + x1) / 2, (y0 + y1) / 2 + 1.3, label, ha="center", va="bottom", fontsize=7
+                    (x0 + x1) / 2,
+                    (y0 + y1) / 2 + 1.3,
+                    label,
+                    ha="center",
+                    va="bottom",
+                    fontsize=MIN_FONT_PT + 0.5,
                 )
 
         box(
@@ -135,7 +140,7 @@ def pipeline_figure():
             "rewards: format + IoU\n+ positional (distance-aware)",
             ha="center",
             va="top",
-            fontsize=7.6,
+            fontsize=8.5,
         )
         box(
             80,
@@ -157,14 +162,14 @@ def pipeline_figure():
         )
 
         arrow(11, 21.4, 11, 15.6)
-        ax.text(12, 18.5, "resolver steps", ha="left", va="center", fontsize=7)
+        ax.text(12, 18.5, "resolver steps", ha="left", va="center", fontsize=MIN_FONT_PT + 0.5)
         arrow(21.6, 30, 26.4, 24)
         arrow(21.6, 8, 26.4, 14)
         arrow(45.6, 19, 50.4, 23)
-        ax.text(48, 17.2, "policy", ha="center", va="top", fontsize=7)
+        ax.text(48, 17.2, "policy", ha="center", va="top", fontsize=MIN_FONT_PT + 0.5)
         arrow(63, 10.6, 63, 14.4)
         arrow(79.4, 30, 75.6, 30)
-        ax.text(77.5, 31, "w", ha="center", va="bottom", fontsize=8, style="italic")
+        ax.text(77.5, 31, "w", ha="center", va="bottom", fontsize=9.5, style="italic")
         arrow(75.6, 18, 79.4, 10)
     return fig
 
