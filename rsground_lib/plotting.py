@@ -357,11 +357,14 @@ def weight_curves(kappas=(0.0, 2.0, 5.0, 10.0, 20.0), w_min: float = 0.1, max_sc
         for kappa in kappas:
             ax.plot(s, consistency.update_weight(s, kappa, w_min), label=f"κ = {kappa:g}", lw=1.6)
         ax.axhline(w_min, color="grey", lw=0.8, ls=":")
-        ax.text(max_score, w_min + 0.02, f"w_min = {w_min:g}", ha="right", fontsize=7.5)
+        ax.text(max_score, w_min + 0.02, f"w_min = {w_min:g}", ha="right", fontsize=MIN_FONT_PT)
         ax.set_xlabel("centre dispersion of the group (fraction of the image diagonal)")
         ax.set_ylabel("update weight w")
         ax.set_ylim(0, 1.05)
-        ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+        # below the κ = 0 line at w = 1, above the slow curves
+        ax.legend(
+            fontsize=MIN_FONT_PT, frameon=False, loc="upper right", bbox_to_anchor=(1.0, 0.92)
+        )
     return fig
 
 
