@@ -21,6 +21,7 @@ Book chapter: *Overview* ("How to run").
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -189,6 +190,7 @@ def _environment(values: dict[str, str]):
                 os.environ[k] = v
 
 
+@functools.cache
 def _ipc_kernel_manager():
     """A jupyter_client kernel manager whose kernel talks over local unix sockets (under the
     temporary folder) instead of TCP: ipykernel warns "running over TCP without encryption"

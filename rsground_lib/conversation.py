@@ -64,6 +64,21 @@ def grounding_example(
     }
 
 
-def completion_text(example: dict) -> str:
-    """The assistant text of an example made by :func:`grounding_example`."""
-    return example["completion"][0]["content"][0]["text"]
+def prompt_inputs(processor, examples: list[dict]):
+    """The model inputs of the prompts of ``examples`` (made by :func:`grounding_example`),
+    ready for generation: the chat template with the generation prompt, images, left
+    padding, and the keywords the processor's family needs
+    (:func:`rsground_lib.models.processor_call_kwargs`)."""
+    texts = [
+        processor.apply_chat_template(ex["prompt"], add_generation_prompt=True, tokenize=False)
+        for ex in examples
+    ]
+    return processor(
+        images=[ex["images"] for ex in examples],
+        text=texts,
+        return_tensors="pt",
+        padding=True,
+        padding_side="left",
+        add_special_tokens=False,
+        **models.processor_call_kwargs(processor),
+    )

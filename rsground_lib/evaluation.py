@@ -54,20 +54,7 @@ def generate_answers(
             conversation.grounding_example(r, processor, prompt_style=prompt_style)
             for r in records[i : i + batch_size]
         ]
-        texts = [
-            processor.apply_chat_template(ex["prompt"], add_generation_prompt=True, tokenize=False)
-            for ex in chunk
-        ]
-        enc = processor(
-            images=[ex["images"] for ex in chunk],
-            text=texts,
-            return_tensors="pt",
-            padding=True,
-            padding_side="left",
-            add_special_tokens=False,
-            **models.processor_call_kwargs(processor),
-        )
-        enc = enc.to(model.device)
+        enc = conversation.prompt_inputs(processor, chunk).to(model.device)
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
         for row in out[:, enc["input_ids"].shape[1] :]:

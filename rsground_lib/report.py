@@ -80,8 +80,9 @@ def glue_key(row_id: str, metric: str) -> str:
 
 
 def format_metric(metric: str, value: float | None) -> str:
-    """Percentages with one decimal for rates and IoUs; an em dash for a missing value."""
-    if value is None:
+    """Percentages with one decimal for rates and IoUs; an em dash for a missing value (None
+    or NaN, e.g. cumIoU with an empty union)."""
+    if value is None or math.isnan(float(value)):
         return "—"
     return f"{100.0 * float(value):.1f}"
 

@@ -28,7 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from rsground_lib import boxes
-from rsground_lib.prompts import MAX_ABS_COORD, check_format, parse_answer
+from rsground_lib.boxes import MAX_ABS_COORD
+from rsground_lib.prompts import check_format, parse_answer
 
 RewardFunc = Callable[..., list[float]]
 

@@ -28,6 +28,7 @@ from rsground_lib import conversation, models, prompts
 from rsground_lib.config import help_field, parse_config
 from rsground_lib.data import base_scenes, cot, cues, synthetic
 from rsground_lib.training import common
+from rsground_lib.training.common import CPU_SAFE_DEFAULTS
 
 THINK_FROM_ANSWER: dict[str, str] = {"<think>": "<answer>", "</think>": "</answer>"}
 """``SftConfig.init_tokens`` for the tiny base: its reasoning tags start where its answer tags
@@ -89,7 +90,7 @@ class SftConfig(SFTConfig):
         default=None,
     )
     num_threads: int = help_field("torch CPU threads; 0: torch's default", default=0)
-    # ---- TRL fields with the project's defaults
+    # ---- TRL fields with the project's defaults (the CPU-safe ones: common.CPU_SAFE_DEFAULTS)
     output_dir: str | None = help_field(
         "where the model, log.jsonl, train.json and trainer checkpoints go",
         default="runs/smoke/03_cot_sft/cot_sft",
@@ -111,18 +112,32 @@ class SftConfig(SFTConfig):
     bf16: bool | None = help_field(
         "bf16 mixed precision; None: on CUDA only (1.75x slower on CPU)", default=None
     )
-    activation_checkpointing: bool | None = help_field("activation checkpointing", default=False)
-    report_to: None | str | list[str] = help_field("experiment trackers", default="none")
+    activation_checkpointing: bool | None = help_field(
+        "activation checkpointing", default=CPU_SAFE_DEFAULTS["activation_checkpointing"]
+    )
+    report_to: None | str | list[str] = help_field(
+        "experiment trackers", default=CPU_SAFE_DEFAULTS["report_to"]
+    )
     remove_unused_columns: bool = help_field(
-        "False: the images column reaches the collator", default=False
+        "False: the images column reaches the collator",
+        default=CPU_SAFE_DEFAULTS["remove_unused_columns"],
     )
     completion_only_loss: bool | None = help_field(
-        "loss on the completion (None: TRL's choice)", default=None
+        "loss on the completion (None: TRL's choice)",
+        default=CPU_SAFE_DEFAULTS["completion_only_loss"],
     )
-    max_length: int | None = help_field("truncation length; None: none", default=None)
-    save_strategy: SaveStrategy | str = help_field("'no' unless save_steps > 0", default="no")
-    dataloader_num_workers: int = help_field("data-loader worker processes", default=0)
-    disable_tqdm: bool | None = help_field("no progress bars", default=True)
+    max_length: int | None = help_field(
+        "truncation length; None: none", default=CPU_SAFE_DEFAULTS["max_length"]
+    )
+    save_strategy: SaveStrategy | str = help_field(
+        "'no' unless save_steps > 0", default=CPU_SAFE_DEFAULTS["save_strategy"]
+    )
+    dataloader_num_workers: int = help_field(
+        "data-loader worker processes", default=CPU_SAFE_DEFAULTS["dataloader_num_workers"]
+    )
+    disable_tqdm: bool | None = help_field(
+        "no progress bars", default=CPU_SAFE_DEFAULTS["disable_tqdm"]
+    )
 
     def __post_init__(self):
         self.validate()

@@ -453,7 +453,7 @@ def pretrain_base(
 
 def _answer_box(example: dict) -> list[int]:
     """The integer box of an example's box-only answer."""
-    return [int(v) for v in prompts.parse_answer(conversation.completion_text(example))]
+    return [int(v) for v in prompts.parse_answer(prompts.completion_text(example["completion"]))]
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -186,22 +186,7 @@ def aux_warm_start(
         if target != "lm":
             x = _image_batch(processor, [e["images"][0] for e in exs])
         else:
-            texts = [
-                processor.apply_chat_template(
-                    e["prompt"], add_generation_prompt=True, tokenize=False
-                )
-                for e in exs
-            ]
-            x = dict(
-                processor(
-                    images=[e["images"] for e in exs],
-                    text=texts,
-                    return_tensors="pt",
-                    padding=True,
-                    padding_side="left",
-                    add_special_tokens=False,
-                )
-            )
+            x = dict(conversation.prompt_inputs(processor, exs))
         if target == "vision_per_class":
             return x, _per_class_targets(recs, processor, classes)
         return x, _box_targets(exs, processor)
