@@ -64,6 +64,23 @@ def grounding_example(
     }
 
 
+def rft_example(record: dict, processor, *, prompt_style: str = "full") -> dict:
+    """One TRL prompt-only vision example for GRPO from a record: ``{"images", "prompt",
+    "bbox_model", "image_size_model", "cues"}`` — the prompt of :func:`grounding_example`
+    and what the rewards and the consistency weight read: the target in model pixels, the
+    model input's ``[width, height]`` and the record's cue tags (``[]`` when it has none).
+    The completions come from the policy."""
+    ex = grounding_example(record, processor, prompt_style=prompt_style)
+    _, size_model = target_box_model(record, processor)
+    return {
+        "images": ex["images"],
+        "prompt": ex["prompt"],
+        "bbox_model": ex["bbox_model"],
+        "image_size_model": [int(size_model[0]), int(size_model[1])],
+        "cues": [str(c) for c in record.get("cues") or []],
+    }
+
+
 def prompt_inputs(processor, examples: list[dict]):
     """The model inputs of the prompts of ``examples`` (made by :func:`grounding_example`),
     ready for generation: the chat template with the generation prompt, images, left

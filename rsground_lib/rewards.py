@@ -7,7 +7,11 @@ the batch's ``prompts``, ``completions`` (strings, or lists of chat messages), t
 ``bbox_model``
     the target box ``[x1, y1, x2, y2]`` in model-input pixels, one per completion;
 ``image_size_model``
-    ``[width, height]`` of the model input, one per completion (only ``center_distance``).
+    ``[width, height]`` of the model input, one per completion (only ``center_distance``);
+``parsed_box``
+    optional: each completion's box already parsed (``[x1, y1, x2, y2]`` or ``None``), which
+    the RFT trainer passes so that a step parses every completion once, not once per reward
+    (:mod:`rsground_lib.training.rft`); without it the rewards parse the completions.
 
 and ignore every other keyword. A completion that cannot be parsed scores 0 (never raises);
 a missing or malformed target column is a ValueError that says what was expected.
@@ -57,6 +61,24 @@ def parse_completions(completions: Sequence) -> np.ndarray:
         box = parse_answer(c)
         if box is not None:
             out[i] = box
+    return out
+
+
+def parsed_boxes(completions: Sequence, parsed_box=None) -> np.ndarray:
+    """The boxes the rewards score, ``(N, 4)`` with NaN rows for unparsable completions:
+    ``parsed_box`` (one ``[x1, y1, x2, y2]`` or ``None`` per completion, parsed once per step
+    by the RFT trainer) when given, else :func:`parse_completions`. A ``parsed_box`` of the
+    wrong length is a ValueError (it would score one completion with another's box)."""
+    if parsed_box is None:
+        return parse_completions(completions)
+    if len(parsed_box) != len(completions):
+        raise ValueError(
+            f"parsed_box: {len(parsed_box)} boxes for {len(completions)} completions; expected one each"
+        )
+    out = np.full((len(completions), 4), np.nan)
+    for i, box in enumerate(parsed_box):
+        if box is not None:
+            out[i] = np.asarray(box, dtype=np.float64)
     return out
 
 
@@ -193,17 +215,17 @@ def format_reward(completions, **kwargs) -> list[float]:
     return [1.0 if check_format(c) else 0.0 for c in completions]
 
 
-def iou_reward(completions, bbox_model=None, **kwargs) -> list[float]:
+def iou_reward(completions, bbox_model=None, parsed_box=None, **kwargs) -> list[float]:
     """IoU of the parsed box with the target ``bbox_model`` (continuous convention); 0.0 when
     the completion is unparsable. Range [0, 1].
 
     The paper's IoU reward; zero for every box that misses, hence the positional reward.
     """
     target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
-    return iou_scores(parse_completions(completions), target).tolist()
+    return iou_scores(parsed_boxes(completions, parsed_box), target).tolist()
 
 
-def positional_reward(completions, bbox_model=None, **kwargs) -> list[float]:
+def positional_reward(completions, bbox_model=None, parsed_box=None, **kwargs) -> list[float]:
     """The default positional reward: DIoU rescaled to [0, 1],
     ``(IoU − ρ²/c² + 1) / 2`` (ρ centre distance, c diagonal of the box enclosing prediction
     and target); 0.0 when unparsable. Range [0, 1]: 1 for a perfect box; every box that misses
@@ -214,10 +236,10 @@ def positional_reward(completions, bbox_model=None, **kwargs) -> list[float]:
     Our reading of the paper's continuous, distance-aware positional reward (design page).
     """
     target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
-    return positional_scores(parse_completions(completions), target).tolist()
+    return positional_scores(parsed_boxes(completions, parsed_box), target).tolist()
 
 
-def gaussian_center_reward(completions, bbox_model=None, **kwargs) -> list[float]:
+def gaussian_center_reward(completions, bbox_model=None, parsed_box=None, **kwargs) -> list[float]:
     """Alternative positional reward: ``exp(−d² / (2σ²))``, ``d`` the distance between the
     parsed box's centre and the target's, ``σ = max(s · sqrt(w · h), 1 px)`` with the
     target's ``w, h`` and ``s =`` :data:`GAUSSIAN_SIGMA_SCALE`; 0.0 when unparsable.
@@ -226,11 +248,11 @@ def gaussian_center_reward(completions, bbox_model=None, **kwargs) -> list[float
     Our reading of the paper (an ablation alternative; design page).
     """
     target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
-    return gaussian_center_scores(parse_completions(completions), target).tolist()
+    return gaussian_center_scores(parsed_boxes(completions, parsed_box), target).tolist()
 
 
 def center_distance_reward(
-    completions, bbox_model=None, image_size_model=None, **kwargs
+    completions, bbox_model=None, image_size_model=None, parsed_box=None, **kwargs
 ) -> list[float]:
     """Alternative positional reward: ``1 − d / diag`` clipped to [0, 1], ``d`` the centre
     distance and ``diag`` the model-input image diagonal (column ``image_size_model``,
@@ -251,7 +273,7 @@ def center_distance_reward(
         raise ValueError(
             "column 'image_size_model': expected positive [width, height] in every row"
         )
-    return center_distance_scores(parse_completions(completions), target, size).tolist()
+    return center_distance_scores(parsed_boxes(completions, parsed_box), target, size).tolist()
 
 
 REWARDS: dict[str, RewardFunc] = {

@@ -11,12 +11,17 @@ import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from peft import LoraConfig
 from transformers import PrinterCallback, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
+
+from rsground_lib import checkpoints
+from rsground_lib.config import help_field
 
 CPU_SAFE_DEFAULTS: dict = {
     "activation_checkpointing": False,
@@ -32,6 +37,44 @@ CPU_SAFE_DEFAULTS: dict = {
 reporting, images kept (``remove_unused_columns=False``), loss on the completion of a
 prompt-completion example, no truncation, no checkpoints, no worker processes, no progress
 bars. bf16 and ``use_cpu`` follow whether CUDA is available (:func:`device_defaults`)."""
+
+
+LORA_TARGET_MODULES = r".*(?:language_model|text_model).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+"""LoRA's default targets: the text model's attention and MLP projections (a regex that
+matches Qwen2.5-VL's and Idefics3's language model, not the vision tower)."""
+
+
+@dataclass
+class AdapterFields:
+    """The fields every training stage adds to its TRL config for what it trains: LoRA or full
+    fine-tuning, a frozen vision tower, and the CPU threads (mixed into
+    :class:`rsground_lib.training.sft.SftConfig` and
+    :class:`rsground_lib.training.rft.RftConfig`)."""
+
+    use_peft: bool = help_field(
+        "LoRA (PEFT, merged into the saved weights) instead of full fine-tuning", default=False
+    )
+    lora_r: int = help_field("LoRA rank", default=64)
+    lora_alpha: int = help_field("LoRA scaling alpha", default=128)
+    lora_dropout: float = help_field("LoRA dropout", default=0.05)
+    lora_target_modules: str = help_field(
+        "regex of the modules LoRA adapts", default=LORA_TARGET_MODULES
+    )
+    freeze_vision: bool = help_field("keep the vision tower and connector fixed", default=False)
+    num_threads: int = help_field("torch CPU threads; 0: torch's default", default=0)
+
+    def peft_config(self) -> LoraConfig | None:
+        """PEFT's ``LoraConfig`` from the ``lora_*`` fields when ``use_peft``, else None."""
+        if not self.use_peft:
+            return None
+        return LoraConfig(
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=self.lora_target_modules,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
 
 
 def device_defaults() -> dict:
@@ -135,14 +178,41 @@ def read_log(path: str | os.PathLike, step_offset: int = 0) -> list[dict]:
     return rows
 
 
+TRAINER_STATE_FILES: tuple[str, ...] = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+"""What a trainer checkpoint needs beyond the model to continue a run where it stopped."""
+
+
+def check_trainer_checkpoint(path: str | os.PathLike) -> Path:
+    """A trainer checkpoint folder (``checkpoint-N``) that can be resumed from: the model
+    checks of :func:`rsground_lib.checkpoints.check_checkpoint` plus
+    :data:`TRAINER_STATE_FILES` present, non-empty and ``trainer_state.json`` readable JSON
+    with its ``global_step``. FileNotFoundError / ValueError name the file."""
+    folder = checkpoints.check_checkpoint(path)
+    for name in TRAINER_STATE_FILES:
+        f = folder / name
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: missing — {folder} cannot be resumed from")
+        if f.stat().st_size == 0:
+            raise ValueError(f"{f}: empty file — the checkpoint {folder} is corrupt")
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{folder / 'trainer_state.json'}: not JSON ({exc})") from exc
+    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
+        raise ValueError(f"{folder / 'trainer_state.json'}: no integer 'global_step'")
+    return folder
+
+
 def resume_point(checkpoint_dir: Path, log_path: Path) -> str:
     """The last trainer checkpoint (``checkpoint-N``) under ``checkpoint_dir``
     (``transformers.trainer_utils.get_last_checkpoint``; a ValueError when there is none:
-    resuming would silently restart), after dropping the log rows written past it."""
+    resuming would silently restart), checked by :func:`check_trainer_checkpoint`, after
+    dropping the log rows written past it."""
     folder = Path(checkpoint_dir)
     last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
     if last is None:
         raise ValueError(f"resume: no checkpoint under {folder} (set save_steps > 0 to keep them)")
+    check_trainer_checkpoint(last)
     step = int(Path(last).name.split("-")[1])
     if log_path.exists():
         kept = [r for r in read_log(log_path) if int(r.get("step", 0)) <= step]

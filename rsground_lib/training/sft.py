@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from peft import LoraConfig
 from transformers.trainer_utils import SaveStrategy, SchedulerType
 from trl import SFTConfig
 
@@ -28,7 +27,7 @@ from rsground_lib import conversation, models, prompts
 from rsground_lib.config import help_field, parse_config
 from rsground_lib.data import base_scenes, cot, cues, synthetic
 from rsground_lib.training import common
-from rsground_lib.training.common import CPU_SAFE_DEFAULTS
+from rsground_lib.training.common import CPU_SAFE_DEFAULTS, LORA_TARGET_MODULES  # noqa: F401
 
 THINK_FROM_ANSWER: dict[str, str] = {"<think>": "<answer>", "</think>": "</answer>"}
 """``SftConfig.init_tokens`` for the tiny base: its reasoning tags start where its answer tags
@@ -42,13 +41,9 @@ control that sees the same scenes for the same steps)."""
 TRACE_STYLES: tuple[str, ...] = ("prose", "compact")
 """Reasoning-trace styles of :func:`rsground_lib.data.cot.template_trace`."""
 
-LORA_TARGET_MODULES = r".*(?:language_model|text_model).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-"""LoRA's default targets: the text model's attention and MLP projections (a regex that
-matches Qwen2.5-VL's and Idefics3's language model, not the vision tower)."""
-
 
 @dataclass
-class SftConfig(SFTConfig):
+class SftConfig(SFTConfig, common.AdapterFields):
     """Every knob of stage (b): TRL's ``SFTConfig`` with the project's defaults (CPU-safe:
     no reporting, images kept, loss on the completion, no truncation, no checkpoints, cosine
     decay to ``min_lr_ratio``; bf16 and ``use_cpu`` follow CUDA) and the stage's fields.
@@ -75,21 +70,10 @@ class SftConfig(SFTConfig):
     min_lr_ratio: float = help_field(
         "cosine decay of the learning rate to this share of the peak", default=0.1
     )
-    use_peft: bool = help_field(
-        "LoRA (PEFT, merged into the saved weights) instead of full fine-tuning", default=False
-    )
-    lora_r: int = help_field("LoRA rank", default=64)
-    lora_alpha: int = help_field("LoRA scaling alpha", default=128)
-    lora_dropout: float = help_field("LoRA dropout", default=0.05)
-    lora_target_modules: str = help_field(
-        "regex of the modules LoRA adapts", default=LORA_TARGET_MODULES
-    )
-    freeze_vision: bool = help_field("keep the vision tower and connector fixed", default=False)
     init_tokens: dict | None = help_field(
         "{new: existing} embedding rows copied before training (rsground_lib.models.init_tokens_from)",
         default=None,
     )
-    num_threads: int = help_field("torch CPU threads; 0: torch's default", default=0)
     # ---- TRL fields with the project's defaults (the CPU-safe ones: common.CPU_SAFE_DEFAULTS)
     output_dir: str | None = help_field(
         "where the model, log.jsonl, train.json and trainer checkpoints go",
@@ -187,19 +171,6 @@ class SftConfig(SFTConfig):
             raise ValueError(
                 f"SftConfig.init_tokens: expected a dict {{new: existing}}; got {self.init_tokens!r}"
             )
-
-    def peft_config(self) -> LoraConfig | None:
-        """PEFT's ``LoraConfig`` from the ``lora_*`` fields when ``use_peft``, else None."""
-        if not self.use_peft:
-            return None
-        return LoraConfig(
-            r=self.lora_r,
-            lora_alpha=self.lora_alpha,
-            lora_dropout=self.lora_dropout,
-            target_modules=self.lora_target_modules,
-            bias="none",
-            task_type="CAUSAL_LM",
-        )
 
 
 def sft_answer(

@@ -1,0 +1,478 @@
+"""Stage (c), reinforcement fine-tuning: GRPO with the positional reward and the
+spatial-consistency weight of the updates, around TRL's ``GRPOTrainer``.
+
+* :class:`RftConfig` *is* a TRL ``GRPOConfig`` (every trainer argument keeps TRL's name and
+  meaning) with the stage's fields: the rewards by registry name (``reward_funcs``, weighted
+  by TRL's ``reward_weights``, open-r1 style) and the consistency knobs
+  (``consistency_score``, ``consistency_kappa``, ``consistency_w_min``).
+* :class:`ConsistencyGRPOTrainer` parses every completion once per step, hands the boxes to
+  the rewards (``parsed_box``), gathers them across processes in the order TRL gathers the
+  rewards, scores each prompt group's coherence and multiplies the group's advantages by
+  ``w = clip(exp(−κ·s), w_min, 1)`` (:func:`rsground_lib.consistency.group_weights`) after
+  TRL has computed them — scaling the rewards instead would be undone by the group
+  normalisation. With ``κ = 0`` every weight is exactly 1 and the trainer is TRL's GRPO.
+* :func:`train_rft` runs the stage from a checkpoint (the CoT-SFT model), logs every step to
+  ``log.jsonl`` and resumes from the last trainer checkpoint.
+
+The weighting is our reading of the paper (design page, "Rewards and the consistency
+weight"); the trainer pins the aggregation it assumes (``multi_objective_aggregation =
+"sum_then_normalize"``: one total reward per completion, advantages per group).
+
+Book chapter: "Reinforcement fine-tuning" (``book/04_rft.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.utils import gather
+from datasets import Dataset
+from transformers import PrinterCallback
+from transformers.trainer_utils import SaveStrategy, SchedulerType
+from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import RepeatSampler
+
+from rsground_lib import consistency, conversation, models, prompts, rewards
+from rsground_lib.config import help_field, parse_config
+from rsground_lib.training import common
+from rsground_lib.training.common import CPU_SAFE_DEFAULTS
+
+AGGREGATION = "sum_then_normalize"
+"""The reward aggregation the consistency weight assumes: TRL sums the weighted rewards of a
+completion, then normalises within the prompt's group, so each group's advantages are one
+block that one weight can scale."""
+
+DEFAULT_REWARD_FUNCS: tuple[str, ...] = ("format", "iou", "positional")
+"""The paper's recipe (our reading): format + IoU + positional, each weighted 1."""
+
+
+@dataclass
+class RftConfig(GRPOConfig, common.AdapterFields):
+    """Every knob of stage (c): TRL's ``GRPOConfig`` with the project's defaults (CPU-safe: no
+    reporting, images kept, no checkpoints, a log line every step; bf16 and ``use_cpu``
+    follow CUDA; VLM-R1's GRPO settings β = 0.04, ε = 0.2, temperature 0.9, G = 8) and the
+    stage's fields. Built from a mapping or a recipe by :meth:`from_dict` (unknown keys are a
+    ValueError); each field's meaning is its ``help``."""
+
+    # ---- the stage's own fields
+    model_name_or_path: str = help_field(
+        "checkpoint folder or hub id to start from (the CoT-SFT model)",
+        default="runs/smoke/03_cot_sft/cot_sft",
+    )
+    reward_funcs: list[str] = help_field(
+        "rewards by registry name (rsground_lib.rewards.REWARDS), weighted by reward_weights",
+        default_factory=lambda: list(DEFAULT_REWARD_FUNCS),
+    )
+    consistency_score: str = help_field(
+        "coherence score of a group's boxes (rsground_lib.consistency.SCORES)",
+        default="center_dispersion",
+    )
+    consistency_kappa: float = help_field(
+        "κ of the weight clip(exp(-κ·score), w_min, 1); 0: plain GRPO", default=5.0
+    )
+    consistency_w_min: float = help_field("floor w_min of the consistency weight", default=0.1)
+    prompt_style: str = help_field(
+        "'compact' (image + expression; the tiny base) or 'full' (the project's system prompt)",
+        default="compact",
+    )
+    # ---- TRL fields with the project's defaults
+    output_dir: str | None = help_field(
+        "where the model, log.jsonl, train.json and trainer checkpoints go",
+        default="runs/smoke/04_rft/rft",
+    )
+    max_steps: int = help_field("optimizer steps", default=100)
+    per_device_train_batch_size: int = help_field(
+        "completions per device step (prompts per step × num_generations / processes)",
+        default=64,
+    )
+    num_generations: int | None = help_field("completions per prompt (G)", default=8)
+    learning_rate: float = help_field("peak learning rate", default=1e-5)
+    lr_scheduler_type: SchedulerType | str = help_field(
+        "learning-rate schedule", default="constant"
+    )
+    warmup_steps: float = help_field("linear warm-up steps", default=0)
+    beta: float = help_field(
+        "KL coefficient against the start model (0: no reference)", default=0.04
+    )
+    epsilon: float = help_field("PPO clipping ε of the ratio", default=0.2)
+    temperature: float = help_field("sampling temperature of the rollouts", default=0.9)
+    max_completion_length: int | None = help_field("most tokens of a completion", default=1024)
+    multi_objective_aggregation: str = help_field(
+        "how rewards combine; pinned to 'sum_then_normalize' (the weight scales a group's advantages)",
+        default=AGGREGATION,
+    )
+    logging_steps: float = help_field("steps between log lines", default=1)
+    save_steps: float = help_field(
+        "steps between trainer checkpoints; 0: none (resume impossible)", default=0
+    )
+    save_total_limit: int | None = help_field("trainer checkpoints kept", default=1)
+    seed: int = help_field("seed of the trainer, the prompt order and the sampling", default=0)
+    bf16: bool | None = help_field(
+        "bf16 mixed precision; None: on CUDA only (1.75x slower on CPU)", default=None
+    )
+    activation_checkpointing: bool | None = help_field(
+        "activation checkpointing", default=CPU_SAFE_DEFAULTS["activation_checkpointing"]
+    )
+    report_to: None | str | list[str] = help_field(
+        "experiment trackers", default=CPU_SAFE_DEFAULTS["report_to"]
+    )
+    save_strategy: SaveStrategy | str = help_field(
+        "'no' unless save_steps > 0", default=CPU_SAFE_DEFAULTS["save_strategy"]
+    )
+    dataloader_num_workers: int = help_field(
+        "data-loader worker processes", default=CPU_SAFE_DEFAULTS["dataloader_num_workers"]
+    )
+    disable_tqdm: bool | None = help_field(
+        "no progress bars", default=CPU_SAFE_DEFAULTS["disable_tqdm"]
+    )
+
+    def __post_init__(self):
+        self.validate()
+        cuda = torch.cuda.is_available()
+        if self.bf16 is None:
+            self.bf16 = cuda
+        if not cuda:
+            self.use_cpu = True
+        if self.save_steps:
+            self.save_strategy = "steps"
+        else:
+            self.save_strategy, self.save_steps = "no", 500
+        if self.data_seed is None:
+            self.data_seed = self.seed
+        super().__post_init__()
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RftConfig:
+        """The config from a mapping (a chapter's parameters, a recipe file); unknown keys are
+        a ValueError naming them."""
+        return parse_config(cls, values)
+
+    def validate(self) -> None:
+        """ValueError naming the field for a value the stage cannot run with."""
+        if not self.reward_funcs:
+            raise ValueError("RftConfig.reward_funcs: expected at least one reward name")
+        for name in self.reward_funcs:
+            rewards.get_reward(name)  # ValueError listing the known names
+        if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
+            raise ValueError(
+                f"RftConfig.reward_weights: {len(self.reward_weights)} weights for "
+                f"{len(self.reward_funcs)} rewards {self.reward_funcs}; expected one each"
+            )
+        if self.consistency_score not in consistency.SCORES:
+            raise ValueError(
+                f"RftConfig.consistency_score: expected one of {list(consistency.SCORES)}; "
+                f"got {self.consistency_score!r}"
+            )
+        consistency.update_weight(0.0, self.consistency_kappa, self.consistency_w_min)
+        if self.multi_objective_aggregation != AGGREGATION:
+            raise ValueError(
+                f"RftConfig.multi_objective_aggregation: the consistency weight scales each "
+                f"group's advantages and needs {AGGREGATION!r}; got "
+                f"{self.multi_objective_aggregation!r}"
+            )
+        if self.prompt_style not in prompts.PROMPT_STYLES:
+            raise ValueError(
+                f"RftConfig.prompt_style: expected one of {prompts.PROMPT_STYLES}; "
+                f"got {self.prompt_style!r}"
+            )
+        for name in ("max_steps", "per_device_train_batch_size", "logging_steps", "lora_r"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"RftConfig.{name}: expected > 0; got {getattr(self, name)!r}")
+        if self.num_generations is None or self.num_generations < 2:
+            raise ValueError(
+                f"RftConfig.num_generations: expected >= 2 (a group needs two completions); "
+                f"got {self.num_generations!r}"
+            )
+        if not self.learning_rate > 0:
+            raise ValueError(f"RftConfig.learning_rate: expected > 0; got {self.learning_rate!r}")
+        if not (self.temperature > 0 and self.beta >= 0 and self.epsilon > 0):
+            raise ValueError(
+                "RftConfig: expected temperature > 0, beta >= 0 and epsilon > 0; got "
+                f"{self.temperature!r}, {self.beta!r}, {self.epsilon!r}"
+            )
+
+    def reward_functions(self) -> list:
+        """The registered reward functions named by ``reward_funcs``, in order."""
+        return [rewards.get_reward(name) for name in self.reward_funcs]
+
+
+def answer_follows_reasoning(text) -> float:
+    """1.0 when the completion's answer box is the last box of its reasoning, 0.0 when it is
+    another box, NaN when there is no reasoning box or no answer to compare (the
+    CoT-SFT chapter's measure, per completion)."""
+    answer = prompts.parse_answer(text)
+    reasoning = prompts.reasoning_boxes(text)
+    if answer is None or not reasoning:
+        return float("nan")
+    return float(np.allclose(reasoning[-1], answer))
+
+
+def all_equal_fraction(rewards_grouped: np.ndarray) -> float:
+    """The share of groups ``(B, G)`` whose rewards are all equal (to float tolerance, as TRL's
+    ``frac_reward_zero_std``): groups with no advantage, hence no learning signal."""
+    r = np.asarray(rewards_grouped, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] == 0:
+        raise ValueError(f"rewards_grouped: expected (B, G) with B >= 1; got shape {r.shape}")
+    spread = np.nanmax(r, axis=1) - np.nanmin(r, axis=1)
+    return float(np.mean(np.isclose(spread, 0.0, atol=1e-8)))
+
+
+def weight_local_advantages(
+    advantages,
+    boxes_all,
+    sizes_all,
+    *,
+    num_generations: int,
+    process_index: int,
+    kappa: float,
+    w_min: float,
+    score: str = "center_dispersion",
+):
+    """``(weighted, scores, weights)``: this process's advantages ``(n,)`` (TRL's, already
+    sliced to the process) multiplied by their groups' consistency weights.
+
+    ``boxes_all`` ``(N, 4)`` are the parsed boxes of every completion of the step, gathered
+    across processes in TRL's order (process 0's ``n`` rows, then process 1's, …; NaN rows
+    unparsable), ``sizes_all`` ``(N, 2)`` their model-input sizes. Groups are
+    ``num_generations`` consecutive rows — a group may span two processes — and their weights
+    are :func:`rsground_lib.consistency.group_weights`; each completion gets its group's
+    weight and this process keeps rows ``process_index·n … (process_index+1)·n``, the slice
+    TRL takes of the advantages. The spatial-consistency guided update, our reading of the
+    paper (design page, "Rewards and the consistency weight")."""
+    adv = advantages
+    n = int(adv.shape[0])
+    boxes_all = np.asarray(boxes_all, dtype=np.float64)
+    sizes_all = np.asarray(sizes_all, dtype=np.float64)
+    if sizes_all.shape != (boxes_all.shape[0], 2):
+        raise ValueError(
+            f"sizes_all: expected ({boxes_all.shape[0]}, 2), one size per completion; got {sizes_all.shape}"
+        )
+    if (process_index + 1) * n > boxes_all.shape[0]:
+        raise ValueError(
+            f"process {process_index} holds {n} advantages but only {boxes_all.shape[0]} "
+            "completions were gathered"
+        )
+    groups = consistency.groups_from_flat(boxes_all, num_generations)
+    scores, weights = consistency.group_weights(
+        groups, sizes_all[::num_generations], kappa=kappa, w_min=w_min, score=score
+    )
+    per_completion = np.repeat(weights, num_generations)[
+        process_index * n : (process_index + 1) * n
+    ]
+    if isinstance(adv, torch.Tensor):
+        factor = torch.as_tensor(per_completion, dtype=adv.dtype, device=adv.device)
+    else:
+        factor = per_completion
+    return adv * factor, scores, weights
+
+
+class EpochSeededRepeatSampler(RepeatSampler):
+    """TRL's ``RepeatSampler`` whose prompt order in epoch ``e`` is drawn from ``seed + e``
+    (the trainer calls :meth:`set_epoch`), not from a generator that carries over from the
+    previous epochs. Measured with TRL 1.16 / transformers 5.24: a run resumed at an epoch
+    boundary replayed the first epoch's prompt order, because the resumed sampler's generator
+    had not walked through the earlier epochs; with this sampler a resumed run sees the
+    prompts of the uninterrupted one. Epoch 0's order is TRL's."""
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.seed is not None:
+            self.generator.manual_seed(int(self.seed) + int(epoch))
+
+
+class ConsistencyGRPOTrainer(GRPOTrainer):
+    """TRL's ``GRPOTrainer`` with the spatial-consistency weight of the updates (our reading
+    of the paper) and the stage's step metrics. ``args`` is an :class:`RftConfig`; the
+    reward functions come from its ``reward_funcs`` unless given."""
+
+    def __init__(self, model, args: RftConfig, reward_funcs=None, **kwargs):
+        if not isinstance(args, RftConfig):
+            raise TypeError(f"args: expected an RftConfig; got {type(args).__name__}")
+        super().__init__(
+            model=model,
+            reward_funcs=reward_funcs if reward_funcs is not None else args.reward_functions(),
+            args=args,
+            **kwargs,
+        )
+        self.remove_callback(PrinterCallback)  # the logs go to log.jsonl (common.JsonlLog)
+        self._rollout: dict | None = None
+        self.last_group_weights: dict | None = None
+
+    def _get_train_sampler(self, dataset=None):
+        sampler = super()._get_train_sampler(dataset)
+        return EpochSeededRepeatSampler(
+            data_source=sampler.data_source,
+            mini_repeat_count=sampler.mini_repeat_count,
+            batch_size=sampler.batch_size,
+            repeat_count=sampler.repeat_count,
+            shuffle=sampler.shuffle,
+            seed=sampler.seed,
+        )
+
+    def _calculate_rewards(self, inputs, prompts_, completions, completion_ids_list):
+        # Parse every completion once; the rewards read the boxes from the `parsed_box` column.
+        parsed = [prompts.parse_answer(c) for c in completions]
+        follows = [answer_follows_reasoning(c) for c in completions]
+        inputs = [{**x, "parsed_box": box} for x, box in zip(inputs, parsed, strict=True)]
+        rewards_per_func = super()._calculate_rewards(
+            inputs, prompts_, completions, completion_ids_list
+        )
+        device = self.accelerator.device
+        local = torch.tensor(
+            [box if box is not None else [float("nan")] * 4 for box in parsed],
+            dtype=torch.float64,
+            device=device,
+        )
+        sizes = torch.tensor(
+            [x["image_size_model"] for x in inputs], dtype=torch.float64, device=device
+        )
+        # Gathered in the order TRL gathers rewards_per_func: process 0's rows, then 1's, ...
+        self._rollout = {
+            "boxes": gather(local).cpu().numpy(),
+            "sizes": gather(sizes).cpu().numpy(),
+            "follows": gather(torch.tensor(follows, dtype=torch.float64, device=device))
+            .cpu()
+            .numpy(),
+            "rewards": rewards_per_func.detach().cpu().double().numpy(),
+        }
+        return rewards_per_func
+
+    def _generate_and_score_completions(self, inputs):
+        out = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        g = self.num_generations if mode == "train" else self.num_generations_eval
+        roll, self._rollout = self._rollout, None
+        if roll is None:
+            raise RuntimeError("ConsistencyGRPOTrainer: the rewards were not computed this step")
+        local, scores, weights = weight_local_advantages(
+            out["advantages"],
+            roll["boxes"],
+            roll["sizes"],
+            num_generations=g,
+            process_index=self.accelerator.process_index,
+            kappa=self.args.consistency_kappa,
+            w_min=self.args.consistency_w_min,
+            score=self.args.consistency_score,
+        )
+        out["advantages"] = local
+        self.last_group_weights = {"scores": scores, "weights": weights}
+        metrics = self._metrics[mode]
+        metrics["consistency/score_mean"].append(float(np.mean(scores)))
+        metrics["consistency/score_max"].append(float(np.max(scores)))
+        metrics["consistency/weight_mean"].append(float(np.mean(weights)))
+        metrics["consistency/weight_min"].append(float(np.min(weights)))
+        metrics["parse_rate"].append(float(np.mean(np.all(np.isfinite(roll["boxes"]), axis=1))))
+        follows = roll["follows"][np.isfinite(roll["follows"])]
+        if follows.size:  # no completion with a reasoning box and an answer: nothing to log
+            metrics["answer_follows_reasoning"].append(float(follows.mean()))
+        for i, name in enumerate(self.reward_func_names):
+            grouped = roll["rewards"][:, i].reshape(-1, g)
+            metrics[f"rewards/{name}/frac_zero_std"].append(all_equal_fraction(grouped))
+        return out
+
+
+def rft_dataset(records: Sequence[dict], processor, *, prompt_style: str = "compact") -> Dataset:
+    """The GRPO prompts of ``records`` (:func:`rsground_lib.conversation.rft_example`: image,
+    prompt, target in model pixels, model-input size, cue tags) as a ``datasets.Dataset``; a
+    record that cannot be turned into one is a ValueError naming it."""
+    rows = []
+    for i, rec in enumerate(records):
+        try:
+            rows.append(conversation.rft_example(rec, processor, prompt_style=prompt_style))
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"record {i} (id {rec.get('id')!r}): {exc}") from exc
+    if not rows:
+        raise ValueError("rft_dataset: no records")
+    return Dataset.from_list(rows)
+
+
+def build_rft_trainer(
+    cfg: RftConfig,
+    train_records,
+    *,
+    model=None,
+    processor=None,
+    callbacks=None,
+    trainer_class: type[ConsistencyGRPOTrainer] | None = None,
+) -> ConsistencyGRPOTrainer:
+    """The stage's trainer for ``cfg`` on ``train_records``: the model loaded from
+    ``cfg.model_name_or_path`` unless given (float32 master weights for full fine-tuning),
+    the vision tower frozen when asked, LoRA when ``cfg.use_peft``; ``trainer_class`` a
+    subclass of :class:`ConsistencyGRPOTrainer` (the tests script the rollouts with one)."""
+    if model is None or processor is None:
+        dtype = None if cfg.use_peft else "float32"
+        model, processor = models.load_model(cfg.model_name_or_path, dtype=dtype)
+    dataset = rft_dataset(train_records, processor, prompt_style=cfg.prompt_style)
+    if cfg.freeze_vision:
+        common.freeze_vision(model)
+    return (trainer_class or ConsistencyGRPOTrainer)(
+        model,
+        cfg,
+        train_dataset=dataset,
+        processing_class=processor,
+        callbacks=callbacks,
+        peft_config=cfg.peft_config(),
+    )
+
+
+def train_rft(
+    config: RftConfig | dict,
+    train_records: Sequence[dict],
+    *,
+    resume: bool = False,
+    model=None,
+    processor=None,
+) -> dict:
+    """Stage (c): GRPO from ``config.model_name_or_path`` on the prompts of ``train_records``
+    with :class:`ConsistencyGRPOTrainer`. Writes the model to ``config.output_dir`` with
+    ``log.jsonl`` (one line per logged step: each reward's mean, std and share of groups
+    with all-equal values, the coherence score and weight, KL, completion length, parse
+    rate, answer-follows-reasoning, CPU and wall seconds) and ``train.json`` (every field
+    of the config, steps, seconds). ``resume=True`` continues from the last trainer
+    checkpoint there (a ValueError / FileNotFoundError when there is none or it is broken).
+    Returns ``train.json``'s content."""
+    cfg = config if isinstance(config, RftConfig) else RftConfig.from_dict(dict(config))
+    if not train_records:
+        raise ValueError("train_rft: train_records is empty")
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.jsonl"
+    last = common.resume_point(out, log_path) if resume else None
+    if not resume and log_path.exists():
+        log_path.unlink()
+    t0, wall0 = time.process_time(), time.time()
+    trainer = build_rft_trainer(
+        cfg,
+        train_records,
+        model=model,
+        processor=processor,
+        callbacks=[common.JsonlLog(log_path, t0, wall0)],
+    )
+    result = trainer.train(resume_from_checkpoint=last)
+    trained = trainer.model
+    if cfg.use_peft:
+        trained = trained.merge_and_unload()
+    trained.eval()
+    models.save(
+        trained,
+        trainer.processing_class,
+        out,
+        extra={"rft": {"steps": int(result.global_step), "kappa": cfg.consistency_kappa}},
+    )
+    summary = {
+        "config": cfg.to_dict(),
+        "steps": int(result.global_step),
+        "train_loss": float(result.training_loss),
+        "cpu_s": round(time.process_time() - t0, 1),
+        "wall_s": round(time.time() - wall0, 1),
+        "n_train_records": len(train_records),
+    }
+    (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
