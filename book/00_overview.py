@@ -158,6 +158,6 @@ Markdown(report.status_table(report.book_chapters()))
 # The [rewards chapter](01_rewards.ipynb) builds the scoring core (boxes, the answer
 # contract, rewards, the consistency weight, metrics); the [data chapter](02_data.ipynb) the
 # synthetic scenes and the real benchmarks; the [CoT-SFT chapter](03_cot_sft.ipynb) the first
-# training stage. Reinforcement fine-tuning, the evaluation on the real benchmarks and
-# grounding in GeoTIFFs are not built yet — the [design page](design.md) keeps the status of
-# every stage.
+# training stage; the [RFT chapter](04_rft.ipynb) GRPO with the positional reward and the
+# consistency weight. The evaluation on the real benchmarks, the ablations and grounding in
+# GeoTIFFs are not built yet — the [design page](design.md) keeps the status of every stage.

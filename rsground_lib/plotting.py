@@ -299,9 +299,12 @@ def reward_profile(
     return fig
 
 
-def rollout_groups(groups: dict, target, image_size, scores=None, weights=None):
+def rollout_groups(groups: dict, target, image_size, scores=None, weights=None, images=None):
     """Each named rollout group's boxes (one panel per group) over the image frame, the target
-    dashed, titled with the group's consistency score and update weight when given."""
+    dashed, titled with the group's consistency score and update weight when given.
+
+    With ``images`` (one per group, drawn over the model-input frame ``image_size``) each
+    group is drawn on its own scene and ``target`` holds one target box per group."""
     import matplotlib
     import numpy as np
     from matplotlib.patches import Rectangle
@@ -322,9 +325,23 @@ def rollout_groups(groups: dict, target, image_size, scores=None, weights=None):
             for spine in ax.spines.values():  # the image frame
                 spine.set_visible(True)
                 spine.set_color("#888888")
-            x1, y1, x2, y2 = target
+            if images is not None:
+                ax.imshow(
+                    np.asarray(images[k].convert("RGB")),
+                    extent=(0, image_size[0], image_size[1], 0),
+                    interpolation="nearest",
+                )
+            x1, y1, x2, y2 = target[k] if images is not None else target
             ax.add_patch(
-                Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="black", lw=1.4, ls="--")
+                Rectangle(
+                    (x1, y1),
+                    x2 - x1,
+                    y2 - y1,
+                    fill=False,
+                    ec="#ffd700" if images is not None else "black",
+                    lw=1.6 if images is not None else 1.4,
+                    ls="--",
+                )
             )
             for b in np.asarray(group, dtype=float):
                 if not np.all(np.isfinite(b)):
@@ -341,6 +358,75 @@ def rollout_groups(groups: dict, target, image_size, scores=None, weights=None):
             if weights is not None:
                 sub.append(f"w = {float(weights[k]):.2f}")
             ax.set_title(title + ("\n" + ", ".join(sub) if sub else ""), fontsize=9.5)
+    return fig
+
+
+RFT_PANELS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "rewards (mean over the step's completions)",
+        (
+            ("rewards/format_reward/mean", "format"),
+            ("rewards/iou_reward/mean", "IoU"),
+            ("rewards/positional_reward/mean", "positional"),
+        ),
+    ),
+    (
+        "rollout dispersion and its weight",
+        (
+            ("consistency/score_mean", "group dispersion (mean)"),
+            ("consistency/weight_mean", "weight w (mean)"),
+            ("consistency/weight_min", "weight w (min)"),
+        ),
+    ),
+    (
+        "answers",
+        (
+            ("answer_follows_reasoning", "answer = reasoning's box"),
+            ("parse_rate", "parse rate"),
+            ("frac_reward_zero_std", "groups with all-equal rewards"),
+        ),
+    ),
+    ("KL to the start model", (("kl", "KL"),)),
+)
+"""The panels of :func:`rft_curves`: a title and the logged keys drawn in it with labels."""
+
+
+def rft_curves(rows, smooth: int = 10, panels=RFT_PANELS):
+    """An RFT run's log against the optimizer step, one panel per entry of ``panels`` (title,
+    ``(key, label)`` pairs; keys absent from the log are left out, a panel with none is not
+    drawn). ``rows`` as :func:`rsground_lib.training.common.read_log` gives them; ``smooth``
+    > 1 draws the running mean of that many logged steps over the raw values (faint)."""
+    import matplotlib
+    import numpy as np
+
+    drawn = [
+        (title, [(k, lab) for k, lab in keys if any(k in r for r in rows)])
+        for title, keys in panels
+    ]
+    drawn = [(t, keys) for t, keys in drawn if keys]
+    if not drawn:
+        raise ValueError("rft_curves: no logged key of the panels in the log")
+    with matplotlib.rc_context(BOOK_STYLE):
+        cols = min(PANELS_PER_ROW, len(drawn))
+        nrows = -(-len(drawn) // cols)
+        fig = _new_figure(BOOK_WIDTH_IN, 2.7 * nrows)
+        axes = np.atleast_1d(fig.subplots(nrows, cols)).ravel()
+        for ax in axes[len(drawn) :]:
+            ax.set_visible(False)
+        for ax, (title, keys) in zip(axes, drawn, strict=False):
+            for j, (key, label) in enumerate(keys):
+                pts = [(r["step"], r[key]) for r in rows if key in r and "step" in r]
+                steps, vals = (np.asarray(v, dtype=float) for v in zip(*pts, strict=True))
+                colour = MODEL_COLOURS[j % len(MODEL_COLOURS)]
+                if smooth > 1 and len(vals) >= smooth:
+                    ax.plot(steps, vals, color=colour, lw=0.6, alpha=0.25)
+                    vals = np.convolve(vals, np.ones(smooth) / smooth, mode="valid")
+                    steps = steps[smooth - 1 :]
+                ax.plot(steps, vals, color=colour, lw=1.4, label=label)
+            ax.set_title(title, fontsize=9.5)
+            ax.set_xlabel("optimizer step", fontsize=MIN_FONT_PT + 0.5)
+            ax.tick_params(labelsize=MIN_FONT_PT)
+            ax.legend(fontsize=MIN_FONT_PT, frameon=False)
     return fig
 
 

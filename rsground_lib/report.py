@@ -69,6 +69,11 @@ RESULT_ROWS: tuple[ResultRow, ...] = (
         "synthetic val, positional cues",
     ),
     ResultRow("03_cot_sft", "cot_sft_with_position", "CoT-SFT", "synthetic val, positional cues"),
+    ResultRow(
+        "04_rft", "rft_with_position", "RFT (GRPO + consistency)", "synthetic val, positional cues"
+    ),
+    ResultRow("03_cot_sft", "cot_sft_class_only", "CoT-SFT", "synthetic val, class only"),
+    ResultRow("04_rft", "rft_class_only", "RFT (GRPO + consistency)", "synthetic val, class only"),
 )
 """Registered rows, in table order. Chapters that report grounding metrics add theirs here
 when they land (one line each)."""
@@ -146,8 +151,10 @@ STAGES: tuple[Stage, ...] = (
           "02_data", "the same code (no GPU part)"),
     Stage("cot_sft", "Stage 1, CoT-SFT (TRL SFTTrainer)", "03_cot_sft",
           "built; step time and memory timed on an H200 with random weights, never trained there"),
-    Stage("rft", "Stage 2, RFT: GRPO with the positional reward", None, "—"),
-    Stage("consistency", "Stage 3, spatial-consistency guided optimisation", None, "—"),
+    Stage("rft", "Stage 2, RFT: GRPO with the positional reward", "04_rft",
+          "built; the full profile's settings are set, never run on a GPU"),
+    Stage("consistency", "Stage 3, spatial-consistency guided optimisation", "04_rft",
+          "the same trainer (two processes tested on CPU)"),
     Stage("evaluation", "Evaluation on DIOR-RSVG, OPT-RSVG, VRSBench", None, "—"),
     Stage("ablations", "Ablations: rewards, consistency scores, κ", None, "—"),
     Stage("geo", "Grounding in GeoTIFFs", None, "—"),

@@ -69,7 +69,8 @@ def test_status_table_says_what_is_built_run_or_not_built():
         report.NOT_RUN
         in row["Data: synthetic scenes and traces, real-benchmark readers, cue tagger"]
     )
-    assert report.NOT_BUILT in row["Stage 2, RFT: GRPO with the positional reward"]
+    assert report.NOT_RUN in row["Stage 2, RFT: GRPO with the positional reward"]
+    assert report.NOT_BUILT in row["Ablations: rewards, consistency scores, κ"]
     assert report.NOT_BUILT in row["Grounding in GeoTIFFs"]
     assert len(lines) == 2 + len(report.STAGES)
 

@@ -186,6 +186,12 @@ chapters:
     warmup_steps: 1
     num_train: 32
     num_val: 16
+  04_rft:
+    max_steps: 3
+    num_train: 32
+    num_val: 16
+    num_probe_prompts: 4
+    per_device_train_batch_size: 16
 """
 
 

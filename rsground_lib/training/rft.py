@@ -23,6 +23,7 @@ Book chapter: "Reinforcement fine-tuning" (``book/04_rft.py``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Sequence
@@ -103,6 +104,10 @@ class RftConfig(GRPOConfig, common.AdapterFields):
     epsilon: float = help_field("PPO clipping ε of the ratio", default=0.2)
     temperature: float = help_field("sampling temperature of the rollouts", default=0.9)
     max_completion_length: int | None = help_field("most tokens of a completion", default=1024)
+    use_vllm: bool | None = help_field(
+        "generate the rollouts with vLLM (colocated); None: when vLLM is installed and CUDA is there",
+        default=None,
+    )
     multi_objective_aggregation: str = help_field(
         "how rewards combine; pinned to 'sum_then_normalize' (the weight scales a group's advantages)",
         default=AGGREGATION,
@@ -145,6 +150,8 @@ class RftConfig(GRPOConfig, common.AdapterFields):
             self.save_strategy, self.save_steps = "no", 500
         if self.data_seed is None:
             self.data_seed = self.seed
+        if self.use_vllm is None:
+            self.use_vllm = cuda and importlib.util.find_spec("vllm") is not None
         super().__post_init__()
 
     @classmethod
@@ -374,6 +381,108 @@ class ConsistencyGRPOTrainer(GRPOTrainer):
             grouped = roll["rewards"][:, i].reshape(-1, g)
             metrics[f"rewards/{name}/frac_zero_std"].append(all_equal_fraction(grouped))
         return out
+
+
+def sample_groups(
+    model,
+    processor,
+    records: Sequence[dict],
+    *,
+    num_generations: int = 8,
+    temperature: float = 0.9,
+    max_new_tokens: int = 96,
+    prompt_style: str = "compact",
+    batch_size: int = 8,
+    seed: int = 0,
+) -> dict:
+    """``num_generations`` sampled completions of ``model`` per record — the rollout groups
+    GRPO would score, outside the trainer — with their parsed boxes in model pixels:
+    ``{"texts": [[str] * G] * B, "boxes": (B, G, 4) with NaN rows for unparsable,
+    "bbox_model": (B, 4), "image_size_model": (B, 2)}``. Seeded (``torch`` RNG forked)."""
+    if num_generations < 2:
+        raise ValueError(f"num_generations: expected >= 2; got {num_generations}")
+    texts: list[list[str]] = []
+    boxes = np.full((len(records), num_generations, 4), np.nan)
+    targets, sizes = [], []
+    was_training = model.training
+    model.eval()
+    tok = processor.tokenizer
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in range(0, len(records), batch_size):
+            chunk = [
+                conversation.grounding_example(r, processor, prompt_style=prompt_style)
+                for r in records[start : start + batch_size]
+            ]
+            for rec in records[start : start + batch_size]:
+                box, size = conversation.target_box_model(rec, processor)
+                targets.append(box)
+                sizes.append(list(size))
+            enc = conversation.prompt_inputs(processor, chunk).to(model.device)
+            with torch.no_grad():
+                out = model.generate(
+                    **enc,
+                    do_sample=True,
+                    temperature=temperature,
+                    top_k=0,
+                    top_p=1.0,
+                    num_return_sequences=num_generations,
+                    max_new_tokens=max_new_tokens,
+                )
+            decoded = tok.batch_decode(
+                out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True
+            )
+            for j in range(len(chunk)):
+                group = decoded[j * num_generations : (j + 1) * num_generations]
+                texts.append(group)
+                for k, text in enumerate(group):
+                    box = prompts.parse_answer(text)
+                    if box is not None:
+                        boxes[start + j, k] = box
+    if was_training:
+        model.train()
+    return {
+        "texts": texts,
+        "boxes": boxes,
+        "bbox_model": np.asarray(targets, dtype=np.float64),
+        "image_size_model": np.asarray(sizes, dtype=np.float64),
+    }
+
+
+def group_rewards(
+    groups: dict, names: Sequence[str] = DEFAULT_REWARD_FUNCS
+) -> dict[str, np.ndarray]:
+    """Each named reward of every completion of :func:`sample_groups`' groups, ``{name: (B,
+    G)}``, through the registered reward functions (format reads the texts, the others the
+    parsed boxes)."""
+    b, g = groups["boxes"].shape[:2]
+    flat_texts = [t for group in groups["texts"] for t in group]
+    flat_boxes = groups["boxes"].reshape(-1, 4)
+    parsed = [None if not np.all(np.isfinite(r)) else r.tolist() for r in flat_boxes]
+    kwargs = {
+        "bbox_model": np.repeat(groups["bbox_model"], g, axis=0).tolist(),
+        "image_size_model": np.repeat(groups["image_size_model"], g, axis=0).tolist(),
+        "parsed_box": parsed,
+    }
+    return {
+        name: np.asarray(rewards.get_reward(name)(flat_texts, **kwargs)).reshape(b, g)
+        for name in names
+    }
+
+
+def start_checkpoint(model_name_or_path: str, run_dir_of_sft: Path) -> str:
+    """The model RFT starts from: ``model_name_or_path`` when given, else the CoT-SFT
+    chapter's model of the same profile (``<runs>/<profile>/03_cot_sft/cot_sft``); a
+    FileNotFoundError says which chapter to run when that folder is missing."""
+    if model_name_or_path:
+        return str(model_name_or_path)
+    folder = Path(run_dir_of_sft) / "cot_sft"
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{folder}: no CoT-SFT model — run the CoT-SFT chapter (book/03_cot_sft.py) of this "
+            "profile first, or set model_name_or_path"
+        )
+    return str(folder)
 
 
 def rft_dataset(records: Sequence[dict], processor, *, prompt_style: str = "compact") -> Dataset:
