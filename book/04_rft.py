@@ -272,7 +272,12 @@ archive.table(
 # G = 8, β = 0.04, ε = 0.2, temperature 0.9, completions of up to 1,024 tokens — VLM-R1's
 # settings — with activation checkpointing, and vLLM for the rollouts when it is installed.
 # That path has **not been run on a GPU** in this project: no GPU was available when the
-# trainer was built, so its step time and memory are not measured yet.
+# trainer was built, so its step time and memory are **not measured yet**. The benchmark
+# that will measure them is prepared — `python -m rsground_lib.bench.rft --shape
+# qwen2_5_vl_3b` runs a few GRPO steps of a model of Qwen2.5-VL-3B's shape with random
+# weights through this chapter's trainer (LoRA and full, with and without activation
+# checkpointing) and reports generation tokens/s, step time and peak memory, as
+# `python -m rsground_lib.bench.sft` did for the CoT-SFT chapter.
 #
 # ## Summary
 #

@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "synthetic": "rsground_lib.bench.synthetic:run",
     "parsers": "rsground_lib.bench.parsers:run",
     "tiny_model": "rsground_lib.bench.tiny_model:run",
+    "rft": "rsground_lib.bench.rft:run",
 }
 """name → "module:function"; the function takes no arguments and returns a JSON-able dict."""
 

@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 from rsground_lib.bench import sft as bench_sft
+from rsground_lib.data import base_scenes
 from rsground_lib.training import rft
 
 NUM_GENERATIONS = 8
@@ -316,8 +317,6 @@ def run() -> dict:
     """``make bench``: the tiny shape on this machine (CPU: one thread), 3 GRPO steps of LoRA
     and of full fine-tuning, 16-token completions; prints a table and returns the result."""
     import torch
-
-    from rsground_lib.data import base_scenes
 
     cuda = torch.cuda.is_available()
     if not cuda:
