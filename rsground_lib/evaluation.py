@@ -168,9 +168,9 @@ def evaluate(
     )
     preds, rows, follows = [], [], []
     for rec, text, box_m in zip(records, texts, parsed, strict=True):
-        reasoning = prompts.reasoning_boxes(text)
-        if reasoning and box_m is not None:
-            follows.append(float(np.allclose(reasoning[-1], box_m)))
+        agrees = prompts.answer_follows_reasoning(text, box_m) if box_m is not None else None
+        if agrees is not None:
+            follows.append(float(agrees))
         wh = (int(rec["width"]), int(rec["height"]))
         box = None
         if box_m is not None:

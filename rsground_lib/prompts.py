@@ -375,3 +375,16 @@ def reasoning_boxes(text) -> list[list[float]]:
         if box is not None:
             out.append(box)
     return out
+
+
+def answer_follows_reasoning(text, answer_box: Sequence[float] | None = None) -> bool | None:
+    """Whether the completion's answer box is the last box of its reasoning
+    (:func:`reasoning_boxes`): ``None`` when there is nothing to compare — no reasoning box, or
+    no answer box (``answer_box``, when given, is the already-parsed answer; else
+    :func:`parse_answer`). The CoT-SFT chapter's "answer follows reasoning", per completion.
+    Never raises on model output."""
+    answer = parse_answer(text) if answer_box is None else list(answer_box)
+    reasoning = reasoning_boxes(text)
+    if answer is None or not reasoning:
+        return None
+    return all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(reasoning[-1], answer, strict=True))

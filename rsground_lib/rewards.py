@@ -33,7 +33,7 @@ import numpy as np
 
 from rsground_lib import boxes
 from rsground_lib.boxes import MAX_ABS_COORD
-from rsground_lib.prompts import check_format, parse_answer
+from rsground_lib.prompts import answer_follows_reasoning, check_format, parse_answer
 
 RewardFunc = Callable[..., list[float]]
 
@@ -276,12 +276,37 @@ def center_distance_reward(
     return center_distance_scores(parsed_boxes(completions, parsed_box), target, size).tolist()
 
 
+def reasoning_agreement_reward(completions, parsed_box=None, **kwargs) -> list[float]:
+    """1.0 when the answer's box is the last box of the completion's own reasoning
+    (:func:`rsground_lib.prompts.answer_follows_reasoning`), else 0.0 — also when there is no
+    reasoning box or no parseable answer. Range {0, 1}. Needs no column.
+
+    **Our addition, not the paper's**: a CoT-SFT model that reasons to one box and answers
+    another is rewarded for answering what it reasoned (GeoReason's logical-consistency
+    reward is the precedent). It says nothing about whether that box is right — the IoU and
+    positional rewards do.
+    """
+    boxes_ = [None] * len(completions) if parsed_box is None else parsed_box
+    if len(boxes_) != len(completions):
+        raise ValueError(
+            f"parsed_box: {len(boxes_)} boxes for {len(completions)} completions; expected one each"
+        )
+    out = []
+    for c, box in zip(completions, boxes_, strict=True):
+        if parsed_box is not None and box is None:
+            out.append(0.0)
+            continue
+        out.append(1.0 if answer_follows_reasoning(c, box) else 0.0)
+    return out
+
+
 REWARDS: dict[str, RewardFunc] = {
     "format": format_reward,
     "iou": iou_reward,
     "positional": positional_reward,
     "gaussian_center": gaussian_center_reward,
     "center_distance": center_distance_reward,
+    "reasoning_agreement": reasoning_agreement_reward,
 }
 """Reward name → TRL reward function; the names used in configs (``reward_weights``)."""
 

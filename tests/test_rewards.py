@@ -34,7 +34,9 @@ def trl_kwargs(n, target=TARGET, size=(812, 812)):
 
 
 def test_registry_names():
-    assert set(R.REWARDS) == {"format", "iou", "positional", "gaussian_center", "center_distance"}
+    assert set(R.REWARDS) == {
+        "format", "iou", "positional", "gaussian_center", "center_distance", "reasoning_agreement"
+    }  # fmt: skip
     assert R.get_reward("positional") is R.positional_reward
     with pytest.raises(ValueError, match="known rewards: format, iou, positional"):
         R.get_reward("giou")

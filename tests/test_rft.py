@@ -19,7 +19,7 @@ import pytest
 import torch
 from trl import GRPOTrainer
 
-from rsground_lib import conversation, models, rewards
+from rsground_lib import conversation, models, prompts, rewards
 from rsground_lib.training import common, rft
 from tests import rft_scripted
 
@@ -99,15 +99,13 @@ def test_rewards_read_boxes_parsed_once_and_refuse_a_wrong_count():
 
 
 def test_answer_follows_reasoning_and_all_equal_fraction():
-    assert (
-        rft.answer_follows_reasoning("<think>[1, 2, 3, 4]</think><answer>[1, 2, 3, 4]</answer>")
-        == 1.0
-    )
-    assert (
-        rft.answer_follows_reasoning("<think>[1, 2, 3, 4]</think><answer>[1, 2, 3, 5]</answer>")
-        == 0.0
-    )
-    assert math.isnan(rft.answer_follows_reasoning("<answer>[1, 2, 3, 4]</answer>"))
+    same = "<think>[9, 9, 9, 9] then [1, 2, 3, 4]</think><answer>[1, 2, 3, 4]</answer>"
+    other = "<think>[1, 2, 3, 4]</think><answer>[1, 2, 3, 5]</answer>"
+    bare = "<answer>[1, 2, 3, 4]</answer>"
+    assert [prompts.answer_follows_reasoning(t) for t in (same, other, bare)] == [True, False, None]
+    # our added reward: 1 only when the answer is the reasoning's last box
+    assert rewards.reasoning_agreement_reward([same, other, bare, "junk"]) == [1.0, 0.0, 0.0, 0.0]
+    assert rewards.reasoning_agreement_reward([same], parsed_box=[None]) == [0.0]
     assert rft.all_equal_fraction(
         [[0.0, 0.0, 0.0], [0.0, 0.3, 0.0], [1.0, 1.0, 1.0]]
     ) == pytest.approx(2 / 3)

@@ -209,17 +209,6 @@ class RftConfig(GRPOConfig, common.AdapterFields):
         return [rewards.get_reward(name) for name in self.reward_funcs]
 
 
-def answer_follows_reasoning(text) -> float:
-    """1.0 when the completion's answer box is the last box of its reasoning, 0.0 when it is
-    another box, NaN when there is no reasoning box or no answer to compare (the
-    CoT-SFT chapter's measure, per completion)."""
-    answer = prompts.parse_answer(text)
-    reasoning = prompts.reasoning_boxes(text)
-    if answer is None or not reasoning:
-        return float("nan")
-    return float(np.allclose(reasoning[-1], answer))
-
-
 def all_equal_fraction(rewards_grouped: np.ndarray) -> float:
     """The share of groups ``(B, G)`` whose rewards are all equal (to float tolerance, as TRL's
     ``frac_reward_zero_std``): groups with no advantage, hence no learning signal."""
@@ -324,7 +313,11 @@ class ConsistencyGRPOTrainer(GRPOTrainer):
     def _calculate_rewards(self, inputs, prompts_, completions, completion_ids_list):
         # Parse every completion once; the rewards read the boxes from the `parsed_box` column.
         parsed = [prompts.parse_answer(c) for c in completions]
-        follows = [answer_follows_reasoning(c) for c in completions]
+        follows = [
+            prompts.answer_follows_reasoning(c, box)
+            for c, box in zip(completions, parsed, strict=True)
+        ]
+        follows = [float("nan") if f is None else float(f) for f in follows]
         inputs = [{**x, "parsed_box": box} for x, box in zip(inputs, parsed, strict=True)]
         rewards_per_func = super()._calculate_rewards(
             inputs, prompts_, completions, completion_ids_list
