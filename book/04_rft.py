@@ -96,6 +96,8 @@ glue("num_generations", num_generations, display=False)
 glue("num_probe_prompts", num_probe_prompts, display=False)
 glue("iou_all_equal", report.percent(starvation.loc["iou", "groups with all-equal rewards"]), display=False)
 glue("positional_all_equal", report.percent(starvation.loc["positional", "groups with all-equal rewards"]), display=False)
+glue("format_all_equal", report.percent(starvation.loc["format", "groups with all-equal rewards"]), display=False)
+glue("format_mean", report.percent(starvation.loc["format", "mean reward"]), display=False)
 report.show_table(starvation)
 
 # %% [markdown]
@@ -103,9 +105,10 @@ report.show_table(starvation)
 # positional reward {glue:text}`positional_all_equal`. The positional reward — DIoU rescaled
 # to $[0, 1]$, our reading of the paper — still ranks two misses by how far they are from
 # the target, so a group of misses keeps a direction to move in. The format reward is
-# all-equal in most groups because the start model already writes the contract; it matters
-# when a rollout breaks it. The paper's recipe sums format, IoU and positional, so a group
-# is silent only when all three are.
+# all-equal in {glue:text}`format_all_equal` of the groups: {glue:text}`format_mean` of the
+# rollouts already follow the contract, and the reward only speaks when one breaks it. The
+# paper's recipe sums format, IoU and positional, so a group is silent only when all three
+# are.
 #
 # ## Coherent and scattered groups
 #
@@ -120,8 +123,10 @@ scores, weights = consistency.group_weights(groups["boxes"], groups["image_size_
 shown = [int(scores.argmin()), int(scores.argmax())]
 plotting.show_figure(
     plotting.rollout_groups(
-        {f"most coherent: {train_records[i]['expression']}": groups["boxes"][i] for i in shown[:1]}
-        | {f"most scattered: {train_records[i]['expression']}": groups["boxes"][i] for i in shown[1:]},
+        {
+            "most coherent: " + train_records[shown[0]]["expression"]: groups["boxes"][shown[0]],
+            "most scattered: " + train_records[shown[1]]["expression"]: groups["boxes"][shown[1]],
+        },
         [groups["bbox_model"][i] for i in shown],
         groups["image_size_model"][shown[0]],
         scores=scores[shown],
@@ -135,9 +140,9 @@ glue("probe_weight_min", f"{weights.min():.2f}", display=False)
 
 # %% [markdown]
 # Over the probe groups the weight averages {glue:text}`probe_weight_mean` (lowest
-# {glue:text}`probe_weight_min`) at κ = {glue:text}`kappa`: the start model's groups are
-# scattered, so the consistency weight also lowers the effective step size — the learning
-# rate of this chapter was chosen with the weight on (archived sweep below).
+# {glue:text}`probe_weight_min`) at κ = {glue:text}`kappa`. A group with a weight below 1
+# takes a smaller step, so the weight also lowers the effective learning rate; the sweep at
+# the end of the chapter compares arms with and without it at two learning rates.
 #
 # ## Training
 #
@@ -186,18 +191,16 @@ report.show_table(pd.DataFrame({"RFT": {k: run[k] for k in ("steps", "train_loss
 # {glue:text}`rft_steps` steps took {glue:text}`rft_wall_min` minutes here,
 # {glue:text}`rft_s_per_step` s per step (rollouts, rewards, reference and policy passes).
 # What the trainer logged at every step (faint: raw; solid: running mean of 10 steps). The
-# middle-left panel is our counterpart of the paper's rollout-dispersion figure: the mean
-# dispersion of the groups' boxes.
+# top-right panel is our counterpart of the paper's rollout-dispersion figure: the mean
+# dispersion of the groups' boxes, and the weights it gave.
 
 # %%
 log = common.read_log(run_dir / "rft" / "log.jsonl")
 plotting.show_figure(plotting.rft_curves(log), run_dir / "figures" / "rft_curves.png")
-trained = [r for r in log if "consistency/score_mean" in r]
-first, last = trained[: max(1, len(trained) // 10)], trained[-max(1, len(trained) // 10) :]
-dispersion = {"first": pd.DataFrame(first)["consistency/score_mean"].mean(), "last": pd.DataFrame(last)["consistency/score_mean"].mean()}
-glue("dispersion_first", f"{dispersion['first']:.3f}", display=False)
-glue("dispersion_last", f"{dispersion['last']:.3f}", display=False)
-glue("dispersion_relation", report.relation(dispersion["last"], dispersion["first"], more="above", less="below", same="equal to"), display=False)
+dispersion_first, dispersion_last = rft.log_window_means(log, "consistency/score_mean", fraction=0.1)
+glue("dispersion_first", f"{dispersion_first:.3f}", display=False)
+glue("dispersion_last", f"{dispersion_last:.3f}", display=False)
+glue("dispersion_relation", report.relation(dispersion_last, dispersion_first, more="above", less="below", same="equal to"), display=False)
 
 # %% [markdown]
 # The groups' mean dispersion over the last tenth of the steps ({glue:text}`dispersion_last`)
@@ -231,6 +234,8 @@ pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value
 report.glue_model_splits(results, paired, {"CoT-SFT (start)": "start", "RFT": "rft"}, reference="CoT-SFT (start)")
 sft_metrics = paths.run_dir(profile, "03_cot_sft", runs_root or None) / "metrics.json"
 base_pr50 = json.loads(sft_metrics.read_text())["base"]["class_only"]["pr@0.5"] if sft_metrics.exists() else None
+glue("chance_pick_position", report.percent(results["RFT"]["with_position"]["chance_pick"]), display=False)
+glue("rft_position_vs_chance", report.relation(results["RFT"]["with_position"]["pick_acc"], results["RFT"]["with_position"]["chance_pick"], more="above", less="below", same="equal to"), display=False)
 glue("base_class_only", report.percent(base_pr50, missing="not measured (no CoT-SFT chapter run of this profile)"), display=False)
 glue("rft_vs_base", report.relation(results["RFT"]["class_only"]["pr@0.5"], base_pr50, more="above", less="below", same="equal to") if base_pr50 is not None else "not compared with", display=False)
 report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run; class_only Pr@0.5 {report.change_phrase(results['CoT-SFT (start)']['class_only']['pr@0.5'], results['RFT']['class_only']['pr@0.5'])} against its start (p = {paired['RFT', 'class_only']['p_value']:.2g})")
@@ -245,24 +250,46 @@ report.glue_status("consistency", f"built; on in this run (κ = {consistency_kap
 # ends {glue:text}`rft_vs_base` that level. The answer is the last box of the model's own
 # reasoning in {glue:text}`rft_class_only_follows` of its `class_only` answers (start:
 # {glue:text}`start_class_only_follows`). On `with_position`, RFT
-# {glue:text}`rft_with_position_change` (p = {glue:text}`rft_with_position_p`), and its pick
-# accuracy is {glue:text}`rft_with_position_pick` against {glue:text}`start_with_position_pick`
-# for the start: the tiny model does not read position words (CoT-SFT chapter), and RL on
-# its own rollouts does not teach it to.
+# {glue:text}`rft_with_position_change` of Pr@0.5 (p = {glue:text}`rft_with_position_p`); its
+# pick accuracy there, {glue:text}`rft_with_position_pick` (start:
+# {glue:text}`start_with_position_pick`), is {glue:text}`rft_position_vs_chance` a random pick
+# among the instances of the class ({glue:text}`chance_pick_position`).
 #
 # ## The archived sweep
 #
 # Before the chapter's settings were fixed, the recipe was run with and without the
-# consistency weight at two learning rates, from the same CoT-SFT model, on the same
-# scenes, with the chapter's other settings (archived: `experiments/rft_probes.json`; one
-# CPU, so not the same runs as the one above):
+# consistency weight at two learning rates, and once with a reward of ours added, from the
+# same CoT-SFT model on the same scenes, with the chapter's other settings (archived:
+# `experiments/rft_probes.json`, made by `experiments/rft_probes.py`; the chapter's own run
+# above is the first arm again):
 
 # %%
 archive.table(
     probes,
-    {"kappa": "κ", "learning_rate": "learning rate", "steps": "steps", "class_only_pr50": "class_only Pr@0.5 (start → RFT)", "class_only_p": "paired p", "with_position_pr50": "with_position Pr@0.5 (start → RFT)", "follows": "answer follows reasoning, class_only (start → RFT)"},
+    {"kappa": "κ", "learning_rate": "learning rate", "rewards": "rewards", "steps": "steps", "class_only_pr50": "class_only Pr@0.5 (start, RFT)", "class_only_p": "paired p", "with_position_pr50": "with_position Pr@0.5 (start, RFT)", "follows": "answer follows reasoning (start, RFT)"},
     index="arm",
 ).style.set_caption(archive.source_line(probes))
+
+# %%
+arms = {row["id"]: row for row in probes["rows"]}
+glue("archived_off_low", report.change_phrase(arms["a1"]["class_only_pr50"][1], arms["a2"]["class_only_pr50"][1]), display=False)
+glue("archived_off_high", report.change_phrase(arms["a3"]["class_only_pr50"][1], arms["a4"]["class_only_pr50"][1]), display=False)
+glue("archived_agreement", report.change_phrase(arms["a1"]["class_only_pr50"][1], arms["a5"]["class_only_pr50"][1]), display=False)
+glue("archived_agreement_follows", report.percent(arms["a5"]["follows"][1]), display=False)
+glue("archived_recipe_follows", report.percent(arms["a1"]["follows"][1]), display=False)
+glue("archived_arms", len(arms), display=False)
+glue("archived_improved", sum(a["class_only_p"] < 0.05 and a["class_only_pr50"][1] > a["class_only_pr50"][0] for a in arms.values()), display=False)
+
+# %% [markdown]
+# Switching the consistency weight off (κ = 0, plain GRPO) {glue:text}`archived_off_low` of
+# `class_only` Pr@0.5 against the weighted arm at learning rate 5e-5 and
+# {glue:text}`archived_off_high` at 1e-4 (archived). With one run per arm and no paired test
+# between arms, this sweep cannot say whether the weight helps on this model;
+# {glue:text}`archived_improved` of the {glue:text}`archived_arms` arms improved on their
+# start with a paired p below 0.05. Our reasoning-agreement reward, added to the
+# recipe, {glue:text}`archived_agreement` against the recipe alone, with the answer following
+# the reasoning in {glue:text}`archived_agreement_follows` of the answers (recipe alone:
+# {glue:text}`archived_recipe_follows`).
 
 # %% [markdown]
 # ## The full profile
@@ -288,7 +315,10 @@ archive.table(
 #   killed run resumes to the same end (tests).
 # - On the tiny model, in this run, RFT {glue:text}`rft_class_only_change` of `class_only`
 #   Pr@0.5 against its CoT-SFT start (p = {glue:text}`rft_class_only_p`), ending
-#   {glue:text}`rft_vs_base` the tiny base; the position words stay unread.
+#   {glue:text}`rft_vs_base` the model the CoT-SFT chapter started from; on
+#   `with_position` its pick accuracy is {glue:text}`rft_position_vs_chance` chance.
+# - The consistency weight's own effect is not separated from noise on this model (archived
+#   sweep: one run per arm).
 #
 # ## What's next
 #

@@ -409,7 +409,7 @@ def rft_curves(rows, smooth: int = 10, panels=RFT_PANELS):
     with matplotlib.rc_context(BOOK_STYLE):
         cols = min(PANELS_PER_ROW, len(drawn))
         nrows = -(-len(drawn) // cols)
-        fig = _new_figure(BOOK_WIDTH_IN, 2.7 * nrows)
+        fig = _new_figure(BOOK_WIDTH_IN, 3.0 * nrows)
         axes = np.atleast_1d(fig.subplots(nrows, cols)).ravel()
         for ax in axes[len(drawn) :]:
             ax.set_visible(False)
@@ -426,7 +426,17 @@ def rft_curves(rows, smooth: int = 10, panels=RFT_PANELS):
             ax.set_title(title, fontsize=9.5)
             ax.set_xlabel("optimizer step", fontsize=MIN_FONT_PT + 0.5)
             ax.tick_params(labelsize=MIN_FONT_PT)
-            ax.legend(fontsize=MIN_FONT_PT, frameon=False)
+            ax.set_ylim(bottom=0)
+            # where the curves leave most room, on a white box so that a curve under it
+            # still reads as hidden rather than as absent
+            ax.legend(
+                fontsize=MIN_FONT_PT,
+                loc="best",
+                frameon=True,
+                framealpha=0.85,
+                edgecolor="none",
+                handlelength=1.5,
+            )
     return fig
 
 

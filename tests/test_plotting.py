@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 import pytest
+from PIL import Image
 
 from rsground_lib import plotting
 
@@ -80,9 +81,21 @@ def test_multi_panel_figures_are_readable_at_the_book_width():
     ]  # fmt: skip
     scene = {"image": np.zeros((64, 64, 3), np.uint8), "bbox": [8, 8, 20, 20],
              "expression": "the leftmost storage tank next to the largest ship on the river"}  # fmt: skip
+    log = [{"step": i, "rewards/iou_reward/mean": 0.1 * i, "kl": 0.01, "parse_rate": 1.0}
+           for i in range(1, 30)]  # fmt: skip
     figures += [
         plotting.scene_gallery([scene] * 6),
         plotting.prediction_gallery([scene] * 3, {"m": [[8, 8, 20, 20]] * 3}),
+        plotting.rft_curves(log),
+        plotting.rollout_groups(
+            {
+                "a": np.array([[8, 8, 20, 20]] * 3, float),
+                "b": np.array([[30, 30, 40, 40]] * 3, float),
+            },
+            [[8, 8, 20, 20], [30, 30, 40, 40]],
+            (64, 64),
+            images=[Image.new("RGB", (64, 64))] * 2,
+        ),  # fmt: skip
     ]
     for fig in figures:
         assert fig.get_figwidth() <= plotting.BOOK_WIDTH_IN
@@ -91,3 +104,12 @@ def test_multi_panel_figures_are_readable_at_the_book_width():
         assert small == []
     # box_statistics: a colour bar per heat map, so the colours have a scale
     assert sum(ax.get_label() == "<colorbar>" for ax in figures[0].axes) == 4
+
+
+def test_rft_curves_draw_the_logged_keys_only():
+    log = [{"step": i, "kl": 0.01 * i, "parse_rate": 1.0} for i in range(1, 30)]
+    fig = plotting.rft_curves(log, smooth=5)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["answers", "KL to the start model"]  # panels without a logged key: absent
+    with pytest.raises(ValueError, match="no logged key"):
+        plotting.rft_curves([{"step": 1, "loss": 0.1}])

@@ -329,3 +329,11 @@ def test_two_processes_match_one(tmp_path):
         assert torch.allclose(p1[n], p2[n], rtol=0, atol=1e-6), (n, (p1[n] - p2[n]).abs().max())
         moved += not torch.allclose(p1[n], p, rtol=0, atol=1e-4)
     assert moved > 0
+
+
+def test_log_window_means_compare_the_first_and_last_tenth():
+    rows = [{"step": i, "x": float(i)} for i in range(1, 21)] + [{"step": 21}]
+    assert rft.log_window_means(rows, "x", fraction=0.1) == (1.5, 19.5)
+    assert rft.log_window_means(rows[:3], "x", fraction=0.1) == (1.0, 3.0)  # one row each
+    with pytest.raises(ValueError, match="no log row carries 'kl'"):
+        rft.log_window_means(rows, "kl")

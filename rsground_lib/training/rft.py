@@ -219,6 +219,19 @@ def all_equal_fraction(rewards_grouped: np.ndarray) -> float:
     return float(np.mean(np.isclose(spread, 0.0, atol=1e-8)))
 
 
+def log_window_means(rows: Sequence[dict], key: str, fraction: float = 0.1) -> tuple[float, float]:
+    """``(first, last)``: the mean of ``key`` over the first and over the last ``fraction`` of
+    the log rows that carry it (at least one row each) — how a logged quantity moved over a
+    run. A ValueError when no row carries ``key``."""
+    values = [float(r[key]) for r in rows if key in r]
+    if not values:
+        raise ValueError(f"log_window_means: no log row carries {key!r}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction: expected a number in (0, 1]; got {fraction!r}")
+    k = max(1, int(len(values) * fraction))
+    return float(np.mean(values[:k])), float(np.mean(values[-k:]))
+
+
 def weight_local_advantages(
     advantages,
     boxes_all,
