@@ -92,13 +92,15 @@ groups = rft.sample_groups(model, processor, train_records[:num_probe_prompts], 
 group_rewards = rft.group_rewards(groups, list(rewards.REWARDS))
 starvation = pd.DataFrame({name: {"groups with all-equal rewards": rft.all_equal_fraction(r), "mean reward": r.mean()} for name, r in group_rewards.items()}).T
 report.write_json(run_dir / "starvation.json", starvation.to_dict(orient="index"))
+report.show_table(starvation)
+
+# %%
 glue("num_generations", num_generations, display=False)
 glue("num_probe_prompts", num_probe_prompts, display=False)
 glue("iou_all_equal", report.percent(starvation.loc["iou", "groups with all-equal rewards"]), display=False)
 glue("positional_all_equal", report.percent(starvation.loc["positional", "groups with all-equal rewards"]), display=False)
 glue("format_all_equal", report.percent(starvation.loc["format", "groups with all-equal rewards"]), display=False)
 glue("format_mean", report.percent(starvation.loc["format", "mean reward"]), display=False)
-report.show_table(starvation)
 
 # %% [markdown]
 # Under IoU alone {glue:text}`iou_all_equal` of the groups have all-equal rewards; under the
@@ -108,7 +110,9 @@ report.show_table(starvation)
 # all-equal in {glue:text}`format_all_equal` of the groups: {glue:text}`format_mean` of the
 # rollouts already follow the contract, and the reward only speaks when one breaks it. The
 # paper's recipe sums format, IoU and positional, so a group is silent only when all three
-# are.
+# are. (`gaussian_center` and `center_distance` are the alternative positional rewards of the
+# design page; `reasoning_agreement` is our addition, not the paper's, tried in the sweep at
+# the end.)
 #
 # ## Coherent and scattered groups
 #
@@ -231,6 +235,8 @@ counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
 pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
 
 # %%
+report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run; class_only Pr@0.5 {report.change_phrase(results['CoT-SFT (start)']['class_only']['pr@0.5'], results['RFT']['class_only']['pr@0.5'])} against its start (p = {paired['RFT', 'class_only']['p_value']:.2g})")
+report.glue_status("consistency", f"built; on in this run (κ = {consistency_kappa:g}, w_min = {consistency_w_min:g}); its effect alone is not established (archived sweep: one run per arm)")
 report.glue_model_splits(results, paired, {"CoT-SFT (start)": "start", "RFT": "rft"}, reference="CoT-SFT (start)")
 sft_metrics = paths.run_dir(profile, "03_cot_sft", runs_root or None) / "metrics.json"
 base_pr50 = json.loads(sft_metrics.read_text())["base"]["class_only"]["pr@0.5"] if sft_metrics.exists() else None
@@ -238,8 +244,6 @@ glue("chance_pick_position", report.percent(results["RFT"]["with_position"]["cha
 glue("rft_position_vs_chance", report.relation(results["RFT"]["with_position"]["pick_acc"], results["RFT"]["with_position"]["chance_pick"], more="above", less="below", same="equal to"), display=False)
 glue("base_class_only", report.percent(base_pr50, missing="not measured (no CoT-SFT chapter run of this profile)"), display=False)
 glue("rft_vs_base", report.relation(results["RFT"]["class_only"]["pr@0.5"], base_pr50, more="above", less="below", same="equal to") if base_pr50 is not None else "not compared with", display=False)
-report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run; class_only Pr@0.5 {report.change_phrase(results['CoT-SFT (start)']['class_only']['pr@0.5'], results['RFT']['class_only']['pr@0.5'])} against its start (p = {paired['RFT', 'class_only']['p_value']:.2g})")
-report.glue_status("consistency", f"built; on in this run (κ = {consistency_kappa:g}, w_min = {consistency_w_min:g}); its effect alone is measured in the archived sweep, not in this run")
 
 # %% [markdown]
 # **Reading the numbers.** On `class_only`, RFT {glue:text}`rft_class_only_change` of Pr@0.5
@@ -317,8 +321,8 @@ glue("archived_improved", sum(a["class_only_p"] < 0.05 and a["class_only_pr50"][
 #   Pr@0.5 against its CoT-SFT start (p = {glue:text}`rft_class_only_p`), ending
 #   {glue:text}`rft_vs_base` the model the CoT-SFT chapter started from; on
 #   `with_position` its pick accuracy is {glue:text}`rft_position_vs_chance` chance.
-# - The consistency weight's own effect is not separated from noise on this model (archived
-#   sweep: one run per arm).
+# - The consistency weight's own effect is not established on this model: the archived sweep
+#   has one run per arm and no paired comparison between arms.
 #
 # ## What's next
 #

@@ -72,6 +72,12 @@ RESULT_ROWS: tuple[ResultRow, ...] = (
     ResultRow(
         "04_rft", "rft_with_position", "RFT (GRPO + consistency)", "synthetic val, positional cues"
     ),
+    ResultRow(
+        "03_cot_sft",
+        "start_class_only",
+        "Start of SFT (tiny base / Qwen2.5-VL)",
+        "synthetic val, class only",
+    ),
     ResultRow("03_cot_sft", "cot_sft_class_only", "CoT-SFT", "synthetic val, class only"),
     ResultRow("04_rft", "rft_class_only", "RFT (GRPO + consistency)", "synthetic val, class only"),
 )

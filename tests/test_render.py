@@ -151,7 +151,7 @@ def _tag_text(html: str, tag: str) -> list[str]:
 
 def assert_reads_clean(html_dir: Path) -> None:
     """What a reader must not meet on any page of the book (issue: the book as a reader sees
-    it): raw trainer-log dicts, ``nan%`` or ``NaN`` values, a Python traceback, a "What's
+    it): raw trainer-log dicts, ``nan%`` or ``NaN`` values, a Python traceback or warning, a "What's
     next" link to a page that does not exist, papermill's injected parameters cell open."""
     pages = sorted((html_dir / "book").glob("*.html"))
     assert pages
@@ -160,6 +160,7 @@ def assert_reads_clean(html_dir: Path) -> None:
         name = page.name
         assert "{'loss':" not in html and '{"loss":' not in html, f"{name}: a trainer log dict"
         assert "Traceback (most recent call last)" not in html, f"{name}: a traceback"
+        assert "warnings.warn(" not in html and "Warning: " not in html, f"{name}: a raw warning"
         # prose and outputs, not code literals (the design page quotes `nan%` as what never to say)
         text = re.sub(r"<(code|pre)\b[^>]*>.*?</\1>", " ", html, flags=re.S)
         assert not re.search(r"\bnan%", text, re.I), f"{name}: 'nan%' in the text"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -570,7 +571,13 @@ def train_rft(
         processor=processor,
         callbacks=[common.JsonlLog(log_path, t0, wall0)],
     )
-    result = trainer.train(resume_from_checkpoint=last)
+    with warnings.catch_warnings():
+        # TRL 1.16 asks transformers 5 for `is_gradient_checkpointing`, which warns that it is
+        # deprecated on every call; the warning is about TRL's code, not about this run.
+        warnings.filterwarnings(
+            "ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning
+        )
+        result = trainer.train(resume_from_checkpoint=last)
     trained = trainer.model
     if cfg.use_peft:
         trained = trained.merge_and_unload()
