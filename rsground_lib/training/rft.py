@@ -572,10 +572,13 @@ def train_rft(
         callbacks=[common.JsonlLog(log_path, t0, wall0)],
     )
     with warnings.catch_warnings():
-        # TRL 1.16 asks transformers 5 for `is_gradient_checkpointing`, which warns that it is
-        # deprecated on every call; the warning is about TRL's code, not about this run.
+        # TRL 1.16 calls transformers 5's `is_gradient_checkpointing` and
+        # `gradient_checkpointing_enable/disable`, which warn on every call that they are
+        # deprecated; the warnings are about TRL's code, not about this run.
         warnings.filterwarnings(
-            "ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning
+            "ignore",
+            message=r".*(is_gradient_checkpointing|gradient_checkpointing_(enable|disable)).*deprecated",
+            category=FutureWarning,
         )
         result = trainer.train(resume_from_checkpoint=last)
     trained = trainer.model
