@@ -8,20 +8,30 @@ beside them, and scene-by-scene comparisons of models.
   ``parse_rate``) plus quadrant and pick accuracy and their chance levels;
 * :func:`evaluate` — both, plus whether the answer follows the model's own reasoning;
 * :func:`evaluate_splits` and :func:`paired_comparisons` — every model on every split, and
-  each model against a reference on the same scenes (exact McNemar test).
+  each model against a reference on the same scenes (exact McNemar test);
+* :func:`predict` — the same batched greedy generation written to a JSONL file line by line
+  (one line per sample, :data:`PREDICTION_KEYS`), resumable after a crash, with a summary
+  JSON beside it; :func:`read_predictions` reads such a file back.
 
-torch is imported inside :func:`generate_answers` only, so scoring predictions needs no
-deep-learning stack.
+torch (and tqdm) are imported inside the generating functions only, so scoring predictions
+needs no deep-learning stack.
 
 Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import os
+import sys
+import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from rsground_lib import boxes, conversation, metrics, models, prompts
 
@@ -42,28 +52,55 @@ def generate_answers(
     :func:`rsground_lib.conversation.grounding_example` in ``prompt_style``), ``batch_size``
     at a time with left padding, and their parsed boxes in model pixels (``None`` when
     unparsable). The model's training mode is restored afterwards."""
-    import torch  # the deep-learning stack stays optional for scoring (module docstring)
-
     texts_out: list[str] = []
     parsed: list[list[float] | None] = []
-    tok = processor.tokenizer
     was_training = model.training
     model.eval()
     for i in range(0, len(records), batch_size):
-        chunk = [
-            conversation.grounding_example(r, processor, prompt_style=prompt_style)
-            for r in records[i : i + batch_size]
-        ]
-        enc = conversation.prompt_inputs(processor, chunk).to(model.device)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
-        for row in out[:, enc["input_ids"].shape[1] :]:
-            text = tok.decode(row, skip_special_tokens=True)
+        texts = _generate_batch(
+            model,
+            processor,
+            records[i : i + batch_size],
+            max_new_tokens=max_new_tokens,
+            prompt_style=prompt_style,
+        )
+        for text in texts:
             texts_out.append(text)
             parsed.append(prompts.parse_answer(text))
     if was_training:
         model.train()
     return texts_out, parsed
+
+
+def _generate_batch(
+    model, processor, records: Sequence[dict], *, max_new_tokens: int, prompt_style: str
+) -> list[str]:
+    """The greedy completions of one batch of records (the model already in eval mode): the
+    prompts of :func:`rsground_lib.conversation.grounding_example` left-padded together
+    (:func:`rsground_lib.conversation.prompt_inputs`), ``model.generate`` with the KV cache,
+    the new tokens decoded without special tokens. The ``"transformers"`` backend of
+    :func:`predict` and the loop of :func:`generate_answers`."""
+    import torch  # the deep-learning stack stays optional for scoring (module docstring)
+
+    examples = [
+        conversation.grounding_example(r, processor, prompt_style=prompt_style) for r in records
+    ]
+    enc = conversation.prompt_inputs(processor, examples).to(model.device)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True)
+    tok = processor.tokenizer
+    return [
+        tok.decode(row, skip_special_tokens=True) for row in out[:, enc["input_ids"].shape[1] :]
+    ]
+
+
+def _box_original(box_model, record: Mapping, processor) -> list[float] | None:
+    """A parsed box in model pixels back to the record's original pixels (None stays None)."""
+    if box_model is None:
+        return None
+    wh = (int(record["width"]), int(record["height"]))
+    size = models.model_image_size(processor, *wh)
+    return [float(v) for v in np.asarray(boxes.to_original_pixels(box_model, wh, size)).ravel()]
 
 
 def quadrant(bbox: Sequence[float], size: Sequence[float]) -> int:
@@ -171,11 +208,7 @@ def evaluate(
         agrees = prompts.answer_follows_reasoning(text, box_m) if box_m is not None else None
         if agrees is not None:
             follows.append(float(agrees))
-        wh = (int(rec["width"]), int(rec["height"]))
-        box = None
-        if box_m is not None:
-            size = models.model_image_size(processor, *wh)
-            box = [float(v) for v in np.asarray(boxes.to_original_pixels(box_m, wh, size)).ravel()]
+        box = _box_original(box_m, rec, processor)
         preds.append(box)
         target = [float(v) for v in rec["bbox"]]
         rows.append(
@@ -235,3 +268,295 @@ def paired_comparisons(
                 [r["iou"] for r in ref_rows], [r["iou"] for r in model_rows], threshold=threshold
             )
     return out
+
+
+# ----------------------------------------------------------------------------- predictions
+
+PREDICTION_KEYS = (
+    "id",
+    "image",
+    "expression",
+    "completion",
+    "box_model",
+    "bbox",
+    "parsed",
+    "iou",
+)
+"""The keys of one line of a predictions file (:func:`predict`), in the order written:
+``id``; ``image`` (the record's image path as the record gives it, null for an in-memory
+image); ``expression``; ``completion`` (the raw decoded text); ``box_model`` (the parsed box
+in model-input pixels, null when unparsable); ``bbox`` (the same box in ORIGINAL pixels, or
+null — named ``bbox`` so that the file scores with original coordinates); ``parsed``;
+``iou`` (with the record's ``bbox``, continuous convention; 0.0 when unparsed)."""
+
+BACKENDS = ("transformers",)
+"""Generation backends of :func:`predict`. Only ``"transformers"`` (``model.generate``) is
+built; another one (vLLM) would be one more entry of ``_BATCH_GENERATORS``: a function
+``(model, processor, records, *, max_new_tokens, prompt_style) -> list[str]`` of raw
+completions, greedy, one per record."""
+
+_BATCH_GENERATORS = {"transformers": _generate_batch}
+
+
+def summary_path(out_path: str | os.PathLike) -> Path:
+    """Where :func:`predict` writes the summary of ``out_path``: ``preds.jsonl`` →
+    ``preds.summary.json``."""
+    return Path(out_path).with_suffix(".summary.json")
+
+
+def _record_ids(records) -> list:
+    """The ``id`` of every record (a ``datasets.Dataset`` is read by column, without decoding
+    its images); a missing or non-string, non-integer id, or an id given twice, is a
+    ValueError."""
+    if hasattr(records, "column_names"):
+        if "id" not in records.column_names:
+            raise ValueError("predict: the records have no 'id' column")
+        ids = list(records["id"])
+    else:
+        ids = []
+        for i, rec in enumerate(records):
+            if "id" not in rec:
+                raise ValueError(f"predict: record {i} has no 'id'")
+            ids.append(rec["id"])
+    seen: dict = {}
+    twice = []
+    for i, rid in enumerate(ids):
+        if isinstance(rid, bool) or not isinstance(rid, str | int):
+            raise ValueError(f"predict: record {i}: id must be a string or an integer; got {rid!r}")
+        if rid in seen:
+            twice.append(f"{rid!r} (records {seen[rid]} and {i})")
+        else:
+            seen[rid] = i
+    if twice:
+        shown = ", ".join(twice[:5]) + (f" and {len(twice) - 5} more" if len(twice) > 5 else "")
+        raise ValueError(f"predict: record ids must be unique; given twice: {shown}")
+    return ids
+
+
+def _scan_predictions(path: Path) -> tuple[list[dict], int, bool]:
+    """``(rows, valid_bytes, truncated)`` of an existing predictions file: every complete
+    line parsed; a last line without its newline (a crash mid-write) is left out, and
+    ``valid_bytes`` is where it starts. Any other line that is not a JSON object with an
+    ``id``, or an id written twice, is a ValueError naming the file and the line."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline (or is empty)
+    truncated = bool(tail)
+    rows: list[dict] = []
+    first_line: dict = {}
+    for k, raw in enumerate(lines, start=1):
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}:{k}: not a JSON line ({err})") from None
+        if not isinstance(row, dict) or "id" not in row:
+            raise ValueError(f"{path}:{k}: not a prediction line (a JSON object with an 'id')")
+        rid = row["id"]
+        if isinstance(rid, list | dict):
+            raise ValueError(f"{path}:{k}: the id must be a string or an integer; got {rid!r}")
+        if rid in first_line:
+            raise ValueError(f"{path}:{k}: id {rid!r} already written on line {first_line[rid]}")
+        first_line[rid] = k
+        rows.append(row)
+    return rows, len(data) - len(tail), truncated
+
+
+def read_predictions(path: str | os.PathLike) -> list[dict]:
+    """The lines of a predictions file written by :func:`predict`, in file order. A truncated
+    last line (a run killed mid-write) is left out; any other broken line, or an id written
+    twice, is a ValueError naming the file and the line. The file is not changed."""
+    return _scan_predictions(Path(path))[0]
+
+
+def _open_image(record: Mapping) -> tuple[dict, str | None]:
+    """``(record with a PIL image, image name)``: a path (string or ``PathLike``) or a
+    ``datasets.Image`` dict (``{"bytes", "path"}``) is opened with PIL and converted to RGB;
+    the name is the path as given (None for an in-memory image)."""
+    image = record["image"]
+    if isinstance(image, str | os.PathLike):
+        with Image.open(image) as im:
+            return {**record, "image": im.convert("RGB")}, str(image)
+    if isinstance(image, Mapping):
+        name = image.get("path")
+        if image.get("bytes") is not None:
+            with Image.open(io.BytesIO(image["bytes"])) as im:
+                return {**record, "image": im.convert("RGB")}, name
+        if name:
+            with Image.open(name) as im:
+                return {**record, "image": im.convert("RGB")}, str(name)
+        raise ValueError(f"record {record.get('id')!r}: an image dict with neither bytes nor path")
+    return dict(record), None
+
+
+def _prediction_row(record: Mapping, image_name, text: str, processor) -> dict:
+    box_model = prompts.parse_answer(text)
+    box = _box_original(box_model, record, processor)
+    target = [float(v) for v in record["bbox"]]
+    return {
+        "id": record["id"],
+        "image": image_name,
+        "expression": record["expression"],
+        "completion": text,
+        "box_model": None if box_model is None else [float(v) for v in box_model],
+        "bbox": box,
+        "parsed": box is not None,
+        "iou": float(boxes.iou(box, target)) if box is not None else 0.0,
+    }
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def predict(
+    model,
+    processor,
+    records: Sequence[dict],
+    out_path: str | os.PathLike,
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 256,
+    prompt_style: str = "compact",
+    model_name: str = "",
+    progress: bool = True,
+    backend: str = "transformers",
+) -> dict:
+    """Greedy predictions of ``model`` for ``records``, written to the JSONL file ``out_path``
+    as they are made, resumable; returns the summary it writes beside it.
+
+    Records carry ``id`` (unique: an id given twice is a ValueError), ``image`` (PIL, or a
+    path opened with PIL), ``width``, ``height``, ``expression`` and ``bbox`` (original
+    pixels). Generation is :func:`generate_answers`' (``batch_size`` prompts left-padded
+    together, ``model.generate`` with the KV cache, ``prompt_style``), so the completions are
+    the same. Each batch's lines (:data:`PREDICTION_KEYS`) are appended, flushed and
+    fsync'd before the next batch starts.
+
+    **Resume.** When ``out_path`` exists, the ids already written are skipped: a run killed
+    part way and started again with the same arguments writes only what is missing. A
+    truncated last line (a crash mid-write) is cut off and that record generated again; any
+    other broken line, an id written twice, or an id that is not among ``records`` is a
+    ValueError naming the file (and line). Whether the earlier run used the same model and
+    settings is the caller's to ensure (the summary records them).
+
+    **Summary.** At the end, :func:`summary_path` (``preds.jsonl`` → ``preds.summary.json``)
+    is written atomically (temporary file + ``os.replace``): ``n`` (records), ``done`` (lines
+    written for them), ``generated`` (by this call), ``resumed`` (found in the file),
+    ``parse_rate``, ``pr@0.5`` and ``mean_iou`` over the written lines
+    (:func:`rsground_lib.metrics.grounding_metrics`, preset ``dior_rsvg``), ``model_name``,
+    ``backend``, ``batch_size``, ``max_new_tokens``, ``prompt_style``, ``seconds`` (this
+    call's wall time) and ``samples_per_second`` (``generated / seconds``; null when nothing
+    was generated). A tqdm progress bar over samples goes to stderr when ``progress``.
+
+    ``backend``: one of :data:`BACKENDS` (only ``"transformers"``; the extension point for
+    vLLM). The model's training mode is restored afterwards."""
+    from tqdm.auto import tqdm  # comes with the deep-learning stack, as torch
+
+    if backend not in _BATCH_GENERATORS:
+        raise ValueError(f"predict: backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if batch_size < 1:
+        raise ValueError(f"predict: batch_size must be >= 1; got {batch_size}")
+    generate_batch = _BATCH_GENERATORS[backend]
+    t0 = time.perf_counter()
+    out_path = Path(out_path)
+    ids = _record_ids(records)
+    index = {rid: i for i, rid in enumerate(ids)}
+
+    rows_by_id: dict = {}
+    if out_path.exists():
+        rows, valid_bytes, truncated = _scan_predictions(out_path)
+        unknown = [r["id"] for r in rows if r["id"] not in index]
+        if unknown:
+            shown = ", ".join(repr(u) for u in unknown[:5])
+            raise ValueError(
+                f"{out_path}: {len(unknown)} written id(s) are not among the records "
+                f"(e.g. {shown}); another run's file?"
+            )
+        if truncated:
+            with open(out_path, "r+b") as f:
+                f.truncate(valid_bytes)
+                f.flush()
+                os.fsync(f.fileno())
+        rows_by_id = {r["id"]: r for r in rows}
+    else:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    resumed = len(rows_by_id)
+    todo = [i for i, rid in enumerate(ids) if rid not in rows_by_id]
+
+    was_training = model.training
+    model.eval()
+    bar = tqdm(
+        total=len(ids),
+        initial=resumed,
+        desc="predict",
+        unit="sample",
+        file=sys.stderr,
+        disable=not progress,
+    )
+    try:
+        with open(out_path, "a", encoding="utf-8") as f:
+            for start in range(0, len(todo), batch_size):
+                opened = [_open_image(records[i]) for i in todo[start : start + batch_size]]
+                batch = [rec for rec, _ in opened]
+                texts = generate_batch(
+                    model,
+                    processor,
+                    batch,
+                    max_new_tokens=max_new_tokens,
+                    prompt_style=prompt_style,
+                )
+                if len(texts) != len(batch):
+                    raise RuntimeError(
+                        f"predict: backend {backend!r} gave {len(texts)} completions for "
+                        f"{len(batch)} records"
+                    )
+                lines = []
+                for (rec, name), text in zip(opened, texts, strict=True):
+                    row = _prediction_row(rec, name, text, processor)
+                    rows_by_id[row["id"]] = row
+                    lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+                f.write("".join(lines))
+                f.flush()
+                os.fsync(f.fileno())
+                bar.update(len(batch))
+    finally:
+        bar.close()
+        if was_training:
+            model.train()
+
+    seconds = time.perf_counter() - t0
+    done = [i for i, rid in enumerate(ids) if rid in rows_by_id]
+    scored = (
+        metrics.grounding_metrics(
+            [rows_by_id[ids[i]]["bbox"] for i in done],
+            np.asarray([[float(v) for v in records[i]["bbox"]] for i in done], dtype=float),
+            preset="dior_rsvg",
+        )
+        if done
+        else {"parse_rate": float("nan"), "pr@0.5": float("nan"), "mean_iou": float("nan")}
+    )
+    generated = len(todo)
+    summary = {
+        "predictions": out_path.name,
+        "n": len(ids),
+        "done": len(done),
+        "generated": generated,
+        "resumed": resumed,
+        "parse_rate": scored["parse_rate"],
+        "pr@0.5": scored["pr@0.5"],
+        "mean_iou": scored["mean_iou"],
+        "model_name": model_name,
+        "backend": backend,
+        "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens,
+        "prompt_style": prompt_style,
+        "seconds": round(seconds, 4),
+        "samples_per_second": round(generated / seconds, 3) if generated and seconds > 0 else None,
+    }
+    _write_json_atomic(summary_path(out_path), summary)
+    return summary

@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "parsers": "rsground_lib.bench.parsers:run",
     "tiny_model": "rsground_lib.bench.tiny_model:run",
     "rft": "rsground_lib.bench.rft:run",
+    "predict": "rsground_lib.bench.predict:run",
 }
 """name → "module:function"; the function takes no arguments and returns a JSON-able dict."""
 
