@@ -9,12 +9,15 @@ Book chapter: "Overview" (``book/00_overview.py``, how to run).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import warnings
 from collections.abc import Sequence
 
-from rsground_lib import __version__
+from rsground_lib import __version__, boxes, metrics, predictions
 from rsground_lib.bench import BENCHMARKS, run_benchmarks
 from rsground_lib.bookbuild import build_book
+from rsground_lib.data.benchmarks import load_benchmark
 from rsground_lib.jupyter_setup import configure_jupyter
 from rsground_lib.profiles import BookError
 
@@ -53,6 +56,49 @@ def _cmd_setup_jupyter(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     return run_benchmarks(names=args.names or None)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    """Score a predictions file on a benchmark split (:mod:`rsground_lib.predictions`) and
+    print the table; bad input (the predictions, the benchmark, its options) is one line on
+    stderr and exit status 2, without a traceback. Skipped lines are warned about there."""
+    try:
+        options = {}
+        if args.dataset is not None or args.image_size is not None:
+            if args.benchmark != "records" and "/" not in args.benchmark:
+                raise ValueError(
+                    "--dataset and --image-size apply to --benchmark records or a Hub id only"
+                )
+            if args.dataset is not None:
+                options["dataset"] = args.dataset
+            if args.image_size is not None:
+                options["image_size"] = tuple(args.image_size)
+        elif args.benchmark == "records":
+            raise ValueError("--benchmark records needs --dataset LABEL (e.g. dior_rsvg)")
+        records = load_benchmark(args.benchmark, args.data_root, args.split, **options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = predictions.score_file(
+                args.predictions,
+                records,
+                coords=args.coords,
+                preset=args.preset,
+                on_error="skip" if args.skip_bad else "raise",
+                max_pixels=args.max_pixels,
+            )
+        for warning in caught:
+            print(f"rsground eval: warning: {warning.message}", file=sys.stderr)
+        print(predictions.format_table(result))
+        if args.json is not None:
+            body = predictions.result_json(result, with_skipped=args.skip_bad)
+            text = json.dumps(body, indent=2, allow_nan=False) + "\n"
+            predictions.write_text_atomic(args.json, text)
+        if args.markdown is not None:
+            predictions.write_text_atomic(args.markdown, predictions.markdown_table(result))
+    except (ValueError, OSError) as err:
+        print(f"rsground eval: error: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +157,69 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"only these ({', '.join(BENCHMARKS)}); default: all",
     )
     bench.set_defaults(func=_cmd_bench)
+
+    ev = sub.add_parser(
+        "eval",
+        help="score a predictions file (anyone's) against a benchmark split",
+        description="Score predictions against a benchmark split's annotations: Pr@0.5-0.9, "
+        "meanIoU, cumIoU, parse rate, n, missing. PREDICTIONS is JSON Lines or a JSON list; "
+        "each item names its sample by 'id' (the record id) or by 'image' (file name) + "
+        "'expression', and gives 'bbox' [x1, y1, x2, y2] or 'completion' (raw model text). "
+        "A sample without a prediction counts as a miss. Exit status: 0 scored, 2 bad input "
+        "(one message on stderr).",
+    )
+    ev.add_argument("predictions", metavar="PREDICTIONS", help="the predictions file")
+    ev.add_argument(
+        "--benchmark",
+        required=True,
+        metavar="NAME",
+        help="benchmark format as load_benchmark names it (dior_rsvg, opt_rsvg, vrsbench, "
+        "rsvg_hr, records) or a Hub id",
+    )
+    ev.add_argument("--data-root", required=True, metavar="DIR", help="the benchmark's folder")
+    ev.add_argument("--split", required=True, metavar="SPLIT", help="e.g. test, val")
+    ev.add_argument(
+        "--coords",
+        choices=predictions.COORDS,
+        default="original",
+        help="frame of the predicted boxes: original image pixels (default), Qwen2.5-VL's "
+        "resized input pixels, 0-1000 or 0-100 of width and height",
+    )
+    ev.add_argument(
+        "--max-pixels",
+        type=int,
+        default=boxes.QWEN2VL_MAX_PIXELS,
+        help="with --coords qwen2.5-vl: the processor's max_pixels (default "
+        f"{boxes.QWEN2VL_MAX_PIXELS}; the Qwen2.5-VL checkpoints ship "
+        f"{boxes.QWEN25VL_MAX_PIXELS})",
+    )
+    ev.add_argument(
+        "--preset",
+        choices=list(metrics.PRESETS),
+        default=None,
+        help="metrics protocol (default: vrsbench for VRSBench, else dior_rsvg)",
+    )
+    ev.add_argument(
+        "--dataset",
+        metavar="LABEL",
+        help="with --benchmark records (required there) or a Hub id: the dataset label, "
+        "e.g. dior_rsvg; it picks the default image size and preset",
+    )
+    ev.add_argument(
+        "--image-size",
+        nargs=2,
+        type=int,
+        metavar=("WIDTH", "HEIGHT"),
+        help="with --benchmark records or a Hub id: the images' size in pixels",
+    )
+    ev.add_argument("--json", metavar="OUT.json", help="also write the metrics as JSON")
+    ev.add_argument("--markdown", metavar="OUT.md", help="also write the table as Markdown")
+    ev.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip (and count) bad prediction lines instead of stopping at the first",
+    )
+    ev.set_defaults(func=_cmd_eval)
     return parser
 
 

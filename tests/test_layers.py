@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.teachers", 3),
     # 4: evaluation
     ("rsground_lib.evaluation", 4),
+    ("rsground_lib.predictions", 4),
     # 5: training stages
     ("rsground_lib.training", 5),
     # 6: what the book and the command line call
