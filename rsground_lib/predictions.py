@@ -13,7 +13,11 @@ answer:
 * the answer: ``"bbox"`` ``[x1, y1, x2, y2]``, four finite numbers with ``x1 <= x2`` and
   ``y1 <= y2``; or ``"completion"``, the model's raw text (or chat messages), read with
   :func:`rsground_lib.prompts.parse_answer` (``<answer>`` tags, Qwen2.5-VL's ``bbox_2d``
-  JSON, corner pairs, plain lists). Exactly one of the two. Other keys are ignored.
+  JSON, corner pairs, plain lists). When a line has both, ``bbox`` is the answer and the
+  completion only a record of the text (our choice: it is the shape
+  :func:`rsground_lib.evaluation.predict` writes, ``bbox`` in original pixels or ``null``
+  beside the raw completion in model pixels); ``"bbox": null`` beside a completion is an
+  answer without a box. Other keys (``box_model``, ``parsed``, ``iou``, …) are ignored.
 
 Every box is in one frame, :data:`COORDS`, named by the caller (:func:`to_original`):
 ``"original"`` pixels of the benchmark image (default), ``"qwen2.5-vl"`` pixels of
@@ -76,8 +80,10 @@ class PredictionsError(ValueError):
 @dataclass(frozen=True)
 class Prediction:
     """One line of a predictions file: where it is (``"preds.jsonl, line 3"``), the sample it
-    names (``id``, or ``image`` + ``expression``) and its answer — ``bbox`` (four floats, in
-    the caller's frame) or ``completion`` (raw model output); exactly one is set."""
+    names (``id``, or ``image`` + ``expression``) and its answer: ``answer`` says which
+    field holds it — ``"bbox"`` (four floats in the caller's frame, or ``None`` for a line
+    whose ``bbox`` is null beside a completion: no box) or ``"completion"`` (raw model
+    output, parsed when matched)."""
 
     where: str
     id: str | None = None
@@ -85,6 +91,7 @@ class Prediction:
     expression: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     completion: Any = None
+    answer: str = "bbox"
 
 
 class Matched(NamedTuple):
@@ -158,17 +165,19 @@ def _prediction(obj: Any, where: str) -> Prediction | str:
     if fields["id"] is None and (fields["image"] is None or fields["expression"] is None):
         return "name the sample with 'id', or with 'image' and 'expression'"
     has_box, has_text = "bbox" in obj, "completion" in obj
-    if has_box == has_text:
-        return "give exactly one of 'bbox' ([x1, y1, x2, y2]) and 'completion' (model text)"
-    if has_box:
-        box = _box_of(obj["bbox"])
-        if isinstance(box, str):
-            return box
-        return Prediction(where, bbox=box, **fields)
-    completion = obj["completion"]
-    if not isinstance(completion, (str, list, dict)):
+    if not has_box and not has_text:
+        return "give 'bbox' ([x1, y1, x2, y2]) or 'completion' (the model's text)"
+    completion = obj.get("completion")
+    if has_text and not isinstance(completion, (str, list, dict)):
         return f"'completion' must be text or a list of chat messages; got {_shown(completion)}"
-    return Prediction(where, completion=completion, **fields)
+    if not has_box:
+        return Prediction(where, completion=completion, answer="completion", **fields)
+    if obj["bbox"] is None and has_text:  # the writer found no box in its completion
+        return Prediction(where, completion=completion, answer="bbox", **fields)
+    box = _box_of(obj["bbox"])
+    if isinstance(box, str):
+        return box
+    return Prediction(where, bbox=box, completion=completion, answer="bbox", **fields)
 
 
 def _json_list_items(text: str, name: str):
@@ -213,9 +222,9 @@ def read_predictions(
 ) -> tuple[list[Prediction], list[str]]:
     """Read a predictions file (JSON Lines, or a JSON list when its first character is
     ``[``) into :class:`Prediction` items, checking each line: a broken JSON line, an item
-    that is not an object, names no sample, has neither or both of ``bbox`` and
-    ``completion``, or a ``bbox`` that is not four finite numbers with ``x1 <= x2``,
-    ``y1 <= y2`` (NaN included) is a :class:`PredictionsError` naming the file and the line;
+    that is not an object, names no sample, has neither ``bbox`` nor ``completion``, or a
+    ``bbox`` that is not four finite numbers with ``x1 <= x2``, ``y1 <= y2`` (NaN included;
+    ``null`` is accepted only beside a completion, as an answer without a box) is a :class:`PredictionsError` naming the file and the line;
     with ``on_error="skip"`` it is left out and its reason returned. Blank lines are ignored.
 
     Returns ``(items, skipped)``, ``skipped`` the reasons of the lines left out. The file is
@@ -396,7 +405,7 @@ def match_predictions(
             )
             continue
         first_line[index] = item.where
-        box = item.bbox if item.bbox is not None else prompts.parse_answer(item.completion)
+        box = item.bbox if item.answer == "bbox" else prompts.parse_answer(item.completion)
         if box is not None:
             out[index] = to_original(
                 box, coords, cols["width"][index], cols["height"][index], max_pixels=max_pixels

@@ -127,6 +127,24 @@ def test_a_json_list_reads_as_json_lines_do(tmp_path):
     assert {k: result[k] for k in EXPECTED} == pytest.approx(EXPECTED)
 
 
+def test_the_lines_evaluation_predict_writes_score_by_their_bbox(tmp_path):
+    """``evaluation.predict`` writes the completion (model pixels) beside ``bbox`` (original
+    pixels, null when unparsable) and the image's full path: ``bbox`` is the answer."""
+    records = _records(tmp_path)
+    lines = [
+        {"id": "custom/test/0", "image": "/data/images/a.png", "expression": "the red car",
+         "completion": "<answer>[0, 0, 56, 28]</answer>", "box_model": [0, 0, 56, 28],
+         "bbox": [0, 0, 50, 25], "parsed": True, "iou": 1.0},
+        {"id": "custom/test/1", "image": "/data/images/a.png",
+         "expression": "the white plane", "completion": "somewhere", "box_model": None,
+         "bbox": None, "parsed": False, "iou": 0.0},
+    ]  # fmt: skip
+    result = predictions.score_file(_jsonl(tmp_path / "p.jsonl", lines), records)
+    # sample 0 hits with the original-pixel bbox (the completion's model box would not);
+    # sample 1 is an answer without a box; four samples missing. Pr 1/6, parse rate 1/2
+    assert (result["pr@0.9"], result["parse_rate"], result["missing"]) == (1 / 6, 0.5, 4)
+
+
 def test_to_original_by_hand():
     assert predictions.to_original([0, 0, 56, 28], "qwen2.5-vl", W, H) == pytest.approx(
         [0, 0, 50, 25]
@@ -185,7 +203,8 @@ GOOD = {"id": "custom/test/0", "bbox": [0, 0, 50, 25]}
         ('{"id": "custom/test/1", "bbox": [0, 0, 1]}', "four finite numbers"),
         ('{"id": "custom/test/1", "bbox": [9, 0, 1, 1]}', "x1 <= x2 and y1 <= y2"),
         ('{"id": "custom/test/1", "bbox": null}', "give its text as 'completion'"),
-        ('{"id": "custom/test/1", "bbox": [0, 0, 1, 1], "completion": "x"}', "exactly one of"),
+        ('{"id": "custom/test/1", "box": [0, 0, 1, 1]}', "give 'bbox'"),
+        ('{"id": "custom/test/1", "completion": 5}', "'completion' must be text"),
         ('{"image": "a.png", "bbox": [0, 0, 1, 1]}', "'image' and 'expression'"),
         ('{"id": "custom/test/99", "bbox": [0, 0, 1, 1]}', "unknown id 'custom/test/99'"),
         (
