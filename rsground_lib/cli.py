@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from rsground_lib import __version__, boxes, metrics, predictions
+from rsground_lib import __version__, boxes, evaluation, metrics, models, predictions
 from rsground_lib.bench import BENCHMARKS, run_benchmarks
 from rsground_lib.bookbuild import build_book
 from rsground_lib.data.benchmarks import load_benchmark
@@ -98,6 +98,42 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:
         print(f"rsground eval: error: {err}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    """Greedy predictions of a checkpoint on one split, written line by line to a JSONL file
+    (:func:`rsground_lib.evaluation.predict`; an interrupted run started again continues);
+    bad input is one line on stderr and exit status 2."""
+    try:
+        records = evaluation.split_records(
+            args.benchmark,
+            args.data_root,
+            args.split,
+            limit=args.limit,
+            num=args.num,
+            image_size=args.image_size,
+            seed=args.seed,
+        )
+        model, processor = models.load_model(args.checkpoint)
+        summary = evaluation.predict(
+            model,
+            processor,
+            records,
+            args.output,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            prompt_style=args.prompt_style,
+            model_name=str(args.checkpoint),
+        )
+    except (ValueError, OSError) as err:
+        print(f"rsground predict: error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"{summary['done']} of {summary['n']} samples in {args.output} "
+        f"(parse rate {summary['parse_rate']:.3f}, Pr@0.5 {summary['pr@0.5']:.3f}); "
+        f"summary: {evaluation.summary_path(args.output)}"
+    )
     return 0
 
 
@@ -220,6 +256,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip (and count) bad prediction lines instead of stopping at the first",
     )
     ev.set_defaults(func=_cmd_eval)
+
+    pr = sub.add_parser(
+        "predict",
+        help="greedy predictions of a checkpoint on a benchmark split, to JSONL (resumable)",
+        description="Batched greedy predictions of a checkpoint (folder or hub id) on one split "
+        "of a benchmark the readers support, or of generated scenes; one JSON line per sample "
+        "(id, image, expression, completion, box_model, bbox in original pixels, parsed, iou), "
+        "flushed as written; run again to continue an interrupted run. Score the file with "
+        "`rsground eval`.",
+    )
+    pr.add_argument("--checkpoint", required=True, help="checkpoint folder or hub id")
+    pr.add_argument(
+        "--benchmark",
+        required=True,
+        help="a reader's name (dior_rsvg, opt_rsvg, vrsbench, rsvg_hr, records), a Hub id, or "
+        + ", ".join(evaluation.GENERATED_SPLITS),
+    )
+    pr.add_argument("--data-root", default=None, help="the benchmark's folder (real benchmarks)")
+    pr.add_argument("--split", default="test", help="split name (default: test)")
+    pr.add_argument("-o", "--output", required=True, help="the predictions file (JSONL)")
+    pr.add_argument("--batch-size", type=int, default=32, help="prompts per generation batch")
+    pr.add_argument("--max-new-tokens", type=int, default=256, help="answer budget in tokens")
+    pr.add_argument(
+        "--prompt-style",
+        default="full",
+        choices=["full", "compact"],
+        help="'full' (the project's system prompt; Qwen) or 'compact' (the tiny models)",
+    )
+    pr.add_argument("--limit", type=int, default=None, help="only the first N records")
+    pr.add_argument("--num", type=int, default=512, help="scenes of a generated split")
+    pr.add_argument("--image-size", type=int, default=800, help="side of generated scenes, px")
+    pr.add_argument("--seed", type=int, default=0, help="seed of generated scenes")
+    pr.set_defaults(func=_cmd_predict)
     return parser
 
 

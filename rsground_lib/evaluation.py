@@ -11,12 +11,13 @@ beside them, and scene-by-scene comparisons of models.
   each model against a reference on the same scenes (exact McNemar test);
 * :func:`predict` — the same batched greedy generation written to a JSONL file line by line
   (one line per sample, :data:`PREDICTION_KEYS`), resumable after a crash, with a summary
-  JSON beside it; :func:`read_predictions` reads such a file back.
+  JSON beside it; :func:`read_prediction_lines` reads such a file back (to score one against a benchmark,
+  :mod:`rsground_lib.predictions`).
 
 torch (and tqdm) are imported inside the generating functions only, so scoring predictions
 needs no deep-learning stack.
 
-Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
+Book chapter: "Evaluation" (``book/05_evaluation.py``); the CoT-SFT and RFT chapters use it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from rsground_lib import boxes, conversation, metrics, models, prompts
+from rsground_lib.data import base_scenes, benchmarks, synthetic
 
 CHANCE_QUADRANT = 0.25
 """The chance level of the quadrant accuracy: a centre drawn uniformly at random."""
@@ -361,7 +363,7 @@ def _scan_predictions(path: Path) -> tuple[list[dict], int, bool]:
     return rows, len(data) - len(tail), truncated
 
 
-def read_predictions(path: str | os.PathLike) -> list[dict]:
+def read_prediction_lines(path: str | os.PathLike) -> list[dict]:
     """The lines of a predictions file written by :func:`predict`, in file order. A truncated
     last line (a run killed mid-write) is left out; any other broken line, or an id written
     twice, is a ValueError naming the file and the line. The file is not changed."""
@@ -560,3 +562,46 @@ def predict(
     }
     _write_json_atomic(summary_path(out_path), summary)
     return summary
+
+
+GENERATED_SPLITS: dict[str, str] = {
+    "synthetic": "the rich synthetic scenes of the Data chapter (rsground_lib.data.synthetic)",
+    "base_scenes": "the tiny base's 64-px scenes, one instance per class or 2-3 named by an "
+    "extreme cue (rsground_lib.data.base_scenes, mode 'mixed')",
+}
+"""Benchmark names :func:`split_records` generates instead of reading (``--benchmark`` of
+``rsground predict``)."""
+
+
+def split_records(
+    benchmark: str,
+    data_root: str | os.PathLike | None = None,
+    split: str = "test",
+    *,
+    limit: int | None = None,
+    num: int = 512,
+    image_size: int = 800,
+    seed: int = 0,
+) -> list[dict]:
+    """The records of one split to predict on: a real benchmark read by
+    :func:`rsground_lib.data.benchmarks.load_benchmark` (``data_root`` its folder), or a
+    generated one (:data:`GENERATED_SPLITS`: ``num`` scenes of ``image_size`` px from
+    ``seed``, the split name seeding them apart); the first ``limit`` records when given."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit: expected a positive number of records; got {limit}")
+    if benchmark == "synthetic":
+        ds = synthetic.make_dataset(num, seed=seed, image_size=image_size, split=split)
+        records = [ds[i] for i in range(len(ds))]
+    elif benchmark == "base_scenes":
+        offset = sum(map(ord, split))  # different splits, different scenes
+        records = base_scenes.make_records(
+            num, seed=seed * 7919 + offset, image_size=image_size, max_objects=3, mode="mixed"
+        )
+        for i, rec in enumerate(records):
+            rec.setdefault("id", f"base_scenes/{split}/{i}")
+    else:
+        if data_root is None:
+            raise ValueError(f"benchmark {benchmark!r}: give its folder (--data-root)")
+        ds = benchmarks.load_benchmark(benchmark, data_root, split)
+        records = [ds[i] for i in range(len(ds))]
+    return records[:limit] if limit is not None else records

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def test_help_lists_the_subcommands(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for sub in ("book", "bench", "setup-jupyter"):
+    for sub in ("book", "bench", "setup-jupyter", "eval", "predict"):
         assert sub in out
 
 
@@ -144,3 +145,20 @@ def test_bench_help_lists_the_benchmarks(capsys):
     out = capsys.readouterr().out
     for name in ("scoring", "synthetic", "parsers", "tiny_model"):
         assert name in out
+
+
+def test_predict_writes_one_line_per_sample_and_refuses_bad_input(tmp_path, capsys):
+    out = tmp_path / "p.jsonl"
+    argv = ["predict", "--checkpoint", "checkpoints/tiny-base", "--benchmark", "base_scenes",
+            "--split", "test", "--num", "6", "--image-size", "64", "--prompt-style", "compact",
+            "--max-new-tokens", "24", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in lines] == [f"base_scenes/test/{i}" for i in range(6)]
+    assert all(set(r) >= {"completion", "bbox", "parsed", "iou"} for r in lines)
+    assert "6 of 6 samples" in capsys.readouterr().out
+    assert main(argv[:2] + ["missing-folder/"] + argv[3:]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rsground predict: error:") and "missing-folder" in err
+    assert main(["predict", "--checkpoint", "x", "--benchmark", "dior_rsvg", "-o", str(out)]) == 2
+    assert "give its folder (--data-root)" in capsys.readouterr().err

@@ -129,7 +129,7 @@ def test_truncated_last_line_is_dropped_and_rewritten(tiny, tmp_path):
     full = out.read_bytes()
     cut = full.index(b"\n", full.index(b'"id": "t/5"')) - 20  # inside line 6, before its end
     out.write_bytes(full[:cut])
-    assert [r["id"] for r in evaluation.read_predictions(out)] == [f"t/{i}" for i in range(5)]
+    assert [r["id"] for r in evaluation.read_prediction_lines(out)] == [f"t/{i}" for i in range(5)]
     summary = evaluation.predict(
         model, processor, records, out, batch_size=4, progress=False, **GEN
     )
@@ -151,10 +151,10 @@ def test_a_broken_line_before_the_last_is_an_error_naming_it(tiny, tmp_path):
     assert out.read_bytes() == broken
     out.write_text(lines[0] + "[1, 2]\n")
     with pytest.raises(ValueError, match=rf"{out}:2: not a prediction line"):
-        evaluation.read_predictions(out)
+        evaluation.read_prediction_lines(out)
     out.write_text(lines[0] + lines[1] + lines[0])
     with pytest.raises(ValueError, match=rf"{out}:3: id 't/0' already written on line 1"):
-        evaluation.read_predictions(out)
+        evaluation.read_prediction_lines(out)
 
 
 def test_ids_given_twice_or_unknown_and_other_backends_are_refused(tiny, tmp_path):

@@ -92,7 +92,7 @@ def run(
                     model, processor, records, out, batch_size=b, progress=False, **kw
                 )
                 times["predict", b].append(time.perf_counter() - t0)
-                lines[b] = evaluation.read_predictions(out)
+                lines[b] = evaluation.read_prediction_lines(out)
                 t0 = time.perf_counter()
                 evaluation.generate_answers(model, processor, records, batch_size=b, **kw)
                 times["generate", b].append(time.perf_counter() - t0)
