@@ -159,5 +159,6 @@ Markdown(report.status_table(report.book_chapters()))
 # contract, rewards, the consistency weight, metrics); the [data chapter](02_data.ipynb) the
 # synthetic scenes and the real benchmarks; the [CoT-SFT chapter](03_cot_sft.ipynb) the first
 # training stage; the [RFT chapter](04_rft.ipynb) GRPO with the positional reward and the
-# consistency weight. The evaluation on the real benchmarks, the ablations and grounding in
-# GeoTIFFs are not built yet — the [design page](design.md) keeps the status of every stage.
+# consistency weight; the [evaluation chapter](05_evaluation.ipynb) scores every checkpoint
+# and sets the published results apart. The ablations and grounding in GeoTIFFs are not built
+# yet — the [design page](design.md) keeps the status of every stage.

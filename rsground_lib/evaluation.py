@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rsground_lib import boxes, conversation, metrics, models, prompts
+from rsground_lib import boxes, conversation, metrics, models, predictions, prompts
 from rsground_lib.data import base_scenes, benchmarks, synthetic
 
 CHANCE_QUADRANT = 0.25
@@ -428,6 +428,7 @@ def predict(
     model_name: str = "",
     progress: bool = True,
     backend: str = "transformers",
+    resume: bool = True,
 ) -> dict:
     """Greedy predictions of ``model`` for ``records``, written to the JSONL file ``out_path``
     as they are made, resumable; returns the summary it writes beside it.
@@ -439,7 +440,8 @@ def predict(
     the same. Each batch's lines (:data:`PREDICTION_KEYS`) are appended, flushed and
     fsync'd before the next batch starts.
 
-    **Resume.** When ``out_path`` exists, the ids already written are skipped: a run killed
+    **Resume** (``resume=True``; ``False`` starts a fresh file). When ``out_path`` exists, the
+    ids already written are skipped: a run killed
     part way and started again with the same arguments writes only what is missing. A
     truncated last line (a crash mid-write) is cut off and that record generated again; any
     other broken line, an id written twice, or an id that is not among ``records`` is a
@@ -466,6 +468,9 @@ def predict(
     generate_batch = _BATCH_GENERATORS[backend]
     t0 = time.perf_counter()
     out_path = Path(out_path)
+    if not resume:  # a fresh file: an earlier run's lines (maybe of another model) are dropped
+        out_path.unlink(missing_ok=True)
+        summary_path(out_path).unlink(missing_ok=True)
     ids = _record_ids(records)
     index = {rid: i for i, rid in enumerate(ids)}
 
@@ -605,3 +610,101 @@ def split_records(
         ds = benchmarks.load_benchmark(benchmark, data_root, split)
         records = [ds[i] for i in range(len(ds))]
     return records[:limit] if limit is not None else records
+
+
+def run_checkpoints(
+    start: str | os.PathLike, sft_run_dir: str | os.PathLike, rft_run_dir: str | os.PathLike
+) -> tuple[dict[str, str], list[str]]:
+    """``(present, absent)``: the checkpoints one run of the book produced, in training order —
+    ``"start"`` (the model the CoT-SFT chapter started from: the tiny base, or Qwen2.5-VL
+    zero-shot), ``"plain SFT"`` and ``"CoT-SFT"`` (``<sft_run_dir>/plain_sft``,
+    ``/cot_sft``), ``"RFT"`` (``<rft_run_dir>/rft``) — name → folder or hub id for those
+    whose folder holds a ``config.json``, and the names of those this run has not trained."""
+    candidates = {
+        "start": str(start),
+        "plain SFT": str(Path(sft_run_dir) / "plain_sft"),
+        "CoT-SFT": str(Path(sft_run_dir) / "cot_sft"),
+        "RFT": str(Path(rft_run_dir) / "rft"),
+    }
+    present, absent = {}, []
+    for name, where in candidates.items():
+        folder = Path(where)
+        is_folder = folder.is_dir() or name != "start"
+        if is_folder and not (folder / "config.json").is_file():
+            absent.append(name)
+        else:
+            present[name] = where
+    return present, absent
+
+
+def size_bin(bbox: Sequence[float], width: float, height: float) -> str:
+    """``"small"``, ``"medium"`` or ``"large"``: the target's area as a share of the image —
+    below 1 %, 1–5 %, above 5 % (our bins for the size breakdown, not a benchmark's)."""
+    share = (bbox[2] - bbox[0]) * (bbox[3] - bbox[1]) / (float(width) * float(height))
+    return "small" if share < 0.01 else "medium" if share <= 0.05 else "large"
+
+
+def breakdown_table(
+    records: Sequence[dict], lines: Sequence[dict], by: str, *, preset: str = "dior_rsvg"
+):
+    """:func:`rsground_lib.metrics.metrics_by` of one model's predictions (``lines`` of a
+    :func:`predict` file, in the records' order) per ``by``: ``"cue"`` (the record's cue tags,
+    ``"class only"`` without one or with the tagger's ``"none"``), ``"size"`` (:func:`size_bin`) or ``"class"`` (the
+    record's ``category``). A line that does not match its record's id is a ValueError."""
+    rows = []
+    for rec, line in zip(records, lines, strict=True):
+        if line["id"] != rec["id"]:
+            raise ValueError(
+                f"breakdown_table: line id {line['id']!r} is not record id {rec['id']!r}"
+            )
+        key = {
+            "cue": [c for c in rec.get("cues") or [] if c != "none"] or ["class only"],
+            "size": size_bin(rec["bbox"], rec["width"], rec["height"]),
+            "class": rec.get("category") or "(none)",
+        }
+        if by not in key:
+            raise ValueError(f"by: expected one of {list(key)}; got {by!r}")
+        rows.append({"pred": line["bbox"], "target": rec["bbox"], by: key[by]})
+    return metrics.metrics_by(rows, by, preset=preset)
+
+
+def gallery_picks(lines: Sequence[dict], k: int) -> tuple[list[int], list[int]]:
+    """``(successes, failures)``: the indices of the ``k`` predictions with the highest IoU
+    and of the ``k`` with the lowest (unparsed first), in file order within each — what a
+    gallery of successes and failures draws."""
+    order = sorted(range(len(lines)), key=lambda i: (lines[i]["iou"], i))
+    failures = sorted(order[:k])
+    successes = sorted(order[::-1][:k])
+    return successes, failures
+
+
+def score_real_splits(
+    checkpoint: str | os.PathLike,
+    data_root: str | os.PathLike | None,
+    labels: Sequence[str],
+    out_dir: str | os.PathLike,
+    *,
+    limit: int = 0,
+    **predict_kwargs,
+) -> tuple[dict[str, dict], list[str]]:
+    """``(scores, notes)``: ``checkpoint``'s predictions on each real split named in
+    ``labels`` (:data:`rsground_lib.data.benchmarks.REAL_SPLITS`, read from ``data_root``;
+    the first ``limit`` records when ``limit`` > 0), written to ``out_dir/<label>.jsonl`` by
+    :func:`predict` (fresh files) and scored by :func:`rsground_lib.predictions.score_file`
+    in original pixels with the split's preset; ``notes`` says which splits were not found.
+    The images must be there (a missing image file is an error naming it)."""
+    if not labels:
+        return {}, []
+    found = benchmarks.load_available(data_root, labels=list(labels))
+    notes = [f"{label}: {why}" for label, why in found.missing.items()]
+    scores = {}
+    if not found.datasets:
+        return scores, notes
+    model, processor = models.load_model(checkpoint)
+    for label, ds in found.datasets.items():
+        n = len(ds) if limit <= 0 else min(limit, len(ds))
+        records = [ds[i] for i in range(n)]
+        path = Path(out_dir) / f"{label.replace(' ', '_').lower()}.jsonl"
+        predict(model, processor, records, path, resume=False, progress=False, **predict_kwargs)
+        scores[label] = predictions.score_file(path, records)
+    return scores, notes

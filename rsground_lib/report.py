@@ -80,6 +80,12 @@ RESULT_ROWS: tuple[ResultRow, ...] = (
     ),
     ResultRow("03_cot_sft", "cot_sft_class_only", "CoT-SFT", "synthetic val, class only"),
     ResultRow("04_rft", "rft_class_only", "RFT (GRPO + consistency)", "synthetic val, class only"),
+    ResultRow(
+        "05_evaluation", "start_test", "Start of SFT (tiny base / Qwen2.5-VL)", "synthetic test"
+    ),
+    ResultRow("05_evaluation", "plain_sft_test", "Plain SFT (box only)", "synthetic test"),
+    ResultRow("05_evaluation", "cot_sft_test", "CoT-SFT", "synthetic test"),
+    ResultRow("05_evaluation", "rft_test", "RFT (GRPO + consistency)", "synthetic test"),
 )
 """Registered rows, in table order. Chapters that report grounding metrics add theirs here
 when they land (one line each)."""
@@ -161,7 +167,8 @@ STAGES: tuple[Stage, ...] = (
           "built; the full profile's settings are set, never run on a GPU"),
     Stage("consistency", "Stage 3, spatial-consistency guided optimisation", "04_rft",
           "the same trainer (two processes tested on CPU)"),
-    Stage("evaluation", "Evaluation on DIOR-RSVG, OPT-RSVG, VRSBench", None, "—"),
+    Stage("evaluation", "Evaluation on DIOR-RSVG, OPT-RSVG, VRSBench", "05_evaluation",
+          "the same commands (rsground predict / eval) on the real test splits; never run on a GPU"),
     Stage("ablations", "Ablations: rewards, consistency scores, κ", None, "—"),
     Stage("geo", "Grounding in GeoTIFFs", None, "—"),
 )  # fmt: skip
@@ -417,3 +424,45 @@ def relation(
     sentence's direction comes from the values it quotes."""
     a, b = round(float(value), digits), round(float(reference), digits)
     return more if a > b else less if a < b else same
+
+
+PUBLISHED_METRICS: dict[str, tuple[str, ...]] = {
+    "DIOR-RSVG": ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou"),
+    "OPT-RSVG": ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou"),
+    "VRSBench (visual grounding)": ("acc@0.5", "acc@0.7"),
+}
+"""The columns of :func:`published_table` per benchmark (percent, as the sources print them)."""
+
+
+def published_table(data: dict, benchmark: str):
+    """The published results of ``benchmark`` in an archived file of transcribed numbers
+    (``experiments/published_results.json``): one row per model and source, each number with
+    the decimals its source prints (``decimals``), "—" where the source gives none, and the
+    source's table and address. Never mixed with numbers a run measured."""
+    import pandas as pd
+
+    columns = PUBLISHED_METRICS.get(benchmark)
+    if columns is None:
+        raise ValueError(
+            f"published_table: expected one of {list(PUBLISHED_METRICS)}; got {benchmark!r}"
+        )
+    rows = [r for r in data["rows"] if r["benchmark"] == benchmark]
+    if not rows:
+        raise ValueError(f"published_table: no row for {benchmark!r} in {data.get('title')!r}")
+    frame = pd.DataFrame(
+        [
+            {
+                "model": r["model"],
+                "kind": r.get("kind", "—"),
+                **{
+                    METRIC_LABELS.get(m, m.replace("acc", "Acc")): (
+                        f"{r[m]:.{int(r.get('decimals', 2))}f}" if m in r else "—"
+                    )
+                    for m in columns
+                },
+                "source": f"{r['table']} — {r['url']}",
+            }
+            for r in rows
+        ]
+    )
+    return frame.set_index("model")

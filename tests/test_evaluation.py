@@ -67,3 +67,39 @@ def test_target_box_in_model_pixels():
     rec = {"width": 128, "height": 256, "bbox": [20.0, 40.0, 60.0, 90.0]}
     box, size = conversation.target_box_model(rec, processor)
     assert size == (64, 64) and box == [10.0, 10.0, 30.0, 22.5]
+
+
+# ----------------------------------------------------------------------------- the chapter's helpers
+
+
+def test_run_checkpoints_lists_what_the_run_trained(tmp_path):
+    sft_dir, rft_dir = tmp_path / "03", tmp_path / "04"
+    (sft_dir / "cot_sft").mkdir(parents=True)
+    (sft_dir / "cot_sft" / "config.json").write_text("{}")
+    (sft_dir / "plain_sft").mkdir()  # a folder without a model: not trained
+    present, absent = evaluation.run_checkpoints("Qwen/Qwen2.5-VL-3B-Instruct", sft_dir, rft_dir)
+    assert present == {"start": "Qwen/Qwen2.5-VL-3B-Instruct", "CoT-SFT": str(sft_dir / "cot_sft")}
+    assert absent == ["plain SFT", "RFT"]
+
+
+def test_size_bins_breakdown_and_gallery_picks():
+    assert [evaluation.size_bin(b, 100, 100) for b in ([0, 0, 9, 9], [0, 0, 10, 10], [0, 0, 22, 22], [0, 0, 23, 23])] == [
+        "small", "medium", "medium", "large"]  # fmt: skip
+    recs = [
+        {"id": "a", "bbox": [0, 0, 10, 10], "width": 100, "height": 100, "cues": ["none"], "category": "ship"},
+        {"id": "b", "bbox": [50, 50, 60, 60], "width": 100, "height": 100, "cues": ["extreme"], "category": "ship"},
+    ]  # fmt: skip
+    lines = [{"id": "a", "bbox": [0, 0, 10, 10], "iou": 1.0}, {"id": "b", "bbox": None, "iou": 0.0}]
+    cue = evaluation.breakdown_table(recs, lines, "cue").set_index("cue")
+    assert cue.loc["all", "pr@0.5"] == 0.5
+    assert cue.loc["class only", "pr@0.5"] == 1.0 and cue.loc["extreme", "pr@0.5"] == 0.0
+    with pytest.raises(ValueError, match="is not record id"):
+        evaluation.breakdown_table(recs, lines[::-1], "cue")
+    iou = [{"iou": v} for v in (0.3, 0.9, 0.0, 0.6, 0.1)]
+    assert evaluation.gallery_picks(iou, 2) == ([1, 3], [2, 4])
+
+
+def test_score_real_splits_says_what_it_did_not_find(tmp_path):
+    assert evaluation.score_real_splits("unused", None, [], tmp_path) == ({}, [])
+    scores, notes = evaluation.score_real_splits("unused", None, ["DIOR-RSVG test"], tmp_path)
+    assert scores == {} and notes == ["DIOR-RSVG test: no data root (RSGROUND_DATA is not set)"]

@@ -253,3 +253,20 @@ def test_bench_predict_reports_both_batch_sizes():
     assert all(r["samples_per_s"] > 0 for r in result["rows"])
     assert result["same_predictions"] is True and result["n_differ"] == 0
     json.dumps(result)
+
+
+def test_predict_without_resume_starts_a_fresh_file(tmp_path):
+    out = tmp_path / "p.jsonl"
+    out.write_text('{"id": "stale/0", "completion": "x"}\n')
+    model, processor = models.load_model(CHECKPOINT)
+    recs = base_scenes.make_records(3, seed=5, image_size=64, max_objects=3, mode="mixed")
+    for i, r in enumerate(recs):
+        r["id"] = f"fresh/{i}"
+    with pytest.raises(ValueError, match="not among the records"):
+        evaluation.predict(model, processor, recs, out, max_new_tokens=24, progress=False)
+    evaluation.predict(model, processor, recs, out, max_new_tokens=24, progress=False, resume=False)
+    assert [r["id"] for r in evaluation.read_prediction_lines(out)] == [
+        "fresh/0",
+        "fresh/1",
+        "fresh/2",
+    ]

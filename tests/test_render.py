@@ -193,6 +193,8 @@ chapters:
     num_val: 16
     num_probe_prompts: 4
     per_device_train_batch_size: 16
+  05_evaluation:
+    num_test: 16
 """
 
 

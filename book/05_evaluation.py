@@ -1,0 +1,226 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Evaluation
+#
+# **Overview.** Every checkpoint this run trained — the start, plain SFT, CoT-SFT and RFT —
+# answers the same fresh test scenes; the answers are written to prediction files (one JSON
+# line per scene, as `rsground predict` writes them) and scored by the project's scorer for
+# anyone's predictions (`rsground eval`), with the chance levels beside the scores, then
+# broken down by cue, object size and class. Beside them: what a model that never looks at
+# the image scores on a real benchmark, and — in a separate table, never mixed with this
+# run's numbers — what published models report on DIOR-RSVG, OPT-RSVG and VRSBench.
+#
+# **Prerequisites.** The metrics and their conventions ([Rewards](01_rewards.ipynb)); the
+# language-only prior ([Data](02_data.ipynb)); the checkpoints of
+# [CoT-SFT](03_cot_sft.ipynb) and [RFT](04_rft.ipynb).
+
+# %% [markdown]
+# ## Parameters
+
+# %% tags=["parameters"]
+profile = "smoke"  # str: parameter profile of this run (params/<profile>.yml); names the folder runs/<profile>/
+runs_root = ""  # str: folder for run artefacts; "" means $RSGROUND_RUNS, else <project>/runs
+seed = 0  # int ≥ 0: seed of the test scenes
+model_name_or_path = ""  # str: the model the CoT-SFT chapter started from; "" means the committed tiny base checkpoints/tiny-base
+scenes = "base_scenes"  # str in {base_scenes, synthetic}: test scenes: the tiny base's 64-px scenes (CPU) or the rich synthetic scenes
+image_size = 64  # int ≥ 1: side of the test scenes in pixels
+num_test = 512  # int ≥ 1: test scenes (a split no training chapter drew from)
+batch_size = 32  # int ≥ 1: prompts per generation batch
+max_new_tokens = 96  # int ≥ 1: answer budget in tokens
+prompt_style = "compact"  # str in {compact, full}: "compact" (image + expression) or "full" (the project's system prompt)
+gallery_size = 3  # int ≥ 1: successes and failures drawn each
+data_root = ""  # str: folder holding the real benchmarks; "" means $RSGROUND_DATA (may be unset)
+real_splits = []  # list: real splits (rsground_lib.data.benchmarks.REAL_SPLITS labels) the last checkpoint is scored on; [] none (the tiny models read 64-px toy scenes)
+real_limit = 0  # int ≥ 0: only the first N records of each real split; 0 means all
+
+# %%
+import json
+
+import pandas as pd
+from myst_nb import glue
+
+from rsground_lib import archive, evaluation, models, paths, plotting, predictions, report
+
+run_dir = paths.run_dir(profile, "05_evaluation", runs_root or None)
+start = model_name_or_path or str(paths.project_root() / "checkpoints" / "tiny-base")
+checkpoints, not_trained = evaluation.run_checkpoints(start, paths.run_dir(profile, "03_cot_sft", runs_root or None), paths.run_dir(profile, "04_rft", runs_root or None))
+records = evaluation.split_records(scenes, split="test", num=num_test, image_size=image_size, seed=seed)
+published = archive.load("published_results")
+glue("checkpoints", ", ".join(checkpoints), display=False)
+glue("not_trained", ", ".join(not_trained) or "none", display=False)
+glue("num_test", num_test, display=False)
+
+# %% [markdown]
+# The checkpoints found for this profile: {glue:text}`checkpoints` (not trained in this build:
+# {glue:text}`not_trained`). The test split is {glue:text}`num_test` scenes drawn from a seed
+# the training chapters did not use.
+#
+# ## Predictions, written and scored
+#
+# Each checkpoint's answers go to a prediction file line by line (an interrupted run started
+# again continues where it stopped); the scorer reads the files back, matches each line to
+# its scene by id, and computes the benchmark metrics in original pixels.
+
+# %%
+files = {}
+for name, where in checkpoints.items():
+    model, processor = models.load_model(where)
+    files[name] = run_dir / "predictions" / f"{name.replace(' ', '_').lower()}.jsonl"
+    evaluation.predict(model, processor, records, files[name], batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style, model_name=name, progress=False, resume=False)
+scored = {name: predictions.score_file(path, records) for name, path in files.items()}
+lines = {name: evaluation.read_prediction_lines(path) for name, path in files.items()}
+chance = {name: evaluation.score_grounding(records, [line["bbox"] for line in lines[name]]) for name in files}
+report.write_json(run_dir / "metrics.json", {"scored": scored, "with_chance": chance})
+
+# %%
+table = pd.DataFrame({name: {**{k: scored[name][k] for k in ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rate", "n", "missing")}, **{k: chance[name][k] for k in ("quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick")}} for name in files}).T
+report.show_table(table)
+
+# %%
+same = all(abs(scored[n][k] - chance[n][k]) < 1e-12 for n in files for k in ("pr@0.5", "mean_iou", "cum_iou"))
+glue("scorers_agree", "give the same" if same else "do NOT give the same", display=False)
+best = pd.Series({name: scored[name]["pr@0.5"] for name in files}).idxmax()
+glue("best_model", best, display=False)
+glue("best_pr50", report.percent(scored[best]["pr@0.5"]), display=False)
+report.glue_status("evaluation", f"built; {len(files)} checkpoints predicted and scored on {num_test} {scenes} test scenes in this run; real benchmarks: {'not scored on this profile' if scenes == 'base_scenes' else 'see the chapter'}")
+for name in files:
+    report.glue_metrics(f"{name.replace(' ', '_').replace('-', '_').lower()}_test", scored[name])
+
+# %% [markdown]
+# The scorer for prediction files and the in-memory scorer of the training chapters
+# {glue:text}`scorers_agree` Pr@0.5, meanIoU and cumIoU on every checkpoint. The best
+# checkpoint on this split is {glue:text}`best_model` (Pr@0.5 {glue:text}`best_pr50`); the
+# pick accuracy — the predicted box overlaps the target more than any other object — reads
+# against a random pick among the objects of the target's class (`chance_pick`).
+#
+# Scene by scene against the start (exact McNemar test on IoU > 0.5; `only_a`: the start
+# right and the model wrong):
+
+# %%
+paired = evaluation.paired_comparisons({name: {"test": lines[name]} for name in files}, reference="start") if "start" in files else {}
+report.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
+counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
+pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
+
+# %% [markdown]
+# ## Where the models fail: cue, size and class
+#
+# The same predictions, per group of scenes (`metrics.metrics_by`): by the expression's cue
+# tags (a scene named by its class alone is "class only"), by the target's share of the
+# image (small below 1 %, large above 5 %; our bins) and by class.
+
+# %%
+breakdowns = {by: {name: evaluation.breakdown_table(records, lines[name], by).set_index(by)[["n", "pr@0.5", "mean_iou"]] for name in files} for by in ("cue", "size", "class")}
+report.write_json(run_dir / "breakdowns.json", {by: {name: t.to_dict(orient="index") for name, t in tables.items()} for by, tables in breakdowns.items()})
+report.show_table(pd.concat(breakdowns["cue"], axis=1))
+
+# %%
+report.show_table(pd.concat(breakdowns["size"], axis=1))
+
+# %%
+report.show_table(pd.concat(breakdowns["class"], axis=1))
+
+# %% [markdown]
+# ## Successes and failures
+#
+# The last checkpoint's best and worst answers on the test split (target dashed yellow).
+
+# %%
+last = list(files)[-1]
+good, bad = evaluation.gallery_picks(lines[last], gallery_size)
+glue("gallery_model", last, display=False)
+glue("gallery_size", gallery_size, display=False)
+plotting.show_figure(
+    plotting.prediction_gallery([records[i] for i in good + bad], {last: [lines[last][i]["bbox"] for i in good + bad]}),
+    run_dir / "figures" / "gallery.png",
+)
+
+# %% [markdown]
+# The first row holds {glue:text}`gallery_model`'s {glue:text}`gallery_size` highest-IoU
+# answers, the second its lowest.
+#
+# ## A model that does not look: the language-only prior
+#
+# On a real benchmark, part of the score needs no pixels: the Data chapter fits a prior that
+# predicts a box from the expression's class, position and size words alone, on DIOR-RSVG
+# train, and scores it on DIOR-RSVG test. Its scores in this build (read from that chapter's
+# artefacts):
+
+# %%
+data_metrics = paths.run_dir(profile, "02_data", runs_root or None) / "metrics.json"
+prior = json.loads(data_metrics.read_text()).get("language_prior", {}).get("dior_rsvg_test", {}) if data_metrics.exists() else {}
+glue("prior_pr50", report.percent(prior.get("pr@0.5")), display=False)
+report.show_table(pd.DataFrame({"language-only prior, DIOR-RSVG test": {k: prior.get(k) for k in ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou")}}).T)
+
+# %% [markdown]
+# The prior's Pr@0.5 on DIOR-RSVG test: {glue:text}`prior_pr50`.
+#
+# ## The last checkpoint on the real benchmarks
+#
+# The full profile scores the last checkpoint of the run on the real splits named in
+# `real_splits`; the smoke profile names none — the tiny models read 64-pixel toy scenes,
+# and their answers on 800-pixel aerial images would measure nothing.
+
+# %%
+real_scores, real_notes = evaluation.score_real_splits(checkpoints[list(checkpoints)[-1]], paths.data_root(data_root or None), real_splits, run_dir / "real", limit=real_limit, batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style)
+report.write_json(run_dir / "real_metrics.json", real_scores)
+glue("real_scored", ", ".join(real_scores) or ("none: no real split is named on this profile" if not real_splits else "none found (" + "; ".join(real_notes) + ")"), display=False)
+report.show_table(pd.DataFrame(real_scores).T) if real_scores else None
+
+# %% [markdown]
+# Real splits scored in this run: {glue:text}`real_scored`. The same two commands do it for
+# any checkpoint, and the second for anyone's predictions:
+#
+# ```bash
+# rsground predict --checkpoint runs/full/04_rft/rft --benchmark dior_rsvg --data-root $RSGROUND_DATA/dior_rsvg --split test -o dior_test.jsonl
+# rsground eval dior_test.jsonl --benchmark dior_rsvg --data-root $RSGROUND_DATA/dior_rsvg --split test --json dior_test.json
+# ```
+#
+# `rsground eval` also scores other models' outputs: `--coords` says which frame their
+# boxes are in (`original` pixels, `qwen2.5-vl`'s resized input, Qwen2-VL's `norm1000`, or
+# `norm100`): a model that answers in a normalised frame must be mapped back to pixels
+# before it is scored, so the frame is an explicit choice, never a guess.
+#
+# ## Published results
+#
+# What other papers report — **not measured by this project**, transcribed from the sources
+# named in each row (archived: `experiments/published_results.json`; the sources are the
+# authors' repositories, whose tables could be read as text, not the papers' PDFs). Protocols
+# differ between sources (IoU > t or ≥ t, splits revised over time), so the rows are not
+# strictly comparable with each other, and not at all with the toy scenes above.
+
+# %%
+report.published_table(published, "DIOR-RSVG")
+
+# %%
+report.published_table(published, "OPT-RSVG")
+
+# %%
+report.published_table(published, "VRSBench (visual grounding)")
+
+# %% [markdown]
+# ## Summary
+#
+# - Every checkpoint of the run is predicted into a resumable file and scored by the same
+#   scorer that reads anyone's predictions; on this profile's test split the best is
+#   {glue:text}`best_model` (Pr@0.5 {glue:text}`best_pr50`).
+# - The breakdowns show where each model fails; the language-only prior
+#   ({glue:text}`prior_pr50` on DIOR-RSVG test) is the floor a real model must clear.
+# - Published numbers stay in their own table, with their sources.
+#
+# ## What's next
+#
+# The ablations of rewards, consistency scores and κ, and grounding in GeoTIFFs, are **not
+# built yet**; the [design page](design.md) keeps the status of every stage.
