@@ -199,7 +199,10 @@ report.show_table(pd.DataFrame(real_scores).T) if real_scores else None
 # named in each row (archived: `experiments/published_results.json`; the sources are the
 # authors' repositories, whose tables could be read as text, not the papers' PDFs). Protocols
 # differ between sources (IoU > t or ≥ t, splits revised over time), so the rows are not
-# strictly comparable with each other, and not at all with the toy scenes above.
+# strictly comparable with each other, and not at all with the toy scenes above. Not found
+# in a source that could be read as text, hence absent: Qwen2-VL's and Qwen2.5-VL's zero-shot
+# scores on these benchmarks, GeoGround's own tables (it appears once, on DIOR-RSVG, as
+# quoted by MB-ORES), and GeoChat on DIOR-RSVG.
 
 # %%
 report.published_table(published, "DIOR-RSVG")
