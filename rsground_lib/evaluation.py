@@ -134,6 +134,19 @@ def _nanmean_or_nan(values: Sequence[float]) -> float:
     return float(np.nanmean(values))
 
 
+def _centre_pick(rec: Mapping, objs: Sequence, target_index: int, box) -> float:
+    """1.0 when the predicted box's centre is nearer the target's centre than any other object
+    of the target's class (ties to the first), else 0.0."""
+    cat = rec.get("category")
+    kinds = [o.get("category", o.get("class")) for o in rec.get("objects") or []]
+    same = [k for k, c in enumerate(kinds) if c == cat] or list(range(len(objs)))
+    if target_index not in same:
+        same.append(target_index)
+    centres = np.asarray(boxes.centers(np.asarray([objs[k] for k in same], dtype=float)))
+    d = np.hypot(*(centres - np.asarray(boxes.centers(np.asarray(box, dtype=float)))).T)
+    return float(same[int(np.argmin(d))] == target_index)
+
+
 def score_grounding(
     records: Sequence[dict], preds: Sequence[Sequence[float] | None], *, preset: str = "dior_rsvg"
 ) -> dict:
@@ -142,12 +155,14 @@ def score_grounding(
     ``mean_iou``, ``cum_iou``, ``parse_rate``, ``n``), plus ``quadrant_acc`` (predicted
     centre in the target's quadrant; unparsed counts as wrong) and ``pick_acc`` (the
     predicted box overlaps the target more than any other object of the scene; needs
-    ``objects``, else NaN), with the chance levels beside them: ``chance_quadrant`` 0.25,
+    ``objects``, else NaN), ``centre_pick_acc`` (the predicted centre is nearer the target's
+    than any other instance of its class: which instance the model chose, however rough its
+    box — the measure of the issue's plain-PyTorch reference; an unparsed answer is wrong), with the chance levels beside them: ``chance_quadrant`` 0.25,
     ``chance_pick`` (a random pick among the objects of the target's class,
     :func:`chance_pick`) and ``chance_pick_any`` (a random pick among all objects)."""
     if len(preds) != len(records):
         raise ValueError(f"score_grounding: {len(preds)} predictions for {len(records)} records")
-    targets, quad, pick, any_pick = [], [], [], []
+    targets, quad, pick, any_pick, centre_pick = [], [], [], [], []
     for i, (rec, box) in enumerate(zip(records, preds, strict=True)):
         wh = (int(rec["width"]), int(rec["height"]))
         target = [float(v) for v in rec["bbox"]]
@@ -159,6 +174,7 @@ def score_grounding(
         any_pick.append(1.0 / len(objs))
         if box is None:
             pick.append(0.0)
+            centre_pick.append(0.0)
             continue
         ious = np.atleast_1d(boxes.iou(np.asarray(box, float), np.asarray(objs, dtype=float)))
         best = int(np.argmax(ious))
@@ -169,11 +185,13 @@ def score_grounding(
                 raise ValueError(f"record {i}: its bbox is none of its objects' boxes")
             ti = matches[0]
         pick.append(float(best == int(ti) and ious[best] > 0))
+        centre_pick.append(_centre_pick(rec, objs, int(ti), box))
     result = metrics.grounding_metrics(list(preds), np.asarray(targets), preset=preset)
     result.update(
         quadrant_acc=float(np.mean(quad)) if quad else float("nan"),
         chance_quadrant=CHANCE_QUADRANT,
         pick_acc=float(np.mean(pick)) if pick else float("nan"),
+        centre_pick_acc=float(np.mean(centre_pick)) if centre_pick else float("nan"),
         chance_pick=_nanmean_or_nan([chance_pick(r) for r in records]),
         chance_pick_any=float(np.mean(any_pick)) if any_pick else float("nan"),
     )

@@ -168,6 +168,12 @@ def test_score_grounding_literal():
     assert m["cum_iou"] == pytest.approx(400 / 700)
     assert m["quadrant_acc"] == pytest.approx(1 / 3) and m["chance_quadrant"] == 0.25
     assert m["pick_acc"] == pytest.approx(1 / 3)
+    # centre pick: wrong ship's centre (45, 45) is the other ship's; exact; unparsable
+    assert m["centre_pick_acc"] == pytest.approx(1 / 3)
+    near = evaluation.score_grounding(records[:1], [[2, 2, 30, 30]])  # centre (16, 16): no overlap
+    assert near["centre_pick_acc"] == 1.0 and near["pick_acc"] == 1.0
+    rough = evaluation.score_grounding(records[2:], [[0, 0, 12, 12]])  # near the target ship only
+    assert rough["centre_pick_acc"] == 1.0 and rough["pick_acc"] == 0.0  # chose it, missed it
     assert m["chance_pick"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
     assert m["chance_pick_any"] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)
     with pytest.raises(ValueError, match="2 predictions for 3 records"):
