@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from peft import LoraConfig
 from transformers import PrinterCallback, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import SaveStrategy, get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from rsground_lib import checkpoints
@@ -75,6 +75,52 @@ class AdapterFields:
             bias="none",
             task_type="CAUSAL_LM",
         )
+
+
+@dataclass
+class TrainerDefaults:
+    """The TRL trainer arguments every stage sets the same way — :data:`CPU_SAFE_DEFAULTS`,
+    bf16 and ``use_cpu`` following CUDA, checkpoints only when ``save_steps`` > 0, the data
+    seed from ``seed`` — mixed in *before* the TRL config (``class SftConfig(TrainerDefaults,
+    SFTConfig, ...)``) so that these defaults win over TRL's and its ``__post_init__`` runs
+    before TRL's."""
+
+    save_steps: float = help_field(
+        "steps between trainer checkpoints; 0: none (resume impossible)", default=0
+    )
+    save_total_limit: int | None = help_field("trainer checkpoints kept", default=1)
+    bf16: bool | None = help_field(
+        "bf16 mixed precision; None: on CUDA only (1.75x slower on CPU)", default=None
+    )
+    activation_checkpointing: bool | None = help_field(
+        "activation checkpointing", default=CPU_SAFE_DEFAULTS["activation_checkpointing"]
+    )
+    report_to: None | str | list[str] = help_field(
+        "experiment trackers", default=CPU_SAFE_DEFAULTS["report_to"]
+    )
+    save_strategy: SaveStrategy | str = help_field(
+        "'no' unless save_steps > 0", default=CPU_SAFE_DEFAULTS["save_strategy"]
+    )
+    dataloader_num_workers: int = help_field(
+        "data-loader worker processes", default=CPU_SAFE_DEFAULTS["dataloader_num_workers"]
+    )
+    disable_tqdm: bool | None = help_field(
+        "no progress bars", default=CPU_SAFE_DEFAULTS["disable_tqdm"]
+    )
+
+    def __post_init__(self):
+        cuda = torch.cuda.is_available()
+        if self.bf16 is None:
+            self.bf16 = cuda
+        if not cuda:
+            self.use_cpu = True
+        if self.save_steps:
+            self.save_strategy = "steps"
+        else:
+            self.save_strategy, self.save_steps = "no", 500
+        if self.data_seed is None:
+            self.data_seed = self.seed
+        super().__post_init__()
 
 
 def device_defaults() -> dict:

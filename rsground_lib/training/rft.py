@@ -36,14 +36,13 @@ import torch
 from accelerate.utils import gather
 from datasets import Dataset
 from transformers import PrinterCallback
-from transformers.trainer_utils import SaveStrategy, SchedulerType
+from transformers.trainer_utils import SchedulerType
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
 from rsground_lib import consistency, conversation, models, prompts, rewards
 from rsground_lib.config import help_field, parse_config
 from rsground_lib.training import common
-from rsground_lib.training.common import CPU_SAFE_DEFAULTS
 
 AGGREGATION = "sum_then_normalize"
 """The reward aggregation the consistency weight assumes: TRL sums the weighted rewards of a
@@ -55,7 +54,7 @@ DEFAULT_REWARD_FUNCS: tuple[str, ...] = ("format", "iou", "positional")
 
 
 @dataclass
-class RftConfig(GRPOConfig, common.AdapterFields):
+class RftConfig(common.TrainerDefaults, GRPOConfig, common.AdapterFields):
     """Every knob of stage (c): TRL's ``GRPOConfig`` with the project's defaults (CPU-safe: no
     reporting, images kept, no checkpoints, a log line every step; bf16 and ``use_cpu``
     follow CUDA; VLM-R1's GRPO settings β = 0.04, ε = 0.2, temperature 0.9, G = 8) and the
@@ -114,45 +113,14 @@ class RftConfig(GRPOConfig, common.AdapterFields):
         default=AGGREGATION,
     )
     logging_steps: float = help_field("steps between log lines", default=1)
-    save_steps: float = help_field(
-        "steps between trainer checkpoints; 0: none (resume impossible)", default=0
-    )
-    save_total_limit: int | None = help_field("trainer checkpoints kept", default=1)
     seed: int = help_field("seed of the trainer, the prompt order and the sampling", default=0)
-    bf16: bool | None = help_field(
-        "bf16 mixed precision; None: on CUDA only (1.75x slower on CPU)", default=None
-    )
-    activation_checkpointing: bool | None = help_field(
-        "activation checkpointing", default=CPU_SAFE_DEFAULTS["activation_checkpointing"]
-    )
-    report_to: None | str | list[str] = help_field(
-        "experiment trackers", default=CPU_SAFE_DEFAULTS["report_to"]
-    )
-    save_strategy: SaveStrategy | str = help_field(
-        "'no' unless save_steps > 0", default=CPU_SAFE_DEFAULTS["save_strategy"]
-    )
-    dataloader_num_workers: int = help_field(
-        "data-loader worker processes", default=CPU_SAFE_DEFAULTS["dataloader_num_workers"]
-    )
-    disable_tqdm: bool | None = help_field(
-        "no progress bars", default=CPU_SAFE_DEFAULTS["disable_tqdm"]
-    )
 
     def __post_init__(self):
         self.validate()
-        cuda = torch.cuda.is_available()
-        if self.bf16 is None:
-            self.bf16 = cuda
-        if not cuda:
-            self.use_cpu = True
-        if self.save_steps:
-            self.save_strategy = "steps"
-        else:
-            self.save_strategy, self.save_steps = "no", 500
-        if self.data_seed is None:
-            self.data_seed = self.seed
         if self.use_vllm is None:
-            self.use_vllm = cuda and importlib.util.find_spec("vllm") is not None
+            self.use_vllm = (
+                torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+            )
         super().__post_init__()
 
     @classmethod

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers.trainer_utils import SaveStrategy, SchedulerType
+from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig
 
 from rsground_lib import conversation, models, prompts
@@ -43,7 +43,7 @@ TRACE_STYLES: tuple[str, ...] = ("prose", "compact")
 
 
 @dataclass
-class SftConfig(SFTConfig, common.AdapterFields):
+class SftConfig(common.TrainerDefaults, SFTConfig, common.AdapterFields):
     """Every knob of stage (b): TRL's ``SFTConfig`` with the project's defaults (CPU-safe:
     no reporting, images kept, loss on the completion, no truncation, no checkpoints, cosine
     decay to ``min_lr_ratio``; bf16 and ``use_cpu`` follow CUDA) and the stage's fields.
@@ -85,22 +85,9 @@ class SftConfig(SFTConfig, common.AdapterFields):
     warmup_steps: float = help_field("linear warm-up steps", default=30)
     weight_decay: float = help_field("AdamW weight decay", default=0.0)
     logging_steps: float = help_field("steps between log lines", default=10)
-    save_steps: float = help_field(
-        "steps between trainer checkpoints; 0: none (resume impossible)", default=0
-    )
-    save_total_limit: int | None = help_field("trainer checkpoints kept", default=1)
     seed: int = help_field("seed of the trainer and of the trace wording", default=0)
     lr_scheduler_type: SchedulerType | str = help_field(
         "learning-rate schedule", default="cosine_with_min_lr"
-    )
-    bf16: bool | None = help_field(
-        "bf16 mixed precision; None: on CUDA only (1.75x slower on CPU)", default=None
-    )
-    activation_checkpointing: bool | None = help_field(
-        "activation checkpointing", default=CPU_SAFE_DEFAULTS["activation_checkpointing"]
-    )
-    report_to: None | str | list[str] = help_field(
-        "experiment trackers", default=CPU_SAFE_DEFAULTS["report_to"]
     )
     remove_unused_columns: bool = help_field(
         "False: the images column reaches the collator",
@@ -113,31 +100,11 @@ class SftConfig(SFTConfig, common.AdapterFields):
     max_length: int | None = help_field(
         "truncation length; None: none", default=CPU_SAFE_DEFAULTS["max_length"]
     )
-    save_strategy: SaveStrategy | str = help_field(
-        "'no' unless save_steps > 0", default=CPU_SAFE_DEFAULTS["save_strategy"]
-    )
-    dataloader_num_workers: int = help_field(
-        "data-loader worker processes", default=CPU_SAFE_DEFAULTS["dataloader_num_workers"]
-    )
-    disable_tqdm: bool | None = help_field(
-        "no progress bars", default=CPU_SAFE_DEFAULTS["disable_tqdm"]
-    )
 
     def __post_init__(self):
         self.validate()
-        cuda = torch.cuda.is_available()
-        if self.bf16 is None:
-            self.bf16 = cuda
-        if not cuda:
-            self.use_cpu = True
-        if self.save_steps:
-            self.save_strategy = "steps"
-        else:
-            self.save_strategy, self.save_steps = "no", 500
         if self.lr_scheduler_type == "cosine_with_min_lr" and not self.lr_scheduler_kwargs:
             self.lr_scheduler_kwargs = {"min_lr_rate": self.min_lr_ratio}
-        if self.data_seed is None:
-            self.data_seed = self.seed
         super().__post_init__()
 
     @classmethod
