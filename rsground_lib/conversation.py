@@ -48,11 +48,19 @@ def grounding_example(
     ``height``, ``expression``, ``bbox`` in original pixels): ``{"images", "prompt",
     "completion", "bbox_model"}``. The prompt is :func:`rsground_lib.prompts.conversation` in
     ``prompt_style``; without ``answer`` the completion is the box-only answer
-    (:func:`rsground_lib.prompts.box_answer`) of the target on the ``coord_step`` grid."""
+    (:func:`rsground_lib.prompts.box_answer`) of the target on the ``coord_step`` grid. A
+    record without ``bbox`` (new imagery, nothing to train on) gets ``bbox_model`` None and,
+    without ``answer``, an empty completion: only its prompt is of use."""
     image = record["image"]
     if hasattr(image, "convert"):
         image = image.convert("RGB")
-    bbox_model, size_model = target_box_model(record, processor)
+    if record.get("bbox") is None:
+        size_model = models.model_image_size(processor, int(record["width"]), int(record["height"]))
+        bbox_model = None
+        if answer is None:
+            answer = ""
+    else:
+        bbox_model, size_model = target_box_model(record, processor)
     messages = prompts.conversation(record["expression"], size_model, prompt_style)
     if answer is None:
         answer = prompts.box_answer(answer_box(bbox_model, size_model, coord_step))

@@ -96,6 +96,100 @@ def _generate_batch(
     ]
 
 
+def _answer_token_start(tok, ids: Sequence[int], char_start: int) -> int:
+    """The index of the first token of ``ids`` whose decoded prefix reaches past
+    ``char_start`` (the token that begins the answer block); binary search over prefix
+    decodes, which grow with the prefix."""
+    lo, hi = 0, len(ids)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(tok.decode(ids[: mid + 1], skip_special_tokens=True)) > char_start:
+            hi = mid
+        else:
+            lo = mid + 1
+    return min(lo, max(len(ids) - 1, 0))
+
+
+def _generate_scored_batch(
+    model, processor, records: Sequence[dict], *, max_new_tokens: int, prompt_style: str
+) -> list[tuple[str, float]]:
+    """:func:`_generate_batch` with each completion's confidence: the mean log-probability
+    (natural log, under the model's own distribution) of the tokens of its answer block
+    (:func:`rsground_lib.prompts.answer_span`), or of all its tokens when it has no answer tag.
+    Greedy, so the texts are :func:`_generate_batch`'s."""
+    import torch
+
+    examples = [
+        conversation.grounding_example(r, processor, prompt_style=prompt_style) for r in records
+    ]
+    enc = conversation.prompt_inputs(processor, examples).to(model.device)
+    with torch.no_grad():
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            use_cache=True,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+        logp = model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+    tok = processor.tokenizer
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
+    new = out.sequences[:, enc["input_ids"].shape[1] :]
+    results = []
+    for row, lp in zip(new.tolist(), logp.float().cpu().tolist(), strict=True):
+        n = len(row)
+        for k, t in enumerate(row):  # up to and including the first end-of-sequence token
+            if t in eos_ids:
+                n = k + 1
+                break
+        ids, lp = row[:n], lp[:n]
+        text = tok.decode(ids, skip_special_tokens=True)
+        span = prompts.answer_span(text)
+        first = _answer_token_start(tok, ids, span[0]) if span is not None else 0
+        scored = [v for v in lp[first:] if math.isfinite(v)]
+        results.append((text, float(np.mean(scored)) if scored else float("-inf")))
+    return results
+
+
+def generate_scored(
+    model,
+    processor,
+    records: Sequence[dict],
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 24,
+    prompt_style: str = "full",
+) -> list[tuple[str, float]]:
+    """Greedy completions of ``model`` for ``records`` with a confidence each, ``(text,
+    mean log-probability of the answer tokens)``, ``batch_size`` at a time (the batching of
+    :func:`generate_answers`, which gives the same texts). Records need ``image``, ``width``,
+    ``height`` and ``expression`` (no ``bbox``: nothing is scored against a target). Used to
+    choose among the windows of a large raster (:mod:`rsground_lib.geo`). Our design: the
+    paper grounds whole images. The model's training mode is restored afterwards."""
+    if batch_size < 1:
+        raise ValueError(f"generate_scored: batch_size must be >= 1; got {batch_size}")
+    was_training = model.training
+    model.eval()
+    out: list[tuple[str, float]] = []
+    try:
+        for i in range(0, len(records), batch_size):
+            out.extend(
+                _generate_scored_batch(
+                    model,
+                    processor,
+                    records[i : i + batch_size],
+                    max_new_tokens=max_new_tokens,
+                    prompt_style=prompt_style,
+                )
+            )
+    finally:
+        if was_training:
+            model.train()
+    return out
+
+
 def _box_original(box_model, record: Mapping, processor) -> list[float] | None:
     """A parsed box in model pixels back to the record's original pixels (None stays None)."""
     if box_model is None:

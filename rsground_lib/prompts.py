@@ -239,6 +239,20 @@ def _content_text(content) -> str:
     return ""
 
 
+def answer_span(text: str) -> tuple[int, int] | None:
+    """Character offsets ``(start, end)`` of the answer block that :func:`parse_answer` reads:
+    the first complete ``<answer>…</answer>`` (tags included), else from the last
+    ``<answer>`` of an unclosed tag to the end; None when the text has no ``<answer>`` tag.
+    What the answer's confidence is computed over (``evaluation.generate_scored``)."""
+    start = text.find(_ANSWER_OPEN)
+    if start < 0:
+        return None
+    end = text.find(_ANSWER_CLOSE, start + len(_ANSWER_OPEN))
+    if end >= 0:
+        return start, end + len(_ANSWER_CLOSE)
+    return text.rfind(_ANSWER_OPEN), len(text)
+
+
 def _answer_region(text: str) -> str:
     """Where the box is looked for: the first complete ``<answer>…</answer>`` block; else the
     text after the last ``<answer>`` (an unclosed tag); else the text with its ``<think>``

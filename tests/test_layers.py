@@ -40,6 +40,8 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.predictions", 4),
     # 5: training stages
     ("rsground_lib.training", 5),
+    # 5: grounding in a raster, window by window (uses evaluation)
+    ("rsground_lib.geo", 5),
     # 6: what the book and the command line call
     ("rsground_lib.plotting", 6),
     ("rsground_lib.report", 6),
@@ -134,5 +136,8 @@ def test_the_layer_table_orders_the_concepts():
     assert _layer("rsground_lib.boxes") < _layer("rsground_lib.training.sft")
     assert _layer("rsground_lib.data.readers.dior_rsvg") == _layer("rsground_lib.metrics")
     assert _layer("rsground_lib.evaluation") < _layer("rsground_lib.training.common")
+    assert (
+        _layer("rsground_lib.evaluation") < _layer("rsground_lib.geo") < _layer("rsground_lib.cli")
+    )
     with pytest.raises(AssertionError, match="no layer assigned"):
-        _layer("rsground_lib.geo")
+        _layer("rsground_lib.not_a_module")

@@ -1,0 +1,583 @@
+"""Grounding a sentence in a raster of any size: windows, map coordinates, GeoJSON.
+
+A grounding model sees one image of a few hundred pixels; a remote-sensing scene is a GeoTIFF
+of thousands, in a map projection. This module closes the gap, window by window, never reading
+the raster whole:
+
+* :func:`open_raster` / :class:`RasterInfo` — what the file is (size, bands, dtype, nodata,
+  CRS, geotransform, whether it is georeferenced at all);
+* :func:`choose_bands` — which three bands make the RGB image (RGB, RGBN → RGB, one band →
+  grey, or the user's choice); :func:`stretch_limits` — the percentile stretch of uint16 /
+  float bands, computed once on a decimated read;
+* :func:`plan_windows` — overlapping windows of ``tile`` pixels that cover the raster and
+  never reach outside it; :func:`read_window` — one window as an 8-bit RGB image, nodata
+  masked, with its share of valid pixels;
+* :func:`ground_raster` — the sentence grounded in every window (batched,
+  :func:`rsground_lib.evaluation.generate_scored`), each answer scored by the mean
+  log-probability of its answer tokens, mapped to raster pixels, merged across overlapping
+  windows (:func:`merge_candidates`) and the best ``top_k`` kept;
+* :func:`pixel_to_map` / :func:`map_to_pixel` / :func:`box_polygon` — raster pixels (x right,
+  y down, (0, 0) the top-left corner of the top-left pixel) to the raster's CRS through its
+  geotransform, rotation included, and back;
+* :func:`answers_frame` / :func:`write_answers` — a GeoDataFrame of the answers and a
+  GeoJSON / GeoPackage file for QGIS. A raster without georeferencing still works: the
+  geometries are in pixel coordinates, the frame has no CRS and every feature says so
+  (``coords`` = ``"pixel"``).
+
+Choosing a window by the answer's own log-probability, and merging overlapping answers, is our
+design: the paper grounds whole images of one benchmark size.
+
+Book chapter: "Grounding in a map" (``book/07_geo.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rsground_lib import boxes, evaluation, models, prompts
+
+DEFAULT_TILE = 800
+"""Window side in raster pixels (DIOR-RSVG's image size)."""
+
+DEFAULT_OVERLAP = 0.2
+"""Share of a window shared with its neighbour along each axis (at least)."""
+
+WRITERS: dict[str, str] = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
+"""Output suffix → the OGR driver :func:`write_answers` uses."""
+
+GDAL_CACHE_MB = 64
+"""GDAL's block cache while a raster is read (MB): windows are read once, so a large cache
+would only hold memory."""
+
+
+class RasterError(ValueError):
+    """A raster, band choice or output that cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A window of the raster in pixels: its top-left corner ``(col_off, row_off)`` and size."""
+
+    col_off: int
+    row_off: int
+    width: int
+    height: int
+
+    def label(self) -> str:
+        """``"col_off,row_off,width,height"``: the window as a feature attribute."""
+        return f"{self.col_off},{self.row_off},{self.width},{self.height}"
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What :func:`open_raster` found: size, band count, dtypes, nodata, the CRS (a string,
+    e.g. ``"EPSG:32618"``; None when absent), the geotransform (``affine.Affine``; identity
+    when absent), the colour interpretation of each band, and whether the raster is
+    georeferenced (a CRS and a non-identity transform)."""
+
+    path: str
+    width: int
+    height: int
+    count: int
+    dtypes: tuple[str, ...]
+    nodata: float | None
+    crs: str | None
+    transform: object
+    colorinterp: tuple[str, ...]
+    georeferenced: bool
+
+
+def _open(path):
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such raster file")
+    if p.is_dir():
+        raise RasterError(f"{p}: is a folder, not a raster file")
+    try:
+        with warnings.catch_warnings():
+            # A raster without georeferencing is supported (pixel coordinates); RasterInfo
+            # records it and the outputs say so.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(p)
+    except RasterioIOError as err:
+        raise RasterError(f"{p}: not a raster this machine's GDAL can read ({err})") from err
+
+
+def _info(ds, path) -> RasterInfo:
+    from affine import Affine
+
+    crs = ds.crs.to_string() if ds.crs else None
+    transform = ds.transform
+    return RasterInfo(
+        path=str(path),
+        width=int(ds.width),
+        height=int(ds.height),
+        count=int(ds.count),
+        dtypes=tuple(str(d) for d in ds.dtypes),
+        nodata=None if ds.nodata is None else float(ds.nodata),
+        crs=crs,
+        transform=transform,
+        colorinterp=tuple(c.name for c in ds.colorinterp),
+        georeferenced=crs is not None and transform != Affine.identity(),
+    )
+
+
+def open_raster(path: str | os.PathLike) -> RasterInfo:
+    """What the raster at ``path`` is, without reading its pixels. A missing file is a
+    FileNotFoundError; a file GDAL cannot read a :class:`RasterError` naming it."""
+    with _open(path) as ds:
+        return _info(ds, path)
+
+
+# ----------------------------------------------------------------------------- bands
+
+
+def parse_bands(spec: str | Sequence[int] | None) -> tuple[int, ...] | None:
+    """``"1,2,3"`` / ``[4, 3, 2]`` / ``"2"`` → a tuple of 1-based band indexes (None stays
+    None: the default choice of :func:`choose_bands`). Anything but 1 or 3 positive integers
+    is a RasterError saying what was expected."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        parts = [p.strip() for p in spec.split(",") if p.strip()]
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:
+            raise RasterError(
+                f"bands {spec!r}: expected 1 or 3 band numbers separated by commas, e.g. 1,2,3"
+            ) from None
+    else:
+        values = [int(v) for v in spec]
+    if len(values) not in (1, 3) or any(v < 1 for v in values):
+        raise RasterError(
+            f"bands {spec!r}: expected 1 band (grey) or 3 bands (red, green, blue), numbered from 1"
+        )
+    return tuple(values)
+
+
+def choose_bands(info: RasterInfo, bands: str | Sequence[int] | None = None) -> tuple[int, ...]:
+    """The three 1-based band indexes read as red, green, blue. Given ``bands`` (1 or 3
+    indexes; one band is repeated as grey) they are checked against the raster's count.
+    Otherwise: the bands whose colour interpretation is red, green and blue when all three are
+    present (so an RGBN or BGR file reads right); else the first three bands; a single-band
+    raster is grey. A two-band raster has no default: a RasterError asks for ``bands``."""
+    chosen = parse_bands(bands)
+    if chosen is not None:
+        missing = [b for b in chosen if b > info.count]
+        if missing:
+            raise RasterError(
+                f"{info.path}: band {missing[0]} does not exist (the raster has {info.count} "
+                f"band{'s' if info.count != 1 else ''})"
+            )
+        return chosen * 3 if len(chosen) == 1 else chosen
+    interp = [c.lower() for c in info.colorinterp]
+    if all(c in interp for c in ("red", "green", "blue")):
+        return tuple(interp.index(c) + 1 for c in ("red", "green", "blue"))
+    if info.count >= 3:
+        return (1, 2, 3)
+    if info.count == 1:
+        return (1, 1, 1)
+    raise RasterError(
+        f"{info.path}: {info.count} bands and no colour interpretation; choose them with "
+        "bands (e.g. --bands 1,2,1 or --bands 1)"
+    )
+
+
+def stretch_limits(
+    ds, bands: Sequence[int], percentiles: Sequence[float] = (2.0, 98.0), max_pixels: int = 1 << 20
+) -> list[tuple[float, float]]:
+    """Per band, the ``(low, high)`` values that the 8-bit image maps to 0 and 255: the
+    ``percentiles`` of the band's valid pixels, from one decimated read of at most
+    ``max_pixels`` pixels (the raster is never read whole at full resolution). A band with no
+    valid pixel, or one constant value, gets ``(v, v + 1)``."""
+    scale = max(1.0, math.sqrt(ds.width * ds.height / max_pixels))
+    shape = (max(1, int(ds.height / scale)), max(1, int(ds.width / scale)))
+    out = []
+    for b in dict.fromkeys(bands):  # each band once, in order
+        arr = ds.read(b, out_shape=shape, masked=True)
+        valid = np.asarray(arr.compressed(), dtype=np.float64)
+        valid = valid[np.isfinite(valid)]
+        if valid.size == 0:
+            out.append((0.0, 1.0))
+            continue
+        lo, hi = (float(v) for v in np.percentile(valid, list(percentiles)))
+        out.append((lo, hi) if hi > lo else (lo, lo + 1.0))
+    limits = dict(zip(dict.fromkeys(bands), out, strict=True))
+    return [limits[b] for b in bands]
+
+
+def _needs_stretch(info: RasterInfo, bands: Sequence[int], stretch: str) -> bool:
+    if stretch not in ("auto", "percentile", "none"):
+        raise RasterError(f"stretch: expected 'auto', 'percentile' or 'none'; got {stretch!r}")
+    if stretch == "auto":
+        return any(info.dtypes[b - 1] != "uint8" for b in bands)
+    return stretch == "percentile"
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+def _offsets(size: int, tile: int, stride: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    offs = list(range(0, size - tile + 1, stride))
+    if offs[-1] != size - tile:
+        offs.append(size - tile)  # the last window flush with the edge, never past it
+    return offs
+
+
+def plan_windows(
+    width: int, height: int, tile: int = DEFAULT_TILE, overlap: float = DEFAULT_OVERLAP
+) -> list[Tile]:
+    """Windows of ``tile`` × ``tile`` pixels (smaller only where the raster is smaller) that
+    cover a ``width`` × ``height`` raster, row by row. Neighbours overlap by at least
+    ``overlap`` of a tile (the stride is ``floor(tile · (1 − overlap))``); the last window of
+    a row or column is moved back to end at the raster's edge, so none reaches outside it.
+    Our design."""
+    if width < 1 or height < 1:
+        raise RasterError(f"plan_windows: raster size must be positive; got {width} x {height}")
+    if tile < 1:
+        raise RasterError(f"plan_windows: tile must be >= 1 pixel; got {tile}")
+    if not 0.0 <= overlap < 1.0:
+        raise RasterError(f"plan_windows: overlap must be in [0, 1); got {overlap}")
+    stride = max(1, int(math.floor(tile * (1.0 - overlap))))
+    tw, th = min(tile, width), min(tile, height)
+    return [
+        Tile(c, r, tw, th)
+        for r in _offsets(height, tile, stride)
+        for c in _offsets(width, tile, stride)
+    ]
+
+
+def read_window(
+    ds,
+    tile: Tile,
+    bands: Sequence[int],
+    limits: Sequence[tuple[float, float]] | None = None,
+) -> tuple[Image.Image, float]:
+    """One window as an 8-bit RGB PIL image and its share of valid pixels. ``bands``: three
+    1-based indexes (:func:`choose_bands`); ``limits``: per band ``(low, high)`` of a linear
+    stretch to 0–255 (:func:`stretch_limits`), None to take the values as 8-bit (uint8
+    rasters). Pixels outside the dataset mask (nodata, an alpha band, a mask band) are
+    black; a pixel counts as valid when the dataset mask keeps it."""
+    from rasterio.windows import Window
+
+    win = Window(tile.col_off, tile.row_off, tile.width, tile.height)
+    data = ds.read(list(bands), window=win).astype(np.float32)
+    valid = ds.dataset_mask(window=win) > 0
+    if limits is not None:
+        lo = np.asarray([lim[0] for lim in limits], dtype=np.float32)[:, None, None]
+        hi = np.asarray([lim[1] for lim in limits], dtype=np.float32)[:, None, None]
+        data = (data - lo) / (hi - lo) * 255.0
+    data = np.nan_to_num(data, nan=0.0, posinf=255.0, neginf=0.0)
+    rgb = np.clip(np.rint(data), 0, 255).astype(np.uint8)
+    rgb[:, ~valid] = 0
+    return Image.fromarray(np.moveaxis(rgb, 0, -1), mode="RGB"), float(valid.mean())
+
+
+# ----------------------------------------------------------------------------- coordinates
+
+
+def pixel_to_map(transform, x: float, y: float) -> tuple[float, float]:
+    """Raster pixel coordinates (``x`` right, ``y`` down; ``(0, 0)`` is the top-left corner
+    of the top-left pixel, ``(0.5, 0.5)`` its centre) → map coordinates in the raster's CRS,
+    through the geotransform (an ``affine.Affine``; rotation and shear included)."""
+    mx, my = transform @ (float(x), float(y))
+    return float(mx), float(my)
+
+
+def map_to_pixel(transform, mx: float, my: float) -> tuple[float, float]:
+    """The inverse of :func:`pixel_to_map`: map coordinates → continuous pixel ``(x, y)``."""
+    x, y = ~transform @ (float(mx), float(my))
+    return float(x), float(y)
+
+
+def box_polygon(box: Sequence[float], transform=None):
+    """A pixel box ``[x1, y1, x2, y2]`` as a shapely polygon: its four corners mapped through
+    ``transform`` (a rotated raster gives a rotated rectangle), or in pixel coordinates when
+    ``transform`` is None."""
+    from shapely.geometry import Polygon
+
+    x1, y1, x2, y2 = (float(v) for v in box)
+    corners = [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
+    if transform is not None:
+        corners = [pixel_to_map(transform, x, y) for x, y in corners]
+    return Polygon(corners)
+
+
+# ----------------------------------------------------------------------------- grounding
+
+
+@dataclass
+class Answer:
+    """One answer of :func:`ground_raster`: ``box`` in raster pixels, ``score`` (mean
+    log-probability of the answer tokens; higher is surer), the window that gave it, how many
+    windows gave an overlapping answer (``support``, itself included), and ``rank`` (1 = best)."""
+
+    box: list[float]
+    score: float
+    tile: Tile
+    support: int = 1
+    rank: int = 0
+    completion: str = ""
+
+
+@dataclass
+class Grounding:
+    """What :func:`ground_raster` returns: the sentence, the raster's :class:`RasterInfo`, the
+    bands read, the windows planned, those skipped for too little valid data, every window's
+    parsed answer (``candidates``) and the kept ``answers`` (best first)."""
+
+    sentence: str
+    info: RasterInfo
+    bands: tuple[int, ...]
+    windows: list[Tile]
+    skipped: list[Tile]
+    candidates: list[Answer]
+    answers: list[Answer]
+    unparsed: int = 0
+    settings: dict = field(default_factory=dict)
+
+
+def window_box_to_raster(
+    box_model: Sequence[float], tile: Tile, size_model: Sequence[int]
+) -> list[float]:
+    """A box in the model-input pixels of a window's image → raster pixels: scaled to the
+    window (:func:`rsground_lib.boxes.to_original_pixels`), clipped to it, shifted by its
+    offset."""
+    b = np.asarray(
+        boxes.to_original_pixels(box_model, (tile.width, tile.height), tuple(size_model)),
+        dtype=float,
+    ).ravel()
+    b = np.clip(b, [0, 0, 0, 0], [tile.width, tile.height, tile.width, tile.height])
+    return [
+        float(b[0] + tile.col_off),
+        float(b[1] + tile.row_off),
+        float(b[2] + tile.col_off),
+        float(b[3] + tile.row_off),
+    ]
+
+
+def merge_candidates(
+    candidates: Sequence[Answer], iou: float = 0.5, top_k: int = 1
+) -> list[Answer]:
+    """The best ``top_k`` answers after merging overlaps: candidates sorted by score (ties:
+    window order); each is kept unless its box overlaps an already kept one with IoU ≥
+    ``iou``, in which case it adds one to that answer's ``support``. Kept answers are ranked
+    from 1. Greedy non-maximum suppression, our design."""
+    if top_k < 1:
+        raise RasterError(f"top_k must be >= 1; got {top_k}")
+    order = sorted(range(len(candidates)), key=lambda i: (-candidates[i].score, i))
+    kept: list[Answer] = []
+    for i in order:
+        c = candidates[i]
+        hit = next(
+            (k for k in kept if float(boxes.iou(np.asarray(k.box), np.asarray(c.box))) >= iou),
+            None,
+        )
+        if hit is not None:
+            hit.support += 1
+            continue
+        kept.append(Answer(list(c.box), c.score, c.tile, 1, 0, c.completion))
+    out = kept[:top_k]
+    for r, a in enumerate(out, start=1):
+        a.rank = r
+    return out
+
+
+def ground_raster(
+    path: str | os.PathLike,
+    sentence: str,
+    model,
+    processor,
+    *,
+    tile: int = DEFAULT_TILE,
+    overlap: float = DEFAULT_OVERLAP,
+    bands: str | Sequence[int] | None = None,
+    stretch: str = "auto",
+    top_k: int = 1,
+    merge_iou: float = 0.5,
+    min_valid: float = 0.25,
+    batch_size: int = 16,
+    max_new_tokens: int = 256,
+    prompt_style: str = "full",
+    progress: bool = True,
+) -> Grounding:
+    """Ground ``sentence`` in the raster at ``path`` with ``model``, window by window.
+
+    The raster is cut into :func:`plan_windows` (``tile``, ``overlap``); each window is read
+    alone (:func:`read_window`, bands by :func:`choose_bands`, a percentile stretch for
+    non-8-bit data by ``stretch``: ``"auto"``, ``"percentile"`` or ``"none"``); windows with
+    less than ``min_valid`` valid pixels (nodata borders) are skipped and counted. At most
+    ``batch_size`` window images are held at once; the model answers each with a confidence
+    (:func:`rsground_lib.evaluation.generate_scored`, ``prompt_style`` as in training: the
+    tiny models use ``"compact"``). Each parsed answer becomes a box in raster pixels
+    (:func:`window_box_to_raster`); :func:`merge_candidates` keeps the best ``top_k``.
+    A tqdm bar over windows goes to stderr when ``progress``.
+
+    Errors name the file: a missing raster (FileNotFoundError), an unreadable one, a band that
+    does not exist, an empty sentence (:class:`RasterError`)."""
+    import rasterio
+    from tqdm.auto import tqdm
+
+    sentence = " ".join(str(sentence).split())
+    if not sentence:
+        raise RasterError("sentence is empty: say what to find, e.g. 'the largest tree'")
+    if batch_size < 1:
+        raise RasterError(f"batch_size must be >= 1; got {batch_size}")
+    if not 0.0 <= min_valid <= 1.0:
+        raise RasterError(f"min_valid must be in [0, 1]; got {min_valid}")
+    if top_k < 1:
+        raise RasterError(f"top_k must be >= 1; got {top_k}")
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open(path) as ds:
+        info = _info(ds, path)
+        chosen = choose_bands(info, bands)
+        limits = stretch_limits(ds, chosen) if _needs_stretch(info, chosen, stretch) else None
+        windows = plan_windows(info.width, info.height, tile, overlap)
+        skipped: list[Tile] = []
+        candidates: list[Answer] = []
+        unparsed = 0
+        bar = tqdm(
+            total=len(windows), desc="windows", unit="window", file=sys.stderr, disable=not progress
+        )
+        try:
+            for start in range(0, len(windows), batch_size):
+                batch, recs = [], []
+                for t in windows[start : start + batch_size]:
+                    image, share = read_window(ds, t, chosen, limits)
+                    if share < min_valid:
+                        skipped.append(t)
+                        continue
+                    batch.append(t)
+                    recs.append(
+                        {
+                            "image": image,
+                            "width": t.width,
+                            "height": t.height,
+                            "expression": sentence,
+                        }
+                    )
+                if recs:
+                    scored = evaluation.generate_scored(
+                        model,
+                        processor,
+                        recs,
+                        batch_size=len(recs),
+                        max_new_tokens=max_new_tokens,
+                        prompt_style=prompt_style,
+                    )
+                    for t, (text, score) in zip(batch, scored, strict=True):
+                        box_model = prompts.parse_answer(text)
+                        if box_model is None:
+                            unparsed += 1
+                            continue
+                        size_model = models.model_image_size(processor, t.width, t.height)
+                        candidates.append(
+                            Answer(
+                                window_box_to_raster(box_model, t, size_model),
+                                score,
+                                t,
+                                completion=text,
+                            )
+                        )
+                bar.update(len(windows[start : start + batch_size]))
+        finally:
+            bar.close()
+    answers = merge_candidates(candidates, merge_iou, top_k) if candidates else []
+    settings = {
+        "tile": tile,
+        "overlap": overlap,
+        "stretch": stretch,
+        "stretch_limits": limits,
+        "top_k": top_k,
+        "merge_iou": merge_iou,
+        "min_valid": min_valid,
+        "prompt_style": prompt_style,
+    }
+    return Grounding(
+        sentence, info, chosen, windows, skipped, candidates, answers, unparsed, settings
+    )
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def answers_frame(result: Grounding, model_name: str = ""):
+    """The answers as a GeoDataFrame, one feature per answer (best first): the polygon in the
+    raster's CRS (or in pixel coordinates when the raster is not georeferenced: no CRS, and
+    ``coords`` says ``"pixel"``), with ``sentence``, ``rank``, ``score``, ``support``,
+    ``model``, ``window`` (``"col_off,row_off,width,height"``), the box in raster pixels
+    (``px_x1 … px_y2``), ``coords`` (``"map"`` or ``"pixel"``) and ``raster`` (the file)."""
+    import geopandas as gpd
+
+    geo = result.info.georeferenced
+    rows = [
+        {
+            "sentence": result.sentence,
+            "rank": a.rank,
+            "score": a.score,
+            "support": a.support,
+            "model": model_name,
+            "window": a.tile.label(),
+            "px_x1": a.box[0],
+            "px_y1": a.box[1],
+            "px_x2": a.box[2],
+            "px_y2": a.box[3],
+            "coords": "map" if geo else "pixel",
+            "raster": Path(result.info.path).name,
+        }
+        for a in result.answers
+    ]
+    geoms = [box_polygon(a.box, result.info.transform if geo else None) for a in result.answers]
+    columns = [
+        "sentence",
+        "rank",
+        "score",
+        "support",
+        "model",
+        "window",
+        "px_x1",
+        "px_y1",
+        "px_x2",
+        "px_y2",
+        "coords",
+        "raster",
+    ]
+    return gpd.GeoDataFrame(
+        rows, columns=columns, geometry=geoms, crs=result.info.crs if geo else None
+    )
+
+
+def write_answers(result: Grounding, out: str | os.PathLike, model_name: str = "") -> Path:
+    """Write :func:`answers_frame` to ``out``: GeoJSON (``.geojson``, ``.json``) or GeoPackage
+    (``.gpkg``), by suffix (:data:`WRITERS`); another suffix is a RasterError naming the
+    ones it can write. An existing file is replaced. Returns the path. For a raster without
+    georeferencing prefer GeoPackage: it stores "no CRS", while a GeoJSON reader assumes
+    WGS 84 (RFC 7946) — the ``coords`` attribute says ``"pixel"`` in both."""
+    out = Path(out)
+    driver = WRITERS.get(out.suffix.lower())
+    if driver is None:
+        raise RasterError(
+            f"{out}: cannot write {out.suffix or 'a file without suffix'!r}; use one of "
+            + ", ".join(sorted(WRITERS))
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)  # the GPKG driver would otherwise add a layer
+    frame = answers_frame(result, model_name)
+    with warnings.catch_warnings():
+        # no CRS is deliberate for a raster without georeferencing: "coords" says "pixel"
+        warnings.filterwarnings("ignore", message="'crs' was not provided", category=UserWarning)
+        frame.to_file(out, driver=driver, engine="pyogrio")
+    return out

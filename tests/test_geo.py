@@ -1,0 +1,362 @@
+"""Grounding in a raster (:mod:`rsground_lib.geo`): windows, bands, nodata, coordinates,
+the answer's place in the full raster, and the GeoJSON / GeoPackage written."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import torch
+from affine import Affine
+from rasterio.transform import from_origin, rowcol, xy
+
+from rsground_lib import evaluation, geo, models, prompts
+from rsground_lib.data import base_scenes
+
+REAL_RASTERS = ("geotiff/RGB.byte.tif", "geotiff/rgbn_suba.tif", "aerial_boxes/OSBS_029.tif")
+
+
+def _write(path, data, *, crs="EPSG:32631", transform=None, nodata=None, colorinterp=None):
+    data = np.asarray(data)
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": str(data.dtype),
+    }
+    if crs is not None:
+        profile["crs"] = crs
+        profile["transform"] = transform or from_origin(500000.0, 4000000.0, 0.5, 0.5)
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+        if colorinterp is not None:
+            ds.colorinterp = colorinterp
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.set_num_threads(1)
+    return models.load_model("checkpoints/tiny-base")
+
+
+# ----------------------------------------------------------------------------- coordinates
+
+
+@pytest.mark.parametrize("name", REAL_RASTERS)
+def test_pixel_map_pixel_round_trip_on_real_rasters(real_data, name):
+    with rasterio.open(real_data / name) as ds:
+        t, w, h = ds.transform, ds.width, ds.height
+    rng = np.random.default_rng(0)
+    for col, row in zip(rng.integers(0, w, 50), rng.integers(0, h, 50), strict=True):
+        # the centre of pixel (row, col) goes to the map and back to the same pixel ...
+        mx, my = geo.pixel_to_map(t, col + 0.5, row + 0.5)
+        assert (mx, my) == pytest.approx(xy(t, row, col))  # rasterio's own pixel centre
+        assert rowcol(t, mx, my) == (row, col)
+        # ... and the continuous inverse is within half a pixel (here: to rounding error)
+        x, y = geo.map_to_pixel(t, mx, my)
+        assert abs(x - (col + 0.5)) < 0.5 and abs(y - (row + 0.5)) < 0.5
+        assert (x, y) == pytest.approx((col + 0.5, row + 0.5), abs=1e-6)
+
+
+def test_corner_of_the_landsat_scene_is_its_geotransform_origin(real_data):
+    with rasterio.open(real_data / "geotiff/RGB.byte.tif") as ds:
+        t = ds.transform
+    assert geo.pixel_to_map(t, 0, 0) == pytest.approx((101985.0, 2826915.0))
+    # one pixel right and one down: +300.0379 m east, -300.0417 m north (the file's pixel size)
+    assert geo.pixel_to_map(t, 1, 1) == pytest.approx((101985.0 + t.a, 2826915.0 + t.e))
+
+
+def test_box_polygon_maps_corners_through_a_rotated_transform():
+    t = Affine.translation(1000.0, 2000.0) @ Affine.rotation(90.0) @ Affine.scale(2.0, 2.0)
+    poly = geo.box_polygon([0, 0, 10, 5], t)
+    # x (columns) turns to map +y, y (rows) to map -x: the corners by hand
+    corners = np.asarray(poly.exterior.coords)[:4]
+    np.testing.assert_allclose(
+        corners, [[1000, 2000], [1000, 2020], [990, 2020], [990, 2000]], atol=1e-9
+    )
+    assert poly.area == pytest.approx(10 * 5 * 4)
+    assert list(geo.box_polygon([1, 2, 3, 4]).exterior.coords)[:4] == [
+        (1, 2),
+        (3, 2),
+        (3, 4),
+        (1, 4),
+    ]
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+def test_plan_windows_literal():
+    wins = geo.plan_windows(2000, 1000, tile=800, overlap=0.2)
+    # stride floor(800 * 0.8) = 640: columns 0, 640, then 1200 (flush with the edge); rows 0, 200
+    assert [(w.col_off, w.row_off) for w in wins] == [
+        (0, 0), (640, 0), (1200, 0), (0, 200), (640, 200), (1200, 200)
+    ]  # fmt: skip
+    assert {(w.width, w.height) for w in wins} == {(800, 800)}
+    assert geo.plan_windows(300, 200, tile=800) == [geo.Tile(0, 0, 300, 200)]
+    assert geo.plan_windows(800, 800, tile=800) == [geo.Tile(0, 0, 800, 800)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_windows_cover_the_raster_with_the_overlap_and_stay_inside(seed):
+    rng = np.random.default_rng(seed)
+    w, h = (int(v) for v in rng.integers(1, 3000, 2))
+    tile = int(rng.integers(16, 900))
+    overlap = float(rng.choice([0.0, 0.1, 0.2, 0.5, 0.9]))
+    wins = geo.plan_windows(w, h, tile, overlap)
+    covered = np.zeros((h, w), dtype=bool)
+    for t in wins:
+        assert t.col_off >= 0 and t.row_off >= 0
+        assert t.col_off + t.width <= w and t.row_off + t.height <= h
+        assert (t.width, t.height) == (min(tile, w), min(tile, h))
+        covered[t.row_off : t.row_off + t.height, t.col_off : t.col_off + t.width] = True
+    assert covered.all()
+    for offs, size in (
+        (sorted({t.col_off for t in wins}), min(tile, w)),
+        (sorted({t.row_off for t in wins}), min(tile, h)),
+    ):
+        for a, b in zip(offs, offs[1:], strict=False):
+            assert a + size - b >= overlap * tile - 1e-9  # shared pixels between neighbours
+
+
+def test_plan_windows_refuses_bad_arguments():
+    with pytest.raises(geo.RasterError, match="overlap"):
+        geo.plan_windows(100, 100, 64, 1.0)
+    with pytest.raises(geo.RasterError, match="tile"):
+        geo.plan_windows(100, 100, 0)
+
+
+# ----------------------------------------------------------------------------- bands, nodata
+
+
+def test_band_choice(real_data, tmp_path):
+    rgbn = geo.open_raster(real_data / "geotiff/rgbn_suba.tif")
+    assert rgbn.count == 4 and geo.choose_bands(rgbn) == (1, 2, 3)
+    assert geo.choose_bands(rgbn, "4") == (4, 4, 4)
+    assert geo.choose_bands(rgbn, "4,3,2") == (4, 3, 2)
+    with pytest.raises(
+        geo.RasterError, match=r"rgbn_suba.tif: band 5 does not exist \(the raster has 4 bands\)"
+    ):
+        geo.choose_bands(rgbn, [1, 2, 5])
+    with pytest.raises(geo.RasterError, match="1 band .* or 3 bands"):
+        geo.choose_bands(rgbn, "1,2")
+    with pytest.raises(geo.RasterError, match="band numbers"):
+        geo.choose_bands(rgbn, "red")
+    from rasterio.enums import ColorInterp as CI
+
+    bgr = _write(
+        tmp_path / "bgr.tif", np.zeros((3, 8, 8), np.uint8), colorinterp=[CI.blue, CI.green, CI.red]
+    )
+    assert geo.choose_bands(geo.open_raster(bgr)) == (3, 2, 1)
+    grey = _write(tmp_path / "grey.tif", np.zeros((1, 8, 8), np.uint8))
+    assert geo.choose_bands(geo.open_raster(grey)) == (1, 1, 1)
+    two = _write(tmp_path / "two.tif", np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(geo.RasterError, match="two.tif: 2 bands"):
+        geo.choose_bands(geo.open_raster(two))
+
+
+def test_nodata_border_is_masked_and_counted(real_data):
+    path = real_data / "geotiff/RGB.byte.tif"
+    with rasterio.open(path) as ds:
+        corner, share = geo.read_window(ds, geo.Tile(0, 0, 64, 64), (1, 2, 3))
+        assert share == 0.0 and np.asarray(corner).max() == 0  # the nodata border
+        centre, share = geo.read_window(ds, geo.Tile(360, 330, 64, 64), (1, 2, 3))
+        assert share == 1.0
+        ref = ds.read([1, 2, 3], window=rasterio.windows.Window(360, 330, 64, 64))
+    assert centre.size == (64, 64) and centre.mode == "RGB"
+    np.testing.assert_array_equal(np.moveaxis(np.asarray(centre), -1, 0), ref)
+
+
+def test_uint16_is_stretched_between_percentiles(tmp_path):
+    data = np.tile(np.arange(0, 1000, dtype=np.uint16).reshape(1, 10, 100), (3, 1, 1))
+    path = _write(tmp_path / "u16.tif", data, nodata=0)
+    info = geo.open_raster(path)
+    assert info.dtypes == ("uint16",) * 3
+    with rasterio.open(path) as ds:
+        (lo, hi), *_ = geo.stretch_limits(ds, (1, 2, 3), percentiles=(0, 100))
+        # valid values 1..999 (0 is nodata): 1 -> 0 and 999 -> 255
+        assert (lo, hi) == (1.0, 999.0)
+        image, share = geo.read_window(ds, geo.Tile(0, 0, 100, 10), (1, 2, 3), [(lo, hi)] * 3)
+    arr = np.asarray(image)[..., 0]
+    assert share == pytest.approx(999 / 1000)
+    assert arr[0, 0] == 0 and arr[0, 1] == 0 and arr[9, 99] == 255
+    assert arr[5, 50] == round((550 - 1) / 998 * 255)  # value 550, linear in between
+
+
+# ----------------------------------------------------------------------------- answers
+
+
+def test_window_box_to_raster_literal():
+    t = geo.Tile(100, 200, 128, 128)
+    # a 64-px model input of a 128-px window: x2 scale, then the window's offset
+    assert geo.window_box_to_raster([8, 8, 16, 24], t, (64, 64)) == [116.0, 216.0, 132.0, 248.0]
+    # clipped to the window
+    assert geo.window_box_to_raster([-4, 60, 70, 64], t, (64, 64)) == [100.0, 320.0, 228.0, 328.0]
+
+
+def test_merge_candidates_keeps_the_best_and_counts_support():
+    t = geo.Tile(0, 0, 10, 10)
+    cands = [
+        geo.Answer([0, 0, 10, 10], -0.5, t),
+        geo.Answer([1, 0, 11, 10], -0.1, t),  # IoU 9/11 with the first: merged into it
+        geo.Answer([50, 50, 60, 60], -0.3, t),
+    ]
+    kept = geo.merge_candidates(cands, iou=0.5, top_k=5)
+    assert [(a.box, a.score, a.support, a.rank) for a in kept] == [
+        ([1, 0, 11, 10], -0.1, 2, 1),
+        ([50, 50, 60, 60], -0.3, 1, 2),
+    ]
+    assert [a.rank for a in geo.merge_candidates(cands, top_k=1)] == [1]
+    assert len(geo.merge_candidates(cands, iou=0.95, top_k=5)) == 3
+
+
+def test_answer_span():
+    assert prompts.answer_span("<think>a</think><answer>[1, 2, 3, 4]</answer>") == (16, 45)
+    assert prompts.answer_span("x <answer>[1, 2") == (2, 15)
+    assert prompts.answer_span("[1, 2, 3, 4]") is None
+
+
+def test_generate_scored_is_greedy_and_its_score_is_the_answers_log_probability(tiny):
+    model, proc = tiny
+    recs = base_scenes.make_records(3, seed=5, max_objects=3, mode="mixed")
+    for r in recs:
+        r.pop("bbox")  # inference records: no target
+    scored = evaluation.generate_scored(
+        model, proc, recs, batch_size=2, max_new_tokens=24, prompt_style="compact"
+    )
+    texts, _ = evaluation.generate_answers(
+        model, proc, recs, batch_size=3, max_new_tokens=24, prompt_style="compact"
+    )
+    assert [s[0] for s in scored] == texts
+    # teacher-forced check of the first: the mean log-probability of the answer's tokens
+    from rsground_lib import conversation
+
+    ex = conversation.grounding_example(recs[0], proc, prompt_style="compact")
+    enc = conversation.prompt_inputs(proc, [ex])
+    tok = proc.tokenizer
+    ans = tok(texts[0], add_special_tokens=False)["input_ids"] + [
+        model.generation_config.eos_token_id
+    ]
+    ids = torch.cat([enc["input_ids"], torch.tensor([ans])], dim=1)
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        logits = model(**{**enc, "input_ids": ids, "attention_mask": mask}).logits[0]
+    n = enc["input_ids"].shape[1]
+    lp = torch.log_softmax(logits[n - 1 : -1].float(), -1)[
+        torch.arange(len(ans)), torch.tensor(ans)
+    ]
+    # the text is " <answer>[x1, y1, x2, y2]</answer>": a space token, then the answer block's
+    # tokens and the end-of-sequence token, which are the ones scored
+    assert texts[0].startswith(" <answer>") and tok.decode(ans[:1]) == " "
+    assert scored[0][1] == pytest.approx(lp[1:].mean().item(), abs=1e-4)
+    assert scored[0][1] != pytest.approx(lp.mean().item(), abs=1e-4)
+    assert all(s <= 0 for _, s in scored)
+
+
+def test_a_box_found_in_a_window_lands_at_its_place_in_the_raster(tiny, tmp_path):
+    model, proc = tiny
+    rec = base_scenes.make_records(1, seed=3, max_objects=1)[0]
+    canvas = np.full((3, 192, 256), 90, np.uint8)
+    canvas[:, 64:128, 128:192] = np.moveaxis(np.asarray(rec["image"]), -1, 0)  # window (128, 64)
+    path = _write(tmp_path / "scene.tif", canvas)
+    res = geo.ground_raster(path, rec["expression"], model, proc, tile=64, overlap=0.5,
+                            top_k=3, prompt_style="compact", max_new_tokens=24, progress=False)  # fmt: skip
+    assert len(res.windows) == 5 * 7 and res.skipped == [] and res.unparsed == 0
+    alone = evaluation.generate_scored(model, proc, [{k: rec[k] for k in ("image", "width", "height", "expression")}],
+                                       max_new_tokens=24, prompt_style="compact")  # fmt: skip
+    box_alone = prompts.parse_answer(alone[0][0])
+    cand = next(c for c in res.candidates if (c.tile.col_off, c.tile.row_off) == (128, 64))
+    assert cand.box == [
+        box_alone[0] + 128,
+        box_alone[1] + 64,
+        box_alone[2] + 128,
+        box_alone[3] + 64,
+    ]
+    assert cand.score == pytest.approx(alone[0][1], abs=1e-5)
+    # the tiny base finds the lone ship in the window that holds the scene
+    target = [rec["bbox"][0] + 128, rec["bbox"][1] + 64, rec["bbox"][2] + 128, rec["bbox"][3] + 64]
+    from rsground_lib import boxes
+
+    # (IoU 0.34 here: the ship is 8 x 4 px and the answers are on a 4-px grid)
+    assert boxes.iou(np.asarray(cand.box), np.asarray(target)) > 0.3
+    # the kept answer is the most confident window's (here another window, whose crop shows
+    # part of the scene: the tiny base's confidence is not a reliable judge of windows)
+    assert res.answers[0].score == max(c.score for c in res.candidates)
+
+
+def test_geojson_and_geopackage_open_with_the_crs_and_one_feature_per_answer(tiny, tmp_path):
+    model, proc = tiny
+    rec = base_scenes.make_records(1, seed=3, max_objects=1)[0]
+    t = from_origin(600000.0, 5000000.0, 2.0, 2.0)
+    path = _write(
+        tmp_path / "s.tif",
+        np.moveaxis(np.asarray(rec["image"]), -1, 0),
+        crs="EPSG:32632",
+        transform=t,
+    )
+    res = geo.ground_raster(path, "the ship", model, proc, tile=32, overlap=0.0, top_k=3,
+                            prompt_style="compact", max_new_tokens=24, progress=False)  # fmt: skip
+    assert len(res.answers) == 3  # four 32-px windows, four distinct answers, best three kept
+    for suffix in (".geojson", ".gpkg"):
+        out = geo.write_answers(res, tmp_path / f"a{suffix}", "tiny-base")
+        g = gpd.read_file(out)
+        assert g.crs.to_epsg() == 32632 and len(g) == 3
+        assert list(g["rank"]) == [1, 2, 3] and set(g["coords"]) == {"map"}
+        a = res.answers[0]
+        minx, miny, maxx, maxy = g.geometry.iloc[0].bounds
+        assert (minx, maxy) == pytest.approx((600000.0 + 2 * a.box[0], 5000000.0 - 2 * a.box[1]))
+        assert (maxx, miny) == pytest.approx((600000.0 + 2 * a.box[2], 5000000.0 - 2 * a.box[3]))
+        assert g["window"].iloc[0] == a.tile.label() and g["model"].iloc[0] == "tiny-base"
+    with pytest.raises(
+        geo.RasterError, match=r"a\.shp: cannot write '.shp'; use one of .geojson, .gpkg, .json"
+    ):
+        geo.write_answers(res, tmp_path / "a.shp")
+
+
+def test_a_raster_without_georeferencing_answers_in_pixels(tiny, tmp_path):
+    model, proc = tiny
+    rec = base_scenes.make_records(1, seed=3, max_objects=1)[0]
+    path = tmp_path / "plain.png"
+    rec["image"].save(path)
+    info = geo.open_raster(path)
+    assert info.georeferenced is False and info.crs is None
+    res = geo.ground_raster(path, "the ship", model, proc, tile=64, prompt_style="compact",
+                            max_new_tokens=24, progress=False)  # fmt: skip
+    g = gpd.read_file(geo.write_answers(res, tmp_path / "plain.gpkg"))
+    assert g.crs is None and list(g["coords"]) == ["pixel"]
+    # GeoJSON has no "no CRS" (RFC 7946 means WGS 84): the attribute is what says pixels
+    g = gpd.read_file(geo.write_answers(res, tmp_path / "plain.geojson"))
+    assert list(g["coords"]) == ["pixel"]
+    assert g.geometry.iloc[0].bounds == pytest.approx(
+        (res.answers[0].box[0], res.answers[0].box[1], res.answers[0].box[2], res.answers[0].box[3])
+    )
+
+
+def test_bad_input_names_the_file(tiny, tmp_path):
+    model, proc = tiny
+    with pytest.raises(FileNotFoundError, match="nothere.tif: no such raster file"):
+        geo.ground_raster(tmp_path / "nothere.tif", "the ship", model, proc)
+    bad = tmp_path / "bad.tif"
+    bad.write_text("not a raster")
+    with pytest.raises(geo.RasterError, match="bad.tif: not a raster"):
+        geo.ground_raster(bad, "the ship", model, proc)
+    good = _write(tmp_path / "g.tif", np.zeros((3, 8, 8), np.uint8))
+    with pytest.raises(geo.RasterError, match="sentence is empty"):
+        geo.ground_raster(good, "  ", model, proc)
+    with pytest.raises(geo.RasterError, match="band 4 does not exist"):
+        geo.ground_raster(good, "the ship", model, proc, bands="4", progress=False)
+
+
+def test_all_nodata_raster_gives_no_answer_and_says_why(tiny, tmp_path):
+    model, proc = tiny
+    path = _write(tmp_path / "empty.tif", np.zeros((3, 40, 40), np.uint8), nodata=0)
+    res = geo.ground_raster(path, "the ship", model, proc, tile=20, overlap=0.0, progress=False)
+    assert res.answers == [] and len(res.skipped) == len(res.windows) == 4
+    assert math.isclose(res.settings["min_valid"], 0.25)
