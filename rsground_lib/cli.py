@@ -13,8 +13,9 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
-from rsground_lib import __version__, boxes, evaluation, metrics, models, predictions
+from rsground_lib import __version__, boxes, evaluation, geo, metrics, models, predictions
 from rsground_lib.bench import BENCHMARKS, run_benchmarks
 from rsground_lib.bookbuild import build_book
 from rsground_lib.data.benchmarks import load_benchmark
@@ -134,6 +135,79 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         f"(parse rate {summary['parse_rate']:.3f}, Pr@0.5 {summary['pr@0.5']:.3f}); "
         f"summary: {evaluation.summary_path(args.output)}"
     )
+    return 0
+
+
+TINY_BASE = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-base"
+"""The tiny CPU base checkpoint in the source tree: ``rsground ground``'s default model."""
+
+
+def _cmd_ground(args: argparse.Namespace) -> int:
+    """Ground a sentence in a raster window by window and write the answers as GeoJSON /
+    GeoPackage (:func:`rsground_lib.geo.ground_raster`, :func:`rsground_lib.geo.write_answers`);
+    bad input is one line on stderr and exit status 2."""
+    try:
+        if args.output is not None and Path(args.output).suffix.lower() not in geo.WRITERS:
+            raise geo.RasterError(
+                f"{args.output}: cannot write {Path(args.output).suffix or 'a file without suffix'!r}; "
+                "use one of " + ", ".join(sorted(geo.WRITERS))
+            )
+        # what can be checked without the model is checked before loading it
+        geo.clean_sentence(args.sentence)
+        geo.choose_bands(geo.open_raster(args.image), args.bands)
+        checkpoint = args.checkpoint or str(TINY_BASE)
+        if args.checkpoint is None:
+            print(
+                f"rsground ground: no --checkpoint: using the tiny CPU base ({checkpoint}), a toy "
+                "trained on 64-px synthetic shapes; pass a trained Qwen2.5-VL checkpoint for real use",
+                file=sys.stderr,
+            )
+        model, processor = models.load_model(checkpoint)
+        prompt_style = args.prompt_style or (
+            "compact" if (Path(checkpoint) / models.TINY_MARKER).is_file() else "full"
+        )
+        result = geo.ground_raster(
+            args.image,
+            args.sentence,
+            model,
+            processor,
+            tile=args.tile,
+            overlap=args.overlap,
+            bands=args.bands,
+            stretch=args.stretch,
+            top_k=args.top_k,
+            merge_iou=args.merge_iou,
+            min_valid=args.min_valid,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            prompt_style=prompt_style,
+            progress=not args.quiet,
+        )
+        written = geo.write_answers(result, args.output, str(checkpoint)) if args.output else None
+    except (ValueError, OSError) as err:
+        print(f"rsground ground: error: {err}", file=sys.stderr)
+        return 2
+    info = result.info
+    where = (
+        f"map coordinates ({info.crs})"
+        if info.georeferenced
+        else "PIXEL coordinates (the raster is not georeferenced)"
+    )
+    print(
+        f"{len(result.windows)} windows of {args.tile} px ({len(result.skipped)} skipped: "
+        f"too little valid data; {result.unparsed} unparsed answers); "
+        f"{len(result.answers)} answer(s) in {where}"
+    )
+    for a in result.answers:
+        poly = geo.box_polygon(a.box, info.transform if info.georeferenced else None)
+        minx, miny, maxx, maxy = poly.bounds
+        print(
+            f"  #{a.rank} score {a.score:.3f} (support {a.support}) pixels "
+            f"[{a.box[0]:.0f}, {a.box[1]:.0f}, {a.box[2]:.0f}, {a.box[3]:.0f}] "
+            f"bounds [{minx:.2f}, {miny:.2f}, {maxx:.2f}, {maxy:.2f}]"
+        )
+    if written is not None:
+        print(f"written: {written}")
     return 0
 
 
@@ -289,6 +363,57 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--image-size", type=int, default=800, help="side of generated scenes, px")
     pr.add_argument("--seed", type=int, default=0, help="seed of generated scenes")
     pr.set_defaults(func=_cmd_predict)
+
+    gr = sub.add_parser(
+        "ground",
+        help="ground a sentence in a raster (GeoTIFF or any image), window by window, to GeoJSON",
+        description="Cut the raster into overlapping windows, ground the sentence in each "
+        "(batched), keep the most confident answer(s), map them through the geotransform to "
+        "polygons in the raster's CRS and write GeoJSON (.geojson/.json) or GeoPackage (.gpkg). "
+        "A raster without georeferencing is answered in pixel coordinates, and the output says so.",
+    )
+    gr.add_argument("image", help="the raster: GeoTIFF or any format GDAL reads")
+    gr.add_argument("sentence", help='what to find, e.g. "the largest storage tank"')
+    gr.add_argument("-o", "--output", default=None, help="answers file: .geojson, .json or .gpkg")
+    gr.add_argument(
+        "--checkpoint",
+        default=None,
+        help="checkpoint folder or hub id (default: the tiny CPU base)",
+    )
+    gr.add_argument("--tile", type=int, default=geo.DEFAULT_TILE, help="window side, raster pixels")
+    gr.add_argument(
+        "--overlap",
+        type=float,
+        default=geo.DEFAULT_OVERLAP,
+        help="share of a window its neighbour shares",
+    )
+    gr.add_argument(
+        "--bands", default=None, help="1 or 3 band numbers read as RGB, e.g. 1,2,3 or 4"
+    )
+    gr.add_argument(
+        "--stretch",
+        default="auto",
+        choices=["auto", "percentile", "none"],
+        help="8-bit conversion: 'auto' stretches non-uint8 bands between their 2nd and 98th percentiles",
+    )
+    gr.add_argument("--top-k", type=int, default=1, help="answers kept after merging overlaps")
+    gr.add_argument("--merge-iou", type=float, default=0.5, help="IoU at which two answers merge")
+    gr.add_argument(
+        "--min-valid",
+        type=float,
+        default=0.25,
+        help="skip windows with less valid data than this share",
+    )
+    gr.add_argument("--batch-size", type=int, default=16, help="windows per generation batch")
+    gr.add_argument("--max-new-tokens", type=int, default=256, help="answer budget in tokens")
+    gr.add_argument(
+        "--prompt-style",
+        default=None,
+        choices=["full", "compact"],
+        help="default: 'compact' for the tiny models, 'full' otherwise",
+    )
+    gr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    gr.set_defaults(func=_cmd_ground)
     return parser
 
 

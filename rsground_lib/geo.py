@@ -397,6 +397,14 @@ def merge_candidates(
     return out
 
 
+def clean_sentence(sentence: str) -> str:
+    """The sentence with runs of whitespace collapsed; an empty one is a RasterError."""
+    text = " ".join(str(sentence).split())
+    if not text:
+        raise RasterError("sentence is empty: say what to find, e.g. 'the largest tree'")
+    return text
+
+
 def ground_raster(
     path: str | os.PathLike,
     sentence: str,
@@ -432,9 +440,7 @@ def ground_raster(
     import rasterio
     from tqdm.auto import tqdm
 
-    sentence = " ".join(str(sentence).split())
-    if not sentence:
-        raise RasterError("sentence is empty: say what to find, e.g. 'the largest tree'")
+    sentence = clean_sentence(sentence)
     if batch_size < 1:
         raise RasterError(f"batch_size must be >= 1; got {batch_size}")
     if not 0.0 <= min_valid <= 1.0:

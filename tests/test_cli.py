@@ -23,7 +23,7 @@ def test_help_lists_the_subcommands(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for sub in ("book", "bench", "setup-jupyter", "eval", "predict"):
+    for sub in ("book", "bench", "setup-jupyter", "eval", "predict", "ground"):
         assert sub in out
 
 
@@ -162,3 +162,38 @@ def test_predict_writes_one_line_per_sample_and_refuses_bad_input(tmp_path, caps
     assert err.startswith("rsground predict: error:") and "missing-folder" in err
     assert main(["predict", "--checkpoint", "x", "--benchmark", "dior_rsvg", "-o", str(out)]) == 2
     assert "give its folder (--data-root)" in capsys.readouterr().err
+
+
+def test_ground_writes_geojson_in_the_rasters_crs_and_refuses_bad_input(tmp_path, capsys):
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from rsground_lib.data import base_scenes
+
+    rec = base_scenes.make_records(1, seed=3, max_objects=1)[0]
+    raster = tmp_path / "scene.tif"
+    with rasterio.open(raster, "w", driver="GTiff", width=64, height=64, count=3, dtype="uint8",
+                       crs="EPSG:32631", transform=from_origin(500000, 4000000, 0.5, 0.5)) as ds:  # fmt: skip
+        ds.write(np.moveaxis(np.asarray(rec["image"]), -1, 0))
+    out = tmp_path / "answers.geojson"
+    argv = ["ground", str(raster), "the ship", "--checkpoint", "checkpoints/tiny-base",
+            "--tile", "32", "--overlap", "0", "--top-k", "2", "--max-new-tokens", "24", "-q", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "4 windows of 32 px (0 skipped" in printed and "map coordinates (EPSG:32631)" in printed
+    g = gpd.read_file(out)
+    assert len(g) == 2 and g.crs.to_epsg() == 32631 and list(g["rank"]) == [1, 2]
+    assert list(g["sentence"]) == ["the ship", "the ship"]
+    cases = [
+        ([str(raster), "  "], "sentence is empty"),
+        ([str(raster), "the ship", "--bands", "1,2,7"], "band 7 does not exist (the raster has 3 bands)"),
+        ([str(raster), "the ship", "-o", str(tmp_path / "a.shp")], "cannot write '.shp'; use one of .geojson, .gpkg, .json"),
+        ([str(tmp_path / "none.tif"), "the ship"], "none.tif: no such raster file"),
+        ([str(Path(__file__)), "the ship"], "test_cli.py: not a raster"),
+    ]  # fmt: skip
+    for args, message in cases:
+        assert main(["ground", *args, "--checkpoint", "checkpoints/tiny-base", "-q"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("rsground ground: error:") and message in err[0]
