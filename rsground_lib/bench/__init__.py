@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "tiny_model": "rsground_lib.bench.tiny_model:run",
     "rft": "rsground_lib.bench.rft:run",
     "predict": "rsground_lib.bench.predict:run",
+    "geo": "rsground_lib.bench.geo:run",
 }
 """name → "module:function"; the function takes no arguments and returns a JSON-able dict."""
 
