@@ -680,3 +680,78 @@ def prediction_gallery(items, predictions: dict, ncols: int = 3):
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=MIN_FONT_PT + 0.5,
                    frameon=False)  # fmt: skip
     return fig
+
+
+def raster_panels(panels, ncols: int = PANELS_PER_ROW):
+    """Rasters with what grounding in them did, one panel each. A panel is a dict: ``image``
+    (an RGB array, e.g. :func:`rsground_lib.geo.read_preview`), ``scale`` (raster pixels →
+    image pixels, default 1), ``title``, and boxes in RASTER pixels: ``windows`` (thin dotted
+    white: the windows read), ``skipped`` (red: windows skipped for nodata), ``objects``
+    (thin white: every labelled object), ``targets`` (yellow, dashed: what the sentence
+    names) and ``answers`` (``[(box, label)]``, cyan, solid, labelled). Windows and
+    ``skipped`` take :class:`rsground_lib.geo.Tile` or ``(col_off, row_off, width, height)``."""
+    import textwrap
+
+    import matplotlib
+    import numpy as np
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+
+    panels = list(panels)
+    if not panels:
+        raise ValueError("raster_panels: no panels to draw")
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = -(-len(panels) // ncols)
+
+    def tile_box(t):
+        c, r, w, h = (t.col_off, t.row_off, t.width, t.height) if hasattr(t, "col_off") else t
+        return [c, r, c + w, r + h]
+
+    def rect(ax, box, s, **kw):
+        x1, y1, x2, y2 = (float(v) * s for v in box)
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, **kw))
+
+    used = set()
+    with matplotlib.rc_context(BOOK_STYLE):
+        panel_in = BOOK_WIDTH_IN / ncols
+        fig = _new_figure(BOOK_WIDTH_IN, (panel_in + 0.55) * nrows + 0.45)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+        for ax in axes:
+            ax.axis("off")
+        for ax, p in zip(axes, panels, strict=False):
+            s = float(p.get("scale", 1.0))
+            ax.imshow(np.asarray(p["image"]))
+            for t in p.get("windows", ()):
+                rect(ax, tile_box(t), s, fill=False, ec="white", lw=0.5, ls=":", alpha=0.8)
+                used.add("windows")
+            for t in p.get("skipped", ()):
+                rect(ax, tile_box(t), s, fill=True, fc="#d62728", alpha=0.25, ec="#d62728", lw=0.6)
+                used.add("skipped")
+            for b in p.get("objects", ()):
+                rect(ax, b, s, fill=False, ec="white", lw=0.6, alpha=0.9)
+                used.add("objects")
+            for b in p.get("targets", ()):
+                rect(ax, b, s, fill=False, ec="#ffd400", lw=1.8, ls="--")
+                used.add("targets")
+            for b, label in p.get("answers", ()):
+                rect(ax, b, s, fill=False, ec="#00e5ff", lw=1.4)
+                ax.text(float(b[0]) * s, float(b[1]) * s - 1, str(label), color="#00e5ff",
+                        fontsize=MIN_FONT_PT, va="bottom", ha="left")  # fmt: skip
+                used.add("answers")
+            title = p.get("title", "")
+            ax.set_title(
+                "\n".join(textwrap.wrap(str(title), max(16, int(panel_in * 14)))[:3]),
+                fontsize=MIN_FONT_PT,
+            )
+        legend = {
+            "windows": Line2D([], [], color="0.4", ls=":", lw=1.0, label="windows"),
+            "skipped": Patch(fc="#d62728", alpha=0.35, label="skipped (nodata)"),
+            "objects": Line2D([], [], color="0.55", lw=1.0, label="labelled objects"),
+            "targets": Line2D([], [], color="#ffd400", ls="--", lw=1.8, label="target"),
+            "answers": Line2D([], [], color="#00e5ff", lw=1.4, label="answers (rank)"),
+        }
+        handles = [h for k, h in legend.items() if k in used]
+        if handles:
+            fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+                       fontsize=MIN_FONT_PT + 0.5, frameon=False)  # fmt: skip
+    return fig

@@ -170,7 +170,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("evaluation", "Evaluation on DIOR-RSVG, OPT-RSVG, VRSBench", "05_evaluation",
           "the same commands (rsground predict / eval) on the real test splits; never run on a GPU"),
     Stage("ablations", "Ablations: rewards, consistency scores, κ", None, "—"),
-    Stage("geo", "Grounding in GeoTIFFs", None, "—"),
+    Stage("geo", "Grounding in GeoTIFFs (our addition: windows, map coordinates, GeoJSON)", "07_geo",
+          "the same code (rsground ground); never run with a GPU checkpoint"),
 )  # fmt: skip
 """The paper's stages in order. A stage whose chapter lands sets ``chapter`` (one line)."""
 

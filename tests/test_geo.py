@@ -360,3 +360,170 @@ def test_all_nodata_raster_gives_no_answer_and_says_why(tiny, tmp_path):
     res = geo.ground_raster(path, "the ship", model, proc, tile=20, overlap=0.0, progress=False)
     assert res.answers == [] and len(res.skipped) == len(res.windows) == 4
     assert math.isclose(res.settings["min_valid"], 0.25)
+
+
+# ----------------------------------------------------------------------------- the chapter's helpers
+
+
+def test_scene_raster_puts_the_scene_and_its_boxes_at_the_offset(tmp_path):
+    rec = base_scenes.make_records(1, seed=4, max_objects=3)[0]
+    out = geo.scene_raster(tmp_path / "r.tif", rec, size=100, offset=(30, 20), pixel_size=2.0,
+                           origin=(1000.0, 5000.0), crs="EPSG:32633")  # fmt: skip
+    assert out["bbox"] == [
+        rec["bbox"][0] + 30,
+        rec["bbox"][1] + 20,
+        rec["bbox"][2] + 30,
+        rec["bbox"][3] + 20,
+    ]
+    assert out["scene_box"] == [30, 20, 94, 84] and len(out["objects"]) == len(rec["objects"])
+    with rasterio.open(out["path"]) as ds:
+        assert ds.crs.to_epsg() == 32633 and (ds.width, ds.height) == (100, 100)
+        assert ds.transform * (0, 0) == (1000.0, 5000.0) and ds.res == (2.0, 2.0)
+        inside = ds.read(window=rasterio.windows.Window(30, 20, 64, 64))
+    np.testing.assert_array_equal(np.moveaxis(inside, 0, -1), np.asarray(rec["image"]))
+    with pytest.raises(geo.RasterError, match="does not fit"):
+        geo.scene_raster(tmp_path / "x.tif", rec, size=100, offset=(40, 0))
+
+
+def test_synthetic_rasters_are_deterministic_and_inside(tmp_path):
+    a = geo.synthetic_rasters(tmp_path / "a", 5, seed=7, size=96)
+    b = geo.synthetic_rasters(tmp_path / "b", 5, seed=7, size=96)
+    assert [r["bbox"] for r in a] == [r["bbox"] for r in b]
+    assert [r["expression"] for r in a] == [r["expression"] for r in b]
+    for r in a:
+        ox, oy, x2, y2 = r["scene_box"]
+        assert 0 <= ox and 0 <= oy and x2 <= 96 and y2 <= 96
+        assert ox <= r["bbox"][0] < r["bbox"][2] <= x2
+
+
+def _grounding(answers, candidates, windows=4, skipped=0, unparsed=0):
+    info = geo.RasterInfo(
+        "r.tif", 100, 100, 3, ("uint8",) * 3, None, None, Affine.identity(), (), False
+    )
+    tiles = [geo.Tile(0, 0, 50, 50)] * windows
+    ans = [geo.Answer(b, s, tiles[0], rank=i + 1) for i, (b, s) in enumerate(answers)]
+    cands = [geo.Answer(b, s, tiles[0]) for b, s in candidates]
+    return geo.Grounding("the ship", info, (1, 2, 3), tiles, tiles[:skipped], cands, ans, unparsed)
+
+
+def test_score_groundings_literal():
+    target = [10, 10, 20, 20]
+    results = [
+        _grounding([([10, 10, 20, 20], -0.1)], [([10, 10, 20, 20], -0.1)]),  # right
+        _grounding(
+            [([50, 50, 60, 60], -0.1)], [([50, 50, 60, 60], -0.1), ([11, 10, 21, 20], -0.3)]
+        ),
+        _grounding([], [], skipped=4, unparsed=0),  # every window skipped: a miss
+        _grounding([([12, 10, 22, 20], -0.2)], [([12, 10, 22, 20], -0.2)], unparsed=2),  # IoU 8/12
+    ]
+    s = geo.score_groundings(results, [target] * 4)
+    # top answers: hit, miss, none, hit (IoU 0.667); some window right: 1, 2 (IoU 9/11), -, 4
+    assert s["pr@0.5"] == 0.5 and s["candidate_recall"] == 0.75 and s["answered"] == 0.75
+    assert s["mean_iou"] == pytest.approx((1 + 0 + 0 + 8 / 12) / 4)
+    assert (s["windows"], s["skipped"], s["unparsed"]) == (4.0, 1.0, 0.5)
+
+
+def test_score_sentences_literal():
+    objs = [
+        {"category": "Tree", "bbox": [0.0, 0.0, 10.0, 10.0]},
+        {"category": "Tree", "bbox": [20.0, 0.0, 30.0, 10.0]},
+    ]
+    recs = [
+        {"expression": "the leftmost tree", "bbox": objs[0]["bbox"], "objects": objs},
+        {"expression": "the rightmost tree", "bbox": objs[1]["bbox"], "objects": objs},
+    ]
+    results = [_grounding([([20, 0, 30, 10], -0.25)], []), _grounding([], [], skipped=1)]
+    rows = geo.score_sentences(results, recs)
+    # the first answered the other tree: no hit, but it found a tree; the second had no answer
+    assert rows == [
+        {
+            "sentence": "the ship",
+            "iou": 0.0,
+            "hit": False,
+            "best_iou_any": 1.0,
+            "score": -0.25,
+            "windows": 4,
+        },
+        {
+            "sentence": "the ship",
+            "iou": 0.0,
+            "hit": False,
+            "best_iou_any": 0.0,
+            "score": None,
+            "windows": 3,
+        },
+    ]
+
+
+def test_ground_labelled_without_data_is_none(tiny, tmp_path):
+    model, proc = tiny
+    assert geo.ground_labelled(None, model, proc, noun="tree", tile=64, overlap=0.0) is None
+    assert (
+        geo.ground_labelled(tmp_path / "absent.tif", model, proc, noun="tree", tile=64, overlap=0.0)
+        is None
+    )
+
+
+def test_map_table_reads_the_bounds_of_each_feature():
+    gdf = gpd.GeoDataFrame(
+        {"sentence": ["a", "b"], "rank": [1, 1], "score": [-0.12345, -0.5]},
+        geometry=[
+            geo.box_polygon([0, 0, 2, 1], from_origin(100.0, 200.0, 10.0, 10.0)),
+            geo.box_polygon([1, 1, 2, 2]),
+        ],
+    )
+    t = geo.map_table(gdf)
+    assert t.to_dict(orient="records") == [
+        {
+            "sentence": "a",
+            "rank": 1,
+            "score": -0.123,
+            "min_x": 100.0,
+            "min_y": 190.0,
+            "max_x": 120.0,
+            "max_y": 200.0,
+        },
+        {
+            "sentence": "b",
+            "rank": 1,
+            "score": -0.5,
+            "min_x": 1.0,
+            "min_y": 1.0,
+            "max_x": 2.0,
+            "max_y": 2.0,
+        },
+    ]
+
+
+def test_answers_of_several_rasters_in_one_file_need_one_crs(tiny, tmp_path):
+    model, proc = tiny
+    rec = base_scenes.make_records(1, seed=3, max_objects=1)[0]
+    data = np.moveaxis(np.asarray(rec["image"]), -1, 0)
+    a = _write(tmp_path / "a.tif", data, crs="EPSG:32631")
+    b = _write(tmp_path / "b.tif", data, crs="EPSG:32632")
+    opts = {"tile": 64, "prompt_style": "compact", "max_new_tokens": 24, "progress": False}
+    ra, ra2, rb = (
+        geo.ground_raster(p, s, model, proc, **opts)
+        for p, s in ((a, "the ship"), (a, "the plane"), (b, "the ship"))
+    )
+    frame = geo.answers_frame([ra, ra2])
+    assert (
+        len(frame) == 2
+        and frame.crs.to_epsg() == 32631
+        and list(frame["sentence"]) == ["the ship", "the plane"]
+    )
+    with pytest.raises(geo.RasterError, match="different coordinate systems"):
+        geo.answers_frame([ra, rb])
+
+
+def test_stretch_limits_of_a_large_raster_come_from_spread_samples(tmp_path):
+    cols = np.tile(np.arange(1000, dtype=np.uint16), (1000, 1))  # value = column
+    path = _write(tmp_path / "big.tif", np.stack([cols, cols, 999 - cols]))
+    with rasterio.open(path) as ds:
+        # 4 samples of 128 px (2 x 2 grid): columns 0-127 and 872-999
+        assert geo.stretch_limits(ds, (1, 3), percentiles=(0, 100), max_pixels=4 * 128**2) == [
+            (0.0, 999.0),
+            (0.0, 999.0),
+        ]
+        ((median, _),) = geo.stretch_limits(ds, (1,), percentiles=(50, 100), max_pixels=4 * 128**2)
+    assert median == (127 + 872) / 2

@@ -96,6 +96,16 @@ def test_multi_panel_figures_are_readable_at_the_book_width():
             (64, 64),
             images=[Image.new("RGB", (64, 64))] * 2,
         ),  # fmt: skip
+        plotting.raster_panels(
+            [
+                {
+                    "image": np.zeros((64, 64, 3), np.uint8),
+                    "title": "a raster " * 8,
+                    "answers": [([8, 8, 20, 20], 1)],
+                }
+            ]
+            * 3
+        ),  # fmt: skip
     ]
     for fig in figures:
         assert fig.get_figwidth() <= plotting.BOOK_WIDTH_IN
@@ -113,3 +123,32 @@ def test_rft_curves_draw_the_logged_keys_only():
     assert titles == ["answers", "KL to the start model"]  # panels without a logged key: absent
     with pytest.raises(ValueError, match="no logged key"):
         plotting.rft_curves([{"step": 1, "loss": 0.1}])
+
+
+def test_raster_panels_draws_each_box_kind_scaled_to_the_preview():
+    from matplotlib.patches import Rectangle
+
+    panel = {
+        "image": np.zeros((50, 100, 3), np.uint8),
+        "scale": 0.5,  # a 200 x 100 raster drawn at half size
+        "windows": [(0, 0, 100, 100), (100, 0, 100, 100)],
+        "skipped": [(100, 0, 100, 100)],
+        "objects": [[10, 10, 30, 30]],
+        "targets": [[10, 10, 30, 30]],
+        "answers": [([120, 40, 160, 80], 1)],
+    }
+    fig = plotting.raster_panels([panel], ncols=1)
+    ax = fig.axes[0]
+    rects = [
+        (r.get_x(), r.get_y(), r.get_width(), r.get_height())
+        for r in ax.patches
+        if isinstance(r, Rectangle)
+    ]
+    # 2 windows + 1 skipped + 1 object + 1 target + 1 answer, in preview pixels (x 0.5)
+    assert len(rects) == 6
+    assert (60.0, 20.0, 20.0, 20.0) in rects and (50.0, 0.0, 50.0, 50.0) in rects
+    assert [t.get_text() for t in ax.texts] == ["1"]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["windows", "skipped (nodata)", "labelled objects", "target", "answers (rank)"]
+    with pytest.raises(ValueError, match="no panels"):
+        plotting.raster_panels([])

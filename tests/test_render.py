@@ -195,6 +195,9 @@ chapters:
     per_device_train_batch_size: 16
   05_evaluation:
     num_test: 16
+  07_geo:
+    num_rasters: 4
+    gallery_size: 2
 """
 
 
