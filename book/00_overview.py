@@ -160,5 +160,6 @@ Markdown(report.status_table(report.book_chapters()))
 # synthetic scenes and the real benchmarks; the [CoT-SFT chapter](03_cot_sft.ipynb) the first
 # training stage; the [RFT chapter](04_rft.ipynb) GRPO with the positional reward and the
 # consistency weight; the [evaluation chapter](05_evaluation.ipynb) scores every checkpoint
-# and sets the published results apart. The ablations and grounding in GeoTIFFs are not built
-# yet — the [design page](design.md) keeps the status of every stage.
+# and sets the published results apart; the [map chapter](07_geo.ipynb) grounds sentences in
+# rasters of any size and writes GeoJSON. The ablations are not built yet — the
+# [design page](design.md) keeps the status of every stage.

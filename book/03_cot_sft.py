@@ -383,7 +383,6 @@ pd.DataFrame(bench["cases"]).T[
 #
 # ## What's next
 #
-# Reinforcement fine-tuning (GRPO with the positional reward and the spatial-consistency
-# weight), which will start from the CoT-SFT model of this chapter, is **not built yet**: the
-# rewards, the weight and the advantage mirror exist ([Rewards](01_rewards.ipynb)), the
-# trainer does not. The [design page](design.md) keeps the status of every stage.
+# [Reinforcement fine-tuning](04_rft.ipynb) — GRPO with the positional reward and the
+# spatial-consistency weight — starts from the CoT-SFT model of this chapter. The
+# [design page](design.md) keeps the status of every stage.

@@ -225,5 +225,7 @@ report.published_table(published, "VRSBench (visual grounding)")
 #
 # ## What's next
 #
-# The ablations of rewards, consistency scores and κ, and grounding in GeoTIFFs, are **not
-# built yet**; the [design page](design.md) keeps the status of every stage.
+# [Grounding in a map](07_geo.ipynb) takes a checkpoint out of the benchmarks: a sentence
+# grounded in a raster of any size, window by window, answered as polygons in the raster's
+# coordinate system. The ablations of rewards, consistency scores and κ are **not built
+# yet**; the [design page](design.md) keeps the status of every stage.
