@@ -71,7 +71,7 @@ def test_status_table_says_what_is_built_run_or_not_built():
     )
     assert report.NOT_RUN in row["Stage 2, RFT: GRPO with the positional reward"]
     assert report.NOT_BUILT in row["Ablations: rewards, consistency scores, κ"]
-    assert report.NOT_BUILT in row["Grounding in GeoTIFFs"]
+    assert report.NOT_RUN in row["Grounding in GeoTIFFs (our addition: windows, map coordinates, GeoJSON)"]
     assert len(lines) == 2 + len(report.STAGES)
 
 
