@@ -405,7 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip windows with less valid data than this share",
     )
     gr.add_argument("--batch-size", type=int, default=16, help="windows per generation batch")
-    gr.add_argument("--max-new-tokens", type=int, default=256, help="answer budget in tokens")
+    gr.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=768,
+        help="answer budget in tokens per window (reasoning included)",
+    )
     gr.add_argument(
         "--prompt-style",
         default=None,

@@ -445,7 +445,7 @@ def ground_raster(
     merge_iou: float = 0.5,
     min_valid: float = 0.25,
     batch_size: int = 16,
-    max_new_tokens: int = 256,
+    max_new_tokens: int = 768,
     prompt_style: str = "full",
     progress: bool = True,
 ) -> Grounding:

@@ -527,3 +527,23 @@ def test_stretch_limits_of_a_large_raster_come_from_spread_samples(tmp_path):
         ]
         ((median, _),) = geo.stretch_limits(ds, (1,), percentiles=(50, 100), max_pixels=4 * 128**2)
     assert median == (127 + 872) / 2
+
+
+def test_float_band_with_nan_nodata_and_a_single_band_raster_are_grounded(tiny, tmp_path):
+    model, proc = tiny
+    rec = base_scenes.make_records(1, seed=3, max_objects=1)[0]
+    grey = np.asarray(rec["image"].convert("L"), dtype=np.float32)[None] / 255.0  # reflectance-like
+    grey[:, :8, :] = np.nan  # a nodata strip
+    path = _write(tmp_path / "f32.tif", grey, nodata=float("nan"))
+    info = geo.open_raster(path)
+    assert info.dtypes == ("float32",) and geo.choose_bands(info) == (1, 1, 1)
+    with rasterio.open(path) as ds:
+        (lo, hi), *_ = geo.stretch_limits(ds, (1,))
+        image, share = geo.read_window(ds, geo.Tile(0, 0, 64, 64), (1, 1, 1), [(lo, hi)] * 3)
+    arr = np.asarray(image)
+    assert 0.0 < lo < hi < 1.0 and share == pytest.approx(56 / 64)
+    assert (arr[:8] == 0).all() and arr[8:].max() == 255  # the strip is black, the rest stretched
+    assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()  # grey
+    res = geo.ground_raster(path, "the ship", model, proc, tile=64, prompt_style="compact",
+                            max_new_tokens=24, progress=False)  # fmt: skip
+    assert res.settings["stretch_limits"] == [(lo, hi)] * 3 and len(res.answers) == 1
