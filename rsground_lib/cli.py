@@ -188,11 +188,11 @@ def _cmd_ground(args: argparse.Namespace) -> int:
         print(f"rsground ground: error: {err}", file=sys.stderr)
         return 2
     info = result.info
-    where = (
-        f"map coordinates ({info.crs})"
-        if info.georeferenced
-        else "PIXEL coordinates (the raster is not georeferenced)"
-    )
+    if not info.georeferenced:
+        where = "PIXEL coordinates (the raster is not georeferenced)"
+    else:
+        where = f"map coordinates ({info.crs or 'CRS unknown'}"
+        where += f"; from {info.georef_source})" if info.georef_source != "geotransform" else ")"
     print(
         f"{len(result.windows)} windows of {args.tile} px ({len(result.skipped)} skipped: "
         f"too little valid data; {result.unparsed} unparsed answers); "

@@ -87,9 +87,12 @@ class Tile:
 @dataclass(frozen=True)
 class RasterInfo:
     """What :func:`open_raster` found: size, band count, dtypes, nodata, the CRS (a string,
-    e.g. ``"EPSG:32618"``; None when absent), the geotransform (``affine.Affine``; identity
-    when absent), the colour interpretation of each band, and whether the raster is
-    georeferenced (a CRS and a non-identity transform)."""
+    e.g. ``"EPSG:32618"``; None when absent or unknown), the pixel → map transform
+    (``affine.Affine``: the geotransform; else the affine fit of the ground control points;
+    else the identity), the colour interpretation of each band, whether the raster is
+    georeferenced (it has a transform: a world file without a CRS counts, its map coordinates
+    are then in an unknown CRS) and where its georeferencing comes from (``georef_source``:
+    ``"geotransform"``, ``"N ground control points (affine fit)"`` or ``"none"``)."""
 
     path: str
     width: int
@@ -101,6 +104,7 @@ class RasterInfo:
     transform: object
     colorinterp: tuple[str, ...]
     georeferenced: bool
+    georef_source: str = "geotransform"
 
 
 def _open(path):
@@ -124,9 +128,18 @@ def _open(path):
 
 def _info(ds, path) -> RasterInfo:
     from affine import Affine
+    from rasterio.transform import from_gcps
 
     crs = ds.crs.to_string() if ds.crs else None
-    transform = ds.transform
+    transform, source = ds.transform, "geotransform"
+    gcps, gcp_crs = ds.gcps
+    if transform == Affine.identity() and gcps:
+        # only ground control points: their least-squares affine (an approximation for a
+        # raster that needs a warp, exact for one that does not)
+        transform, source = from_gcps(gcps), f"{len(gcps)} ground control points (affine fit)"
+        crs = crs or (gcp_crs.to_string() if gcp_crs else None)
+    elif transform == Affine.identity():
+        source = "none"
     return RasterInfo(
         path=str(path),
         width=int(ds.width),
@@ -137,7 +150,8 @@ def _info(ds, path) -> RasterInfo:
         crs=crs,
         transform=transform,
         colorinterp=tuple(c.name for c in ds.colorinterp),
-        georeferenced=crs is not None and transform != Affine.identity(),
+        georeferenced=source != "none",
+        georef_source=source,
     )
 
 
@@ -561,7 +575,12 @@ def answers_frame(results: Grounding | Sequence[Grounding], model_name: str = ""
     if len(kinds) > 1:
         raise RasterError(
             "answers_frame: the rasters are in different coordinate systems ("
-            + ", ".join(sorted(str(k[0] or "pixel") for k in kinds))
+            + ", ".join(
+                sorted(
+                    str(k[0] if k[1] else "pixel") + ("" if k[0] or not k[1] else " (no CRS)")
+                    for k in kinds
+                )
+            )
             + "); write them to separate files"
         )
     rows, geoms = [], []

@@ -547,3 +547,32 @@ def test_float_band_with_nan_nodata_and_a_single_band_raster_are_grounded(tiny, 
     res = geo.ground_raster(path, "the ship", model, proc, tile=64, prompt_style="compact",
                             max_new_tokens=24, progress=False)  # fmt: skip
     assert res.settings["stretch_limits"] == [(lo, hi)] * 3 and len(res.answers) == 1
+
+
+def test_ground_control_points_and_a_transform_without_crs_still_give_map_coordinates(tmp_path):
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+
+    data = np.zeros((3, 20, 40), np.uint8)
+    # GCPs of a north-up raster: x = 1000 + 2 col, y = 500 - 2 row
+    gcps = [
+        GroundControlPoint(row=r, col=c, x=1000 + 2 * c, y=500 - 2 * r)
+        for r, c in ((0, 0), (0, 40), (20, 0), (20, 40))
+    ]
+    path = tmp_path / "gcps.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=40, height=20, count=3, dtype="uint8"
+    ) as ds:
+        ds.write(data)
+        ds.gcps = (gcps, CRS.from_epsg(32630))
+    info = geo.open_raster(path)
+    assert info.georeferenced and info.crs == "EPSG:32630"
+    assert info.georef_source == "4 ground control points (affine fit)"
+    assert geo.pixel_to_map(info.transform, 10, 5) == pytest.approx((1020.0, 490.0))
+    # a transform and no CRS (a world file, say): map coordinates in an unknown CRS
+    bare = _write(tmp_path / "bare.tif", data, crs=None)
+    with rasterio.open(bare, "r+") as ds:
+        ds.transform = from_origin(10.0, 20.0, 1.0, 1.0)
+    info = geo.open_raster(bare)
+    assert info.georeferenced and info.crs is None and info.georef_source == "geotransform"
+    assert geo.pixel_to_map(info.transform, 1, 1) == (11.0, 19.0)
