@@ -69,8 +69,8 @@ from myst_nb import glue
 from rsground_lib import evaluation, geo, models, paths, plotting, report
 
 run_dir = paths.run_dir(profile, "07_geo", runs_root or None)
-trained, _ = evaluation.run_checkpoints("", paths.run_dir(profile, "03_cot_sft", runs_root or None), paths.run_dir(profile, "04_rft", runs_root or None))
-model_path = trained.get(checkpoint, checkpoint) or str(paths.project_root() / "checkpoints" / "tiny-base")
+trained, untrained = evaluation.run_checkpoints("", paths.run_dir(profile, "03_cot_sft", runs_root or None), paths.run_dir(profile, "04_rft", runs_root or None))
+model_path = evaluation.choose_checkpoint(checkpoint, trained, untrained, str(paths.project_root() / "checkpoints" / "tiny-base"))
 model, processor = models.load_model(model_path)
 options = {"prompt_style": prompt_style, "max_new_tokens": max_new_tokens, "batch_size": batch_size, "top_k": top_k, "merge_iou": merge_iou, "min_valid": min_valid, "progress": False}
 glue("model_path", model_path if checkpoint else "the committed tiny base (checkpoints/tiny-base)", display=False)

@@ -749,6 +749,23 @@ def run_checkpoints(
     return present, absent
 
 
+def choose_checkpoint(
+    name: str, present: Mapping[str, str], absent: Sequence[str], default: str
+) -> str:
+    """The model a chapter parameter names: ``""`` → ``default``; the name of one of the run's
+    checkpoints (:func:`run_checkpoints`: ``"start"``, ``"plain SFT"``, ``"CoT-SFT"``,
+    ``"RFT"``) → its folder, a ValueError when this run has not trained it; anything else →
+    itself (a folder or hub id)."""
+    if not name:
+        return default
+    if name in absent:
+        raise ValueError(
+            f"checkpoint {name!r}: this profile's run has not trained it yet; run its chapter "
+            "first, or name a folder or hub id"
+        )
+    return present.get(name, name)
+
+
 def size_bin(bbox: Sequence[float], width: float, height: float) -> str:
     """``"small"``, ``"medium"`` or ``"large"``: the target's area as a share of the image —
     below 1 %, 1–5 %, above 5 % (our bins for the size breakdown, not a benchmark's)."""

@@ -103,3 +103,12 @@ def test_score_real_splits_says_what_it_did_not_find(tmp_path):
     assert evaluation.score_real_splits("unused", None, [], tmp_path) == ({}, [])
     scores, notes = evaluation.score_real_splits("unused", None, ["DIOR-RSVG test"], tmp_path)
     assert scores == {} and notes == ["DIOR-RSVG test: no data root (RSGROUND_DATA is not set)"]
+
+
+def test_choose_checkpoint():
+    present, absent = {"start": "base", "CoT-SFT": "runs/x/cot_sft"}, ["plain SFT", "RFT"]
+    assert evaluation.choose_checkpoint("", present, absent, "tiny") == "tiny"
+    assert evaluation.choose_checkpoint("CoT-SFT", present, absent, "tiny") == "runs/x/cot_sft"
+    assert evaluation.choose_checkpoint("some/folder", present, absent, "tiny") == "some/folder"
+    with pytest.raises(ValueError, match="'RFT': this profile's run has not trained it yet"):
+        evaluation.choose_checkpoint("RFT", present, absent, "tiny")
