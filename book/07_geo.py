@@ -23,7 +23,7 @@
 # through the window offset and the geotransform to polygons in the raster's coordinate
 # reference system, and written as GeoJSON. The same steps run from the command line as
 # `rsground ground`. The steps are tested first on rasters whose target is known, then on
-# two real rasters: a 0.1 m aerial image with 61 labelled trees and a Landsat scene with a
+# two real rasters: an aerial image whose trees are labelled and a Landsat scene with a
 # nodata border.
 #
 # Choosing a window by the answer's log-probability, and merging overlapping answers, is
@@ -80,10 +80,11 @@ glue("model_path", model_path if checkpoint else "the committed tiny base (check
 #
 # ## A raster whose answer is known
 #
-# Each synthetic raster is {glue:text}`raster_size` pixels a side and georeferenced (UTM
-# zone 31 N, 0.5 m pixels). It holds one scene of the tiny base's training distribution
-# ({glue:text}`image_size` px, one to three objects of different classes, the sentence names
-# one class) placed at a random offset, on a background that continues the scene's. The
+# Each synthetic raster is {glue:text}`raster_size` pixels a side and georeferenced
+# ({glue:text}`syn_crs`, {glue:text}`syn_pixel` pixels). It holds one scene of the tiny
+# base's training distribution ({glue:text}`image_size` px, {glue:text}`syn_objects` objects
+# of different classes, the sentence names one class) placed at a random offset, on a
+# background that continues the scene's. The
 # target is known, so the answer can be scored. Windows are {glue:text}`tile` px (the size
 # the model was trained on) and overlap by {glue:text}`overlap_pct`, so the windows rarely
 # line up with the scene.
@@ -95,6 +96,10 @@ whole = geo.score_groundings(results, [r["bbox"] for r in rasters])
 alone, _ = evaluation.evaluate(model, processor, [r["scene"] for r in rasters], prompt_style=prompt_style, max_new_tokens=max_new_tokens, batch_size=batch_size)
 report.write_json(run_dir / "synthetic.json", {"whole_raster": whole, "scene_alone": alone})
 glue("raster_size", raster_size, display=False)
+syn = geo.describe(geo.open_raster(rasters[0]["path"]))
+glue("syn_crs", syn["crs"], display=False)
+glue("syn_pixel", syn["pixel"], display=False)
+glue("syn_objects", f"{min(len(r['objects']) for r in rasters)} to {max(len(r['objects']) for r in rasters)}", display=False)
 glue("image_size", image_size, display=False)
 glue("tile", tile, display=False)
 glue("overlap_pct", report.percent(overlap, digits=0), display=False)
@@ -111,6 +116,7 @@ glue("recall_pr50", report.percent(whole["candidate_recall"]), display=False)
 glue("windows_per_raster", f"{whole['windows']:.0f}", display=False)
 glue("whole_vs_alone", report.relation(whole["pr@0.5"], alone["pr@0.5"], more="above", less="below", same="equal to"), display=False)
 glue("choice_cost", report.change_phrase(whole["candidate_recall"], whole["pr@0.5"]), display=False)
+glue("choice_verdict", report.relation(whole["candidate_recall"], whole["pr@0.5"], more="choosing windows by the model's confidence loses rasters that another window got right", less="the top answer was right where no single window was (merging)", same="choosing windows by the model's confidence lost no raster that another window got right"), display=False)
 
 # %% [markdown]
 # On the scene alone the model scores Pr@0.5 {glue:text}`alone_pr50`. In the whole raster
@@ -129,16 +135,18 @@ plotting.show_figure(plotting.raster_panels(panels), run_dir / "figures" / "synt
 # The first rasters, with the window grid, the target and the kept answers (1 = most
 # confident).
 #
-# ## Real trees at 0.1 m
+# ## Real trees in an aerial image
 #
-# `aerial_boxes/OSBS_029.tif` is a real 400 × 400 px airborne RGB image (0.1 m pixels,
-# UTM zone 17 N) from the DeepForest package, with 61 tree crowns labelled by hand. It has no
-# referring expressions. `rsground_lib.data.box_sentences` writes them from the boxes, and
+# `aerial_boxes/OSBS_029.tif` is a real airborne RGB image of {glue:text}`aerial_size`
+# ({glue:text}`aerial_pixel` pixels, {glue:text}`aerial_crs`) from the DeepForest package,
+# with {glue:text}`n_trees` tree crowns labelled by hand. It has no referring expressions. `rsground_lib.data.box_sentences` writes them from the boxes, and
 # keeps a sentence only when the boxes decide it by a clear margin ("the rightmost tree",
 # "the smallest tree", "the tree in the upper left corner"; our rules). The tiny model has
 # never seen a tree or a real image. Its answers here measure how far these images are from
-# its 64-px training shapes. They are not a benchmark. (The file declares 255 as its nodata
-# value, so its few saturated white pixels are masked: the black specks in the figure.)
+# its 64-px training shapes. They are not a benchmark. (The file declares
+# {glue:text}`aerial_nodata` as its nodata value, so pixels where a band is saturated at that
+# value are masked — {glue:text}`aerial_masked` of the image, the black specks in the
+# figure.)
 
 # %%
 data = paths.data_root(data_root or None)
@@ -149,6 +157,11 @@ glue("n_sentences", aerial["n"] if aerial else report.NOT_MEASURED, display=Fals
 glue("aerial_hits", f"{aerial['hits']} of {aerial['n']}" if aerial else report.NOT_MEASURED, display=False)
 glue("aerial_any_tree", f"{aerial['any_object']} of {aerial['n']}" if aerial else report.NOT_MEASURED, display=False)
 glue("aerial_chance", report.percent(1 / len(aerial["objects"])) if aerial else report.NOT_MEASURED, display=False)
+aerial_facts = geo.describe(aerial["info"]) if aerial else {}
+glue("n_trees", len(aerial["objects"]) if aerial else report.NOT_MEASURED, display=False)
+for key in ("size", "pixel", "crs", "nodata"):
+    glue(f"aerial_{key}", aerial_facts.get(key, report.NOT_MEASURED), display=False)
+glue("aerial_masked", report.percent(1 - geo.valid_share(aerial_path)) if aerial else report.NOT_MEASURED, display=False)
 report.show_table(pd.DataFrame(aerial["rows"]).set_index("sentence")) if aerial else None
 
 # %%
@@ -163,15 +176,20 @@ plotting.show_figure(plotting.raster_panels([aerial_panel], ncols=1), run_dir / 
 #
 # ## A Landsat scene with a nodata border
 #
-# `geotiff/RGB.byte.tif` is a real Landsat-7 scene (791 × 718 px, 300 m pixels, UTM zone 18 N),
-# rotated within its frame, so a wide border holds no data. Windows that are mostly nodata
-# are skipped before the model sees them. Nothing in this scene is labelled: the answer to
+# `geotiff/RGB.byte.tif` is a real Landsat-7 scene ({glue:text}`landsat_size`,
+# {glue:text}`landsat_pixel` pixels, {glue:text}`landsat_crs`), rotated within its frame:
+# {glue:text}`landsat_empty` of its pixels hold no data. Windows that are mostly nodata are
+# skipped before the model sees them. Nothing in this scene is labelled: the answer to
 # "{glue:text}`landsat_sentence`" is drawn and written, **not scored**.
 
 # %%
 landsat_path = data / "geotiff" / "RGB.byte.tif" if data else None
 landsat = geo.ground_raster(landsat_path, landsat_sentence, model, processor, tile=landsat_tile, overlap=landsat_overlap, **options) if landsat_path and landsat_path.is_file() else None
 glue("landsat_sentence", landsat_sentence, display=False)
+landsat_facts = geo.describe(landsat.info) if landsat else {}
+for key in ("size", "pixel", "crs"):
+    glue(f"landsat_{key}", landsat_facts.get(key, report.NOT_MEASURED), display=False)
+glue("landsat_empty", report.percent(1 - geo.valid_share(landsat_path)) if landsat else report.NOT_MEASURED, display=False)
 glue("landsat_tile", landsat_tile, display=False)
 glue("min_valid_pct", report.percent(min_valid, digits=0), display=False)
 glue("landsat_windows", len(landsat.windows) if landsat else report.NOT_MEASURED, display=False)
@@ -186,12 +204,12 @@ plotting.show_figure(plotting.raster_panels([landsat_panel], ncols=1), run_dir /
 #
 # ## The answers as GeoJSON
 #
-# Every answer of this chapter on the real rasters is written to a GeoJSON file in the
-# raster's CRS, one feature per answer, with the sentence, rank, score, window and pixel box
-# as attributes, and read back with geopandas as QGIS would read it.
+# The aerial image's answers — every sentence's {glue:text}`top_k` best — are written to a
+# GeoJSON file in the raster's CRS, one feature per answer, with the sentence, rank, score,
+# window and pixel box as attributes, and read back with geopandas as QGIS would read it.
 
 # %%
-written = geo.write_answers(aerial["results"], run_dir / "aerial_answers.geojson", checkpoint or "checkpoints/tiny-base") if aerial else None
+written = geo.write_answers(aerial["results"], run_dir / "aerial_answers.geojson", model_path if checkpoint else "checkpoints/tiny-base") if aerial else None
 back = gpd.read_file(written) if aerial else None
 glue("geojson_crs", str(back.crs) if aerial else report.NOT_MEASURED, display=False)
 glue("geojson_features", len(back) if aerial else report.NOT_MEASURED, display=False)
@@ -224,7 +242,7 @@ report.glue_status("geo", f"built; {num_rasters} synthetic rasters grounded and 
 #   to polygons in the raster's CRS and written as GeoJSON or GeoPackage.
 # - On synthetic rasters the top answer scores {glue:text}`whole_pr50` against
 #   {glue:text}`alone_pr50` on the scene alone. A perfect choice among the windows would score
-#   {glue:text}`recall_pr50`. The model's confidence is a weak judge of windows.
+#   {glue:text}`recall_pr50`: {glue:text}`choice_verdict`.
 # - On a real aerial image the tiny model finds the intended tree in {glue:text}`aerial_hits`
 #   sentences. It was trained on 64-px shapes, so this measures the distance between its
 #   training scenes and real imagery, not the method.

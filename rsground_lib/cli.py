@@ -147,12 +147,11 @@ def _cmd_ground(args: argparse.Namespace) -> int:
     GeoPackage (:func:`rsground_lib.geo.ground_raster`, :func:`rsground_lib.geo.write_answers`);
     bad input is one line on stderr and exit status 2."""
     try:
-        if args.output is not None and Path(args.output).suffix.lower() not in geo.WRITERS:
-            raise geo.RasterError(
-                f"{args.output}: cannot write {Path(args.output).suffix or 'a file without suffix'!r}; "
-                "use one of " + ", ".join(sorted(geo.WRITERS))
-            )
         # what can be checked without the model is checked before loading it
+        if args.output is not None:
+            geo.check_output(args.output)
+        geo.check_settings(tile=1 if args.tile is None else args.tile, overlap=args.overlap, top_k=args.top_k, merge_iou=args.merge_iou,
+                           min_valid=args.min_valid, batch_size=args.batch_size, stretch=args.stretch)  # fmt: skip
         geo.clean_sentence(args.sentence)
         geo.choose_bands(geo.open_raster(args.image), args.bands)
         checkpoint = args.checkpoint or str(TINY_BASE)
@@ -171,7 +170,7 @@ def _cmd_ground(args: argparse.Namespace) -> int:
             args.sentence,
             model,
             processor,
-            tile=args.tile,
+            tile=args.tile or geo.model_tile(processor),
             overlap=args.overlap,
             bands=args.bands,
             stretch=args.stretch,
@@ -193,8 +192,9 @@ def _cmd_ground(args: argparse.Namespace) -> int:
     else:
         where = f"map coordinates ({info.crs or 'CRS unknown'}"
         where += f"; from {info.georef_source})" if info.georef_source != "geotransform" else ")"
+    t = result.windows[0]
     print(
-        f"{len(result.windows)} windows of {args.tile} px ({len(result.skipped)} skipped: "
+        f"{len(result.windows)} window(s) of {t.width} x {t.height} px ({len(result.skipped)} skipped: "
         f"too little valid data; {result.unparsed} unparsed answers); "
         f"{len(result.answers)} answer(s) in {where}"
     )
@@ -380,7 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="checkpoint folder or hub id (default: the tiny CPU base)",
     )
-    gr.add_argument("--tile", type=int, default=geo.DEFAULT_TILE, help="window side, raster pixels")
+    gr.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help=f"window side, raster pixels (default: the model's input side, at most {geo.DEFAULT_TILE})",
+    )
     gr.add_argument(
         "--overlap",
         type=float,

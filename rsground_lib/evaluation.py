@@ -96,59 +96,91 @@ def _generate_batch(
     ]
 
 
-def _answer_token_start(tok, ids: Sequence[int], char_start: int) -> int:
-    """The index of the first token of ``ids`` whose decoded prefix reaches past
-    ``char_start`` (the token that begins the answer block); binary search over prefix
-    decodes, which grow with the prefix."""
+def _token_at(tok, ids: Sequence[int], char_pos: int) -> int:
+    """The index of the token of ``ids`` that holds character ``char_pos`` of their decoded
+    text: the first token whose decoded prefix is longer than ``char_pos`` (binary search over
+    prefix decodes, which grow with the prefix); the last token when none is."""
     lo, hi = 0, len(ids)
     while lo < hi:
         mid = (lo + hi) // 2
-        if len(tok.decode(ids[: mid + 1], skip_special_tokens=True)) > char_start:
+        if len(tok.decode(ids[: mid + 1], skip_special_tokens=True)) > char_pos:
             hi = mid
         else:
             lo = mid + 1
     return min(lo, max(len(ids) - 1, 0))
 
 
+def answer_token_range(tok, ids: Sequence[int]) -> tuple[int, int]:
+    """``(first, stop)``: the tokens of ``ids`` (a completion) that make up its answer block
+    (:func:`rsground_lib.prompts.answer_span` of the decoded text), from the token that holds
+    the ``<`` of ``<answer>`` to the one that holds the ``>`` of ``</answer>``; all of ``ids``
+    when the text has no answer tag. What :func:`generate_scored` averages over."""
+    text = tok.decode(list(ids), skip_special_tokens=True)
+    span = prompts.answer_span(text)
+    if span is None:
+        return 0, len(ids)
+    return _token_at(tok, ids, span[0]), _token_at(tok, ids, span[1] - 1) + 1
+
+
+class _ChosenLogProbs:
+    """A logits processor run last in greedy generation: at each step it records the
+    log-probability of the token greedy decoding then picks (the maximum of the log-softmax of
+    the final scores) — ``(batch,)`` per step, where ``output_scores=True`` would keep every
+    step's vocabulary-sized logits (gigabytes for a 150k-token vocabulary and long
+    reasoning)."""
+
+    def __init__(self):
+        self.steps = []
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        self.steps.append(torch.log_softmax(scores.float(), dim=-1).max(dim=-1).values)
+        return scores
+
+
 def _generate_scored_batch(
     model, processor, records: Sequence[dict], *, max_new_tokens: int, prompt_style: str
 ) -> list[tuple[str, float]]:
-    """:func:`_generate_batch` with each completion's confidence: the mean log-probability
-    (natural log, under the model's own distribution) of the tokens of its answer block
-    (:func:`rsground_lib.prompts.answer_span`), or of all its tokens when it has no answer tag.
-    Greedy, so the texts are :func:`_generate_batch`'s."""
+    """:func:`_generate_batch` with each completion's confidence: the mean log-probability of
+    the tokens of its answer block (:func:`rsground_lib.prompts.answer_span`: from the token
+    that opens ``<answer>`` to the one that closes ``</answer>``, both included), or of all
+    its tokens up to the end of sequence when it has no answer tag. The probabilities are those
+    greedy decoding chose from: the model's, after the generation config's logits processors
+    (none for the tiny models; Qwen2.5-VL's configs set a repetition penalty). Greedy, so the
+    texts are :func:`_generate_batch`'s."""
     import torch
+    from transformers import LogitsProcessorList
 
     examples = [
         conversation.grounding_example(r, processor, prompt_style=prompt_style) for r in records
     ]
     enc = conversation.prompt_inputs(processor, examples).to(model.device)
+    chosen = _ChosenLogProbs()
     with torch.no_grad():
         out = model.generate(
             **enc,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             use_cache=True,
-            output_scores=True,
-            return_dict_in_generate=True,
+            logits_processor=LogitsProcessorList([chosen]),
         )
-        logp = model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+    new = out[:, enc["input_ids"].shape[1] :]
+    logp = torch.stack(chosen.steps, dim=1)[:, : new.shape[1]] if chosen.steps else None
     tok = processor.tokenizer
     eos = model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
-    new = out.sequences[:, enc["input_ids"].shape[1] :]
     results = []
-    for row, lp in zip(new.tolist(), logp.float().cpu().tolist(), strict=True):
+    for r, row in enumerate(new.tolist()):
         n = len(row)
         for k, t in enumerate(row):  # up to and including the first end-of-sequence token
             if t in eos_ids:
                 n = k + 1
                 break
-        ids, lp = row[:n], lp[:n]
+        ids, lp = row[:n], (logp[r, :n].cpu().tolist() if logp is not None else [])
         text = tok.decode(ids, skip_special_tokens=True)
-        span = prompts.answer_span(text)
-        first = _answer_token_start(tok, ids, span[0]) if span is not None else 0
-        scored = [v for v in lp[first:] if math.isfinite(v)]
+        first, last = answer_token_range(tok, ids)
+        scored = [v for v in lp[first:last] if math.isfinite(v)]
         results.append((text, float(np.mean(scored)) if scored else float("-inf")))
     return results
 
@@ -163,7 +195,7 @@ def generate_scored(
     prompt_style: str = "full",
 ) -> list[tuple[str, float]]:
     """Greedy completions of ``model`` for ``records`` with a confidence each, ``(text,
-    mean log-probability of the answer tokens)``, ``batch_size`` at a time (the batching of
+    mean log-probability of the answer block's tokens)`` (:func:`_generate_scored_batch`), ``batch_size`` at a time (the batching of
     :func:`generate_answers`, which gives the same texts). Records need ``image``, ``width``,
     ``height`` and ``expression`` (no ``bbox``: nothing is scored against a target). Used to
     choose among the windows of a large raster (:mod:`rsground_lib.geo`). Our design: the

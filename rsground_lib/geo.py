@@ -8,7 +8,7 @@ the raster whole:
   CRS, geotransform, whether it is georeferenced at all);
 * :func:`choose_bands` — which three bands make the RGB image (RGB, RGBN → RGB, one band →
   grey, or the user's choice); :func:`stretch_limits` — the percentile stretch of uint16 /
-  float bands, computed once on a decimated read;
+  float bands, computed once on full-resolution samples spread over the raster;
 * :func:`plan_windows` — overlapping windows of ``tile`` pixels that cover the raster and
   never reach outside it; :func:`read_window` — one window as an 8-bit RGB image, nodata
   masked, with its share of valid pixels;
@@ -301,6 +301,18 @@ def plan_windows(
     ]
 
 
+def _valid(ds, bands: Sequence[int], window, data: np.ndarray, out_shape=None) -> np.ndarray:
+    """Where every band read holds data: each band's mask (nodata, alpha or mask band; GDAL's
+    per-band masks) keeps the pixel, and its value is finite (NaN without a declared nodata)."""
+    unique = list(dict.fromkeys(bands))
+    masks = (
+        ds.read_masks(unique, window=window, out_shape=out_shape)
+        if out_shape is None
+        else ds.read_masks(unique, out_shape=(len(unique), *out_shape))
+    )
+    return (masks > 0).all(axis=0) & np.isfinite(data).all(axis=0)
+
+
 def read_window(
     ds,
     tile: Tile,
@@ -310,13 +322,14 @@ def read_window(
     """One window as an 8-bit RGB PIL image and its share of valid pixels. ``bands``: three
     1-based indexes (:func:`choose_bands`); ``limits``: per band ``(low, high)`` of a linear
     stretch to 0–255 (:func:`stretch_limits`), None to take the values as 8-bit (uint8
-    rasters). Pixels outside the dataset mask (nodata, an alpha band, a mask band) are
-    black; a pixel counts as valid when the dataset mask keeps it."""
+    rasters). A pixel is valid when every band read holds data there (each band's mask —
+    nodata, alpha or mask band — keeps it, and its value is finite); invalid pixels are
+    black."""
     from rasterio.windows import Window
 
     win = Window(tile.col_off, tile.row_off, tile.width, tile.height)
     data = ds.read(list(bands), window=win).astype(np.float32)
-    valid = ds.dataset_mask(window=win) > 0
+    valid = _valid(ds, bands, win, data)
     if limits is not None:
         lo = np.asarray([lim[0] for lim in limits], dtype=np.float32)[:, None, None]
         hi = np.asarray([lim[1] for lim in limits], dtype=np.float32)[:, None, None]
@@ -437,6 +450,75 @@ def merge_candidates(
     return out
 
 
+def check_settings(
+    *,
+    tile: int = DEFAULT_TILE,
+    overlap: float = DEFAULT_OVERLAP,
+    top_k: int = 1,
+    merge_iou: float = 0.5,
+    min_valid: float = 0.25,
+    batch_size: int = 16,
+    stretch: str = "auto",
+) -> None:
+    """The settings of :func:`ground_raster` checked before anything is read or loaded: a
+    RasterError names the first that is out of range and the range."""
+    checks = [
+        ("tile", tile, isinstance(tile, int) and tile >= 1, "an integer >= 1 (pixels)"),
+        ("overlap", overlap, 0.0 <= overlap < 1.0, "in [0, 1)"),
+        ("top_k", top_k, isinstance(top_k, int) and top_k >= 1, "an integer >= 1"),
+        ("merge_iou", merge_iou, 0.0 < merge_iou <= 1.0, "in (0, 1]"),
+        ("min_valid", min_valid, 0.0 <= min_valid <= 1.0, "in [0, 1]"),
+        (
+            "batch_size",
+            batch_size,
+            isinstance(batch_size, int) and batch_size >= 1,
+            "an integer >= 1",
+        ),
+        (
+            "stretch",
+            stretch,
+            stretch in ("auto", "percentile", "none"),
+            "'auto', 'percentile' or 'none'",
+        ),
+    ]
+    for name, value, ok, expected in checks:
+        if not ok:
+            raise RasterError(f"{name} must be {expected}; got {value!r}")
+
+
+def check_output(out: str | os.PathLike) -> tuple[Path, str]:
+    """``(path, driver)`` for an answers file, checked before any work: the suffix must be one
+    :data:`WRITERS` knows, and the folder must exist (or be creatable) and be writable; a
+    RasterError names the path otherwise."""
+    out = Path(out)
+    driver = WRITERS.get(out.suffix.lower())
+    if driver is None:
+        raise RasterError(
+            f"{out}: cannot write {out.suffix or 'a file without suffix'!r}; use one of "
+            + ", ".join(sorted(WRITERS))
+        )
+    if out.is_dir():
+        raise RasterError(
+            f"{out}: is a folder; give a file name ending in .geojson, .json or .gpkg"
+        )
+    folder = out.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RasterError(f"{out}: its folder cannot be created ({err.strerror or err})") from err
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RasterError(f"{out}: its folder {folder} is not writable")
+    return out, driver
+
+
+def model_tile(processor) -> int:
+    """The window side that suits a model: the side of its input for a
+    :data:`DEFAULT_TILE`-pixel square (the tiny models squash every image to 64 px, so 64),
+    at most :data:`DEFAULT_TILE` (Qwen2.5-VL takes 800 px as DIOR-RSVG's images)."""
+    w, h = models.model_image_size(processor, DEFAULT_TILE, DEFAULT_TILE)
+    return int(min(DEFAULT_TILE, w, h))
+
+
 def clean_sentence(sentence: str) -> str:
     """The sentence with runs of whitespace collapsed; an empty one is a RasterError."""
     text = " ".join(str(sentence).split())
@@ -481,12 +563,15 @@ def ground_raster(
     from tqdm.auto import tqdm
 
     sentence = clean_sentence(sentence)
-    if batch_size < 1:
-        raise RasterError(f"batch_size must be >= 1; got {batch_size}")
-    if not 0.0 <= min_valid <= 1.0:
-        raise RasterError(f"min_valid must be in [0, 1]; got {min_valid}")
-    if top_k < 1:
-        raise RasterError(f"top_k must be >= 1; got {top_k}")
+    check_settings(
+        tile=tile,
+        overlap=overlap,
+        top_k=top_k,
+        merge_iou=merge_iou,
+        min_valid=min_valid,
+        batch_size=batch_size,
+        stretch=stretch,
+    )
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open(path) as ds:
         info = _info(ds, path)
         chosen = choose_bands(info, bands)
@@ -566,7 +651,8 @@ def answers_frame(results: Grounding | Sequence[Grounding], model_name: str = ""
     in pixel coordinates when the raster is not georeferenced: no CRS, and ``coords`` says
     ``"pixel"``), with ``sentence``, ``rank``, ``score``, ``support``, ``model``, ``window``
     (``"col_off,row_off,width,height"``), the box in raster pixels (``px_x1 … px_y2``),
-    ``coords`` (``"map"`` or ``"pixel"``) and ``raster`` (the file name). Groundings in
+    ``coords`` (``"map"``, ``"map (CRS unknown)"`` for a transform without a CRS, or
+    ``"pixel"``) and ``raster`` (the file name). Groundings in
     different CRSs, or georeferenced mixed with pixel ones, are a RasterError."""
     import geopandas as gpd
 
@@ -599,7 +685,9 @@ def answers_frame(results: Grounding | Sequence[Grounding], model_name: str = ""
                     "px_y1": a.box[1],
                     "px_x2": a.box[2],
                     "px_y2": a.box[3],
-                    "coords": "map" if geo_ref else "pixel",
+                    "coords": ("map" if result.info.crs else "map (CRS unknown)")
+                    if geo_ref
+                    else "pixel",
                     "raster": Path(result.info.path).name,
                 }
             )
@@ -613,23 +701,20 @@ def write_answers(
 ) -> Path:
     """Write :func:`answers_frame` of ``results`` to ``out``: GeoJSON (``.geojson``, ``.json``) or GeoPackage
     (``.gpkg``), by suffix (:data:`WRITERS`); another suffix is a RasterError naming the
-    ones it can write. An existing file is replaced. Returns the path. For a raster without
+    ones it can write (:func:`check_output`); a file the driver cannot write is a RasterError
+    naming it. An existing file is replaced, once the new content is ready. Returns the path. For a raster without
     georeferencing prefer GeoPackage: it stores "no CRS", while a GeoJSON reader assumes
     WGS 84 (RFC 7946) — the ``coords`` attribute says ``"pixel"`` in both."""
-    out = Path(out)
-    driver = WRITERS.get(out.suffix.lower())
-    if driver is None:
-        raise RasterError(
-            f"{out}: cannot write {out.suffix or 'a file without suffix'!r}; use one of "
-            + ", ".join(sorted(WRITERS))
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out, driver = check_output(out)
+    frame = answers_frame(results, model_name)  # before the old file goes: it may raise
     out.unlink(missing_ok=True)  # the GPKG driver would otherwise add a layer
-    frame = answers_frame(results, model_name)
     with warnings.catch_warnings():
         # no CRS is deliberate for a raster without georeferencing: "coords" says "pixel"
         warnings.filterwarnings("ignore", message="'crs' was not provided", category=UserWarning)
-        frame.to_file(out, driver=driver, engine="pyogrio")
+        try:
+            frame.to_file(out, driver=driver, engine="pyogrio")
+        except (RuntimeError, OSError) as err:  # pyogrio's DataSourceError is a RuntimeError
+            raise RasterError(f"{out}: could not be written ({err})") from err
     return out
 
 
@@ -748,7 +833,7 @@ def read_preview(
         scale = min(1.0, max_side / max(info.width, info.height))
         shape = (max(1, round(info.height * scale)), max(1, round(info.width * scale)))
         data = ds.read(list(chosen), out_shape=(3, *shape)).astype(np.float32)
-        valid = ds.dataset_mask(out_shape=shape) > 0
+        valid = _valid(ds, chosen, None, data, out_shape=shape)
         if _needs_stretch(info, chosen, "auto"):
             lims = stretch_limits(ds, chosen)
             lo = np.asarray([v[0] for v in lims], dtype=np.float32)[:, None, None]
@@ -837,7 +922,7 @@ def ground_labelled(
 ) -> dict | None:
     """Ground every sentence that :func:`rsground_lib.data.box_sentences.box_sentences`
     writes from the labelled boxes of a raster (a Pascal-VOC XML beside it, same stem), and
-    score them (:func:`score_sentences`). Returns ``{"objects", "sentences", "results",
+    score them (:func:`score_sentences`). Returns ``{"info", "objects", "sentences", "results",
     "rows", "hits", "any_object", "n"}`` (``hits``: sentences whose top answer has IoU > 0.5
     with the intended box; ``any_object``: with some labelled box), or None when ``path`` is
     None or absent (no real data on this machine). ``options`` go to :func:`ground_raster`."""
@@ -845,7 +930,14 @@ def ground_labelled(
         return None
     xml = Path(path).with_suffix(".xml")
     objects = box_sentences.read_boxes(xml)
-    sentences = box_sentences.box_sentences(objects, *box_sentences.read_image_size(xml), noun=noun)
+    size = box_sentences.read_image_size(xml)
+    info = open_raster(path)
+    if size != (info.width, info.height):
+        raise RasterError(
+            f"{xml}: labels for a {size[0]} x {size[1]} image, but {path} is "
+            f"{info.width} x {info.height}"
+        )
+    sentences = box_sentences.box_sentences(objects, *size, noun=noun)
     results = [
         ground_raster(
             path, s["expression"], model, processor, tile=tile, overlap=overlap, **options
@@ -854,6 +946,7 @@ def ground_labelled(
     ]
     rows = score_sentences(results, sentences)
     return {
+        "info": info,
         "objects": objects,
         "sentences": sentences,
         "results": results,
@@ -861,6 +954,50 @@ def ground_labelled(
         "n": len(rows),
         "hits": sum(r["hit"] for r in rows),
         "any_object": sum(r["best_iou_any"] > 0.5 for r in rows),
+    }
+
+
+def valid_share(
+    path: str | os.PathLike, bands: str | Sequence[int] | None = None, tile: int = 1024
+) -> float:
+    """The share of the raster's pixels that hold data in every band read (the rule of
+    :func:`read_window`), counted window by window."""
+    from rasterio.windows import Window
+
+    with _open(path) as ds:
+        info = _info(ds, path)
+        chosen = choose_bands(info, bands)
+        valid = 0
+        for t in plan_windows(info.width, info.height, tile, 0.0):
+            w = Window(t.col_off, t.row_off, t.width, t.height)
+            data = ds.read(list(dict.fromkeys(chosen)), window=w)
+            valid += int(_valid(ds, chosen, w, data).sum())
+    return valid / (info.width * info.height)
+
+
+def describe(info: RasterInfo) -> dict:
+    """What a chapter says about a raster, read from it: ``size`` (``"791 × 718 px"``),
+    ``pixel`` (the pixel size in map units, e.g. ``"0.1 m"``; ``"unknown"`` without
+    georeferencing), ``crs`` (its name, e.g. ``"WGS 84 / UTM zone 17N"``, or
+    ``"none"``), ``bands`` and ``dtype``, ``nodata``."""
+    from pyproj import CRS
+
+    t = info.transform
+    pixel = math.hypot(t.a, t.d)
+    if info.georeferenced and info.crs:
+        crs = CRS.from_user_input(info.crs)
+        unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+        unit = {"metre": " m", "meter": " m", "degree": "°"}.get(unit, f" {unit}")
+        name = crs.name
+    else:
+        unit, name = " (map units)", "none"
+    return {
+        "size": f"{info.width:,} × {info.height:,} px",
+        "pixel": f"{pixel:.3g}{unit}" if info.georeferenced else "unknown",
+        "crs": name,
+        "bands": info.count,
+        "dtype": ", ".join(sorted(set(info.dtypes))),
+        "nodata": "none" if info.nodata is None else f"{info.nodata:g}",
     }
 
 

@@ -182,18 +182,46 @@ def test_ground_writes_geojson_in_the_rasters_crs_and_refuses_bad_input(tmp_path
             "--tile", "32", "--overlap", "0", "--top-k", "2", "--max-new-tokens", "24", "-q", "-o", str(out)]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "4 windows of 32 px (0 skipped" in printed and "map coordinates (EPSG:32631)" in printed
+    assert (
+        "4 window(s) of 32 x 32 px (0 skipped" in printed
+        and "map coordinates (EPSG:32631)" in printed
+    )
     g = gpd.read_file(out)
     assert len(g) == 2 and g.crs.to_epsg() == 32631 and list(g["rank"]) == [1, 2]
     assert list(g["sentence"]) == ["the ship", "the ship"]
+    folder = tmp_path / "dir.geojson"
+    folder.mkdir()
     cases = [
         ([str(raster), "  "], "sentence is empty"),
         ([str(raster), "the ship", "--bands", "1,2,7"], "band 7 does not exist (the raster has 3 bands)"),
         ([str(raster), "the ship", "-o", str(tmp_path / "a.shp")], "cannot write '.shp'; use one of .geojson, .gpkg, .json"),
         ([str(tmp_path / "none.tif"), "the ship"], "none.tif: no such raster file"),
         ([str(Path(__file__)), "the ship"], "test_cli.py: not a raster"),
+        ([str(raster), "the ship", "--tile", "0"], "tile must be an integer >= 1 (pixels); got 0"),
+        ([str(raster), "the ship", "--merge-iou", "-1"], "merge_iou must be in (0, 1]; got -1.0"),
+        ([str(raster), "the ship", "--overlap", "1"], "overlap must be in [0, 1); got 1.0"),
+        ([str(raster), "the ship", "-o", "/proc/no/answers.geojson"], "answers.geojson: its folder cannot be created"),
+        ([str(raster), "the ship", "-o", str(tmp_path)], "cannot write 'a file without suffix'"),
+        ([str(raster), "the ship", "-o", str(folder)], "dir.geojson: is a folder"),
     ]  # fmt: skip
     for args, message in cases:
         assert main(["ground", *args, "--checkpoint", "checkpoints/tiny-base", "-q"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("rsground ground: error:") and message in err[0]
+    # without --tile, the window is the model's input side: 64 px for the tiny base
+    assert (
+        main(
+            [
+                "ground",
+                str(raster),
+                "the ship",
+                "--checkpoint",
+                "checkpoints/tiny-base",
+                "-q",
+                "--max-new-tokens",
+                "24",
+            ]
+        )
+        == 0
+    )
+    assert "1 window(s) of 64 x 64 px" in capsys.readouterr().out

@@ -51,8 +51,9 @@ def tiny():
 
 @pytest.mark.parametrize("name", REAL_RASTERS)
 def test_pixel_map_pixel_round_trip_on_real_rasters(real_data, name):
-    with rasterio.open(real_data / name) as ds:
-        t, w, h = ds.transform, ds.width, ds.height
+    info = geo.open_raster(real_data / name)
+    t, w, h = info.transform, info.width, info.height
+    assert info.georeferenced and info.georef_source == "geotransform"
     rng = np.random.default_rng(0)
     for col, row in zip(rng.integers(0, w, 50), rng.integers(0, h, 50), strict=True):
         # the centre of pixel (row, col) goes to the map and back to the same pixel ...
@@ -252,12 +253,23 @@ def test_generate_scored_is_greedy_and_its_score_is_the_answers_log_probability(
     lp = torch.log_softmax(logits[n - 1 : -1].float(), -1)[
         torch.arange(len(ans)), torch.tensor(ans)
     ]
-    # the text is " <answer>[x1, y1, x2, y2]</answer>": a space token, then the answer block's
-    # tokens and the end-of-sequence token, which are the ones scored
+    # the text is " <answer>[x1, y1, x2, y2]</answer>": a space token, the answer block's
+    # tokens (the ones scored), then the end-of-sequence token
     assert texts[0].startswith(" <answer>") and tok.decode(ans[:1]) == " "
-    assert scored[0][1] == pytest.approx(lp[1:].mean().item(), abs=1e-4)
+    assert scored[0][1] == pytest.approx(lp[1:-1].mean().item(), abs=1e-4)
     assert scored[0][1] != pytest.approx(lp.mean().item(), abs=1e-4)
-    assert all(s <= 0 for _, s in scored)
+
+
+def test_answer_token_range(tiny):
+    tok = tiny[1].tokenizer
+    ids = tok(" <answer>[1, 2, 3, 4]</answer> and more", add_special_tokens=False)["input_ids"]
+    pieces = [tok.decode([i]) for i in ids]
+    assert pieces[:2] == [" ", "<answer>"] and pieces[11] == "</answer>"
+    assert evaluation.answer_token_range(tok, ids) == (1, 12)  # not the space, not " and more"
+    ids = tok("<think>at [1, 2]</think>[5, 6, 7, 8]", add_special_tokens=False)["input_ids"]
+    assert evaluation.answer_token_range(tok, ids) == (0, len(ids))  # no tag: every token
+    ids = tok("x <answer>[5, 6", add_special_tokens=False)["input_ids"]  # unclosed: to the end
+    assert evaluation.answer_token_range(tok, ids) == (2, len(ids))
 
 
 def test_a_box_found_in_a_window_lands_at_its_place_in_the_raster(tiny, tmp_path):
@@ -514,6 +526,10 @@ def test_answers_of_several_rasters_in_one_file_need_one_crs(tiny, tmp_path):
     )
     with pytest.raises(geo.RasterError, match="different coordinate systems"):
         geo.answers_frame([ra, rb])
+    out = geo.write_answers([ra, ra2], tmp_path / "both.gpkg")
+    with pytest.raises(geo.RasterError, match="different coordinate systems"):
+        geo.write_answers([ra, rb], out)
+    assert len(gpd.read_file(out)) == 2  # the failed write left the earlier file alone
 
 
 def test_stretch_limits_of_a_large_raster_come_from_spread_samples(tmp_path):
@@ -576,3 +592,55 @@ def test_ground_control_points_and_a_transform_without_crs_still_give_map_coordi
     info = geo.open_raster(bare)
     assert info.georeferenced and info.crs is None and info.georef_source == "geotransform"
     assert geo.pixel_to_map(info.transform, 1, 1) == (11.0, 19.0)
+
+
+def test_a_pixel_is_valid_only_where_every_band_read_holds_data(tmp_path):
+    data = np.full((3, 4, 4), 100.0, np.float32)
+    data[0, 0, :] = -9999.0  # band 1's nodata on the first row, bands 2-3 valid there
+    data[2, 1, :2] = np.nan  # NaN, with -9999 declared as nodata: still not data
+    path = _write(tmp_path / "v.tif", data, nodata=-9999.0)
+    with rasterio.open(path) as ds:
+        image, share = geo.read_window(ds, geo.Tile(0, 0, 4, 4), (1, 2, 3), [(0.0, 200.0)] * 3)
+        _, share_23 = geo.read_window(ds, geo.Tile(0, 0, 4, 4), (2, 2, 2), [(0.0, 200.0)] * 3)
+    arr = np.asarray(image)
+    assert share == (16 - 4 - 2) / 16 and share_23 == 1.0  # band 2 alone is everywhere valid
+    assert (arr[0] == 0).all() and (arr[1, :2] == 0).all() and (arr[2:] == 128).all()
+
+
+def test_ground_raster_reads_window_by_window_inside_the_raster(tiny, tmp_path, monkeypatch):
+    """Every pixel read of ground_raster goes through a window no larger than a tile (or a
+    128-px stretch sample), inside the raster: the raster is never read whole."""
+    model, proc = tiny
+    values = np.tile(np.arange(1100, dtype=np.uint16), (1000, 1))
+    path = _write(tmp_path / "big.tif", np.stack([values] * 3))  # 1.1 M pixels: sampled stretch
+    calls = []
+    real_read, real_masks = rasterio.io.DatasetReader.read, rasterio.io.DatasetReader.read_masks
+
+    def spy(real):
+        def wrapper(self, *args, **kwargs):
+            calls.append(kwargs.get("window"))
+            return real(self, *args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(rasterio.io.DatasetReader, "read", spy(real_read))
+    monkeypatch.setattr(rasterio.io.DatasetReader, "read_masks", spy(real_masks))
+    res = geo.ground_raster(path, "the ship", model, proc, tile=256, overlap=0.2, prompt_style="compact",
+                            max_new_tokens=24, batch_size=8, progress=False)  # fmt: skip
+    # columns 0, 204, 408, 612, 816, 844 (flush); rows 0, 204, 408, 612, 744 (flush)
+    assert res.settings["stretch_limits"] is not None and len(res.windows) == 6 * 5
+    assert calls and None not in calls  # no read without a window
+    for w in calls:
+        assert w.width <= 256 and w.height <= 256
+        assert (
+            w.col_off >= 0
+            and w.row_off >= 0
+            and w.col_off + w.width <= 1100
+            and w.row_off + w.height <= 1000
+        )
+    # each window read once (pixels and masks), plus the stretch's 8 x 8 samples
+    assert len(calls) == 2 * 30 + 64
+
+
+def test_model_tile_is_the_models_input_side(tiny):
+    assert geo.model_tile(tiny[1]) == 64
