@@ -256,3 +256,23 @@ def test_default_data_factory_is_the_base_scene_generator():
 def test_bad_data_factory_is_an_error(spec):
     with pytest.raises(ValueError, match="--data-factory"):
         tiny_base.load_factory(spec)
+
+
+def test_the_language_prior_reaches_a_high_centre_pick_on_extreme_cues_without_pixels():
+    """What eval-base reports beside a model: the words alone put the box on the named side,
+    so their centre pick on extreme-cue scenes is well above a random pick, while the overlap
+    pick (the box must cover the instance) is not; with one object any box "picks" it."""
+    from rsground_lib.data import base_scenes
+    from rsground_lib.training import tiny_base
+
+    seed, data = tiny_base.BASE_EVAL_SPLITS["with_position"]
+    recs = base_scenes.make_records(256, seed=seed, **data)
+    prior = tiny_base.base_language_prior(recs, n_fit=1024, seed=seed + 1, data=data)
+    assert tuple(prior) == tiny_base.PRIOR_KEYS
+    chance = sum(1 / r["n_same"] for r in recs) / len(recs)
+    assert prior["centre_pick_acc"] > chance + 0.25 and prior["pick_acc"] < chance
+    seed, data = tiny_base.BASE_EVAL_SPLITS["one_object"]
+    recs = base_scenes.make_records(64, seed=seed, **data)
+    assert (
+        tiny_base.base_language_prior(recs, n_fit=256, seed=1, data=data)["centre_pick_acc"] == 1.0
+    )

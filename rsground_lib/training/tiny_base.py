@@ -37,7 +37,7 @@ from datasets import IterableDataset
 from transformers import TrainerCallback
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 
-from rsground_lib import conversation, evaluation, models, prompts
+from rsground_lib import conversation, evaluation, language_prior, models, prompts
 from rsground_lib.config import help_field, load_recipe, parse_config
 from rsground_lib.data import base_scenes, synthetic
 from rsground_lib.training import common, warm_start
@@ -499,9 +499,37 @@ one per class, the expression is the class; ``with_position``: 2–3 of the targ
 named by an extreme cue."""
 
 
+PRIOR_KEYS: tuple[str, ...] = ("pr@0.5", "mean_iou", "pick_acc", "centre_pick_acc")
+"""The scores of the language-only prior that :func:`evaluate_base` reports beside a model's."""
+
+
+def base_language_prior(
+    records: Sequence[dict], *, n_fit: int = 4096, seed: int, data: dict
+) -> dict:
+    """What the words alone score on ``records``: :mod:`rsground_lib.language_prior` (class and
+    position words, no pixels) fitted on ``n_fit`` fresh scenes of the same keywords ``data``
+    (seed ``seed``), its boxes scored like a model's (:func:`rsground_lib.evaluation.
+    score_grounding`): :data:`PRIOR_KEYS`. On extreme-cue scenes the prior's *centre* pick is
+    high (the leftmost instance tends to lie left), so a model's centre pick means something
+    only above it; the overlap pick (``pick_acc``) needs the instance itself."""
+    fit_recs = base_scenes.make_records(n_fit, seed=seed, **data)
+    prior = language_prior.fit(
+        [r["expression"] for r in fit_recs],
+        [r["bbox"] for r in fit_recs],
+        [(r["width"], r["height"]) for r in fit_recs],
+        use=("category", "position"),
+    )
+    boxes_ = language_prior.predict(
+        prior, [r["expression"] for r in records], [(r["width"], r["height"]) for r in records]
+    )
+    scored = evaluation.score_grounding(records, [list(map(float, b)) for b in boxes_])
+    return {k: scored[k] for k in PRIOR_KEYS}
+
+
 def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact") -> dict:
     """The tiny base's benchmark: :func:`rsground_lib.evaluation.evaluate` on ``n`` fresh base scenes of each of
-    :data:`BASE_EVAL_SPLITS` (fixed seeds, disjoint from training), with the chance levels.
+    :data:`BASE_EVAL_SPLITS` (fixed seeds, disjoint from training), with the chance levels
+    and, under ``language_prior``, what the words alone score (:func:`base_language_prior`).
     ``python -m rsground_lib.training.tiny_base eval-base``."""
     out = {}
     for split, (seed, data) in BASE_EVAL_SPLITS.items():
@@ -509,6 +537,7 @@ def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact")
         out[split], _ = evaluation.evaluate(
             model, processor, recs, prompt_style=prompt_style, max_new_tokens=24
         )
+        out[split]["language_prior"] = base_language_prior(recs, seed=seed + 1, data=data)
     return out
 
 
