@@ -74,14 +74,19 @@ def generate_answers(
     return texts_out, parsed
 
 
-def _generate_batch(
-    model, processor, records: Sequence[dict], *, max_new_tokens: int, prompt_style: str
-) -> list[str]:
-    """The greedy completions of one batch of records (the model already in eval mode): the
-    prompts of :func:`rsground_lib.conversation.grounding_example` left-padded together
-    (:func:`rsground_lib.conversation.prompt_inputs`), ``model.generate`` with the KV cache,
-    the new tokens decoded without special tokens. The ``"transformers"`` backend of
-    :func:`predict` and the loop of :func:`generate_answers`."""
+def _greedy_new_tokens(
+    model,
+    processor,
+    records: Sequence[dict],
+    *,
+    max_new_tokens: int,
+    prompt_style: str,
+    logits_processor=None,
+):
+    """The new token ids ``(batch, steps)`` of greedy generation for one batch of records (the
+    model already in eval mode): the prompts of :func:`rsground_lib.conversation.
+    grounding_example` left-padded together (:func:`rsground_lib.conversation.prompt_inputs`),
+    ``model.generate`` with the KV cache and the optional ``logits_processor`` list."""
     import torch  # the deep-learning stack stays optional for scoring (module docstring)
 
     examples = [
@@ -89,11 +94,27 @@ def _generate_batch(
     ]
     enc = conversation.prompt_inputs(processor, examples).to(model.device)
     with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True)
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            use_cache=True,
+            logits_processor=logits_processor,
+        )
+    return out[:, enc["input_ids"].shape[1] :]
+
+
+def _generate_batch(
+    model, processor, records: Sequence[dict], *, max_new_tokens: int, prompt_style: str
+) -> list[str]:
+    """The greedy completions of one batch of records (:func:`_greedy_new_tokens`), decoded
+    without special tokens. The ``"transformers"`` backend of :func:`predict` and the loop of
+    :func:`generate_answers`."""
+    new = _greedy_new_tokens(
+        model, processor, records, max_new_tokens=max_new_tokens, prompt_style=prompt_style
+    )
     tok = processor.tokenizer
-    return [
-        tok.decode(row, skip_special_tokens=True) for row in out[:, enc["input_ids"].shape[1] :]
-    ]
+    return [tok.decode(row, skip_special_tokens=True) for row in new]
 
 
 def _token_at(tok, ids: Sequence[int], char_pos: int) -> int:
@@ -152,20 +173,15 @@ def _generate_scored_batch(
     import torch
     from transformers import LogitsProcessorList
 
-    examples = [
-        conversation.grounding_example(r, processor, prompt_style=prompt_style) for r in records
-    ]
-    enc = conversation.prompt_inputs(processor, examples).to(model.device)
     chosen = _ChosenLogProbs()
-    with torch.no_grad():
-        out = model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            use_cache=True,
-            logits_processor=LogitsProcessorList([chosen]),
-        )
-    new = out[:, enc["input_ids"].shape[1] :]
+    new = _greedy_new_tokens(
+        model,
+        processor,
+        records,
+        max_new_tokens=max_new_tokens,
+        prompt_style=prompt_style,
+        logits_processor=LogitsProcessorList([chosen]),
+    )
     logp = torch.stack(chosen.steps, dim=1)[:, : new.shape[1]] if chosen.steps else None
     tok = processor.tokenizer
     eos = model.generation_config.eos_token_id

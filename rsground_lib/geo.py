@@ -330,6 +330,13 @@ def read_window(
     win = Window(tile.col_off, tile.row_off, tile.width, tile.height)
     data = ds.read(list(bands), window=win).astype(np.float32)
     valid = _valid(ds, bands, win, data)
+    return Image.fromarray(_to_rgb8(data, valid, limits), mode="RGB"), float(valid.mean())
+
+
+def _to_rgb8(data: np.ndarray, valid: np.ndarray, limits) -> np.ndarray:
+    """``(3, h, w)`` band values → an ``(h, w, 3)`` uint8 image: linearly stretched by
+    ``limits`` (per band ``(low, high)`` → 0, 255; None: taken as 8-bit), NaN as 0, invalid
+    pixels black."""
     if limits is not None:
         lo = np.asarray([lim[0] for lim in limits], dtype=np.float32)[:, None, None]
         hi = np.asarray([lim[1] for lim in limits], dtype=np.float32)[:, None, None]
@@ -337,7 +344,7 @@ def read_window(
     data = np.nan_to_num(data, nan=0.0, posinf=255.0, neginf=0.0)
     rgb = np.clip(np.rint(data), 0, 255).astype(np.uint8)
     rgb[:, ~valid] = 0
-    return Image.fromarray(np.moveaxis(rgb, 0, -1), mode="RGB"), float(valid.mean())
+    return np.moveaxis(rgb, 0, -1)
 
 
 # ----------------------------------------------------------------------------- coordinates
@@ -834,14 +841,8 @@ def read_preview(
         shape = (max(1, round(info.height * scale)), max(1, round(info.width * scale)))
         data = ds.read(list(chosen), out_shape=(3, *shape)).astype(np.float32)
         valid = _valid(ds, chosen, None, data, out_shape=shape)
-        if _needs_stretch(info, chosen, "auto"):
-            lims = stretch_limits(ds, chosen)
-            lo = np.asarray([v[0] for v in lims], dtype=np.float32)[:, None, None]
-            hi = np.asarray([v[1] for v in lims], dtype=np.float32)[:, None, None]
-            data = (data - lo) / (hi - lo) * 255.0
-    rgb = np.clip(np.rint(np.nan_to_num(data)), 0, 255).astype(np.uint8)
-    rgb[:, ~valid] = 0
-    return np.moveaxis(rgb, 0, -1), scale
+        limits = stretch_limits(ds, chosen) if _needs_stretch(info, chosen, "auto") else None
+    return _to_rgb8(data, valid, limits), scale
 
 
 def score_groundings(results: Sequence[Grounding], targets: Sequence[Sequence[float]]) -> dict:
