@@ -299,12 +299,17 @@ def score_grounding(
     predicted box overlaps the target more than any other object of the scene; needs
     ``objects``, else NaN), ``centre_pick_acc`` (the predicted centre is nearer the target's
     than any other instance of its class: which instance the model chose, however rough its
-    box — the measure of the issue's plain-PyTorch reference; an unparsed answer is wrong), with the chance levels beside them: ``chance_quadrant`` 0.25,
+    box — the measure of the issue's plain-PyTorch reference; an unparsed answer is wrong),
+    ``hit_rate`` (the predicted box overlaps some object of the scene at all; unparsed is a
+    miss) and ``pick_given_class_hit`` (among answers whose best-overlapping object is of the
+    target's class, the share for which it is the target: which instance the model chose when
+    it landed on one — NaN when none did), with the chance levels beside them: ``chance_quadrant`` 0.25,
     ``chance_pick`` (a random pick among the objects of the target's class,
     :func:`chance_pick`) and ``chance_pick_any`` (a random pick among all objects)."""
     if len(preds) != len(records):
         raise ValueError(f"score_grounding: {len(preds)} predictions for {len(records)} records")
     targets, quad, pick, any_pick, centre_pick = [], [], [], [], []
+    hit, class_hit_pick = [], []
     for i, (rec, box) in enumerate(zip(records, preds, strict=True)):
         wh = (int(rec["width"]), int(rec["height"]))
         target = [float(v) for v in rec["bbox"]]
@@ -317,6 +322,7 @@ def score_grounding(
         if box is None:
             pick.append(0.0)
             centre_pick.append(0.0)
+            hit.append(0.0)
             continue
         ious = np.atleast_1d(boxes.iou(np.asarray(box, float), np.asarray(objs, dtype=float)))
         best = int(np.argmax(ious))
@@ -327,6 +333,10 @@ def score_grounding(
                 raise ValueError(f"record {i}: its bbox is none of its objects' boxes")
             ti = matches[0]
         pick.append(float(best == int(ti) and ious[best] > 0))
+        hit.append(float(ious[best] > 0))
+        kinds = [o.get("category", o.get("class")) for o in rec["objects"]]
+        if ious[best] > 0 and kinds[best] == kinds[int(ti)]:
+            class_hit_pick.append(float(best == int(ti)))
         centre_pick.append(_centre_pick(rec, objs, int(ti), box))
     result = metrics.grounding_metrics(list(preds), np.asarray(targets), preset=preset)
     result.update(
@@ -334,6 +344,8 @@ def score_grounding(
         chance_quadrant=CHANCE_QUADRANT,
         pick_acc=float(np.mean(pick)) if pick else float("nan"),
         centre_pick_acc=float(np.mean(centre_pick)) if centre_pick else float("nan"),
+        hit_rate=float(np.mean(hit)) if hit else float("nan"),
+        pick_given_class_hit=float(np.mean(class_hit_pick)) if class_hit_pick else float("nan"),
         chance_pick=_nanmean_or_nan([chance_pick(r) for r in records]),
         chance_pick_any=float(np.mean(any_pick)) if any_pick else float("nan"),
     )

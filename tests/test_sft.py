@@ -174,6 +174,14 @@ def test_score_grounding_literal():
     assert near["centre_pick_acc"] == 1.0 and near["pick_acc"] == 1.0
     rough = evaluation.score_grounding(records[2:], [[0, 0, 12, 12]])  # near the target ship only
     assert rough["centre_pick_acc"] == 1.0 and rough["pick_acc"] == 0.0  # chose it, missed it
+    # landing: the wrong ship and the exact vehicle overlap an object, the unparsed one does
+    # not; of the two answers that landed on their target's class, one is the target
+    assert m["hit_rate"] == pytest.approx(2 / 3)
+    assert m["pick_given_class_hit"] == pytest.approx(1 / 2)
+    assert near["hit_rate"] == 1.0 and near["pick_given_class_hit"] == 1.0
+    assert rough["hit_rate"] == 0.0 and math.isnan(rough["pick_given_class_hit"])
+    on_vehicle = evaluation.score_grounding(records[2:], [[0, 40, 10, 50]])  # a distractor
+    assert on_vehicle["hit_rate"] == 1.0 and math.isnan(on_vehicle["pick_given_class_hit"])
     assert m["chance_pick"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
     assert m["chance_pick_any"] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)
     with pytest.raises(ValueError, match="2 predictions for 3 records"):

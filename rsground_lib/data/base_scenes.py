@@ -78,9 +78,61 @@ def _box(rng, cls, S, boxes):
     return None
 
 
-def scene(rng, S=64, n_objects=1, mode="single"):
-    """mode single: one instance per class (expression = class); mode multi: 2-4 of the target
-    class + distractors, expression needs position (extreme or quadrant)."""
+def _extreme_gap(same, expr):
+    """How far the named extreme instance's centre is from the runner-up's along the cue's
+    axis, pixels (``inf`` when the expression has no extreme cue)."""
+    word = expr.split()[1] if len(expr.split()) > 2 else ""
+    if word not in _EXTREME:
+        return float("inf")
+    by, side = _EXTREME[word]
+    axis = 0 if by == "cx" else 1
+    c = sorted((b[axis] + b[axis + 2]) / 2 for _, b in same)
+    return c[1] - c[0] if side in ("left", "top") else c[-1] - c[-2]
+
+
+def _multi(rng, S, n_objects):
+    """One draw of a multi scene: 2-3 instances of a class plus distractors, the target named
+    by an extreme cue; ``(objs, target, expression, cue)``."""
+    objs = []
+    tc = NAMES[rng.integers(len(NAMES))]
+    k = int(rng.integers(2, 4))
+    for _ in range(k):
+        b = _box(rng, tc, S, [o[1] for o in objs])
+        if b:
+            objs.append((tc, b))
+    others = [c for c in NAMES if c != tc]
+    for c in (
+        rng.choice(others, size=int(rng.integers(0, n_objects)), replace=False)
+        if n_objects > 0
+        else []
+    ):
+        b = _box(rng, c, S, [o[1] for o in objs])
+        if b:
+            objs.append((c, b))
+    same = [o for o in objs if o[0] == tc]
+    cx = np.array([(o[1][0] + o[1][2]) / 2 for o in same])
+    cy = np.array([(o[1][1] + o[1][3]) / 2 for o in same])
+    choice = rng.integers(4)
+    if len(same) == 1:
+        target, expr, cue = same[0], f"the {tc}", "none"
+    elif choice == 0:
+        target, expr, cue = same[int(cx.argmin())], f"the leftmost {tc}", "extreme"
+    elif choice == 1:
+        target, expr, cue = same[int(cx.argmax())], f"the rightmost {tc}", "extreme"
+    elif choice == 2:
+        target, expr, cue = same[int(cy.argmin())], f"the topmost {tc}", "extreme"
+    else:
+        target, expr, cue = same[int(cy.argmax())], f"the bottommost {tc}", "extreme"
+    return objs, target, expr, cue
+
+
+def scene(rng, S=64, n_objects=1, mode="single", min_gap=0.0):
+    """mode single: one instance per class (expression = class); mode multi: 2-3 of the target
+    class + distractors, named by an extreme cue. ``min_gap`` (pixels at 64, scaled with
+    ``S``; multi only): the named instance's centre lies at least this far beyond the
+    runner-up's along the cue's axis (the scene is redrawn until it does, at most 100 times,
+    else a ValueError); 0 draws every scene as it comes — a curriculum knob, the benchmark
+    splits use 0."""
     bg = np.array(
         [rng.integers(70, 120), rng.integers(80, 130), rng.integers(60, 100)], dtype=np.float32
     )
@@ -99,35 +151,15 @@ def scene(rng, S=64, n_objects=1, mode="single"):
         expr = f"the {target[0]}"
         cue = "none"
     else:
-        tc = NAMES[rng.integers(len(NAMES))]
-        k = int(rng.integers(2, 4))
-        for _ in range(k):
-            b = _box(rng, tc, S, [o[1] for o in objs])
-            if b:
-                objs.append((tc, b))
-        others = [c for c in NAMES if c != tc]
-        for c in (
-            rng.choice(others, size=int(rng.integers(0, n_objects)), replace=False)
-            if n_objects > 0
-            else []
-        ):
-            b = _box(rng, c, S, [o[1] for o in objs])
-            if b:
-                objs.append((c, b))
-        same = [o for o in objs if o[0] == tc]
-        cx = np.array([(o[1][0] + o[1][2]) / 2 for o in same])
-        cy = np.array([(o[1][1] + o[1][3]) / 2 for o in same])
-        choice = rng.integers(4)
-        if len(same) == 1:
-            target, expr, cue = same[0], f"the {tc}", "none"
-        elif choice == 0:
-            target, expr, cue = same[int(cx.argmin())], f"the leftmost {tc}", "extreme"
-        elif choice == 1:
-            target, expr, cue = same[int(cx.argmax())], f"the rightmost {tc}", "extreme"
-        elif choice == 2:
-            target, expr, cue = same[int(cy.argmin())], f"the topmost {tc}", "extreme"
+        for _attempt in range(100):
+            objs, target, expr, cue = _multi(rng, S, n_objects)
+            if (
+                min_gap <= 0
+                or _extreme_gap([o for o in objs if o[0] == target[0]], expr) >= min_gap * S / 64
+            ):
+                break
         else:
-            target, expr, cue = same[int(cy.argmax())], f"the bottommost {tc}", "extreme"
+            raise ValueError(f"base_scenes.scene: no scene with min_gap={min_gap} in 100 draws")
     for c, b in objs:
         _draw(d, c, b)
     target_index = next(i for i, o in enumerate(objs) if o is target)
@@ -186,11 +218,14 @@ def resolver_steps(objs, target_index: int, expression: str) -> list[dict]:
     return steps
 
 
-def make_records(n, *, seed, image_size=64, max_objects=1, mode="single"):
+def make_records(n, *, seed, image_size=64, max_objects=1, mode="single", min_gap=0.0):
+    """``n`` scenes (:func:`scene`) of 1..``max_objects`` objects; ``mode`` 'single', 'multi'
+    or 'mixed' (each scene single or multi with probability 1/2); ``min_gap`` as in
+    :func:`scene`. Deterministic in ``seed``."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
         k = int(rng.integers(1, max_objects + 1))
         md = mode if mode != "mixed" else ("single" if rng.random() < 0.5 else "multi")
-        out.append(scene(rng, image_size, k, md))
+        out.append(scene(rng, image_size, k, md, min_gap=min_gap))
     return out

@@ -499,7 +499,9 @@ one per class, the expression is the class; ``with_position``: 2–3 of the targ
 named by an extreme cue."""
 
 
-PRIOR_KEYS: tuple[str, ...] = ("pr@0.5", "mean_iou", "pick_acc", "centre_pick_acc")
+PRIOR_KEYS: tuple[str, ...] = (
+    "pr@0.5", "mean_iou", "pick_acc", "centre_pick_acc", "hit_rate", "pick_given_class_hit"
+)
 """The scores of the language-only prior that :func:`evaluate_base` reports beside a model's."""
 
 
