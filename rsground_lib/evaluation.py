@@ -289,6 +289,32 @@ def _centre_pick(rec: Mapping, objs: Sequence, target_index: int, box) -> float:
     return float(same[int(np.argmin(d))] == target_index)
 
 
+def _interval_pick(box, objs: Sequence, candidates: Sequence[int], axis: int) -> int | None:
+    """The candidate whose extent along ``axis`` (0: x, 1: y) overlaps ``box``'s most (None
+    when the box overlaps none of them along that axis)."""
+    lo, hi = float(box[axis]), float(box[axis + 2])
+    ov = [max(0.0, min(hi, objs[k][axis + 2]) - max(lo, objs[k][axis])) for k in candidates]
+    return candidates[int(np.argmax(ov))] if max(ov) > 0 else None
+
+
+def _ranking_step(rec: Mapping, i: int) -> dict | None:
+    """The last positional ranking step ("the leftmost …", "the second from the top …") of a
+    record's ``resolver_steps``, or None."""
+    raw = rec.get("resolver_steps")
+    if not raw:
+        return None
+    try:
+        steps = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"record {i}: resolver_steps is not JSON ({exc})") from exc
+    ranked = [
+        st
+        for st in steps
+        if st.get("op") in ("extreme", "ordinal") and st.get("by") in ("cx", "cy")
+    ]
+    return ranked[-1] if ranked else None
+
+
 def score_grounding(
     records: Sequence[dict], preds: Sequence[Sequence[float] | None], *, preset: str = "dior_rsvg"
 ) -> dict:
@@ -303,13 +329,18 @@ def score_grounding(
     ``hit_rate`` (the predicted box overlaps some object of the scene at all; unparsed is a
     miss) and ``pick_given_class_hit`` (among answers whose best-overlapping object is of the
     target's class, the share for which it is the target: which instance the model chose when
-    it landed on one — NaN when none did), with the chance levels beside them: ``chance_quadrant`` 0.25,
+    it landed on one — NaN when none did), ``axis_pick`` and ``cross_pick`` (on records
+    whose expression ranks instances along an axis — "the leftmost …" — per the ``ranking``
+    step of their ``resolver_steps``: the predicted box's extent overlaps the target's more
+    than any other ranked instance's along the cue's axis, and across it; a model that chose
+    the instance but did not bind its other coordinates to it scores high on the first only;
+    NaN without such records), with the chance levels beside them: ``chance_quadrant`` 0.25,
     ``chance_pick`` (a random pick among the objects of the target's class,
     :func:`chance_pick`) and ``chance_pick_any`` (a random pick among all objects)."""
     if len(preds) != len(records):
         raise ValueError(f"score_grounding: {len(preds)} predictions for {len(records)} records")
     targets, quad, pick, any_pick, centre_pick = [], [], [], [], []
-    hit, class_hit_pick = [], []
+    hit, class_hit_pick, axis_pick, cross_pick = [], [], [], []
     for i, (rec, box) in enumerate(zip(records, preds, strict=True)):
         wh = (int(rec["width"]), int(rec["height"]))
         target = [float(v) for v in rec["bbox"]]
@@ -319,6 +350,25 @@ def score_grounding(
         if not objs:
             continue
         any_pick.append(1.0 / len(objs))
+        ti = rec.get("target_index")
+        if ti is None:
+            matches = [k for k, o in enumerate(objs) if np.allclose(o, target)]
+            if not matches:
+                raise ValueError(f"record {i}: its bbox is none of its objects' boxes")
+            ti = matches[0]
+        ti = int(ti)
+        step = _ranking_step(rec, i)
+        if step is not None:
+            ranked = [int(k) for k in step["sorted"]]
+            if any(not 0 <= k < len(objs) for k in ranked):
+                raise ValueError(f"record {i}: its resolver_steps rank objects it does not have")
+            axis = 0 if step["by"] == "cx" else 1
+            axis_pick.append(
+                float(box is not None and _interval_pick(box, objs, ranked, axis) == ti)
+            )
+            cross_pick.append(
+                float(box is not None and _interval_pick(box, objs, ranked, 1 - axis) == ti)
+            )
         if box is None:
             pick.append(0.0)
             centre_pick.append(0.0)
@@ -326,18 +376,12 @@ def score_grounding(
             continue
         ious = np.atleast_1d(boxes.iou(np.asarray(box, float), np.asarray(objs, dtype=float)))
         best = int(np.argmax(ious))
-        ti = rec.get("target_index")
-        if ti is None:
-            matches = [k for k, o in enumerate(objs) if np.allclose(o, target)]
-            if not matches:
-                raise ValueError(f"record {i}: its bbox is none of its objects' boxes")
-            ti = matches[0]
-        pick.append(float(best == int(ti) and ious[best] > 0))
+        pick.append(float(best == ti and ious[best] > 0))
         hit.append(float(ious[best] > 0))
         kinds = [o.get("category", o.get("class")) for o in rec["objects"]]
-        if ious[best] > 0 and kinds[best] == kinds[int(ti)]:
-            class_hit_pick.append(float(best == int(ti)))
-        centre_pick.append(_centre_pick(rec, objs, int(ti), box))
+        if ious[best] > 0 and kinds[best] == kinds[ti]:
+            class_hit_pick.append(float(best == ti))
+        centre_pick.append(_centre_pick(rec, objs, ti, box))
     result = metrics.grounding_metrics(list(preds), np.asarray(targets), preset=preset)
     result.update(
         quadrant_acc=float(np.mean(quad)) if quad else float("nan"),
@@ -346,6 +390,8 @@ def score_grounding(
         centre_pick_acc=float(np.mean(centre_pick)) if centre_pick else float("nan"),
         hit_rate=float(np.mean(hit)) if hit else float("nan"),
         pick_given_class_hit=float(np.mean(class_hit_pick)) if class_hit_pick else float("nan"),
+        axis_pick=float(np.mean(axis_pick)) if axis_pick else float("nan"),
+        cross_pick=float(np.mean(cross_pick)) if cross_pick else float("nan"),
         chance_pick=_nanmean_or_nan([chance_pick(r) for r in records]),
         chance_pick_any=float(np.mean(any_pick)) if any_pick else float("nan"),
     )

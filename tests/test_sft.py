@@ -190,6 +190,28 @@ def test_score_grounding_literal():
     assert math.isnan(evaluation.score_grounding(no_objects, preds)["pick_acc"])
 
 
+def test_axis_and_cross_pick_separate_choosing_the_instance_from_binding_its_box():
+    """On "the leftmost ship" (target at x 0-10, y 20-30; the other ship at x 30-40, y 0-10):
+    a box on the target's column but the other ship's row chose the instance along the cue's
+    axis and failed to bind the other coordinates; the exact box does both; unparsed neither."""
+    import json
+
+    from rsground_lib.data import base_scenes
+
+    objs = [("ship", [0, 20, 10, 30]), ("ship", [30, 0, 40, 10])]
+    rec = {"width": 64, "height": 64, "bbox": [0, 20, 10, 30], "category": "ship",
+           "target_index": 0, "objects": [{"category": c, "bbox": b} for c, b in objs],
+           "resolver_steps": json.dumps(base_scenes.resolver_steps(objs, 0, "the leftmost ship"))}  # fmt: skip
+    m = evaluation.score_grounding([rec] * 3, [[0, 0, 10, 10], [0, 20, 10, 30], None])
+    assert m["axis_pick"] == pytest.approx(2 / 3) and m["cross_pick"] == pytest.approx(1 / 3)
+    assert m["hit_rate"] == pytest.approx(1 / 3)  # the unbound box overlaps no object at all
+    plain = {k: v for k, v in rec.items() if k != "resolver_steps"}
+    assert math.isnan(evaluation.score_grounding([plain], [[0, 0, 10, 10]])["axis_pick"])
+    bad = dict(rec, resolver_steps=rec["resolver_steps"].replace("[0, 1]", "[0, 7]"))
+    with pytest.raises(ValueError, match="record 0: its resolver_steps rank objects"):
+        evaluation.score_grounding([bad], [[0, 0, 10, 10]])
+
+
 def test_sft_data_splits_separate_the_two_skills():
     train, val = sft.sft_data("base", num_train=40, num_val=20, seed=3)
     assert len(train) == 40 and set(val) == {"class_only", "with_position"}

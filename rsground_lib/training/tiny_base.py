@@ -500,7 +500,14 @@ named by an extreme cue."""
 
 
 PRIOR_KEYS: tuple[str, ...] = (
-    "pr@0.5", "mean_iou", "pick_acc", "centre_pick_acc", "hit_rate", "pick_given_class_hit"
+    "pr@0.5",
+    "mean_iou",
+    "pick_acc",
+    "centre_pick_acc",
+    "hit_rate",
+    "pick_given_class_hit",
+    "axis_pick",
+    "cross_pick",
 )
 """The scores of the language-only prior that :func:`evaluate_base` reports beside a model's."""
 
