@@ -172,8 +172,8 @@ archive.table(position_probes, {"changed": "what changed", "steps": "steps", "cp
 # {glue:text}`archived_best_probe_cross_pick`, against {glue:text}`base_position_chance` for a
 # random pick. The best probe's axis pick is {glue:text}`best_probe_axis_vs_prior` the words'
 # — it looks at the image to choose — while its cross pick is only
-# {glue:text}`best_probe_cross_gap` points {glue:text}`best_probe_cross_vs_chance` a random
-# pick: it hardly takes the box's other coordinates from the instance it chose.
+# {glue:text}`best_probe_cross_vs_chance` a random pick: it hardly takes the box's other
+# coordinates from the instance it chose.
 # {glue:text}`archived_meets_bar` of
 # the {glue:text}`archived_n_probes` probes meet the bar set for a new base
 # ({glue:text}`archived_bar`), so the smoke profile still runs on the committed base, whose
@@ -188,8 +188,7 @@ archive.glue_values(position_probes, {"meets_bar": "summary.meets_bar", "bar": "
 glue("archived_best_probe_axis_pick", report.percent(archive.value(position_probes, "summary.best_axis_pick")), display=False)
 glue("archived_best_probe_cross_pick", report.percent(archive.value(position_probes, "summary.best_cross_pick")), display=False)
 glue("best_probe_axis_vs_prior", report.relation(archive.value(position_probes, "summary.best_axis_pick"), prior["axis_pick"], more="above", less="below", same="level with", digits=2), display=False)
-glue("best_probe_cross_gap", f'{100 * abs(archive.value(position_probes, "summary.best_cross_pick") - base_benchmark["with_position"]["chance_pick"]):.1f}', display=False)
-glue("best_probe_cross_vs_chance", report.relation(archive.value(position_probes, "summary.best_cross_pick"), base_benchmark["with_position"]["chance_pick"], more="above", less="below", same="level with", digits=3), display=False)
+glue("best_probe_cross_vs_chance", report.points_from(archive.value(position_probes, "summary.best_cross_pick"), base_benchmark["with_position"]["chance_pick"]), display=False)
 archive.table(position_probes, {"with_position_pick_acc": "pick", "with_position_hit_rate": "box on some object", "with_position_pick_given_class_hit": "pick, when on the class", "with_position_axis_pick": "axis pick", "with_position_cross_pick": "cross pick", "chance_pick": "random pick"}, index="id")
 
 # %% [markdown]

@@ -327,6 +327,18 @@ def change_phrase(before: float, after: float, *, digits: int = 1) -> str:
     return f"{word} {abs(points):.{digits}f} points"
 
 
+def points_from(value: float, reference: float, *, digits: int = 1) -> str:
+    """How far a rate in [0, 1] lies from a reference, in percentage points, with the
+    direction from the same rounded number: ``"1.7 points above"``, ``"4.0 points below"``,
+    ``"level with (within 0.1 points)"``; ``"not measured"`` when either is NaN or None."""
+    if value is None or reference is None or np.isnan(value) or np.isnan(reference):
+        return "not measured"
+    points = round(100 * (float(value) - float(reference)), digits)
+    if points == 0:
+        return f"level with (within {10**-digits:g} points)"
+    return f"{abs(points):.{digits}f} points {'above' if points > 0 else 'below'}"
+
+
 def glue_model_splits(
     results: dict[str, dict[str, dict]],
     paired: dict[tuple[str, str], dict],

@@ -71,7 +71,10 @@ def test_status_table_says_what_is_built_run_or_not_built():
     )
     assert report.NOT_RUN in row["Stage 2, RFT: GRPO with the positional reward"]
     assert report.NOT_BUILT in row["Ablations: rewards, consistency scores, κ"]
-    assert report.NOT_RUN in row["Grounding in GeoTIFFs (our addition: windows, map coordinates, GeoJSON)"]
+    assert (
+        report.NOT_RUN
+        in row["Grounding in GeoTIFFs (our addition: windows, map coordinates, GeoJSON)"]
+    )
     assert len(lines) == 2 + len(report.STAGES)
 
 
@@ -103,3 +106,10 @@ def test_relation_words_come_from_the_values():
     assert report.relation(0.299, 0.417, **words) == "worse than"
     assert report.relation(0.5, 0.417, **words) == "better than"
     assert report.relation(0.4171, 0.4169, **words) == "as good as"  # equal at 3 decimals
+
+
+def test_points_from_states_distance_and_direction_from_one_rounded_number():
+    assert report.points_from(0.434, 0.417) == "1.7 points above"
+    assert report.points_from(0.377, 0.417) == "4.0 points below"
+    assert report.points_from(0.4171, 0.4169) == "level with (within 0.1 points)"
+    assert report.points_from(float("nan"), 0.417) == "not measured"
