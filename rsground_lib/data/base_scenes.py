@@ -78,21 +78,11 @@ def _box(rng, cls, S, boxes):
     return None
 
 
-def _extreme_gap(same, expr):
-    """How far the named extreme instance's centre is from the runner-up's along the cue's
-    axis, pixels (``inf`` when the expression has no extreme cue)."""
-    word = expr.split()[1] if len(expr.split()) > 2 else ""
-    if word not in _EXTREME:
-        return float("inf")
-    by, side = _EXTREME[word]
-    axis = 0 if by == "cx" else 1
-    c = sorted((b[axis] + b[axis + 2]) / 2 for _, b in same)
-    return c[1] - c[0] if side in ("left", "top") else c[-1] - c[-2]
-
-
 def _multi(rng, S, n_objects):
     """One draw of a multi scene: 2-3 instances of a class plus distractors, the target named
-    by an extreme cue; ``(objs, target, expression, cue)``."""
+    by an extreme cue; ``(objs, target, expression, cue, gap)`` with ``gap`` how far the
+    named instance's centre lies beyond the runner-up's along the cue's axis (``inf``
+    without a cue)."""
     objs = []
     tc = NAMES[rng.integers(len(NAMES))]
     k = int(rng.integers(2, 4))
@@ -113,17 +103,38 @@ def _multi(rng, S, n_objects):
     cx = np.array([(o[1][0] + o[1][2]) / 2 for o in same])
     cy = np.array([(o[1][1] + o[1][3]) / 2 for o in same])
     choice = rng.integers(4)
+    sx, sy = np.sort(cx), np.sort(cy)
     if len(same) == 1:
-        target, expr, cue = same[0], f"the {tc}", "none"
+        target, expr, cue, gap = same[0], f"the {tc}", "none", float("inf")
     elif choice == 0:
-        target, expr, cue = same[int(cx.argmin())], f"the leftmost {tc}", "extreme"
+        target, expr, cue, gap = (
+            same[int(cx.argmin())],
+            f"the leftmost {tc}",
+            "extreme",
+            sx[1] - sx[0],
+        )
     elif choice == 1:
-        target, expr, cue = same[int(cx.argmax())], f"the rightmost {tc}", "extreme"
+        target, expr, cue, gap = (
+            same[int(cx.argmax())],
+            f"the rightmost {tc}",
+            "extreme",
+            sx[-1] - sx[-2],
+        )
     elif choice == 2:
-        target, expr, cue = same[int(cy.argmin())], f"the topmost {tc}", "extreme"
+        target, expr, cue, gap = (
+            same[int(cy.argmin())],
+            f"the topmost {tc}",
+            "extreme",
+            sy[1] - sy[0],
+        )
     else:
-        target, expr, cue = same[int(cy.argmax())], f"the bottommost {tc}", "extreme"
-    return objs, target, expr, cue
+        target, expr, cue, gap = (
+            same[int(cy.argmax())],
+            f"the bottommost {tc}",
+            "extreme",
+            sy[-1] - sy[-2],
+        )
+    return objs, target, expr, cue, float(gap)
 
 
 def scene(rng, S=64, n_objects=1, mode="single", min_gap=0.0):
@@ -152,11 +163,8 @@ def scene(rng, S=64, n_objects=1, mode="single", min_gap=0.0):
         cue = "none"
     else:
         for _attempt in range(100):
-            objs, target, expr, cue = _multi(rng, S, n_objects)
-            if (
-                min_gap <= 0
-                or _extreme_gap([o for o in objs if o[0] == target[0]], expr) >= min_gap * S / 64
-            ):
+            objs, target, expr, cue, gap = _multi(rng, S, n_objects)
+            if min_gap <= 0 or gap >= min_gap * S / 64:
                 break
         else:
             raise ValueError(f"base_scenes.scene: no scene with min_gap={min_gap} in 100 draws")
