@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rsground_lib import boxes, conversation, metrics, models, predictions, prompts
+from rsground_lib import boxes, conversation, metrics, models, predictions, prompts, reasoning
 from rsground_lib.data import base_scenes, benchmarks, synthetic
 
 CHANCE_QUADRANT = 0.25
@@ -115,6 +115,55 @@ def _generate_batch(
     )
     tok = processor.tokenizer
     return [tok.decode(row, skip_special_tokens=True) for row in new]
+
+
+def generate_text(
+    model,
+    processor,
+    user_texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int = 48,
+) -> list[str]:
+    """Greedy completions of ``model`` for text-only prompts (one user turn each, no image,
+    through the processor's chat template with the generation prompt), ``batch_size`` at a
+    time with left padding, decoded without special tokens. The held-out check of the tiny
+    base's text skills (:mod:`rsground_lib.data.text_skills`). The model's training mode is
+    restored afterwards."""
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"generate_text: batch_size must be >= 1; got {batch_size}")
+    tok = processor.tokenizer
+    was_training = model.training
+    model.eval()
+    out: list[str] = []
+    try:
+        for i in range(0, len(user_texts), batch_size):
+            texts = [
+                processor.apply_chat_template(
+                    [{"role": "user", "content": [{"type": "text", "text": str(t)}]}],
+                    add_generation_prompt=True,
+                    tokenize=False,
+                )
+                for t in user_texts[i : i + batch_size]
+            ]
+            enc = tok(
+                texts, return_tensors="pt", padding=True, padding_side="left",
+                add_special_tokens=False,
+            ).to(model.device)  # fmt: skip
+            with torch.no_grad():
+                gen = model.generate(
+                    **enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True
+                )
+            out.extend(
+                tok.decode(row, skip_special_tokens=True)
+                for row in gen[:, enc["input_ids"].shape[1] :]
+            )
+    finally:
+        if was_training:
+            model.train()
+    return out
 
 
 def _token_at(tok, ids: Sequence[int], char_pos: int) -> int:
@@ -297,26 +346,12 @@ def _interval_pick(box, objs: Sequence, candidates: Sequence[int], axis: int) ->
     return candidates[int(np.argmax(ov))] if max(ov) > 0 else None
 
 
-def _ranking_step(rec: Mapping, i: int) -> dict | None:
-    """The last positional ranking step ("the leftmost …", "the second from the top …") of a
-    record's ``resolver_steps``, or None."""
-    raw = rec.get("resolver_steps")
-    if not raw:
-        return None
-    try:
-        steps = json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"record {i}: resolver_steps is not JSON ({exc})") from exc
-    ranked = [
-        st
-        for st in steps
-        if st.get("op") in ("extreme", "ordinal") and st.get("by") in ("cx", "cy")
-    ]
-    return ranked[-1] if ranked else None
-
-
 def score_grounding(
-    records: Sequence[dict], preds: Sequence[Sequence[float] | None], *, preset: str = "dior_rsvg"
+    records: Sequence[dict],
+    preds: Sequence[Sequence[float] | None],
+    *,
+    preset: str = "dior_rsvg",
+    reasonings: Sequence[reasoning.Reasoning | None] | None = None,
 ) -> dict:
     """Score predicted boxes (ORIGINAL pixels, ``None`` = unparsable) against ``records``:
     :func:`rsground_lib.metrics.grounding_metrics` with ``preset`` (``pr@0.5`` … ``pr@0.9``,
@@ -336,7 +371,11 @@ def score_grounding(
     the instance but did not bind its other coordinates to it scores high on the first only;
     NaN without such records), with the chance levels beside them: ``chance_quadrant`` 0.25,
     ``chance_pick`` (a random pick among the objects of the target's class,
-    :func:`chance_pick`) and ``chance_pick_any`` (a random pick among all objects)."""
+    :func:`chance_pick`) and ``chance_pick_any`` (a random pick among all objects). With
+    ``reasonings`` (one :class:`rsground_lib.reasoning.Reasoning` or None per record, boxes in
+    ORIGINAL pixels), the links of the reasoning too: :data:`rsground_lib.reasoning.LINK_KEYS`
+    (:func:`rsground_lib.reasoning.link_scores`: cue copied, choice listed and consistent,
+    candidates' recall and precision)."""
     if len(preds) != len(records):
         raise ValueError(f"score_grounding: {len(preds)} predictions for {len(records)} records")
     targets, quad, pick, any_pick, centre_pick = [], [], [], [], []
@@ -357,7 +396,7 @@ def score_grounding(
                 raise ValueError(f"record {i}: its bbox is none of its objects' boxes")
             ti = matches[0]
         ti = int(ti)
-        step = _ranking_step(rec, i)
+        step = reasoning.ranking_step(rec, i)
         if step is not None:
             ranked = [int(k) for k in step["sorted"]]
             if any(not 0 <= k < len(objs) for k in ranked):
@@ -395,6 +434,8 @@ def score_grounding(
         chance_pick=_nanmean_or_nan([chance_pick(r) for r in records]),
         chance_pick_any=float(np.mean(any_pick)) if any_pick else float("nan"),
     )
+    if reasonings is not None:
+        result.update(reasoning.link_scores(records, reasonings))
     return result
 
 
@@ -412,9 +453,11 @@ def evaluate(
     original pixels and scored by :func:`score_grounding`, plus ``answer_follows_reasoning``:
     among answers whose text has a reasoning block with a box
     (:func:`rsground_lib.prompts.reasoning_boxes`), the share whose answer is the last box of
-    the reasoning (NaN when no answer has one — e.g. box-only models). Returns ``(metrics,
-    rows)``, one row per record: ``text``, ``box`` (original pixels or None), ``target``,
-    ``iou``."""
+    the reasoning (NaN when no answer has one — e.g. box-only models), and the links of each
+    completion's reasoning (:func:`rsground_lib.reasoning.parse_reasoning`, its boxes mapped to
+    original pixels; :data:`rsground_lib.reasoning.LINK_KEYS`, NaN for box-only models).
+    Returns ``(metrics, rows)``, one row per record: ``text``, ``box`` (original pixels or
+    None), ``target``, ``iou``."""
     texts, parsed = generate_answers(
         model,
         processor,
@@ -423,13 +466,19 @@ def evaluate(
         max_new_tokens=max_new_tokens,
         prompt_style=prompt_style,
     )
-    preds, rows, follows = [], [], []
+    preds, rows, follows, thoughts = [], [], [], []
     for rec, text, box_m in zip(records, texts, parsed, strict=True):
         agrees = prompts.answer_follows_reasoning(text, box_m) if box_m is not None else None
         if agrees is not None:
             follows.append(float(agrees))
         box = _box_original(box_m, rec, processor)
         preds.append(box)
+        thought = reasoning.parse_reasoning(text)
+        thoughts.append(
+            None
+            if thought is None
+            else thought.mapped(lambda b, rec=rec: _box_original(b, rec, processor))
+        )
         target = [float(v) for v in rec["bbox"]]
         rows.append(
             {
@@ -439,7 +488,7 @@ def evaluate(
                 "iou": float(boxes.iou(box, target)) if box is not None else 0.0,
             }
         )
-    result = score_grounding(records, preds, preset=preset)
+    result = score_grounding(records, preds, preset=preset, reasonings=thoughts)
     result["answer_follows_reasoning"] = float(np.mean(follows)) if follows else float("nan")
     return result, rows
 

@@ -714,6 +714,70 @@ def processor_call_kwargs(processor) -> dict:
     return {}
 
 
+def _text_model(model):
+    """The decoder of a vision-language model's text side (Idefics3: ``text_model``;
+    Qwen2.5-VL: ``language_model``)."""
+    inner = getattr(model, "model", model)
+    for name in ("text_model", "language_model"):
+        if hasattr(inner, name):
+            return getattr(inner, name)
+    raise ValueError(f"{type(model).__name__}: no text model (text_model / language_model) found")
+
+
+def grow_text_layers(model, layers: int, *, seed: int = 0) -> int:
+    """Deepen the text model to ``layers`` decoder layers by appending new ones that start as
+    the identity: their attention output and MLP down projections are zero, so the grown
+    model computes exactly what it computed before (the residual stream passes through), and
+    training then gives the new layers a job. Their other weights are drawn with the config's
+    ``initializer_range`` from a generator seeded with ``seed`` (the global torch RNG is left
+    untouched). Updates the configs (and the tiny marker's ``text_layers``); returns the number
+    of layers added. ``layers`` below the current depth is a ValueError. Why: the text skills
+    of an executable trace (copy, compare) need four text layers at the tiny width (the probe
+    in ``checkpoints/tiny-base/README.md``); growing the committed two-layer base keeps what it
+    learned about images. Our design (stacking with identity-initialised layers)."""
+    import torch
+
+    text = _text_model(model)
+    cfg = text.config
+    have = len(text.layers)
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < have:
+        raise ValueError(
+            f"grow_text_layers: expected an integer >= the current {have} layers; got {layers!r}"
+        )
+    if layers == have:
+        return 0
+    cls = type(text.layers[0])
+    ref = next(text.layers[0].parameters())
+    cfg.num_hidden_layers = layers
+    if getattr(cfg, "layer_types", None):
+        cfg.layer_types = list(cfg.layer_types) + [cfg.layer_types[-1]] * (layers - have)
+    std = float(getattr(cfg, "initializer_range", 0.02))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i in range(have, layers):
+            layer = cls(cfg, layer_idx=i).to(device=ref.device, dtype=ref.dtype)
+            with torch.no_grad():
+                for name, p in layer.named_parameters():
+                    if name.endswith(("o_proj.weight", "down_proj.weight")) or name.endswith(
+                        "bias"
+                    ):
+                        p.zero_()
+                    elif "norm" in name:
+                        p.fill_(1.0)
+                    else:
+                        p.normal_(0.0, std)
+            text.layers.append(layer)
+    text_config = getattr(model.config, "text_config", None)
+    if text_config is not None and text_config is not cfg:
+        text_config.num_hidden_layers = layers
+        if getattr(cfg, "layer_types", None):
+            text_config.layer_types = list(cfg.layer_types)
+    info = getattr(model.config, "rsground_tiny", None)
+    if isinstance(info, dict) and "text_layers" in info:
+        info["text_layers"] = layers
+    return layers - have
+
+
 def init_tokens_from(model, tokenizer, mapping: dict[str, str]) -> dict[str, str]:
     """Copy the input and output embedding rows of existing tokens onto other tokens
     (``{new: existing}``, e.g. ``{"<think>": "<answer>"}``): a token the model has never
@@ -744,6 +808,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "FAMILIES",
     "TinyModelSpec",
+    "grow_text_layers",
     "build_tiny_model",
     "build_tokenizer",
     "chat_template",

@@ -373,22 +373,35 @@ def check_format(text) -> bool:
     return notation != "bare" and len(candidates) == 1 and _to_box(candidates[0]) is not None
 
 
+def reasoning_text(text) -> str | None:
+    """The content of the first complete ``<think>…</think>`` block of a completion, or None
+    when it has none. Never raises on model output."""
+    text = completion_text(text)
+    start = text.find(_THINK_OPEN)
+    end = text.find(_THINK_CLOSE, start + len(_THINK_OPEN)) if start >= 0 else -1
+    if end < 0:  # str.find, not a lazy regex: linear even with many unclosed tags
+        return None
+    return text[start + len(_THINK_OPEN) : end]
+
+
+def boxes_in(fragment: str) -> list[list[float]]:
+    """Every ``[x1, y1, x2, y2]`` written in a piece of text, in order (bracketed lists that
+    are not four finite numbers are skipped). Never raises on model output."""
+    out = []
+    for inner in _BRACKET_RE.findall(fragment):
+        box = _to_box(_NUM_RE.findall(inner))
+        if box is not None:
+            out.append(box)
+    return out
+
+
 def reasoning_boxes(text) -> list[list[float]]:
     """Every ``[x1, y1, x2, y2]`` written inside the first complete ``<think>…</think>`` block,
     in order (lists that are not four finite numbers are skipped); ``[]`` without such a block.
     Used to check that an answer is the box its reasoning chose (the last one). Never raises
     on model output."""
-    text = completion_text(text)
-    start = text.find(_THINK_OPEN)
-    end = text.find(_THINK_CLOSE, start + len(_THINK_OPEN)) if start >= 0 else -1
-    if end < 0:  # str.find, not a lazy regex: linear even with many unclosed tags
-        return []
-    out = []
-    for inner in _BRACKET_RE.findall(text[start + len(_THINK_OPEN) : end]):
-        box = _to_box(_NUM_RE.findall(inner))
-        if box is not None:
-            out.append(box)
-    return out
+    think = reasoning_text(text)
+    return [] if think is None else boxes_in(think)
 
 
 def answer_follows_reasoning(text, answer_box: Sequence[float] | None = None) -> bool | None:

@@ -153,3 +153,27 @@ COLOR_NAMES: tuple[str, ...] = (
 CUE_TAGS: tuple[str, ...] = ("absolute", "relative", "ordinal", "extreme", "size", "color", "none")
 """The kinds of positional cue, in this order: the tags :func:`rsground_lib.data.cues.tag_cues`
 returns and the cues the synthetic generator intends (``cue_type``)."""
+
+# --------------------------------------------------------------------------- extreme cues
+
+EXTREME_EDGES: dict[str, tuple[str, int, str]] = {
+    "leftmost": ("x1", 0, "min"),
+    "rightmost": ("x2", 2, "max"),
+    "topmost": ("y1", 1, "min"),
+    "bottommost": ("y2", 3, "max"),
+}
+"""The four extreme cue words of the tiny base's scenes → ``(edge name, index of the edge in
+``[x1, y1, x2, y2]``, whether the named instance has the ``min`` or the ``max`` of it)``: the
+edge a cue word names. The executable reasoning trace compares the candidates by this edge,
+read off their listed boxes (:func:`rsground_lib.data.cot.steps_trace`), the text skills
+teach the same step (:mod:`rsground_lib.data.text_skills`) and the reasoning's links are
+scored with it (:mod:`rsground_lib.reasoning`). Our reading of the paper's "explicit position
+awareness" for the CPU miniature; the resolver itself ranks by centres."""
+
+SIDE_WORDS: dict[str, str] = {
+    "left": "leftmost",
+    "right": "rightmost",
+    "top": "topmost",
+    "bottom": "bottommost",
+}
+"""A resolver ``extreme`` step's ``side`` → its cue word of :data:`EXTREME_EDGES`."""

@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.consistency", 1),
     ("rsground_lib.advantages", 1),
     ("rsground_lib.language_prior", 1),
+    ("rsground_lib.reasoning", 1),
     ("rsground_lib.data", 1),
     # 2: models (real checkpoints, the tiny model, the checkpoint teacher)
     ("rsground_lib.models", 2),

@@ -380,3 +380,37 @@ print("hub ok")
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "hub ok" in res.stdout
+
+
+@pytest.mark.parametrize("family", ["idefics3", "qwen2_5_vl"])
+def test_grown_text_layers_start_as_the_identity_and_save(family, tmp_path):
+    """Appended layers compute nothing at first (the same logits to the bit), train (their
+    gradients are not all zero), update the configs and survive save and reload."""
+    model, processor = models.build_tiny_model(3, family=family)
+    image = Image.new("RGB", (model.config.rsground_tiny["image_size_px"],) * 2, (90, 120, 60))
+    if family == "idefics3":
+        enc = _inputs(processor, [image])
+    else:
+        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the ship"}]}]
+        text = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+        enc = processor(images=[image], text=[text], return_tensors="pt", **models.processor_call_kwargs(processor))
+    with torch.no_grad():
+        before = model(**enc).logits
+    assert models.grow_text_layers(model, 4, seed=1) == 2
+    with torch.no_grad():
+        after = model(**enc).logits
+    assert torch.equal(before, after)
+    assert model.config.text_config.num_hidden_layers == 4
+    assert model.config.rsground_tiny["text_layers"] == 4
+    model.train()
+    model(**enc, labels=enc["input_ids"]).loss.backward()
+    new = models._text_model(model).layers[3]
+    assert new.self_attn.o_proj.weight.grad.abs().sum() > 0
+    models.save(model, processor, tmp_path / "grown")
+    again, _ = models.load_model(tmp_path / "grown")
+    assert len(models._text_model(again).layers) == 4
+    with torch.no_grad():
+        assert torch.allclose(again(**enc).logits, after, atol=1e-5)
+    assert models.grow_text_layers(again, 4) == 0
+    with pytest.raises(ValueError, match="current 4 layers"):
+        models.grow_text_layers(again, 3)

@@ -306,3 +306,65 @@ def test_the_language_prior_reaches_a_high_centre_pick_on_extreme_cues_without_p
     assert (
         tiny_base.base_language_prior(recs, n_fit=256, seed=1, data=data)["centre_pick_acc"] == 1.0
     )
+
+
+def test_stages_mix_text_skills_into_each_batch_and_keep_the_scene_stream():
+    """A stage's ``text_skills`` share puts that many text skill examples first in each batch;
+    the scenes are the factory's chunks with the seeds a recipe without text skills draws."""
+    from rsground_lib.data import base_scenes, text_skills
+
+    _, processor = models.load_model(CHECKPOINT)
+    calls = []
+
+    def factory(n, *, seed, **data):
+        calls.append((n, seed))
+        return base_scenes.make_records(n, seed=seed, **data)
+
+    cfg = tiny_base.BasePretrainConfig.from_dict(
+        {"stages": [{"steps": 3, "text_skills": 0.25}, {"steps": 2, "text_skills": 1.0}, {"steps": 2}],
+         "batch_size": 4, "chunk_size": 5, "seed": 2}
+    )  # fmt: skip
+    out = list(tiny_base._stream(cfg, factory, processor))
+    assert len(out) == 7 * 4
+    kinds = ["t" if ex["images"] == [] else "i" for ex in out]
+    assert "".join(kinds) == "tiii" * 3 + "tttt" * 2 + "iiii" * 2
+    # Scenes: 9 for stage 0 in chunks of 5 and 4 (seeds 2,000,007 and 2,000,008), none for
+    # stage 1, 8 for stage 2 (chunks 5 and 3, seeds continuing at 2,000,009).
+    assert calls == [(5, 2_000_007), (4, 2_000_008), (5, 2_000_009), (3, 2_000_010)]
+    first_text = text_skills.make_examples(5, seed=2 * 1_000_003 + 500_001)[0]
+    assert out[0]["prompt"][0]["content"][0]["text"] == first_text["prompt"]
+    assert tiny_base.text_per_batch(cfg, {"text_skills": 0.01}) == 1
+    assert tiny_base.text_per_batch(cfg, {}) == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"stages": [{"steps": 5, "text_skills": 1.5}]}, "text_skills: expected a share"),
+        ({"stages": [{"steps": 5, "text_skills": True}]}, "text_skills: expected a share"),
+        ({"grow_text_layers": -1}, "grow_text_layers"),
+        ({"text_skills_data": {"skills": ["sing"]}}, "expected skills"),
+    ],
+)
+def test_text_skill_settings_are_checked(values, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_base.BasePretrainConfig.from_dict(values)
+
+
+def test_text_skills_are_scored_by_greedy_exact_match():
+    """Text-only greedy generation is the same one prompt at a time and in a left-padded
+    batch, and the skills' score is the exact match of those completions."""
+    from rsground_lib.data import text_skills
+
+    model, processor = models.load_model(CHECKPOINT)
+    examples = text_skills.make_examples(12, seed=5)
+    prompts_ = [e["prompt"] for e in examples]
+    batched = evaluation.generate_text(model, processor, prompts_, max_new_tokens=12)
+    single = [evaluation.generate_text(model, processor, [p], max_new_tokens=12)[0] for p in prompts_]
+    assert batched == single and len(set(batched)) > 1
+    scored = tiny_base.evaluate_text_skills(model, processor, examples)
+    longest = max(len(processor.tokenizer(e["completion"])["input_ids"]) for e in examples)
+    expected = text_skills.score_completions(
+        examples, evaluation.generate_text(model, processor, prompts_, max_new_tokens=longest + 2)
+    )
+    assert scored == expected and set(scored) == {*text_skills.SKILLS, "all"}

@@ -38,7 +38,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from rsground_lib import boxes, prompts
+from rsground_lib import boxes, prompts, vocabulary
+from rsground_lib.data import text_skills
 from rsground_lib.vocabulary import CLASS_NOUNS
 
 # --------------------------------------------------------------------------- helpers
@@ -378,8 +379,10 @@ def template_trace(
 
     ``style="prose"`` writes sentences (below); ``style="compact"`` the same content in a
     terse notation for a tiny model's capacity (:func:`compact_trace`: candidates and the
-    sorted coordinate of the cue, ~15–50 tokens instead of ~100–400); its boxes are on a grid
-    of ``coord_step`` model pixels (the tiny base answers in multiples of 4).
+    sorted coordinate of the cue, ~15–50 tokens instead of ~100–400); ``style="steps"`` an
+    executable trace, every step a copy or a comparison of numbers already written
+    (:func:`steps_trace`). The boxes of the last two are on a grid of ``coord_step`` model
+    pixels (the tiny base answers in multiples of 4).
 
     The reasoning names the candidates of the target class with their boxes in MODEL pixels
     (the image after Qwen2.5-VL's resize to multiples of 28, :func:`record_model_size`), the
@@ -404,8 +407,10 @@ def template_trace(
     w = _Writer(record, r, {"min_pixels": min_pixels, "max_pixels": max_pixels}, model_size_fn)
     if style == "compact":
         return compact_trace(record, steps, w, coord_step=coord_step)
+    if style == "steps":
+        return steps_trace(record, steps, w, coord_step=coord_step)
     if style != "prose":
-        raise ValueError(f"style: expected 'prose' or 'compact'; got {style!r}")
+        raise ValueError(f"style: expected one of {TRACE_STYLES}; got {style!r}")
     expression = str(record["expression"])
     sentences = [
         _pick(
@@ -449,6 +454,10 @@ def template_trace(
     think = " ".join(s for s in sentences if s)
     return prompts.format_answer(think, box_model)
 
+
+TRACE_STYLES: tuple[str, ...] = ("prose", "compact", "steps")
+"""Styles of :func:`template_trace`: sentences (Qwen2.5-VL on the full profile), the compact
+notation, and the executable steps (the tiny model on the smoke profile)."""
 
 _COMPACT_OPS = ("category", "extreme", "ordinal")
 
@@ -508,3 +517,122 @@ def compact_trace(
         )
     )
     return prompts.format_answer(" ".join(parts), box)
+
+
+def _reading_order(writer: _Writer, members: Sequence[int]) -> list[int]:
+    """``members`` left to right by their box centre's x, then y (model pixels, unquantised):
+    the fixed order in which a steps trace lists candidates."""
+    return sorted(
+        members,
+        key=lambda i: (
+            writer.mbox[i][0] + writer.mbox[i][2],
+            writer.mbox[i][1] + writer.mbox[i][3],
+        ),
+    )
+
+
+def steps_trace(
+    record: Mapping, steps: Sequence[Mapping], writer: _Writer, coord_step: int = 4
+) -> str:
+    """The executable trace of :func:`template_trace` ``style="steps"``: every step after the
+    listing is a copy or a comparison of numbers already written, the skills of
+    :mod:`rsground_lib.data.text_skills`::
+
+        <think>first [8, 40, 20, 48]; second [28, 12, 40, 20]; third [52, 40, 64, 48].
+        leftmost x1: first 8, second 28, third 52. so first [8, 40, 20, 48]</think>
+        <answer>[8, 40, 20, 48]</answer>
+
+    (one line in the trace). The candidates — the instances of the named class — are listed
+    left to right (:func:`_reading_order`), each as a whole box on the ``coord_step`` grid and
+    labelled ``first`` … ``fifth``; then the cue word copied from the expression, the edge it
+    names (:data:`rsground_lib.vocabulary.EXTREME_EDGES`: ``leftmost`` → x1) and each
+    candidate's value of that edge *read off its listed box* (no arithmetic, where the compact
+    trace wrote centres), then the chosen candidate's label and box copied; the answer copies
+    that box. A lone candidate gets no comparison step (``<think>first [..].</think>``).
+
+    The chosen candidate is the resolver's target (ranked by centres). On the 4-px grid the
+    named edge does not always single it out: two candidates can share the value (a tie, which
+    the trace resolves to the target) and, rarely, another candidate's edge is more extreme
+    although its centre is not (:func:`edge_agreement` counts both). Supports ``category`` and
+    ``extreme`` steps whose cue is a word of :data:`rsground_lib.vocabulary.EXTREME_EDGES` (the
+    tiny base scenes); anything else, or more than five candidates, is a ValueError naming the
+    record (use ``style="prose"``). Our reading of the paper's "explicit position awareness",
+    made executable for the CPU miniature (issue 22)."""
+    other = [s["op"] for s in steps if s["op"] not in ("category", "extreme")]
+    if other:
+        raise ValueError(
+            f"record {record.get('id')!r}: steps traces support category and extreme steps, "
+            f"not {sorted(set(other))}; use style='prose'"
+        )
+    cats = [s for s in steps if s["op"] == "category"]
+    if len(cats) != 1:
+        raise ValueError(f"record {record.get('id')!r}: steps traces need one category step")
+    members = _reading_order(writer, cats[0]["candidates"])
+    if not 1 <= len(members) <= len(text_skills.LABELS):
+        raise ValueError(
+            f"record {record.get('id')!r}: steps traces list 1 to {len(text_skills.LABELS)} "
+            f"candidates; this scene has {len(members)}"
+        )
+    qbox = {
+        i: boxes.quantize_box(writer.mbox[i], int(coord_step), writer.model_wh) for i in members
+    }
+    target = int(record["target_index"])
+    if target not in qbox:
+        raise ValueError(f"record {record.get('id')!r}: its target is not a candidate")
+    listed = [qbox[i] for i in members]
+    think = "; ".join(f"{text_skills.LABELS[j]} {_ibox(b)}" for j, b in enumerate(listed)) + "."
+    ext = [s for s in steps if s["op"] == "extreme"]
+    if ext:
+        cue = str(ext[-1].get("phrase") or vocabulary.SIDE_WORDS.get(ext[-1].get("side"), ""))
+        if cue not in vocabulary.EXTREME_EDGES or ext[-1].get("by") not in ("cx", "cy"):
+            raise ValueError(
+                f"record {record.get('id')!r}: steps traces compare by the edges of "
+                f"{list(vocabulary.EXTREME_EDGES)}; got the cue {cue!r}"
+            )
+        think += " " + text_skills.extreme_steps(listed, cue, members.index(target))
+    return prompts.format_answer(think, qbox[target])
+
+
+def edge_agreement(
+    records: Sequence[Mapping], *, coord_step: int = 4, model_size_fn=None
+) -> dict[str, int]:
+    """On records with an extreme cue (``resolver_steps`` with an ``extreme`` step whose word is
+    in :data:`rsground_lib.vocabulary.EXTREME_EDGES`), how often the edge the cue names, read
+    off the candidates' boxes on the ``coord_step`` grid of the model input, singles out the
+    target the resolver chose by centres: ``{"n", "agree", "tie", "contradict"}`` — ``tie``:
+    the target shares the extreme value with another candidate; ``contradict``: another
+    candidate alone holds it. Why the steps trace compares edges (:func:`steps_trace`): a
+    value read off a listed box needs no arithmetic, and these counts say what that costs."""
+    out = {"n": 0, "agree": 0, "tie": 0, "contradict": 0}
+    for rec in records:
+        steps = (
+            json.loads(rec["resolver_steps"])
+            if isinstance(rec.get("resolver_steps"), str)
+            else rec.get("resolver_steps") or []
+        )
+        ext = [s for s in steps if s.get("op") == "extreme"]
+        cats = [s for s in steps if s.get("op") == "category"]
+        if not ext or not cats:
+            continue
+        cue = str(ext[-1].get("phrase") or vocabulary.SIDE_WORDS.get(ext[-1].get("side"), ""))
+        if cue not in vocabulary.EXTREME_EDGES:
+            continue
+        _, edge, side = vocabulary.EXTREME_EDGES[cue]
+        wh = record_model_size(rec, model_size_fn)
+        val = {
+            i: boxes.quantize_box(
+                record_box_model(rec["objects"][i]["bbox"], rec, wh), coord_step, wh
+            )[edge]
+            for i in cats[0]["candidates"]
+        }
+        best = (min if side == "min" else max)(val.values())
+        holders = [i for i, v in val.items() if v == best]
+        target = int(rec["target_index"])
+        out["n"] += 1
+        if holders == [target]:
+            out["agree"] += 1
+        elif target in holders:
+            out["tie"] += 1
+        else:
+            out["contradict"] += 1
+    return out

@@ -38,7 +38,7 @@ SFT_TARGETS: tuple[str, ...] = ("cot", "answer")
 paper's stage 1); ``"answer"`` — the box alone (``<answer>[…]</answer>``, the plain-SFT
 control that sees the same scenes for the same steps)."""
 
-TRACE_STYLES: tuple[str, ...] = ("prose", "compact")
+TRACE_STYLES: tuple[str, ...] = cot.TRACE_STYLES
 """Reasoning-trace styles of :func:`rsground_lib.data.cot.template_trace`."""
 
 
@@ -57,7 +57,10 @@ class SftConfig(common.TrainerDefaults, SFTConfig, common.AdapterFields):
     targets: str = help_field(
         "'cot' (reasoning then box) or 'answer' (the box alone)", default="cot"
     )
-    trace_style: str = help_field("'prose' or 'compact' reasoning traces", default="prose")
+    trace_style: str = help_field(
+        "'prose', 'compact' or 'steps' (executable) reasoning traces (rsground_lib.data.cot)",
+        default="prose",
+    )
     coord_step: int = help_field(
         "boxes of compact traces and box-only answers on a grid of this many model pixels "
         "(the tiny base's 4; 1: integers)",

@@ -39,7 +39,7 @@ from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 
 from rsground_lib import conversation, evaluation, language_prior, models, prompts
 from rsground_lib.config import help_field, load_recipe, parse_config
-from rsground_lib.data import base_scenes, synthetic
+from rsground_lib.data import base_scenes, synthetic, text_skills
 from rsground_lib.training import common, warm_start
 
 BASE_COORD_STEP = 4
@@ -144,6 +144,21 @@ class BasePretrainConfig:
         "(the warm starts are then skipped)",
         default=None,
     )
+    grow_text_layers: int = help_field(
+        "deepen the text model to this many layers before training, the new layers starting "
+        "as the identity (rsground_lib.models.grow_text_layers); 0: keep its depth",
+        default=0,
+    )
+    text_skills_data: dict = help_field(
+        "keywords of rsground_lib.data.text_skills.make_examples (skills, weights, size, "
+        "step) for the stages' text skill examples ('text_skills' share of a stage)",
+        default_factory=dict,
+    )
+    n_eval_text: int = help_field(
+        "held-out text skill sequences scored (exact match per skill) at every evaluation "
+        "when a stage trains text skills",
+        default=400,
+    )
 
     @classmethod
     def from_dict(cls, values: dict) -> BasePretrainConfig:
@@ -156,12 +171,32 @@ class BasePretrainConfig:
         if not self.stages:
             raise ValueError("BasePretrainConfig.stages: expected at least one stage")
         for i, st in enumerate(self.stages):
-            if not isinstance(st, dict) or set(st) - {"steps", "data"} or "steps" not in st:
+            if (
+                not isinstance(st, dict)
+                or set(st) - {"steps", "data", "text_skills"}
+                or "steps" not in st
+            ):
                 raise ValueError(
-                    f"BasePretrainConfig.stages[{i}]: expected {{'steps': int, 'data': dict}}; got {st!r}"
+                    f"BasePretrainConfig.stages[{i}]: expected {{'steps': int, 'data': dict, "
+                    f"'text_skills': share in [0, 1] (optional)}}; got {st!r}"
                 )
             if int(st["steps"]) <= 0:
                 raise ValueError(f"BasePretrainConfig.stages[{i}].steps: expected > 0")
+            share = st.get("text_skills", 0.0)
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+                raise ValueError(
+                    f"BasePretrainConfig.stages[{i}].text_skills: expected a share in [0, 1]; "
+                    f"got {share!r}"
+                )
+        if self.grow_text_layers < 0:
+            raise ValueError(
+                f"BasePretrainConfig.grow_text_layers: expected >= 0; got {self.grow_text_layers!r}"
+            )
+        if not isinstance(self.text_skills_data, dict):
+            raise ValueError(
+                f"BasePretrainConfig.text_skills_data: expected a dict; got {self.text_skills_data!r}"
+            )
+        text_skills.make_examples(0, seed=0, **self.text_skills_data)  # its keywords checked
         if self.prompt_style not in prompts.PROMPT_STYLES:
             raise ValueError(
                 f"BasePretrainConfig.prompt_style: expected one of {prompts.PROMPT_STYLES}; "
@@ -189,6 +224,11 @@ class BasePretrainConfig:
     @property
     def max_steps(self) -> int:
         return sum(int(s["steps"]) for s in self.stages)
+
+    @property
+    def trains_text_skills(self) -> bool:
+        """Whether some stage mixes in text skill examples."""
+        return any(float(s.get("text_skills", 0.0)) > 0 for s in self.stages)
 
 
 # ----------------------------------------------------------------------------- floor
@@ -262,22 +302,60 @@ class PeriodicEval(TrainerCallback):
             print(json.dumps(rec), flush=True)
 
 
+def text_per_batch(cfg: BasePretrainConfig, stage: dict) -> int:
+    """How many of a batch's ``cfg.batch_size`` examples are text skill examples in
+    ``stage`` (its ``text_skills`` share, rounded; at least one when the share is > 0)."""
+    share = float(stage.get("text_skills", 0.0))
+    return 0 if share <= 0 else max(1, min(cfg.batch_size, round(share * cfg.batch_size)))
+
+
+def _chunks(make, need: int, chunk_size: int, seed: int):
+    """``need`` items of ``make(n, seed)``, drawn ``chunk_size`` at a time with seeds
+    ``seed + 1``, ``seed + 2``, …"""
+    made = 0
+    while made < need:
+        n = min(chunk_size, need - made)
+        seed += 1
+        yield from make(n, seed)
+        made += n
+
+
 def _stream(cfg: BasePretrainConfig, factory, processor):
-    """Yields training examples stage after stage (curriculum order, no shuffling)."""
+    """Yields training examples stage after stage (curriculum order, no shuffling): each batch
+    of ``batch_size`` holds first the stage's text skill examples (:func:`text_per_batch`,
+    :mod:`rsground_lib.data.text_skills`), then grounding examples from the factory. The
+    scenes are drawn as before text skills existed (chunks of ``chunk_size`` with seeds
+    ``seed * 1,000,003 + 1, + 2, …``), so a recipe without text skills trains on the very same
+    stream."""
     chunk_seed = cfg.seed * 1_000_003
+    text_seed = chunk_seed + 500_000
     for st in cfg.stages:
-        need = int(st["steps"]) * cfg.batch_size
-        made = 0
-        while made < need:
-            n = min(cfg.chunk_size, need - made)
-            chunk_seed += 1
-            for rec in factory(n, seed=chunk_seed, **st.get("data", {})):
+        k_text = text_per_batch(cfg, st)
+        k_img = cfg.batch_size - k_text
+        steps = int(st["steps"])
+        data = st.get("data", {})
+        scenes = _chunks(
+            lambda n, s, data=data: factory(n, seed=s, **data), steps * k_img, cfg.chunk_size,
+            chunk_seed,
+        )  # fmt: skip
+        texts = _chunks(
+            lambda n, s: text_skills.make_examples(n, seed=s, **cfg.text_skills_data),
+            steps * k_text, cfg.chunk_size, text_seed,
+        )  # fmt: skip
+        chunk_seed += -(-steps * k_img // cfg.chunk_size)
+        text_seed += -(-steps * k_text // cfg.chunk_size)
+        for _ in range(steps):
+            for _k in range(k_text):
+                yield text_skills.chat_example(next(texts))
+            for _k in range(k_img):
                 ex = conversation.grounding_example(
-                    rec, processor, coord_step=cfg.coord_step, prompt_style=cfg.prompt_style
+                    next(scenes),
+                    processor,
+                    coord_step=cfg.coord_step,
+                    prompt_style=cfg.prompt_style,
                 )
                 ex.pop("bbox_model")
                 yield ex
-            made += n
 
 
 def pretrain_base(
@@ -323,7 +401,19 @@ def pretrain_base(
         model, processor = models.build_tiny_model(
             cfg.seed, family=cfg.family, image_size=cfg.image_size_px, **cfg.model
         )
+    grown = (
+        models.grow_text_layers(model, cfg.grow_text_layers, seed=cfg.seed)
+        if cfg.grow_text_layers
+        else 0
+    )
     warm = not resume and not cfg.init_from
+    text_eval = (
+        text_skills.make_examples(
+            cfg.n_eval_text, seed=cfg.seed + TEXT_EVAL_SEED, **cfg.text_skills_data
+        )
+        if cfg.trains_text_skills
+        else []
+    )
 
     # The image-blind floor of each stage, from a sample of its answers.
     stage_floors: list[tuple[int, float]] = []
@@ -353,6 +443,10 @@ def pretrain_base(
             )
             res[f"stage{si}"] = {
                 k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()
+            }
+        if text_eval:
+            res["text_skills"] = {
+                k: round(v, 4) for k, v in evaluate_text_skills(m, processor, text_eval).items()
             }
         return res
 
@@ -440,6 +534,7 @@ def pretrain_base(
         "eval": final,
         "parameters": model.num_parameters(),
         "aux_warm_start": aux,
+        "grown_text_layers": grown,
     }
     model = model.to(getattr(torch, cfg.save_dtype))
     models.save(
@@ -449,6 +544,25 @@ def pretrain_base(
     if not cfg.keep_trainer_checkpoints:
         shutil.rmtree(out / "trainer", ignore_errors=True)
     return metrics
+
+
+TEXT_EVAL_SEED = 20_000
+"""The held-out text skill sequences of a run with seed ``s`` are drawn with seed ``s +
+TEXT_EVAL_SEED`` (:func:`rsground_lib.data.text_skills.make_examples`; training draws
+``s * 1,000,003 + 500,001`` onwards)."""
+
+
+def evaluate_text_skills(model, processor, examples: Sequence[dict]) -> dict[str, float]:
+    """Exact-match accuracy per skill of ``model``'s greedy completions of the text skill
+    ``examples`` (:func:`rsground_lib.evaluation.generate_text`,
+    :func:`rsground_lib.data.text_skills.score_completions`)."""
+    longest = max(
+        (len(processor.tokenizer(e["completion"])["input_ids"]) for e in examples), default=1
+    )
+    outputs = evaluation.generate_text(
+        model, processor, [e["prompt"] for e in examples], max_new_tokens=longest + 2
+    )
+    return text_skills.score_completions(examples, outputs)
 
 
 def _answer_box(example: dict) -> list[int]:
