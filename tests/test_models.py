@@ -391,9 +391,16 @@ def test_grown_text_layers_start_as_the_identity_and_save(family, tmp_path):
     if family == "idefics3":
         enc = _inputs(processor, [image])
     else:
-        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the ship"}]}]
+        msgs = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the ship"}]}
+        ]
         text = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-        enc = processor(images=[image], text=[text], return_tensors="pt", **models.processor_call_kwargs(processor))
+        enc = processor(
+            images=[image],
+            text=[text],
+            return_tensors="pt",
+            **models.processor_call_kwargs(processor),
+        )
     with torch.no_grad():
         before = model(**enc).logits
     assert models.grow_text_layers(model, 4, seed=1) == 2

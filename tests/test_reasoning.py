@@ -28,8 +28,14 @@ def test_parse_steps_compact_prose_and_lone_candidate():
     )
     assert compact.listed == ((24, 40, 32, 48), (52, 40, 60, 48))
     assert compact.chosen == (4, 40, 12, 48) and compact.cue_words == ("rightmost",)
-    lone = reasoning.parse_reasoning("<think>first [16, 40, 20, 48].</think><answer>[16, 40, 20, 48]</answer>")
-    assert lone.listed == ((16, 40, 20, 48),) and lone.chosen == (16, 40, 20, 48) and lone.cue_words == ()
+    lone = reasoning.parse_reasoning(
+        "<think>first [16, 40, 20, 48].</think><answer>[16, 40, 20, 48]</answer>"
+    )
+    assert (
+        lone.listed == ((16, 40, 20, 48),)
+        and lone.chosen == (16, 40, 20, 48)
+        and lone.cue_words == ()
+    )
     # A prose trace's closing sentence repeats a listed box: listed once, chosen.
     prose = reasoning.parse_reasoning(
         "<think>I can see 2 ships: #1 [1, 2, 3, 4]; #2 [5, 6, 7, 8]. The described object is #2"
@@ -37,7 +43,9 @@ def test_parse_steps_compact_prose_and_lone_candidate():
     )
     assert prose.listed == ((1, 2, 3, 4), (5, 6, 7, 8)) and prose.chosen == (5, 6, 7, 8)
     # "So" closes a prose trace: the boxes after it are the choice.
-    so = reasoning.parse_reasoning("<think>#1 [1, 2, 3, 4]; #2 [5, 6, 7, 8]. So the answer is [1, 2, 3, 4].</think>")
+    so = reasoning.parse_reasoning(
+        "<think>#1 [1, 2, 3, 4]; #2 [5, 6, 7, 8]. So the answer is [1, 2, 3, 4].</think>"
+    )
     assert so.listed == ((1, 2, 3, 4), (5, 6, 7, 8)) and so.chosen == (1, 2, 3, 4)
     # A marker with no box after it chose nothing.
     assert reasoning.parse_reasoning("<think>[1, 2, 3, 4]. leftmost → </think>").chosen is None
@@ -45,7 +53,9 @@ def test_parse_steps_compact_prose_and_lone_candidate():
     assert reasoning.parse_reasoning("<answer>[1, 2, 3, 4]</answer>") is None
     assert reasoning.parse_reasoning("<think>[1, 2, 3, 4] and no end") is None
     # Cue words are whole words, read in order, case-folded.
-    assert reasoning.parse_reasoning("<think>Leftmost, then topmost; leftmosts</think>").cue_words == (
+    assert reasoning.parse_reasoning(
+        "<think>Leftmost, then topmost; leftmosts</think>"
+    ).cue_words == (
         "leftmost",
         "topmost",
     )
@@ -102,7 +112,9 @@ def test_links_that_do_not_apply_are_nan():
     # A box-only model (no completion reasons): not a reasoning model, every link NaN.
     assert all(math.isnan(v) for v in reasoning.link_scores([_three_ships()], [None]).values())
     # Records without objects are not scored.
-    assert all(math.isnan(v) for v in reasoning.link_scores([{"bbox": [0, 0, 1, 1]}], [None]).values())
+    assert all(
+        math.isnan(v) for v in reasoning.link_scores([{"bbox": [0, 0, 1, 1]}], [None]).values()
+    )
     with pytest.raises(ValueError, match="1 reasonings for 2 records"):
         reasoning.link_scores([rec, rec], [None])
 
@@ -134,7 +146,9 @@ def test_score_grounding_reports_the_links_with_reasonings():
         "<think>first [8, 40, 20, 48]; second [28, 12, 40, 20]; third [52, 40, 64, 48]. topmost y1:"
         " first 40, second 12, third 40. so second [28, 12, 40, 20]</think><answer>[28, 12, 40, 20]</answer>"
     )
-    m = evaluation.score_grounding([rec], [[28, 12, 40, 20]], reasonings=[reasoning.parse_reasoning(text)])
+    m = evaluation.score_grounding(
+        [rec], [[28, 12, 40, 20]], reasonings=[reasoning.parse_reasoning(text)]
+    )
     assert {k: m[k] for k in reasoning.LINK_KEYS} == {
         "cue_copied": 1.0, "choice_listed": 1.0, "choice_consistent": 1.0,
         "candidates_recall": 1.0, "candidates_precision": 1.0, "candidates_count_exact": 1.0,

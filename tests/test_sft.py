@@ -119,7 +119,10 @@ def test_steps_trace_is_executable_on_base_scenes():
     from rsground_lib import reasoning
 
     recs = base_scenes.make_records(300, seed=5, max_objects=3, mode="mixed")
-    traces = [cot.template_trace(r, model_size_fn=lambda w, h: (w, h), style="steps", coord_step=4) for r in recs]
+    traces = [
+        cot.template_trace(r, model_size_fn=lambda w, h: (w, h), style="steps", coord_step=4)
+        for r in recs
+    ]
     m = evaluation.score_grounding(
         recs, [r["bbox"] for r in recs], reasonings=[reasoning.parse_reasoning(t) for t in traces]
     )
@@ -128,7 +131,9 @@ def test_steps_trace_is_executable_on_base_scenes():
     # instance now and then (measured 0.923 on these scenes): the ceiling of a model's recall.
     assert m["candidates_count_exact"] == 1.0 and 0.9 < m["candidates_recall"] < 1.0
     assert m["choice_consistent"] > 0.98  # only the grid's contradictions (~0.3 %) break it
-    assert all(reasoning.parse_reasoning(t).chosen == tuple(prompts.parse_answer(t)) for t in traces)
+    assert all(
+        reasoning.parse_reasoning(t).chosen == tuple(prompts.parse_answer(t)) for t in traces
+    )
 
 
 def test_edge_agreement_counts_ties_and_contradictions():
@@ -148,7 +153,12 @@ def test_edge_agreement_counts_ties_and_contradictions():
         scene([9, 0, 17, 8], [7, 20, 23, 28]),  # centres 13 < 15, x1 on the grid 8 and 8: tie
         scene([12, 0, 16, 8], [5, 20, 27, 28]),  # centre 14 < 16 but x1 12 > 4: contradicts
     ]
-    assert cot.edge_agreement(recs, model_size_fn=ident) == {"n": 3, "agree": 1, "tie": 1, "contradict": 1}
+    assert cot.edge_agreement(recs, model_size_fn=ident) == {
+        "n": 3,
+        "agree": 1,
+        "tie": 1,
+        "contradict": 1,
+    }
     assert cot.edge_agreement([{k: v for k, v in recs[0].items() if k != "resolver_steps"}]) == {
         "n": 0, "agree": 0, "tie": 0, "contradict": 0,
     }  # fmt: skip

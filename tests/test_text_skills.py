@@ -24,18 +24,25 @@ def test_targets_are_the_right_answers_of_their_prompts():
     assert {e["skill"] for e in examples} == set(text_skills.SKILLS)
     for e in examples:
         p, c = e["prompt"], e["completion"]
-        if e["skill"] == "copy_word":
+        if e["skill"] == "repeat":
+            assert c == p and len(_labelled_boxes(p)) >= 2
+        elif e["skill"] == "copy_word":
             words = p.split()
             assert [w for w in words if w in text_skills.POSITION_WORDS] == [c]
         elif e["skill"] == "copy_box":
             listing, label = p.rsplit(" ", 1)
+            assert c.split()[0] == label
             assert prompts.boxes_in(c)[0] == _labelled_boxes(listing)[label]
         elif e["skill"] == "arg_extreme":
             op, listed = p.split(": ")
             pairs = [(lab, int(v)) for lab, v in (item.split() for item in listed.split(", "))]
             values = [v for _, v in pairs]
             assert len(set(values)) == len(values)  # a strict extreme
-            best = min(pairs, key=lambda t: t[1]) if op == "smallest" else max(pairs, key=lambda t: t[1])
+            best = (
+                min(pairs, key=lambda t: t[1])
+                if op == "smallest"
+                else max(pairs, key=lambda t: t[1])
+            )
             assert c == f"{best[0]} {best[1]}"
         else:
             listing, cue = p.rsplit(" ", 1)
@@ -45,7 +52,10 @@ def test_targets_are_the_right_answers_of_their_prompts():
             assert len(set(values.values())) == len(values)
             best = (min if side == "min" else max)(values, key=values.get)
             listed_values = ", ".join(f"{lab} {v}" for lab, v in values.items())
-            assert c == f"{cue} {edge_name}: {listed_values}. so {best} {prompts.format_box(boxes_[best])}"
+            assert (
+                c
+                == f"{cue} {edge_name}: {listed_values}. so {best} {prompts.format_box(boxes_[best])}"
+            )
 
 
 def test_literal_extreme_steps_and_grid():
@@ -59,7 +69,9 @@ def test_literal_extreme_steps_and_grid():
 def test_seeded_and_weighted():
     a = text_skills.make_examples(50, seed=7)
     assert a == text_skills.make_examples(50, seed=7) and a != text_skills.make_examples(50, seed=8)
-    only = text_skills.make_examples(100, seed=1, skills=["copy_word", "arg_extreme"], weights=[0, 1])
+    only = text_skills.make_examples(
+        100, seed=1, skills=["copy_word", "arg_extreme"], weights=[0, 1]
+    )
     assert {e["skill"] for e in only} == {"arg_extreme"}
     assert text_skills.make_examples(0, seed=1) == []
 
@@ -69,9 +81,9 @@ def test_seeded_and_weighted():
     [
         ({"skills": ["copy"]}, "expected skills"),
         ({"skills": []}, "expected skills"),
-        ({"weights": [1, 1]}, "weights must be 4"),
-        ({"weights": [0, 0, 0, 0]}, "positive sum"),
-        ({"weights": [1, -1, 1, 1]}, "non-negative"),
+        ({"weights": [1, 1]}, "weights must be 5"),
+        ({"weights": [0, 0, 0, 0, 0]}, "positive sum"),
+        ({"weights": [1, -1, 1, 1, 1]}, "non-negative"),
         ({"step": 20}, "size >= 5 \\* step"),
     ],
 )
@@ -88,8 +100,11 @@ def test_chat_example_and_scoring():
     assert chat["images"] == []
     assert chat["prompt"][0]["content"] == [{"type": "text", "text": ex[0]["prompt"]}]
     assert chat["completion"][0]["content"][0]["text"] == ex[0]["completion"]
-    two = [{"skill": "copy_word", "completion": "leftmost"}, {"skill": "copy_box", "completion": "[1, 2, 3, 4]"}]
-    scored = text_skills.score_completions(two, [" leftmost ", "[1, 2, 3, 5]"])
+    two = [
+        {"skill": "copy_word", "completion": "leftmost"},
+        {"skill": "copy_box", "completion": "first [1, 2, 3, 4]"},
+    ]
+    scored = text_skills.score_completions(two, [" leftmost ", "first [1, 2, 3, 5]"])
     assert scored == {"copy_word": 1.0, "copy_box": 0.0, "all": 0.5}
     assert math.isnan(text_skills.score_completions([], [])["all"])
     with pytest.raises(ValueError, match="1 outputs for 2 examples"):

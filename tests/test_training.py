@@ -309,7 +309,7 @@ def test_the_language_prior_reaches_a_high_centre_pick_on_extreme_cues_without_p
 
 
 def test_stages_mix_text_skills_into_each_batch_and_keep_the_scene_stream():
-    """A stage's ``text_skills`` share puts that many text skill examples first in each batch;
+    """A stage's ``text_skills`` count puts that many text skill examples first in each batch;
     the scenes are the factory's chunks with the seeds a recipe without text skills draws."""
     from rsground_lib.data import base_scenes, text_skills
 
@@ -321,7 +321,7 @@ def test_stages_mix_text_skills_into_each_batch_and_keep_the_scene_stream():
         return base_scenes.make_records(n, seed=seed, **data)
 
     cfg = tiny_base.BasePretrainConfig.from_dict(
-        {"stages": [{"steps": 3, "text_skills": 0.25}, {"steps": 2, "text_skills": 1.0}, {"steps": 2}],
+        {"stages": [{"steps": 3, "text_skills": 1}, {"steps": 2, "text_skills": 4}, {"steps": 2}],
          "batch_size": 4, "chunk_size": 5, "seed": 2}
     )  # fmt: skip
     out = list(tiny_base._stream(cfg, factory, processor))
@@ -333,15 +333,16 @@ def test_stages_mix_text_skills_into_each_batch_and_keep_the_scene_stream():
     assert calls == [(5, 2_000_007), (4, 2_000_008), (5, 2_000_009), (3, 2_000_010)]
     first_text = text_skills.make_examples(5, seed=2 * 1_000_003 + 500_001)[0]
     assert out[0]["prompt"][0]["content"][0]["text"] == first_text["prompt"]
-    assert tiny_base.text_per_batch(cfg, {"text_skills": 0.01}) == 1
+    assert tiny_base.text_per_batch(cfg, {"text_skills": 3}) == 3
     assert tiny_base.text_per_batch(cfg, {}) == 0
 
 
 @pytest.mark.parametrize(
     ("values", "match"),
     [
-        ({"stages": [{"steps": 5, "text_skills": 1.5}]}, "text_skills: expected a share"),
-        ({"stages": [{"steps": 5, "text_skills": True}]}, "text_skills: expected a share"),
+        ({"stages": [{"steps": 5, "text_skills": 1.5}]}, "text_skills: expected an integer"),
+        ({"stages": [{"steps": 5, "text_skills": True}]}, "text_skills: expected an integer"),
+        ({"stages": [{"steps": 5, "text_skills": 17}]}, "batch_size=16"),
         ({"grow_text_layers": -1}, "grow_text_layers"),
         ({"text_skills_data": {"skills": ["sing"]}}, "expected skills"),
     ],
@@ -360,7 +361,9 @@ def test_text_skills_are_scored_by_greedy_exact_match():
     examples = text_skills.make_examples(12, seed=5)
     prompts_ = [e["prompt"] for e in examples]
     batched = evaluation.generate_text(model, processor, prompts_, max_new_tokens=12)
-    single = [evaluation.generate_text(model, processor, [p], max_new_tokens=12)[0] for p in prompts_]
+    single = [
+        evaluation.generate_text(model, processor, [p], max_new_tokens=12)[0] for p in prompts_
+    ]
     assert batched == single and len(set(batched)) > 1
     scored = tiny_base.evaluate_text_skills(model, processor, examples)
     longest = max(len(processor.tokenizer(e["completion"])["input_ids"]) for e in examples)

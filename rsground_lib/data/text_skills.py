@@ -4,14 +4,18 @@ steps an executable reasoning trace is made of, before it ever sees a trace.
 A reasoning the model cannot execute is noise to it (issue 22: the smoke CoT-SFT model copied
 the cue word of its prompt at chance and answered its own reasoning's box in 11-16 % of the
 scenes). The steps of :func:`rsground_lib.data.cot.steps_trace` are each one of four skills,
+after a plain copy,
 and each skill has its own generator here, in the trace's own notation (boxes written by
 :func:`rsground_lib.prompts.format_box`, candidates labelled ``first`` … ``fifth``, one token
 each in the tiny tokenizer):
 
+* ``repeat`` — repeat a listing of labelled boxes token for token (every token after the
+  first is a copy of the token that followed the previous one there: the plain induction
+  copy the other skills build on);
 * ``copy_word`` — repeat the position word of a short phrase ("the red leftmost ship" →
   "leftmost"): the trace's cue step;
-* ``copy_box`` — repeat the box listed after a label ("first [8, 40, 20, 48]; second [28,
-  12, 40, 20]. second" → "[28, 12, 40, 20]"; induction): the trace's chosen box and answer;
+* ``copy_box`` — repeat a label and the box listed after it ("first [8, 40, 20, 48]; second
+  [28, 12, 40, 20]. second" → "second [28, 12, 40, 20]"; induction): the trace's chosen box;
 * ``arg_extreme`` — the label and value of the smallest or largest of a labelled list of
   number tokens ("smallest: first 28, second 8" → "second 8"): the trace's choice;
 * ``extreme_box`` — for a cue word, the edge it names read off each listed box, then the
@@ -35,8 +39,9 @@ import numpy as np
 
 from rsground_lib import prompts, vocabulary
 
-SKILLS: tuple[str, ...] = ("copy_word", "copy_box", "arg_extreme", "extreme_box")
-"""The text skills, in the order a trace uses them (module docstring)."""
+SKILLS: tuple[str, ...] = ("repeat", "copy_word", "copy_box", "arg_extreme", "extreme_box")
+"""The text skills (module docstring): the plain copy first, then in the order a trace uses
+them."""
 
 LABELS: tuple[str, ...] = ("first", "second", "third", "fourth", "fifth")
 """Candidate labels of the executable trace and the text skills (single tokens of the tiny
@@ -78,6 +83,13 @@ def _distinct_boxes(rng, k: int, size: int, step: int, edge: int | None = None) 
             return bs
 
 
+def repeat(rng: np.random.Generator, *, size: int = 64, step: int = 4) -> tuple[str, str]:
+    """2-5 labelled boxes → the same listing."""
+    k = int(rng.integers(2, len(LABELS) + 1))
+    listing = _listing(_distinct_boxes(rng, k, size, step))
+    return listing, listing
+
+
 def copy_word(rng: np.random.Generator) -> tuple[str, str]:
     """A phrase of 1-4 filler words with one position word inserted → that word."""
     word = POSITION_WORDS[int(rng.integers(len(POSITION_WORDS)))]
@@ -87,11 +99,12 @@ def copy_word(rng: np.random.Generator) -> tuple[str, str]:
 
 
 def copy_box(rng: np.random.Generator, *, size: int = 64, step: int = 4) -> tuple[str, str]:
-    """2-5 labelled boxes and one label → that label's box."""
+    """2-5 labelled boxes and one label → that label and its box (the label first, as the
+    trace writes ``so first [..]``: the label is what the copy looks back for)."""
     k = int(rng.integers(2, len(LABELS) + 1))
     bs = _distinct_boxes(rng, k, size, step)
     j = int(rng.integers(k))
-    return f"{_listing(bs)} {LABELS[j]}", prompts.format_box(bs[j])
+    return f"{_listing(bs)} {LABELS[j]}", f"{LABELS[j]} {prompts.format_box(bs[j])}"
 
 
 def arg_extreme(rng: np.random.Generator, *, size: int = 64, step: int = 4) -> tuple[str, str]:
@@ -129,6 +142,7 @@ def extreme_box(rng: np.random.Generator, *, size: int = 64, step: int = 4) -> t
 
 
 _MAKERS = {
+    "repeat": lambda rng, size, step: repeat(rng, size=size, step=step),
     "copy_word": lambda rng, size, step: copy_word(rng),
     "copy_box": lambda rng, size, step: copy_box(rng, size=size, step=step),
     "arg_extreme": lambda rng, size, step: arg_extreme(rng, size=size, step=step),

@@ -72,7 +72,8 @@ class BasePretrainConfig:
     stages: list[dict] = help_field(
         "the curriculum: [{'steps': int, 'data': {...}}]; each stage draws fresh scenes from "
         "the factory with 'data' as keywords (base scenes: max_objects, mode "
-        "'single'|'multi'|'mixed')",
+        "'single'|'multi'|'mixed'); 'text_skills': k puts k text skill examples "
+        "(rsground_lib.data.text_skills) first in each batch of batch_size",
         default_factory=lambda: [
             {"steps": 2500, "data": {"max_objects": 1}},
             {"steps": 4500, "data": {"max_objects": 3}},
@@ -149,9 +150,21 @@ class BasePretrainConfig:
         "as the identity (rsground_lib.models.grow_text_layers); 0: keep its depth",
         default=0,
     )
+    text_skills_steps: int = help_field(
+        "steps of the text skills warm start (rsground_lib.training.warm_start."
+        "text_skills_warm_start: text-only sequences, after the growth, before the stages; "
+        "also with init_from); 0: none",
+        default=0,
+    )
+    text_skills_learning_rate: float = help_field(
+        "peak learning rate of the text skills warm start", default=1e-3
+    )
+    text_skills_batch_size: int = help_field(
+        "sequences per text skills warm start step", default=32
+    )
     text_skills_data: dict = help_field(
         "keywords of rsground_lib.data.text_skills.make_examples (skills, weights, size, "
-        "step) for the stages' text skill examples ('text_skills' share of a stage)",
+        "step) for the text skills warm start and the stages' text skill examples",
         default_factory=dict,
     )
     n_eval_text: int = help_field(
@@ -178,16 +191,20 @@ class BasePretrainConfig:
             ):
                 raise ValueError(
                     f"BasePretrainConfig.stages[{i}]: expected {{'steps': int, 'data': dict, "
-                    f"'text_skills': share in [0, 1] (optional)}}; got {st!r}"
+                    f"'text_skills': int (optional)}}; got {st!r}"
                 )
             if int(st["steps"]) <= 0:
                 raise ValueError(f"BasePretrainConfig.stages[{i}].steps: expected > 0")
-            share = st.get("text_skills", 0.0)
-            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            k = st.get("text_skills", 0)
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= self.batch_size:
                 raise ValueError(
-                    f"BasePretrainConfig.stages[{i}].text_skills: expected a share in [0, 1]; "
-                    f"got {share!r}"
+                    f"BasePretrainConfig.stages[{i}].text_skills: expected an integer in [0, "
+                    f"batch_size={self.batch_size}] (text skill examples per batch); got {k!r}"
                 )
+        if self.text_skills_steps < 0 or self.text_skills_batch_size <= 0:
+            raise ValueError(
+                "BasePretrainConfig: text_skills_steps must be >= 0 and text_skills_batch_size > 0"
+            )
         if self.grow_text_layers < 0:
             raise ValueError(
                 f"BasePretrainConfig.grow_text_layers: expected >= 0; got {self.grow_text_layers!r}"
@@ -227,8 +244,11 @@ class BasePretrainConfig:
 
     @property
     def trains_text_skills(self) -> bool:
-        """Whether some stage mixes in text skill examples."""
-        return any(float(s.get("text_skills", 0.0)) > 0 for s in self.stages)
+        """Whether the run trains text skills: a text skills warm start, or a stage that mixes
+        text skill examples in."""
+        return self.text_skills_steps > 0 or any(
+            int(s.get("text_skills", 0)) > 0 for s in self.stages
+        )
 
 
 # ----------------------------------------------------------------------------- floor
@@ -304,9 +324,8 @@ class PeriodicEval(TrainerCallback):
 
 def text_per_batch(cfg: BasePretrainConfig, stage: dict) -> int:
     """How many of a batch's ``cfg.batch_size`` examples are text skill examples in
-    ``stage`` (its ``text_skills`` share, rounded; at least one when the share is > 0)."""
-    share = float(stage.get("text_skills", 0.0))
-    return 0 if share <= 0 else max(1, min(cfg.batch_size, round(share * cfg.batch_size)))
+    ``stage``: its ``text_skills`` count (0 when absent)."""
+    return int(stage.get("text_skills", 0))
 
 
 def _chunks(make, need: int, chunk_size: int, seed: int):
@@ -486,6 +505,22 @@ def pretrain_base(
         aux_log({"aux_lm": aux_lm})
         aux = {"vision": aux, "lm": aux_lm}
 
+    if cfg.text_skills_steps > 0 and not resume:
+        text_warm = warm_start.text_skills_warm_start(
+            model,
+            processor,
+            steps=cfg.text_skills_steps,
+            batch_size=cfg.text_skills_batch_size,
+            learning_rate=cfg.text_skills_learning_rate,
+            seed=cfg.seed,
+            data=cfg.text_skills_data,
+            eval_fn=lambda: evaluate_text_skills(model, processor, text_eval),
+            eval_steps=cfg.eval_steps,
+            log=aux_log,
+        )
+        aux_log({"text_skills_warm_start": text_warm})
+        aux = {"warm_starts": aux, "text_skills": text_warm}
+
     gen_kwargs = {"cfg": cfg, "factory": factory, "processor": processor}
     train_dataset = IterableDataset.from_generator(_stream, gen_kwargs=gen_kwargs)
     args = common.sft_args(
@@ -664,6 +699,19 @@ def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact")
     return out
 
 
+TEXT_BENCH_SEED = 31_337
+"""Seed of the tiny base's held-out text skill benchmark (:func:`base_text_skills`)."""
+
+
+def base_text_skills(model, processor, n: int = 400) -> dict[str, float]:
+    """The tiny base's text skill benchmark: :func:`evaluate_text_skills` on ``n`` fresh
+    sequences of every skill of :mod:`rsground_lib.data.text_skills` (seed
+    :data:`TEXT_BENCH_SEED`, disjoint from training's), exact match per skill."""
+    return evaluate_text_skills(
+        model, processor, text_skills.make_examples(n, seed=TEXT_BENCH_SEED)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rsground_lib.training.tiny_base pretrain-base --seed 0 --out checkpoints/tiny-base``
     (``--config file.json`` for any other :class:`BasePretrainConfig` field; ``--resume``);
@@ -687,7 +735,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command == "eval-base":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         model, processor = models.load_model(ns.checkpoint)
-        print(json.dumps(evaluate_base(model, processor, n=ns.n), indent=2))
+        bench = evaluate_base(model, processor, n=ns.n)
+        bench["text_skills"] = base_text_skills(model, processor)
+        print(json.dumps(bench, indent=2))
         return 0
     values: dict[str, Any] = {}
     if ns.config:
