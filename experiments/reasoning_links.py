@@ -82,7 +82,7 @@ out = {
     "examples": {
         s: [
             {"expression": rec["expression"], "completion": row["text"].strip()}
-            for rec, row in zip(val[s][:4], rows[s][:4])
+            for rec, row in zip(val[s][:4], rows[s][:4], strict=True)
         ]
         for s in val
     },

@@ -52,6 +52,7 @@ def eval_fn():
             evaluation.generate_text(
                 model, processor, [e["prompt"] for e in shown], max_new_tokens=60
             ),
+            strict=True,
         )
     ]
     return res
