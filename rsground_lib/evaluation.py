@@ -458,7 +458,7 @@ def evaluate(
     original pixels; :data:`rsground_lib.reasoning.LINK_KEYS`, NaN for box-only models).
     Returns ``(metrics, rows)``, one row per record: ``text``, ``box`` (original pixels or
     None), ``target``, ``iou``."""
-    texts, parsed = generate_answers(
+    texts, _ = generate_answers(
         model,
         processor,
         records,
@@ -466,6 +466,20 @@ def evaluate(
         max_new_tokens=max_new_tokens,
         prompt_style=prompt_style,
     )
+    return score_texts(records, texts, processor, preset=preset)
+
+
+def score_texts(
+    records: Sequence[dict], texts: Sequence[str], processor, *, preset: str = "dior_rsvg"
+) -> tuple[dict, list[dict]]:
+    """Score completion ``texts`` (one per record, boxes in the model pixels of
+    ``processor``) as :func:`evaluate` scores a model's: the answers and the links of the
+    reasoning mapped to original pixels, :func:`score_grounding`, ``answer_follows_reasoning``.
+    ``(metrics, rows)`` as :func:`evaluate` returns them. Also scores texts that no model
+    wrote — e.g. the training targets themselves, the ceiling of a trace style."""
+    if len(texts) != len(records):
+        raise ValueError(f"score_texts: {len(texts)} texts for {len(records)} records")
+    parsed = [prompts.parse_answer(t) for t in texts]
     preds, rows, follows, thoughts = [], [], [], []
     for rec, text, box_m in zip(records, texts, parsed, strict=True):
         agrees = prompts.answer_follows_reasoning(text, box_m) if box_m is not None else None

@@ -479,3 +479,73 @@ def published_table(data: dict, benchmark: str):
         ]
     )
     return frame.set_index("model")
+
+
+LINK_COLUMNS: dict[str, str] = {
+    "cue_copied": "cue copied",
+    "choice_listed": "choice listed",
+    "choice_consistent": "choice consistent",
+    "answer_follows_reasoning": "answer follows",
+    "candidates_recall": "candidates recall",
+    "candidates_precision": "candidates precision",
+    "pick_acc": "pick",
+    "pr@0.5": "Pr@0.5",
+}
+"""The columns of :func:`links_table`: the links of a reasoning
+(:mod:`rsground_lib.reasoning`), then the two scores of the answer."""
+
+
+def links_table(rows: dict[str, dict[str, dict]], columns: dict[str, str] = LINK_COLUMNS):
+    """The links of each model's reasoning per split as one table: ``rows`` maps a row label
+    (e.g. "before (archived)", "CoT-SFT", "the targets") to ``{split: metrics}`` (
+    :func:`rsground_lib.evaluation.evaluate` metrics, or an archived result's ``splits``);
+    index ``(model, split)``, the columns :data:`LINK_COLUMNS`; a missing or NaN value shows
+    "—" (:func:`show_table`)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            (model, split): {title: m.get(key) for key, title in columns.items()}
+            for model, splits in rows.items()
+            for split, m in splits.items()
+        }
+    ).T.astype(float)
+    frame.index.names = ["model", "split"]
+    return show_table(frame)
+
+
+def check_table(checks: dict[str, tuple[float | None, str, float]]):
+    """Bars and whether they are met, computed from the values: ``checks`` maps what is
+    checked to ``(value, ">=" or "<=", bar)``; the table shows the value (three decimals, "—"
+    when not measured), the bar and "yes", "no" or "not measured"."""
+    import pandas as pd
+
+    rows = {}
+    for what, (value, op, bar) in checks.items():
+        if op not in (">=", "<="):
+            raise ValueError(f"check_table: {what!r}: expected '>=' or '<='; got {op!r}")
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        met = (
+            "not measured"
+            if missing
+            else ("yes" if (value >= bar if op == ">=" else value <= bar) else "no")
+        )
+        rows[what] = {
+            "measured": "—" if missing else f"{float(value):.3f}",
+            "bar": f"{op} {bar:g}",
+            "met": met,
+        }
+    return pd.DataFrame(rows).T
+
+
+def weakest(metrics: dict, keys: tuple[str, ...]) -> tuple[str, float | None]:
+    """``(key, value)`` of the smallest measured value of ``metrics`` among ``keys`` (NaN and
+    None are not measured); ``(keys[0], None)`` when none is."""
+    measured = [
+        (k, float(metrics[k]))
+        for k in keys
+        if metrics.get(k) is not None and not math.isnan(float(metrics[k]))
+    ]
+    if not measured:
+        return keys[0], None
+    return min(measured, key=lambda kv: kv[1])

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from rsground_lib import bookbuild, models, report
 from rsground_lib.training import common
 
@@ -113,3 +115,27 @@ def test_points_from_states_distance_and_direction_from_one_rounded_number():
     assert report.points_from(0.377, 0.417) == "4.0 points below"
     assert report.points_from(0.4171, 0.4169) == "level with (within 0.1 points)"
     assert report.points_from(float("nan"), 0.417) == "not measured"
+
+
+def test_check_table_says_met_from_the_values():
+    table = report.check_table(
+        {"cue copied": (0.96, ">=", 0.95), "pick": (0.41, ">=", 0.6), "loss": (0.2, "<=", 0.1),
+         "recall": (float("nan"), ">=", 0.5)}  # fmt: skip
+    )
+    assert list(table["met"]) == ["yes", "no", "no", "not measured"]
+    assert list(table["measured"]) == ["0.960", "0.410", "0.200", "—"]
+    assert list(table["bar"]) == [">= 0.95", ">= 0.6", "<= 0.1", ">= 0.5"]
+    with pytest.raises(ValueError, match="expected '>=' or '<='"):
+        report.check_table({"x": (1.0, ">", 0.5)})
+
+
+def test_links_table_rows_and_missing_values():
+    live = {"with_position": {"cue_copied": 0.9, "pick_acc": 0.5, "pr@0.5": 0.3},
+            "class_only": {"cue_copied": float("nan"), "pick_acc": 0.7, "pr@0.5": 0.5}}  # fmt: skip
+    archived = {"with_position": {"cue_copied": 0.22, "pick_acc": None, "pr@0.5": 0.04}}
+    styled = report.links_table({"before (archived)": archived, "CoT-SFT": live})
+    frame = styled.data
+    assert list(frame.index) == [("before (archived)", "with_position"), ("CoT-SFT", "with_position"), ("CoT-SFT", "class_only")]
+    assert frame.loc[("CoT-SFT", "with_position"), "cue copied"] == 0.9
+    html = styled.to_html()
+    assert "0.220" in html and "nan" not in html.lower() and "—" in html

@@ -443,3 +443,20 @@ def test_sft_data_on_synthetic_scenes_splits_by_cue_tags():
     for ex in sft.sft_examples(train, processor, targets="cot", prompt_style="full"):
         text = ex["completion"][0]["content"][0]["text"]
         assert text.startswith("<think>") and text.endswith("</answer>")
+
+
+def test_trace_ceiling_scores_the_targets_as_a_model_that_executes_them():
+    """The steps targets, scored like completions: every answer follows its reasoning and the
+    cue is always copied; the compact targets' answers follow too, but their choice is read
+    from centres, not edges (consistency below the steps trace's). A text count that does not
+    match the records is an error."""
+    _, processor = models.load_model(CHECKPOINT)
+    splits = {"with_position": base_scenes.make_records(120, seed=9, max_objects=3, mode="multi")}
+    steps = sft.trace_ceiling(splits, processor, trace_style="steps", coord_step=4)["with_position"]
+    compact = sft.trace_ceiling(splits, processor, trace_style="compact", coord_step=4)["with_position"]
+    assert steps["answer_follows_reasoning"] == 1.0 and steps["cue_copied"] == 1.0
+    assert steps["choice_listed"] == 1.0 and steps["pick_acc"] > 0.9
+    assert compact["answer_follows_reasoning"] == 1.0 and compact["cue_copied"] == 1.0
+    assert steps["choice_consistent"] >= compact["choice_consistent"]
+    with pytest.raises(ValueError, match="1 texts for 120 records"):
+        evaluation.score_texts(splits["with_position"], ["x"], processor)

@@ -23,7 +23,7 @@ from datasets import Dataset
 from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig
 
-from rsground_lib import conversation, models, prompts
+from rsground_lib import conversation, evaluation, models, prompts
 from rsground_lib.config import help_field, parse_config
 from rsground_lib.data import base_scenes, cot, cues, synthetic
 from rsground_lib.training import common
@@ -202,6 +202,119 @@ def sft_examples(
         ex.pop("bbox_model")
         out.append(ex)
     return out
+
+
+def trace_ceiling(
+    splits: dict[str, Sequence[dict]],
+    processor,
+    *,
+    trace_style: str,
+    coord_step: int,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """The training targets of ``targets="cot"`` scored as if a model had written them
+    (:func:`rsground_lib.evaluation.score_texts`), per split: the ceiling of a trace style —
+    what a model that executed every trace perfectly would score, the links of the reasoning
+    included (the coordinate grid alone costs some Pr@0.5 and candidate recall)."""
+    out = {}
+    for split, records in splits.items():
+        texts = [
+            sft_answer(r, processor, "cot", seed=seed * 1_000_003 + i, trace_style=trace_style,
+                       coord_step=coord_step)
+            for i, r in enumerate(records)
+        ]  # fmt: skip
+        out[split], _ = evaluation.score_texts(records, texts, processor)
+    return out
+
+
+def edge_agreement(records: Sequence[dict], processor, *, coord_step: int) -> dict[str, int]:
+    """:func:`rsground_lib.data.cot.edge_agreement` in the model pixels of ``processor``: how
+    often the edge an extreme cue names, on the ``coord_step`` grid, singles out the target
+    (``agree``), ties it with another candidate (``tie``) or picks another (``contradict``)."""
+    return cot.edge_agreement(
+        records,
+        coord_step=coord_step,
+        model_size_fn=functools.partial(models.model_image_size, processor),
+    )
+
+
+COPY_LINKS: tuple[str, ...] = (
+    "cue_copied",
+    "choice_listed",
+    "choice_consistent",
+    "answer_follows_reasoning",
+)
+"""The links of a reasoning that only copy and compare what is already written (the text
+skills); ``candidates_recall`` — listing the instances — is the one that needs the image."""
+
+REASONING_BARS: dict[str, tuple[str, str, str, float]] = {
+    "cue copied (with_position)": ("with_position", "cue_copied", ">=", 0.95),
+    "answer follows reasoning (with_position)": ("with_position", "answer_follows_reasoning", ">=", 0.95),
+    "answer follows reasoning (class_only)": ("class_only", "answer_follows_reasoning", ">=", 0.95),
+    "choice consistent (with_position)": ("with_position", "choice_consistent", ">=", 0.9),
+    "pick (with_position)": ("with_position", "pick_acc", ">=", 0.6),
+    "Pr@0.5 (with_position)": ("with_position", "pr@0.5", ">=", 0.3),
+}  # fmt: skip
+"""The bars of the CoT-SFT model on the smoke profile (issue 22): label → (split, metric,
+``">="``, bar). :func:`reasoning_checks` adds the class_only Pr@0.5 against the start."""
+
+
+def reasoning_checks(
+    results: dict[str, dict[str, dict]], *, model: str, reference: str
+) -> dict[str, tuple[float, str, float]]:
+    """:data:`REASONING_BARS` filled with ``results[model]``'s values (``{label: (value, op,
+    bar)}`` for :func:`rsground_lib.report.check_table`), plus "class_only Pr@0.5 minus the
+    start's" ≥ 0 against ``results[reference]``. A split or metric missing from the results
+    is a KeyError naming it."""
+    out = {}
+    for label, (split, key, op, bar) in REASONING_BARS.items():
+        out[label] = (float(results[model][split][key]), op, bar)
+    delta = results[model]["class_only"]["pr@0.5"] - results[reference]["class_only"]["pr@0.5"]
+    out["class_only Pr@0.5 minus the start's"] = (float(delta), ">=", 0.0)
+    return out
+
+
+def _met(check: tuple[float, str, float]) -> bool:
+    value, op, bar = check
+    return value == value and (value >= bar if op == ">=" else value <= bar)
+
+
+def links_verdict(metrics: dict, checks: dict[str, tuple[float, str, float]]) -> str:
+    """One sentence, from the values, on what the links of a with_position evaluation say:
+    whether the copy and compare links pass their bars, and if they do while the pick fails,
+    that the weak link is perception (listing the instances, ``candidates_recall``)."""
+    copy_bars = [
+        k for k in checks if k.startswith(("cue copied", "answer follows", "choice consistent"))
+    ]
+    copy_ok = all(_met(checks[k]) for k in copy_bars)
+    pick_ok = _met(checks["pick (with_position)"])
+    recall = metrics.get("candidates_recall")
+    recall_txt = "not measured" if recall is None or recall != recall else f"{100 * recall:.1f}%"
+    if copy_ok and pick_ok:
+        return "The copy and compare links pass their bars, and so does the pick: the reasoning is executed and reads the position word."
+    if copy_ok:
+        return (
+            "The copy and compare links pass their bars while the pick does not: the reasoning "
+            "is executed, and what fails is perception — listing the instances of the class "
+            f"(recall {recall_txt})."
+        )
+    failed = ", ".join(k for k in copy_bars if not _met(checks[k]))
+    return f"Some copy and compare links miss their bars ({failed}): the reasoning is not yet executed reliably."
+
+
+def status_line(results: dict, runs: dict, *, max_steps: int, start: str) -> str:
+    """The overview's status of the CoT-SFT stage, from this run's values."""
+    wp = results.get("CoT-SFT", {}).get("with_position", {})
+
+    def pct(v):
+        return "—" if v is None or v != v else f"{100 * v:.0f}%"
+
+    return (
+        f"built; {len(runs)} runs of {max_steps} steps trained and scored in this run, from "
+        f"{start}; the CoT-SFT model's reasoning on extreme cues: cue copied "
+        f"{pct(wp.get('cue_copied'))}, answer follows {pct(wp.get('answer_follows_reasoning'))}, "
+        f"pick {pct(wp.get('pick_acc'))}"
+    )
 
 
 SCENE_SOURCES: tuple[str, ...] = ("base", "synthetic")

@@ -699,6 +699,38 @@ def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact")
     return out
 
 
+def base_runs(folder: str | os.PathLike) -> dict:
+    """What a chapter draws of a base checkpoint's training (``make tiny-base``: run 1's log
+    and metrics under ``part1/``, run 2's beside the weights): ``{"logs": {label: rows},
+    "floor": the image-blind floor of run 2's last stage, "text_per_batch": text skill
+    examples per batch of run 2's stages}``; run 2's steps continue run 1's. A missing file is
+    a FileNotFoundError naming it."""
+    folder = Path(folder)
+    runs = []
+    for sub in (folder / "part1", folder):
+        metrics_path, log_path = sub / "metrics.json", sub / "log.jsonl"
+        for path in (metrics_path, log_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: the base's training record is missing")
+        runs.append((json.loads(metrics_path.read_text()), log_path))
+    (m1, log1), (m2, log2) = runs
+    first = (
+        "run 1: text skills and warm starts, then"
+        if m1["config"].get("text_skills_steps")
+        else "run 1: warm starts, then"
+    )
+    logs = {
+        f"{first} {m1['steps']:,} steps": common.read_log(log1),
+        f"run 2: {m2['steps']:,} more steps": common.read_log(log2, step_offset=m1["steps"]),
+    }
+    floors = m2["image_blind_floor"]
+    return {
+        "logs": logs,
+        "floor": floors[sorted(floors)[-1]],
+        "text_per_batch": max(int(st.get("text_skills", 0)) for st in m2["config"]["stages"]),
+    }
+
+
 TEXT_BENCH_SEED = 31_337
 """Seed of the tiny base's held-out text skill benchmark (:func:`base_text_skills`)."""
 
