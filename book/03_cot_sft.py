@@ -326,7 +326,7 @@ report.show_table(pd.DataFrame(
 # %%
 logs = {n: common.read_log(r["folder"] / "log.jsonl") for n, r in runs.items()}
 plotting.show_figure(
-    plotting.loss_curves(logs, floor=None if model_name_or_path else base_floor),
+    plotting.loss_curves(logs, floor=None if model_name_or_path else base_runs["floor"]),
     run_dir / "figures" / "sft_loss.png",
 )
 

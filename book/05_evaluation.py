@@ -74,15 +74,16 @@ glue("num_test", num_test, display=False)
 # its scene by id, and computes the benchmark metrics in original pixels.
 
 # %%
-files = {}
+files, links = {}, {}
 for name, where in checkpoints.items():
     model, processor = models.load_model(where)
     files[name] = run_dir / "predictions" / f"{name.replace(' ', '_').lower()}.jsonl"
     evaluation.predict(model, processor, records, files[name], batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style, model_name=name, progress=False, resume=False)
+    links[name] = {"test": evaluation.score_texts(records, [line["completion"] for line in evaluation.read_prediction_lines(files[name])], processor)[0]}
 scored = {name: predictions.score_file(path, records) for name, path in files.items()}
 lines = {name: evaluation.read_prediction_lines(path) for name, path in files.items()}
 chance = {name: evaluation.score_grounding(records, [line["bbox"] for line in lines[name]]) for name in files}
-report.write_json(run_dir / "metrics.json", {"scored": scored, "with_chance": chance})
+report.write_json(run_dir / "metrics.json", {"scored": scored, "with_chance": chance, "links": links})
 
 # %%
 table = pd.DataFrame({name: {**{k: scored[name][k] for k in ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rate", "n", "missing")}, **{k: chance[name][k] for k in ("quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick")}} for name in files}).T
@@ -113,6 +114,16 @@ paired = evaluation.paired_comparisons({name: {"test": lines[name]} for name in 
 report.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
 counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
 pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
+
+# %% [markdown]
+# The reasoning of each model, link by link, on the same predictions (`rsground_lib.reasoning`;
+# the design page's "Reasoning traces"): is the cue word copied, is the chosen box one of the
+# listed candidates and the extreme of them along the edge the cue names, does the answer
+# follow, and does the listing find the instances of the class. A model that writes no
+# reasoning has no links ("—").
+
+# %%
+report.links_table(links)
 
 # %% [markdown]
 # ## Where the models fail: cue, size and class

@@ -119,8 +119,12 @@ def test_points_from_states_distance_and_direction_from_one_rounded_number():
 
 def test_check_table_says_met_from_the_values():
     table = report.check_table(
-        {"cue copied": (0.96, ">=", 0.95), "pick": (0.41, ">=", 0.6), "loss": (0.2, "<=", 0.1),
-         "recall": (float("nan"), ">=", 0.5)}  # fmt: skip
+        {
+            "cue copied": (0.96, ">=", 0.95),
+            "pick": (0.41, ">=", 0.6),
+            "loss": (0.2, "<=", 0.1),
+            "recall": (float("nan"), ">=", 0.5),
+        }  # fmt: skip
     )
     assert list(table["met"]) == ["yes", "no", "no", "not measured"]
     assert list(table["measured"]) == ["0.960", "0.410", "0.200", "—"]
@@ -135,7 +139,11 @@ def test_links_table_rows_and_missing_values():
     archived = {"with_position": {"cue_copied": 0.22, "pick_acc": None, "pr@0.5": 0.04}}
     styled = report.links_table({"before (archived)": archived, "CoT-SFT": live})
     frame = styled.data
-    assert list(frame.index) == [("before (archived)", "with_position"), ("CoT-SFT", "with_position"), ("CoT-SFT", "class_only")]
+    assert list(frame.index) == [
+        ("before (archived)", "with_position"),
+        ("CoT-SFT", "with_position"),
+        ("CoT-SFT", "class_only"),
+    ]
     assert frame.loc[("CoT-SFT", "with_position"), "cue copied"] == 0.9
     html = styled.to_html()
     assert "0.220" in html and "nan" not in html.lower() and "—" in html

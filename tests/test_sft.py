@@ -453,10 +453,66 @@ def test_trace_ceiling_scores_the_targets_as_a_model_that_executes_them():
     _, processor = models.load_model(CHECKPOINT)
     splits = {"with_position": base_scenes.make_records(120, seed=9, max_objects=3, mode="multi")}
     steps = sft.trace_ceiling(splits, processor, trace_style="steps", coord_step=4)["with_position"]
-    compact = sft.trace_ceiling(splits, processor, trace_style="compact", coord_step=4)["with_position"]
+    compact = sft.trace_ceiling(splits, processor, trace_style="compact", coord_step=4)[
+        "with_position"
+    ]
     assert steps["answer_follows_reasoning"] == 1.0 and steps["cue_copied"] == 1.0
     assert steps["choice_listed"] == 1.0 and steps["pick_acc"] > 0.9
     assert compact["answer_follows_reasoning"] == 1.0 and compact["cue_copied"] == 1.0
     assert steps["choice_consistent"] >= compact["choice_consistent"]
     with pytest.raises(ValueError, match="1 texts for 120 records"):
         evaluation.score_texts(splits["with_position"], ["x"], processor)
+
+
+def _results(cue, follows_wp, follows_co, consistent, pick, pr_wp, pr_co, pr_start, recall=0.7):
+    wp = {
+        "cue_copied": cue,
+        "answer_follows_reasoning": follows_wp,
+        "choice_consistent": consistent,
+        "pick_acc": pick,
+        "pr@0.5": pr_wp,
+        "candidates_recall": recall,
+        "choice_listed": 1.0,
+    }
+    return {"CoT-SFT": {"with_position": wp,
+                        "class_only": {"answer_follows_reasoning": follows_co, "pr@0.5": pr_co}},
+            "base": {"class_only": {"pr@0.5": pr_start}}}  # fmt: skip
+
+
+def test_reasoning_checks_and_the_verdict_follow_the_values():
+    from rsground_lib import report
+
+    ok = _results(0.99, 0.98, 0.97, 0.95, 0.65, 0.35, 0.52, 0.50)
+    checks = sft.reasoning_checks(ok, model="CoT-SFT", reference="base")
+    assert list(report.check_table(checks)["met"]) == ["yes"] * 7
+    assert "the reasoning is executed and reads the position word" in sft.links_verdict(
+        ok["CoT-SFT"]["with_position"], checks
+    )
+    # Copy links pass, pick fails: perception is named, with the recall.
+    perception = _results(0.99, 0.98, 0.97, 0.95, 0.45, 0.2, 0.52, 0.50, recall=0.61)
+    checks = sft.reasoning_checks(perception, model="CoT-SFT", reference="base")
+    verdict = sft.links_verdict(perception["CoT-SFT"]["with_position"], checks)
+    assert "what fails is perception" in verdict and "recall 61.0%" in verdict
+    assert checks["class_only Pr@0.5 minus the start's"] == (pytest.approx(0.02), ">=", 0.0)
+    # A copy link below its bar is named.
+    broken = _results(0.5, 0.98, 0.97, 0.95, 0.45, 0.2, 0.40, 0.50)
+    checks = sft.reasoning_checks(broken, model="CoT-SFT", reference="base")
+    assert "cue copied (with_position)" in sft.links_verdict(
+        broken["CoT-SFT"]["with_position"], checks
+    )
+    assert report.check_table(checks).loc["class_only Pr@0.5 minus the start's", "met"] == "no"
+    # A NaN link (not measured) is not met.
+    nan = _results(float("nan"), 0.98, 0.97, 0.95, 0.65, 0.35, 0.52, 0.50)
+    checks = sft.reasoning_checks(nan, model="CoT-SFT", reference="base")
+    assert "not yet executed" in sft.links_verdict(nan["CoT-SFT"]["with_position"], checks)
+
+
+def test_weakest_link_ignores_what_was_not_measured():
+    from rsground_lib import report
+
+    m = {"cue_copied": 0.9, "choice_listed": float("nan"), "candidates_recall": 0.4}
+    assert report.weakest(m, ("cue_copied", "choice_listed", "candidates_recall")) == (
+        "candidates_recall",
+        0.4,
+    )
+    assert report.weakest({}, ("cue_copied",)) == ("cue_copied", None)

@@ -371,3 +371,76 @@ def test_text_skills_are_scored_by_greedy_exact_match():
         examples, evaluation.generate_text(model, processor, prompts_, max_new_tokens=longest + 2)
     )
     assert scored == expected and set(scored) == {*text_skills.SKILLS, "all"}
+
+
+def test_base_runs_read_both_runs_of_the_committed_base(tmp_path):
+    runs = tiny_base.base_runs(CHECKPOINT)
+    (label1, rows1), (label2, rows2) = runs["logs"].items()
+    m1 = json.loads((CHECKPOINT / "part1" / "metrics.json").read_text())
+    m2 = json.loads((CHECKPOINT / "metrics.json").read_text())
+    assert f"{m1['steps']:,} steps" in label1 and f"{m2['steps']:,} more steps" in label2
+    steps2 = [r["step"] for r in rows2 if "loss" in r]
+    assert min(steps2) > m1["steps"] and max(steps2) <= m1["steps"] + m2["steps"]
+    assert 0.3 < runs["floor"] < 1.0
+    assert runs["text_per_batch"] == max(
+        int(s.get("text_skills", 0)) for s in m2["config"]["stages"]
+    )
+    with pytest.raises(FileNotFoundError, match="part1/metrics.json"):
+        tiny_base.base_runs(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "record"), [("part1.json", "part1/metrics.json"), ("part2.json", "metrics.json")]
+)
+def test_committed_recipe_files_made_the_committed_base(project_root, recipe, record):
+    """``make tiny-base`` runs configs/tiny_base/*.json: each is a valid BasePretrainConfig,
+    and every field it sets is what the committed base's run recorded (its metrics.json)."""
+    from rsground_lib.config import load_recipe
+
+    values = load_recipe(project_root / "configs" / "tiny_base" / recipe)
+    recorded = json.loads((CHECKPOINT / record).read_text())["config"]
+    for key, value in values.items():
+        if key != "init_from":  # a path of the machine that ran it
+            assert recorded[key] == value, (recipe, key)
+    if "init_from" in values:
+        values["init_from"] = str(CHECKPOINT)
+    tiny_base.BasePretrainConfig.from_dict(values)
+
+
+def _held_loss(model, processor) -> float:
+    from rsground_lib.data import text_skills
+
+    ids, att, mask = warm_start._text_skill_batch(
+        processor, text_skills.make_examples(32, seed=99, skills=["copy_word"])
+    )
+    with torch.no_grad():
+        hidden = models._text_model(model)(input_ids=ids, attention_mask=att).last_hidden_state
+        logits = model.get_output_embeddings()(hidden[mask])
+        return float(torch.nn.functional.cross_entropy(logits, ids[:, 1:][mask[:, :-1]]))
+
+
+def test_text_skills_warm_start_trains_the_text_model_only():
+    """A few steps on one skill lower its loss, touch the text model and the output layer,
+    and leave the vision tower as it was; the evaluation callback is logged."""
+    model, processor = models.build_tiny_model(0, coord_init_scale=1.0)
+    held_before = _held_loss(model, processor)
+    vision_before = [p.detach().clone() for p in model.model.vision_model.parameters()]
+    text_before = [p.detach().clone() for p in models._text_model(model).parameters()]
+    logged = []
+    out = warm_start.text_skills_warm_start(
+        model, processor, steps=60, batch_size=16, learning_rate=3e-3, seed=1,
+        data={"skills": ["copy_word"]}, eval_fn=lambda: {"called": 1.0}, eval_steps=30,
+        log=logged.append,
+    )  # fmt: skip
+    assert out["steps"] == 60 and [r["text_step"] for r in logged] == [60]
+    assert logged[0]["text_eval"] == out["eval"] == {"called": 1.0}
+    # The answer loss on fresh held-out phrases falls from about ln(vocabulary) = 7.4.
+    assert held_before > 5.0 and _held_loss(model, processor) < 0.5 * held_before
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(vision_before, model.model.vision_model.parameters(), strict=True)
+    )
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(text_before, models._text_model(model).parameters(), strict=True)
+    )

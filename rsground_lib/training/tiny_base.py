@@ -735,7 +735,7 @@ TEXT_BENCH_SEED = 31_337
 """Seed of the tiny base's held-out text skill benchmark (:func:`base_text_skills`)."""
 
 
-def base_text_skills(model, processor, n: int = 400) -> dict[str, float]:
+def base_text_skills(model, processor, n: int = 1000) -> dict[str, float]:
     """The tiny base's text skill benchmark: :func:`evaluate_text_skills` on ``n`` fresh
     sequences of every skill of :mod:`rsground_lib.data.text_skills` (seed
     :data:`TEXT_BENCH_SEED`, disjoint from training's), exact match per skill."""
