@@ -234,6 +234,14 @@ report.show_table(pd.concat({m: pd.DataFrame(r).T[columns] for m, r in results.i
 counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
 pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
 
+# %% [markdown]
+# The links of both models' reasoning (design page, "Reasoning traces"): is the cue word
+# copied, is the chosen box listed and the extreme of the listed ones, does the answer follow,
+# and does the listing find the class's instances:
+
+# %%
+report.links_table(results)
+
 # %%
 report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run; class_only Pr@0.5 {report.change_phrase(results['CoT-SFT (start)']['class_only']['pr@0.5'], results['RFT']['class_only']['pr@0.5'])} against its start (p = {paired['RFT', 'class_only']['p_value']:.2g})")
 report.glue_status("consistency", f"built; on in this run (κ = {consistency_kappa:g}, w_min = {consistency_w_min:g}); its effect alone is not established (archived sweep: one run per arm)")
@@ -263,9 +271,10 @@ glue("rft_vs_base", report.relation(results["RFT"]["class_only"]["pr@0.5"], base
 #
 # Before the chapter's settings were fixed, the recipe was run with and without the
 # consistency weight at two learning rates, and once with a reward of ours added, from the
-# same CoT-SFT model on the same scenes, with the chapter's other settings (archived:
+# CoT-SFT model of that time — compact traces from the two-layer base, before issue 22 — on
+# the same scenes, with the chapter's other settings (archived:
 # `experiments/rft_probes.json`, made by `experiments/rft_probes.py`; the chapter's own run
-# above is the first arm again):
+# above uses the first arm's settings, from today's start):
 
 # %%
 archive.table(
