@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "synthetic": "rsground_lib.bench.synthetic:run",
     "parsers": "rsground_lib.bench.parsers:run",
     "tiny_model": "rsground_lib.bench.tiny_model:run",
+    "text_depth": "rsground_lib.bench.text_depth:run",
     "rft": "rsground_lib.bench.rft:run",
     "predict": "rsground_lib.bench.predict:run",
     "geo": "rsground_lib.bench.geo:run",

@@ -383,15 +383,20 @@ def pretrain_base(
     dataset_factory: Callable[..., Iterable[dict]] | None = None,
     resume: bool = False,
 ) -> dict:
-    """Pretrain the tiny base checkpoint (stage (a)): build the tiny model from ``seed``, train
-    it with TRL's ``SFTTrainer`` on the curriculum of ``config.stages`` (answers without
-    reasoning), save it to ``config.out`` with ``metrics.json`` and ``log.jsonl``.
+    """Pretrain the tiny base checkpoint (stage (a)): build the tiny model from ``seed`` (or
+    load ``init_from``; deepen its text model with ``grow_text_layers``), teach it the text
+    skills of an executable reasoning (``text_skills_steps``,
+    :func:`rsground_lib.training.warm_start.text_skills_warm_start`), warm-start its vision
+    tower (not with ``init_from``), train it with TRL's ``SFTTrainer`` on the curriculum of
+    ``config.stages`` (answers without reasoning, a stage's ``text_skills`` examples mixed
+    into each batch), save it to ``config.out`` with ``metrics.json`` and ``log.jsonl``.
 
     ``dataset_factory(n, *, seed, **stage_data)`` returns records (``image``, ``width``,
     ``height``, ``expression``, ``bbox``; default: :func:`rsground_lib.data.synthetic.make_dataset`).
     Intermediate checkpoints go to ``<out>/trainer`` every ``save_steps`` (``resume=True``
     continues from the last one; none is an error, and log rows past it are dropped).
-    Returns the final metrics (per stage's held-out scenes).
+    Returns the final metrics (per stage's held-out scenes; ``text_skills`` when the run
+    trains them).
     """
     cfg = (
         config
