@@ -116,12 +116,11 @@ plotting.show_figure(
 
 # %% [markdown]
 # What it can do, on 512 fresh scenes per kind (`python -m rsground_lib.training.tiny_base eval-base`;
-# chance levels beside each rate): it localises a lone object (Pr@0.5
-# {glue:text}`base_one_object_pr50`), picks the object named by its class in
-# {glue:text}`base_class_pick` of the scenes, and on extreme cues its pick
+# chance levels beside each rate), answering with one box and no reasoning: it localises a
+# lone object (Pr@0.5 {glue:text}`base_one_object_pr50`), picks the object named by its class
+# in {glue:text}`base_class_pick` of the scenes, and on extreme cues its pick
 # ({glue:text}`base_position_pick`) is {glue:text}`base_position_vs_chance` a random pick among
-# the instances of the class ({glue:text}`base_position_chance`): it answers with one box,
-# without reasoning, and the position words are the part of the sentence it reads least.
+# the instances of the class ({glue:text}`base_position_chance`).
 
 # %%
 base_model_eval, base_processor = models.load_model(base_dir)
@@ -157,14 +156,26 @@ report.show_table(pd.DataFrame(base_benchmark).T[["pr@0.5", "mean_iou", "quadran
 # ({glue:text}`archived_best_probe`, {glue:text}`archived_best_probe_pick`) is
 # {glue:text}`best_probe_vs_prior` the prior and {glue:text}`best_probe_vs_chance` a random
 # pick; along the cue's axis the probes chose the named instance, across it they did not
-# take the box's other coordinates from it (the *axis* and *cross* picks below). That is the
+# take the box's other coordinates from it (the *axis* and *cross* picks). That is the
 # binding a reasoning does by construction — list each candidate as a whole box, choose one,
 # copy it — *if the model can copy*. The probes, with the prior's row for reference:
 
 # %%
-glue("prior_axis_pick", report.percent(prior["axis_pick"]), display=False)
-glue("prior_cross_pick", report.percent(prior["cross_pick"]), display=False)
 archive.table(position_probes, {"changed": "what changed", "steps": "steps", "with_position_pick_acc": "pick (extreme cues)", "with_position_axis_pick": "axis pick", "with_position_cross_pick": "cross pick", "chance_pick": "random pick", "one_object_pr50": "Pr@0.5 (one object)", "class_only_pr50": "Pr@0.5 (class only)"}, index="id").style.set_caption(archive.source_line(position_probes))
+
+# %% [markdown]
+# The base committed since issue 22 — four text layers, the text skills first — held to the
+# same bar ({glue:text}`archived_bar`), from the benchmark above; its axis pick is
+# {glue:text}`base_axis_pick` and its cross pick {glue:text}`base_cross_pick`. Which of its
+# differences from those probes (the text skills, the longer curriculum, the text examples in
+# every batch) makes the difference is {glue:text}`depth_ablation`.
+
+# %%
+archive.glue_values(position_probes, {"bar": "bar.text"})
+glue("base_axis_pick", report.percent(base_benchmark["with_position"]["axis_pick"]), display=False)
+glue("base_cross_pick", report.percent(base_benchmark["with_position"]["cross_pick"]), display=False)
+glue("depth_ablation", tiny_base.ablation_sentence(skill_probes), display=False)
+report.check_table(tiny_base.position_bar_checks(base_benchmark, position_probes["bar"]))
 
 # %% [markdown]
 # ## Text skills first

@@ -736,6 +736,44 @@ def base_runs(folder: str | os.PathLike) -> dict:
     }
 
 
+POSITION_BAR_KEYS: dict[str, tuple[str, str]] = {
+    "with_position_pick_acc": ("with_position", "pick_acc"),
+    "with_position_pr50": ("with_position", "pr@0.5"),
+    "one_object_pr50": ("one_object", "pr@0.5"),
+    "class_only_pr50": ("class_only", "pr@0.5"),
+}
+"""The bar of a base that reads position words (issue 15, archived in
+``experiments/tiny_base_position_probes.json`` under ``bar``): its keys → (split, metric) of
+:func:`evaluate_base`."""
+
+
+def position_bar_checks(benchmark: dict, bar: dict) -> dict[str, tuple[float, str, float]]:
+    """A base's :func:`evaluate_base` results against the position-word bar ``bar`` (keys of
+    :data:`POSITION_BAR_KEYS`, each a lower bound): ``{label: (value, ">=", bar)}`` for
+    :func:`rsground_lib.report.check_table`."""
+    return {
+        f"{metric} ({split})": (float(benchmark[split][metric]), ">=", float(bar[key]))
+        for key, (split, metric) in POSITION_BAR_KEYS.items()
+    }
+
+
+def ablation_sentence(probes: dict) -> str:
+    """What the archived text skill probes say about the text skills' share in the base's
+    extreme-cue pick: from their ``without_text_skills`` entry (the first run of the recipe
+    with no text skills at all, and the same run with them, on the same scenes), the two picks
+    with the direction from the values; that it is not measured when the entry is absent."""
+    entry = probes.get("without_text_skills")
+    if not entry:
+        return "not measured: the recipe has not been run without its text skills"
+    a, b = float(entry["with_pick"]), float(entry["without_pick"])
+    word = "higher" if round(a, 3) > round(b, 3) else "lower" if round(a, 3) < round(b, 3) else "the same"
+    return (
+        f"measured for the text skills alone (archived): the first run of the recipe picks "
+        f"{100 * a:.1f}% on extreme cues with them and {100 * b:.1f}% without them (the same "
+        f"scenes, steps and seed), {word} with them"
+    )
+
+
 TEXT_BENCH_SEED = 31_337
 """Seed of the tiny base's held-out text skill benchmark (:func:`base_text_skills`)."""
 
