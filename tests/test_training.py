@@ -18,14 +18,18 @@ from rsground_lib.training import common, tiny_base, warm_start  # noqa: E402
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-base"
 
 # The committed checkpoint's held-out scenes (checkpoints/tiny-base/heldout, see its
-# README.md); the thresholds leave a margin below the measured values.
+# README.md); the thresholds leave a margin of several scenes below the measured values (one
+# scene is 3 points; other CPUs may flip one or two).
 # Measured (float16 checkpoint after both runs of the recipe, 32 scenes each): one object
-# Pr@0.5 0.781, mean IoU 0.642 (best constant box 0.086); 1-3 objects one per class Pr@0.5
-# 0.562, mean IoU 0.438 (best constant box 0.091).
-MIN_ACC50_ONE = 0.65
-MIN_IOU_GAIN_ONE = 0.45
-MIN_ACC50_SINGLE = 0.4
-MIN_IOU_GAIN_SINGLE = 0.25
+# Pr@0.5 0.938, mean IoU 0.704 (best constant box 0.086); 1-3 objects one per class Pr@0.5
+# 0.938, mean IoU 0.648 (best constant box 0.091); 2-3 of a class named by an extreme cue
+# Pr@0.5 0.781, mean IoU 0.548 (best constant box 0.090).
+MIN_ACC50_ONE = 0.8
+MIN_IOU_GAIN_ONE = 0.5
+MIN_ACC50_SINGLE = 0.75
+MIN_IOU_GAIN_SINGLE = 0.4
+MIN_ACC50_MULTI = 0.6
+MIN_IOU_GAIN_MULTI = 0.3
 # The class-conditional warm start's test run (AUX_PC_STEPS steps, batch 32).
 AUX_PC_STEPS = 200
 MIN_AUX_PC_R2 = 0.05  # measured 0.12 (before: -0.13); 0.76 after 500 steps in the recipe
@@ -150,6 +154,7 @@ def test_committed_tiny_base_localises_better_than_image_blind():
     for split, min_acc, min_gain in (
         ("one", MIN_ACC50_ONE, MIN_IOU_GAIN_ONE),
         ("single", MIN_ACC50_SINGLE, MIN_IOU_GAIN_SINGLE),
+        ("multi", MIN_ACC50_MULTI, MIN_IOU_GAIN_MULTI),
     ):
         rs = [r for r in records if r["split"] == split]
         res, _ = evaluation.evaluate(
