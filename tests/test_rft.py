@@ -326,8 +326,15 @@ def test_two_processes_match_one(tmp_path):
     start, _ = models.load_model(CHECKPOINT)
     moved = 0
     for n, p in start.named_parameters():
-        assert torch.allclose(p1[n], p2[n], rtol=0, atol=1e-6), (n, (p1[n] - p2[n]).abs().max())
-        moved += not torch.allclose(p1[n], p, rtol=0, atol=1e-4)
+        # the two runs reduce the same sums in another order (two ranks, other padding); the
+        # advantage-weighted gradient is a sum of terms that cancel within each group, so the
+        # rounding shows relative to the update (measured: 0.1 % of the update of the most
+        # moved rows of embed_tokens), not to the parameter. A wrong token normalisation,
+        # group weight or missing all-reduce differs by tens of percent of the update.
+        step = (p1[n] - p).abs().max().item()
+        gap = (p1[n] - p2[n]).abs().max().item()
+        assert gap <= 1e-6 + 1e-2 * step, (n, gap, step)
+        moved += step > 1e-4
     assert moved > 0
 
 
