@@ -328,9 +328,9 @@ def test_two_processes_match_one(tmp_path):
     for n, p in start.named_parameters():
         # the two runs reduce the same sums in another order (two ranks, other padding); the
         # advantage-weighted gradient is a sum of terms that cancel within each group, so the
-        # rounding shows relative to the update (measured on embed_tokens: 0.01 % of the
-        # update after one step, 0.1 % after two; one process on 1 vs 2 threads: 0.0003 %), not to the parameter. A wrong token normalisation,
-        # group weight or missing all-reduce differs by tens of percent of the update.
+        # rounding shows relative to the update, not to the parameter (measured on
+        # embed_tokens: 0.01 % of the update after one step, 0.1 % after two). A wrong token
+        # normalisation, group weight or missing all-reduce differs by tens of percent.
         step = (p1[n] - p).abs().max().item()
         gap = (p1[n] - p2[n]).abs().max().item()
         assert gap <= 1e-6 + 1e-2 * step, (n, gap, step)
