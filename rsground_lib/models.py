@@ -612,11 +612,16 @@ def _load_processor(name: str):
     model_type = AutoConfig.from_pretrained(name).model_type
     qwen = model_type in ("qwen2_5_vl", "qwen2_vl")
     processor = None
+    # a local folder's template file first: a malformed chat_template.json is an error that
+    # names it, not a KeyError from inside transformers
+    folder_template = _folder_chat_template(name) if Path(name).is_dir() else None
     try:
         processor = AutoProcessor.from_pretrained(name)
-    except OSError:
+    except (OSError, ImportError):
         # A Qwen folder without a video processor (saved by the image-only processor):
-        # AutoProcessor fails on the missing video_preprocessor_config.json.
+        # AutoProcessor fails on the missing video_preprocessor_config.json (OSError); a
+        # folder in the hub's layout without torchvision installed: the video processor
+        # raises ImportError. Either way the image-only processor below serves.
         if not qwen:
             raise
     if isinstance(processor, ProcessorMixin):
@@ -626,7 +631,6 @@ def _load_processor(name: str):
             f"{name}: AutoProcessor returned {type(processor).__name__}, not a processor "
             "(is torchvision missing?)"
         )
-    cfg_path = Path(name) if Path(name).is_dir() else None
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(name)
@@ -634,9 +638,44 @@ def _load_processor(name: str):
     template = getattr(processor, "chat_template", None) or getattr(
         tokenizer, "chat_template", None
     )
-    if cfg_path is not None and (cfg_path / "chat_template.jinja").exists():
-        template = (cfg_path / "chat_template.jinja").read_text()
+    if template is None:
+        template = folder_template if Path(name).is_dir() else _folder_chat_template(name)
+    if template is None:
+        raise RuntimeError(
+            f"{name}: no chat template (neither chat_template.jinja, chat_template.json nor the "
+            "tokenizer's); the prompts cannot be rendered"
+        )
     return qwen_image_processor_only(image_processor, tokenizer, chat_template=template)
+
+
+def _folder_chat_template(name: str) -> str | None:
+    """The chat template saved beside a checkpoint: ``chat_template.jinja`` (what
+    ``save_pretrained`` writes) or ``chat_template.json`` (the hub layout of Qwen2.5-VL,
+    ``{"chat_template": ...}``), from a local folder or the hub cache; None if neither."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    folder = Path(name)
+    for filename in ("chat_template.jinja", "chat_template.json"):
+        if folder.is_dir():
+            path = folder / filename
+            if not path.exists():
+                continue
+        else:
+            try:
+                path = Path(hf_hub_download(name, filename))
+            except EntryNotFoundError:  # not in the repository (or, offline, not cached)
+                continue
+        text = path.read_text()
+        if filename.endswith(".json"):
+            try:
+                text = json.loads(text)["chat_template"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(
+                    f"{path}: expected a JSON object with a 'chat_template' string"
+                ) from exc
+        return text
+    return None
 
 
 def load_model(

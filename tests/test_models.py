@@ -194,6 +194,70 @@ def test_qwen2_5_vl_family_builds_and_keeps_mrope_positions(tmp_path):
     assert "mm_token_type_ids" in _inputs(p2, [Image.new("RGB", (56, 56), (1, 2, 3))])
 
 
+def _hub_layout(src: Path, dst: Path) -> Path:
+    """Rewrite a folder written by ``models.save`` into the file layout of the hub's
+    Qwen/Qwen2.5-VL-*-Instruct repositories: ``preprocessor_config.json`` (the image
+    processor with ``processor_class``) and ``chat_template.json`` instead of
+    ``processor_config.json`` and ``chat_template.jinja``; no tiny marker."""
+    import json
+    import shutil
+
+    shutil.copytree(src, dst)
+    image = json.loads((dst / "processor_config.json").read_text())["image_processor"]
+    (dst / "preprocessor_config.json").write_text(
+        json.dumps({**image, "processor_class": "Qwen2_5_VLProcessor"})
+    )
+    template = (dst / "chat_template.jinja").read_text()
+    (dst / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    for name in ("processor_config.json", "chat_template.jinja", models.TINY_MARKER):
+        (dst / name).unlink()
+    return dst
+
+
+def test_qwen_folder_in_the_hub_layout_loads_without_torchvision(tmp_path):
+    """The hub's Qwen2.5-VL layout makes ``AutoProcessor`` build a video processor, which
+    raises ImportError without torchvision: the image-only processor serves instead, with the
+    template of ``chat_template.json``, and encodes exactly like the saved processor."""
+    import importlib.util
+
+    model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
+    models.save(model, processor, tmp_path / "q")
+    hub = _hub_layout(tmp_path / "q", tmp_path / "hub")
+    if importlib.util.find_spec("torchvision") is None:
+        from transformers import AutoProcessor
+
+        with pytest.raises(ImportError, match="Torchvision"):
+            AutoProcessor.from_pretrained(hub)  # the failure the fallback exists for
+    m2, p2 = models.load_model(hub, device="cpu")
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "the ship"}]}
+    ]
+    text = p2.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert text == processor.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True
+    )
+    assert "<|vision_start|><|image_pad|><|vision_end|>the ship<|im_end|>" in text
+    image = Image.new("RGB", (56, 56), (10, 200, 30))
+    a, b = _inputs(p2, [image]), _inputs(processor, [image])
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    with torch.no_grad():
+        assert torch.equal(m2(**a).logits, model(**a).logits)
+
+
+def test_qwen_folder_without_any_chat_template_is_an_error_naming_it(tmp_path):
+    model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
+    models.save(model, processor, tmp_path / "q")
+    hub = _hub_layout(tmp_path / "q", tmp_path / "hub")
+    (hub / "chat_template.json").write_text('{"template": "x"}')
+    with pytest.raises(
+        ValueError, match=r"chat_template.json: expected a JSON object with a 'chat_template'"
+    ):
+        models.load_processor(hub)
+    (hub / "chat_template.json").unlink()
+    with pytest.raises(RuntimeError, match=r"hub: no chat template"):
+        models.load_processor(hub)
+
+
 def test_lora_targets_the_text_model_only(tiny):
     import peft
 

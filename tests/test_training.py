@@ -394,6 +394,23 @@ def test_base_runs_read_both_runs_of_the_committed_base(tmp_path):
         tiny_base.base_runs(tmp_path)
 
 
+def test_ablation_sentence_reads_the_directions_from_the_values():
+    entry = {"with_pick": 0.6445, "without_pick": 0.4082, "with_class_only_pr50": 0.5,
+             "without_class_only_pr50": 0.5001}  # fmt: skip
+    text = tiny_base.ablation_sentence({"without_text_skills": entry})
+    assert "picks 64.5% on extreme cues with them and 40.8% without them" in text
+    assert "higher with them" in text
+    assert "Pr@0.5 is 50.0% against 50.0%, the same with them" in text
+    entry.update(with_pick=0.3, with_class_only_pr50=0.2)
+    text = tiny_base.ablation_sentence({"without_text_skills": entry})
+    assert (
+        "30.0% on extreme cues with them and 40.8% without them (the same scenes, steps and seed), lower with them"
+        in text
+    )
+    assert "20.0% against 50.0%, lower with them" in text
+    assert tiny_base.ablation_sentence({}).startswith("not measured")
+
+
 @pytest.mark.parametrize(
     ("recipe", "record"), [("part1.json", "part1/metrics.json"), ("part2.json", "metrics.json")]
 )

@@ -759,18 +759,25 @@ def position_bar_checks(benchmark: dict, bar: dict) -> dict[str, tuple[float, st
 
 def ablation_sentence(probes: dict) -> str:
     """What the archived text skill probes say about the text skills' share in the base's
-    extreme-cue pick: from their ``without_text_skills`` entry (the first run of the recipe
-    with no text skills at all, and the same run with them, on the same scenes), the two picks
-    with the direction from the values; that it is not measured when the entry is absent."""
+    grounding: from their ``without_text_skills`` entry (the first run of the recipe with no
+    text skills at all, and the same run with them, on the same scenes), the extreme-cue picks
+    and the class-only Pr@0.5 with the direction from the values; that it is not measured when
+    the entry is absent."""
     entry = probes.get("without_text_skills")
     if not entry:
         return "not measured: the recipe has not been run without its text skills"
-    a, b = float(entry["with_pick"]), float(entry["without_pick"])
-    word = "higher" if round(a, 3) > round(b, 3) else "lower" if round(a, 3) < round(b, 3) else "the same"
+
+    def word(a: float, b: float) -> str:
+        a, b = round(a, 3), round(b, 3)
+        return "higher" if a > b else "lower" if a < b else "the same"
+
+    pick = float(entry["with_pick"]), float(entry["without_pick"])
+    cls = float(entry["with_class_only_pr50"]), float(entry["without_class_only_pr50"])
     return (
         f"measured for the text skills alone (archived): the first run of the recipe picks "
-        f"{100 * a:.1f}% on extreme cues with them and {100 * b:.1f}% without them (the same "
-        f"scenes, steps and seed), {word} with them"
+        f"{100 * pick[0]:.1f}% on extreme cues with them and {100 * pick[1]:.1f}% without them "
+        f"(the same scenes, steps and seed), {word(*pick)} with them, and its class-only "
+        f"Pr@0.5 is {100 * cls[0]:.1f}% against {100 * cls[1]:.1f}%, {word(*cls)} with them"
     )
 
 
