@@ -162,9 +162,7 @@ def _cmd_ground(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         model, processor = models.load_model(checkpoint)
-        prompt_style = args.prompt_style or (
-            "compact" if (Path(checkpoint) / models.TINY_MARKER).is_file() else "full"
-        )
+        prompt_style = args.prompt_style or ("compact" if models.is_tiny(model) else "full")
         result = geo.ground_raster(
             args.image,
             args.sentence,

@@ -79,6 +79,9 @@ FAMILIES: tuple[str, ...] = ("idefics3", "qwen2_5_vl")
 TINY_MARKER = "rsground_tiny.json"
 """File a tiny-model folder carries beside the weights: how it was built (family, seed, sizes)."""
 
+TRAINING_RECORD = "rsground_training.json"
+"""File a trained checkpoint carries beside the weights: what trained it (stage, steps, ...)."""
+
 # The special tokens of each family. They are in the tokenizer before the vocabulary size of
 # the text model is fixed (trap: the processor adds missing ones afterwards and the
 # embedding table would be too small).
@@ -575,16 +578,26 @@ def build_tiny_model(
 
 def save(model, processor, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
     """Write ``model`` and ``processor`` to folder ``path`` (safetensors, processor and
-    tokenizer files) plus :data:`TINY_MARKER` when the model is a tiny one. Returns the path."""
+    tokenizer files), :data:`TINY_MARKER` only when the model is a tiny one (the marker makes
+    ``rsground ground`` prompt in the compact style, so a trained Qwen2.5-VL must not carry
+    it), and ``extra`` (what trained it) as :data:`TRAINING_RECORD`. Returns the path."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path, safe_serialization=True)
     processor.save_pretrained(path)
     info = dict(getattr(model.config, "rsground_tiny", None) or {})
-    if info or extra:
-        info.update(extra or {})
+    if info:
         (path / TINY_MARKER).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    if extra:
+        (path / TRAINING_RECORD).write_text(json.dumps(extra, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def is_tiny(model) -> bool:
+    """Whether ``model`` is one of the project's tiny models (built by
+    :func:`build_tiny_model`; its config carries how): such a model is prompted in the
+    compact style, a Qwen2.5-VL checkpoint, trained or not, in the full one."""
+    return bool(getattr(model.config, "rsground_tiny", None))
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike, *, weights: bool) -> str:
@@ -848,6 +861,7 @@ __all__ = [
     "FAMILIES",
     "TinyModelSpec",
     "grow_text_layers",
+    "is_tiny",
     "build_tiny_model",
     "build_tokenizer",
     "chat_template",

@@ -258,6 +258,29 @@ def test_qwen_folder_without_any_chat_template_is_an_error_naming_it(tmp_path):
         models.load_processor(hub)
 
 
+def test_save_marks_only_tiny_models_and_records_training_apart(tmp_path):
+    """A trained Qwen2.5-VL (here a tiny one with its build record removed, as a hub model
+    has none) must not carry the tiny marker, which makes ``rsground ground`` prompt in the
+    compact style; what trained it goes to its own file either way."""
+    import json
+
+    model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
+    assert models.is_tiny(model)
+    models.save(model, processor, tmp_path / "tiny", extra={"sft": {"steps": 3}})
+    assert (
+        json.loads((tmp_path / "tiny" / models.TINY_MARKER).read_text())["family"] == "qwen2_5_vl"
+    )
+    del model.config.rsground_tiny
+    assert not models.is_tiny(model)
+    models.save(model, processor, tmp_path / "qwen", extra={"rft": {"steps": 2, "kappa": 5.0}})
+    assert not (tmp_path / "qwen" / models.TINY_MARKER).exists()
+    record = json.loads((tmp_path / "qwen" / models.TRAINING_RECORD).read_text())
+    assert record == {"rft": {"steps": 2, "kappa": 5.0}}
+    loaded, _ = models.load_model(tmp_path / "qwen", device="cpu")
+    assert not models.is_tiny(loaded)
+    assert models.is_tiny(models.load_model(tmp_path / "tiny", device="cpu")[0])
+
+
 def test_lora_targets_the_text_model_only(tiny):
     import peft
 
