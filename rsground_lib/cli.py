@@ -124,7 +124,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             args.output,
             batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens,
-            prompt_style=args.prompt_style,
+            prompt_style=args.prompt_style or ("compact" if models.is_tiny(model) else "full"),
             model_name=str(args.checkpoint),
         )
     except (ValueError, OSError) as err:
@@ -349,12 +349,18 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--split", default="test", help="split name (default: test)")
     pr.add_argument("-o", "--output", required=True, help="the predictions file (JSONL)")
     pr.add_argument("--batch-size", type=int, default=32, help="prompts per generation batch")
-    pr.add_argument("--max-new-tokens", type=int, default=256, help="answer budget in tokens")
+    pr.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=768,
+        help="answer budget in tokens, reasoning included (the full profile's chapters: 768)",
+    )
     pr.add_argument(
         "--prompt-style",
-        default="full",
+        default=None,
         choices=["full", "compact"],
-        help="'full' (the project's system prompt; Qwen) or 'compact' (the tiny models)",
+        help="'full' (the project's system prompt; Qwen) or 'compact' (the tiny models); "
+        "default: from the checkpoint (compact for the project's tiny models)",
     )
     pr.add_argument("--limit", type=int, default=None, help="only the first N records")
     pr.add_argument("--num", type=int, default=512, help="scenes of a generated split")

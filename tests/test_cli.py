@@ -157,6 +157,15 @@ def test_predict_writes_one_line_per_sample_and_refuses_bad_input(tmp_path, caps
     assert [r["id"] for r in lines] == [f"base_scenes/test/{i}" for i in range(6)]
     assert all(set(r) >= {"completion", "bbox", "parsed", "iou"} for r in lines)
     assert "6 of 6 samples" in capsys.readouterr().out
+    # without --prompt-style a tiny checkpoint is prompted in the compact style
+    default = tmp_path / "default.jsonl"
+    assert (
+        main([a for a in argv[:-1] if a not in ("--prompt-style", "compact")] + [str(default)]) == 0
+    )
+    assert [json.loads(x)["completion"] for x in default.read_text().splitlines()] == [
+        r["completion"] for r in lines
+    ]
+    capsys.readouterr()
     assert main(argv[:2] + ["missing-folder/"] + argv[3:]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rsground predict: error:") and "missing-folder" in err
