@@ -227,8 +227,13 @@ report.show_table(pd.DataFrame({"held-out exact match": base_skills}).T)
 # left to right, each as a whole box with a one-token label; the cue word copied from the
 # expression; the edge it names (`leftmost` → x1, `rightmost` → x2, `topmost` → y1,
 # `bottommost` → y2) read off each listed box; the chosen candidate's label and box copied;
-# the answer copied. A lone candidate gets no comparison. Every step after the listing is one
-# of the text skills above; only the listing needs the image.
+# the answer copied. A lone candidate gets no comparison, but the same choice step
+# (`so first [..]`), so that the answer always copies the box just before it: without that
+# step (archived, `experiments/lone_choice_step.json`) the answer followed a lone candidate's
+# reasoning in only {glue:text}`lone_follows_before` of the class-only scenes — it re-read a
+# coordinate from the image — against {glue:text}`lone_follows_choice` after a choice step.
+# Every step after the listing is one of the text skills above; only the listing needs the
+# image.
 #
 # Reading an edge instead of computing a centre has a cost, measured here on this chapter's
 # training scenes: the resolver ranks the instances by centre, and on the model's 4-pixel grid
@@ -239,6 +244,9 @@ report.show_table(pd.DataFrame({"held-out exact match": base_skills}).T)
 # the edge rule, and the ties are left to it to break.
 
 # %%
+lone = archive.load("lone_choice_step")
+glue("lone_follows_before", report.percent(archive.value(lone, "splits.class_only.CoT-SFT.answer_follows_reasoning")), display=False)
+glue("lone_follows_choice", report.percent(archive.value(lone, "splits.with_position.CoT-SFT.answer_follows_reasoning")), display=False)
 train_records, val_splits = sft.sft_data(
     scenes, num_train=num_train, num_val=num_val, seed=seed, image_size=image_size
 )

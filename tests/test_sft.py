@@ -102,13 +102,13 @@ def test_steps_trace_literal():
         "<think>first [8, 32, 20, 40]; second [40, 8, 48, 20]. leftmost x1: first 8, second 40."
         " so first [8, 32, 20, 40]</think><answer>[8, 32, 20, 40]</answer>"
     )
-    # A lone candidate: listed, no comparison step.
+    # A lone candidate: listed and chosen, no comparison step.
     objs = [("ship", [40.0, 10.0, 50.0, 20.0]), ("vehicle", [30.0, 44.0, 36.0, 50.0])]
     lone = {**_two_ships(), "expression": "the ship", "bbox": objs[0][1], "target_index": 0,
             "objects": [{"category": c, "bbox": b} for c, b in objs],
             "resolver_steps": json.dumps(base_scenes.resolver_steps(objs, 0, "the ship"))}  # fmt: skip
     assert cot.template_trace(lone, model_size_fn=ident, style="steps", coord_step=4) == (
-        "<think>first [40, 8, 48, 20].</think><answer>[40, 8, 48, 20]</answer>"
+        "<think>first [40, 8, 48, 20]. so first [40, 8, 48, 20]</think><answer>[40, 8, 48, 20]</answer>"
     )
 
 

@@ -548,7 +548,8 @@ def steps_trace(
     names (:data:`rsground_lib.vocabulary.EXTREME_EDGES`: ``leftmost`` → x1) and each
     candidate's value of that edge *read off its listed box* (no arithmetic, where the compact
     trace wrote centres), then the chosen candidate's label and box copied; the answer copies
-    that box. A lone candidate gets no comparison step (``<think>first [..].</think>``).
+    that box. A lone candidate gets no comparison step, only the choice
+    (``<think>first [..]. so first [..]</think>``).
 
     The chosen candidate is the resolver's target (ranked by centres). On the 4-px grid the
     named edge does not always single it out: two candidates can share the value (a tie, which
@@ -590,6 +591,11 @@ def steps_trace(
                 f"{list(vocabulary.EXTREME_EDGES)}; got the cue {cue!r}"
             )
         think += " " + text_skills.extreme_steps(listed, cue, members.index(target))
+    else:
+        # no comparison, but the same choice step: the answer then copies the box just
+        # before it, as after a comparison (without it the tiny model re-read the lone box's
+        # coordinates from the image in 5 % of the answers, issue 22)
+        think += f" so {text_skills.LABELS[0]} {_ibox(listed[0])}"
     return prompts.format_answer(think, qbox[target])
 
 
