@@ -26,6 +26,7 @@ endif
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 SEED     ?= 0
+DOCTOR   ?=
 
 .PHONY: setup test test-slow smoke book reproduce bench lab clean help tiny-base
 
@@ -56,8 +57,8 @@ smoke: $(STAMP)  ## the whole book on the CPU smoke profile, then where the HTML
 book: $(STAMP)  ## the whole book on PROFILE (default smoke): make book PROFILE=full
 	$(BIN)/rsground book --profile $(PROFILE)
 
-reproduce: $(STAMP)  ## the paper-scale run on a GPU machine (the full profile)
-	@nvidia-smi -L >/dev/null 2>&1 || { echo "make reproduce needs an NVIDIA GPU (nvidia-smi did not answer); on a CPU use make smoke"; exit 2; }
+reproduce: $(STAMP)  ## the paper-scale run on a GPU machine: rsground doctor, then the full profile
+	$(BIN)/rsground doctor $(DOCTOR)
 	$(BIN)/rsground book --profile full
 
 bench: $(STAMP)  ## benchmarks (speed, memory); prints a table, writes runs/bench/

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rsground_lib import doctor
 from rsground_lib.paths import project_root
 from rsground_lib.profiles import (
     BookError,
@@ -208,12 +209,19 @@ def _ipc_kernel_manager():
 
 
 def execute_chapter(
-    py_path: Path, out_path: Path, parameters: dict[str, Any], *, cwd: Path, failed_dir: Path
+    py_path: Path,
+    out_path: Path,
+    parameters: dict[str, Any],
+    *,
+    cwd: Path,
+    failed_dir: Path,
+    env: dict[str, str] | None = None,
 ) -> Path:
     """Execute one chapter with papermill; move the result to ``out_path`` only on success.
 
-    On failure the executed notebook goes to ``failed_dir`` and ``ChapterError`` names the
-    chapter, the failing cell and the exception.
+    The kernel's environment is :data:`KERNEL_ENV` plus ``env``. On failure the executed
+    notebook goes to ``failed_dir`` and ``ChapterError`` names the chapter, the failing cell
+    and the exception.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -223,7 +231,7 @@ def execute_chapter(
         src = to_ipynb(py_path, Path(tmp) / f"{py_path.stem}.in.ipynb")
         tmp_out = Path(tmp) / f"{py_path.stem}.ipynb"
         try:
-            with _environment(KERNEL_ENV):
+            with _environment({**KERNEL_ENV, **(env or {})}):
                 papermill.execute_notebook(
                     str(src),
                     str(tmp_out),
@@ -332,6 +340,14 @@ def build_book(
     injected = resolve_parameters(profile_file, params, profile)
     stage_static(root, stage)
     result = BookResult(stage=stage)
+    gpus = ((doctor._nvidia_smi() or {}).get("gpus")) or []
+    pin = doctor.single_gpu_env(os.environ, len(gpus))
+    if pin:
+        log(
+            f"[{profile}] {len(gpus)} GPUs visible: the chapters run in one process on GPU "
+            f"{pin['CUDA_VISIBLE_DEVICES']} (CUDA_VISIBLE_DEVICES={pin['CUDA_VISIBLE_DEVICES']}; "
+            "several GPUs in one process would split Qwen2.5-VL's images wrongly)"
+        )
     for stem, py_path in sources.items():
         if chapters and stem not in chapters:
             continue
@@ -343,6 +359,7 @@ def build_book(
             injected[stem],
             cwd=py_path.parent,
             failed_dir=out_dir / "failed",
+            env=pin,
         )
         result.seconds[stem] = time.perf_counter() - t0
         result.executed.append(out)

@@ -55,6 +55,26 @@ def _cmd_setup_jupyter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """What a GPU machine needs before ``make reproduce`` (:mod:`rsground_lib.doctor`): one
+    line per check, then the full profile's GPU time from measured step times. Exit status
+    0 ready, 1 something to fix first, 2 bad input."""
+    import yaml
+
+    from rsground_lib import doctor, paths
+
+    try:
+        facts = doctor.gather(model_id=args.model, data_root=args.data_root)
+    except OSError as err:
+        print(f"rsground doctor: error: {err}", file=sys.stderr)
+        return 2
+    bench = doctor._bench()
+    checks = doctor.diagnose(facts, real_data=not args.no_real_data, bench=bench)
+    full = yaml.safe_load((paths.project_root() / "params" / "full.yml").read_text())
+    print(doctor.report(checks, doctor.estimate(full, bench)))
+    return 1 if doctor.failed(checks) else 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     return run_benchmarks(names=args.names or None)
 
@@ -244,6 +264,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-html", action="store_true", help="execute only; skip jupyter-book build"
     )
     book.set_defaults(func=_cmd_book)
+
+    doc = sub.add_parser(
+        "doctor",
+        help="check this machine for make reproduce (GPU, torch, bf16, memory, disk, weights, data)",
+        description="Check what the full profile needs on this machine: the GPU and torch's "
+        "view of it, bf16, memory against the measured peak, free disk, the cached weights, "
+        "the real data under RSGROUND_DATA, vLLM; then the GPU hours measured so far. Each "
+        "failure is one line with its fix. Exit status: 0 ready, 1 something to fix first.",
+    )
+    doc.add_argument(
+        "--model",
+        default=None,
+        help="the checkpoint to start from (default: the full profile's Qwen2.5-VL-3B-Instruct)",
+    )
+    doc.add_argument(
+        "--data-root", default=None, help="the real data folder (default: $RSGROUND_DATA)"
+    )
+    doc.add_argument(
+        "--no-real-data",
+        action="store_true",
+        help="go on without the real benchmarks (their sections then say 'not measured')",
+    )
+    doc.set_defaults(func=_cmd_doctor)
 
     jup = sub.add_parser(
         "setup-jupyter",

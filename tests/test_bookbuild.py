@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -609,3 +610,28 @@ def test_the_chapter_template_declares_typed_parameters(project_root):
     params = profiles.chapter_parameters(project_root / "book" / "templates" / "chapter.py")
     assert list(params) == ["profile", "runs_root", "seed"]
     assert params["seed"].type_name == "int" and str(params["seed"].constraint) == "≥ 0"
+
+
+def test_several_gpus_pin_the_chapters_to_one(tmp_path, monkeypatch):
+    """With two GPUs listed by nvidia-smi (a fake one on PATH here), the kernels run with
+    CUDA_VISIBLE_DEVICES=0 and the build says so; in one process the Trainer would otherwise
+    wrap the model in nn.DataParallel."""
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\necho 'NVIDIA H100, 81559, 81000, 570.86'\necho 'NVIDIA H100, 81559, 81000, 570.86'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    root = write_project(
+        tmp_path / "proj",
+        {
+            "00_a": '# %% tags=["parameters"]\nprofile = "smoke"  # str: p\n\n# %%\nimport os\nassert os.environ.get("CUDA_VISIBLE_DEVICES") == "0", os.environ.get("CUDA_VISIBLE_DEVICES")\n',
+        },
+    )
+    said = []
+    bookbuild.build_book("smoke", root=root, html=False, log=said.append)
+    assert any("2 GPUs visible: the chapters run in one process on GPU 0" in m for m in said)
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
