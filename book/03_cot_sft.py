@@ -304,6 +304,8 @@ results, rows = {}, {}
 results["base"], rows["base"] = evaluation.evaluate_splits(
     model, processor, val_splits, prompt_style=prompt_style, max_new_tokens=max_new_tokens
 )
+del model, base_model_eval  # the trainers load their own copies: free the memory for them
+models.free_memory()
 report.show_table(pd.DataFrame(results["base"]).T)
 
 # %% [markdown]

@@ -89,6 +89,8 @@ probes = archive.load("rft_probes")
 # %%
 model, processor = models.load_model(start)
 groups = rft.sample_groups(model, processor, train_records[:num_probe_prompts], num_generations=num_generations, temperature=temperature, max_new_tokens=max_completion_length, prompt_style=prompt_style, seed=seed)
+del model  # the trainer loads its own copy: free the memory for it
+models.free_memory()
 group_rewards = rft.group_rewards(groups, list(rewards.REWARDS))
 starvation = pd.DataFrame({name: {"groups with all-equal rewards": rft.all_equal_fraction(r), "mean reward": r.mean()} for name, r in group_rewards.items()}).T
 report.write_json(run_dir / "starvation.json", starvation.to_dict(orient="index"))

@@ -593,6 +593,20 @@ def save(model, processor, path: str | os.PathLike, *, extra: dict | None = None
     return path
 
 
+def free_memory() -> None:
+    """Return the memory of models the caller has deleted (``del model``): a garbage
+    collection, then CUDA's cached blocks to the driver. On the full profile a chapter that
+    keeps a 3B model it no longer needs holds about 7 GiB of the GPU the next trainer needs
+    (issue 23); on a CPU only the collection runs."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def is_tiny(model) -> bool:
     """Whether ``model`` is one of the project's tiny models (built by
     :func:`build_tiny_model`; its config carries how): such a model is prompted in the
@@ -860,6 +874,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "FAMILIES",
     "TinyModelSpec",
+    "free_memory",
     "grow_text_layers",
     "is_tiny",
     "build_tiny_model",

@@ -508,3 +508,22 @@ def test_grown_text_layers_start_as_the_identity_and_save(family, tmp_path):
     assert models.grow_text_layers(again, 4) == 0
     with pytest.raises(ValueError, match="current 4 layers"):
         models.grow_text_layers(again, 3)
+
+
+def test_free_memory_collects_a_deleted_model_held_in_a_cycle():
+    """A chapter's ``del model; models.free_memory()`` frees a model even when a reference
+    cycle (as hooks and trainers leave) would keep it until the next collection."""
+    import gc
+    import weakref
+
+    model, _ = models.build_tiny_model(0)
+    model.cycle = [model]  # a reference cycle: plain ``del`` does not free it
+    ref = weakref.ref(model)
+    gc.disable()
+    try:
+        del model
+        assert ref() is not None
+        models.free_memory()
+        assert ref() is None
+    finally:
+        gc.enable()
