@@ -18,10 +18,15 @@ PYTEST_ARGS ?=
 # it on disk), else from PyTorch's CPU index. With `nvidia-smi` answering, PyPI's default
 # build, which is a CUDA build on Linux. Override either variable on the command line.
 HAS_NVIDIA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+# torchvision only with the CUDA build: pip picks the release that matches that torch, and
+# AutoProcessor then builds Qwen2.5-VL's full processor; the CPU path has no torchvision and
+# uses the image-only processor (models.qwen_image_processor_only).
 ifeq ($(HAS_NVIDIA),yes)
 TORCH_SPEC ?= torch>=2.13
+VISION_SPEC ?= torchvision
 else
 TORCH_SPEC ?= torch==2.13.0+cpu
+VISION_SPEC ?=
 endif
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
@@ -38,7 +43,7 @@ setup: $(STAMP)  ## create .venv and install the project with all extras
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade "pip>=24"
-	$(PIP) install --quiet "$(TORCH_SPEC)" || \
+	$(PIP) install --quiet "$(TORCH_SPEC)" $(if $(VISION_SPEC),"$(VISION_SPEC)") || \
 	  $(PIP) install --quiet "$(TORCH_SPEC)" --extra-index-url $(TORCH_CPU_INDEX)
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
 	$(PY) -m rsground_lib.cli setup-jupyter
