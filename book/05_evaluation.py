@@ -95,7 +95,6 @@ glue("scorers_agree", "give the same" if same else "do NOT give the same", displ
 best = pd.Series({name: scored[name]["pr@0.5"] for name in files}).idxmax()
 glue("best_model", best, display=False)
 glue("best_pr50", report.percent(scored[best]["pr@0.5"]), display=False)
-report.glue_status("evaluation", f"built; {len(files)} checkpoints predicted and scored on {num_test} {scenes} test scenes in this run; real benchmarks: {'not scored on this profile' if scenes == 'base_scenes' else 'see the chapter'}")
 for name in files:
     report.glue_metrics(f"{name.replace(' ', '_').replace('-', '_').lower()}_test", scored[name])
 
@@ -188,6 +187,7 @@ report.show_table(pd.DataFrame({"language-only prior, DIOR-RSVG test": {k: prior
 real_scores, real_notes = evaluation.score_real_splits(checkpoints[list(checkpoints)[-1]], paths.data_root(data_root or None), real_splits, run_dir / "real", limit=real_limit, batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style)
 report.write_json(run_dir / "real_metrics.json", real_scores)
 glue("real_scored", ", ".join(real_scores) or ("none: no real split is named on this profile" if not real_splits else "none found (" + "; ".join(real_notes) + ")"), display=False)
+report.glue_status("evaluation", f"built; {len(files)} checkpoints predicted and scored on {num_test} {scenes} test scenes in this run; real benchmarks: " + (f"{', '.join(real_scores)} scored" if real_scores else "none scored on this profile" if not real_splits else "none scored (not found)"))
 report.show_table(pd.DataFrame(real_scores).T) if real_scores else None
 
 # %% [markdown]
