@@ -99,8 +99,8 @@ archive.glue_values(probes, {"early_runs": "early_runs.count", "early_min_lo": "
 # that regress every class's box from the image tokens, then train grounding answers with a
 # curriculum from one object to several. Since issue 22 the base's text model has
 # {glue:text}`base_text_layers` layers and learns the *text skills* of a reasoning before
-# anything else (next section), and {glue:text}`base_text_per_batch` text skill examples ride
-# in every batch of the grounding curriculum so that it keeps them. Its result is committed as
+# anything else (next section), and text skill examples ride in every batch of the grounding
+# curriculum (up to {glue:text}`base_text_per_batch` per batch) so that it keeps them. Its result is committed as
 # `checkpoints/tiny-base`; `make tiny-base` regenerates it from a seed in two runs (the
 # second continues the first with a fresh learning-rate cycle; recipe, logs and CPU time in
 # `checkpoints/tiny-base/README.md`). Its training log, with the floor beside the loss (the
@@ -452,7 +452,7 @@ report.links_table({"before (archived)": before["splits"], "targets (ceiling)": 
 # {glue:text}`cot_choice_listed`, choice consistent {glue:text}`cot_choice_consistent`, answer
 # follows {glue:text}`cot_sft_with_position_follows` — against the listing of the instances,
 # which recalls {glue:text}`cot_recall` of them (the targets: {glue:text}`ceiling_recall`).
-# {glue:text}`links_verdict`
+# {glue:text}`links_verdict` {glue:text}`class_only_verdict`
 #
 # The bars this stage was held to (issue 22), computed from the table:
 
@@ -467,6 +467,7 @@ for key in ("cue_copied", "choice_listed", "choice_consistent"):
 glue("cot_recall", report.percent(wp["candidates_recall"], missing="not measured"), display=False)
 glue("ceiling_recall", report.percent(ceiling["with_position"]["candidates_recall"], missing="not measured"), display=False)
 glue("links_verdict", sft.links_verdict(results["CoT-SFT"]["with_position"], checks), display=False)
+glue("class_only_verdict", sft.class_only_verdict(results, paired, model="CoT-SFT", reference="base"), display=False)
 report.check_table(checks)
 
 # %% [markdown]

@@ -54,6 +54,8 @@ def test_config_is_strict():
     assert cfg.max_steps == 7 and cfg.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
     assert cfg.save_strategy == "no" and cfg.remove_unused_columns is False
     assert cfg.data_seed == cfg.seed == 0
+    assert cfg.logging_steps == 7  # a run shorter than the interval still logs its loss
+    assert sft.SftConfig.from_dict({"max_steps": 300}).logging_steps == 10
     lora = cfg.peft_config()
     assert (lora.r, lora.lora_alpha) == (8, 128)
     assert sft.SftConfig.from_dict({}).peft_config() is None
@@ -505,6 +507,28 @@ def test_reasoning_checks_and_the_verdict_follow_the_values():
     nan = _results(float("nan"), 0.98, 0.97, 0.95, 0.65, 0.35, 0.52, 0.50)
     checks = sft.reasoning_checks(nan, model="CoT-SFT", reference="base")
     assert "not yet executed" in sft.links_verdict(nan["CoT-SFT"]["with_position"], checks)
+
+
+def test_class_only_verdict_says_where_the_loss_is():
+    kept = {"CoT-SFT": {"class_only": {"pr@0.5": 0.86}}, "base": {"class_only": {"pr@0.5": 0.855}}}
+    text = sft.class_only_verdict(kept, {("CoT-SFT", "class_only"): {"p_value": 0.5}},
+                                  model="CoT-SFT", reference="base")  # fmt: skip
+    assert text == (
+        "On class-only scenes it keeps the start's localisation (Pr@0.5 86.0% against 85.5%, "
+        "McNemar p = 0.5)."
+    )
+    lost = {"CoT-SFT": {"class_only": {"pr@0.5": 0.812, "candidates_recall": 0.811,
+                                       "answer_follows_reasoning": 0.984}},
+            "base": {"class_only": {"pr@0.5": 0.855}}}  # fmt: skip
+    text = sft.class_only_verdict(lost, {("CoT-SFT", "class_only"): {"p_value": 0.0071}},
+                                  model="CoT-SFT", reference="base")  # fmt: skip
+    assert text.startswith("On class-only scenes it loses 4.3 points of Pr@0.5 against the start")
+    assert "(81.2% against 85.5%, McNemar p = 0.0071)" in text
+    assert "lists the lone instance at IoU ≥ 0.5 in 81.1% of the scenes" in text
+    assert "copies the listed box in 98.4%" in text
+    assert "McNemar p = not measured" in sft.class_only_verdict(
+        lost, {}, model="CoT-SFT", reference="base"
+    )
 
 
 def test_weakest_link_ignores_what_was_not_measured():

@@ -87,7 +87,9 @@ class SftConfig(common.TrainerDefaults, SFTConfig, common.AdapterFields):
     learning_rate: float = help_field("peak learning rate (after warmup_steps)", default=5e-4)
     warmup_steps: float = help_field("linear warm-up steps", default=30)
     weight_decay: float = help_field("AdamW weight decay", default=0.0)
-    logging_steps: float = help_field("steps between log lines", default=10)
+    logging_steps: float = help_field(
+        "steps between log lines (at most max_steps: a short run still logs its loss)", default=10
+    )
     seed: int = help_field("seed of the trainer and of the trace wording", default=0)
     lr_scheduler_type: SchedulerType | str = help_field(
         "learning-rate schedule", default="cosine_with_min_lr"
@@ -106,6 +108,9 @@ class SftConfig(common.TrainerDefaults, SFTConfig, common.AdapterFields):
 
     def __post_init__(self):
         self.validate()
+        # a run shorter than the logging interval would log no loss at all (a 2-step sanity
+        # run then had nothing to plot; issue 23)
+        self.logging_steps = min(self.logging_steps, self.max_steps)
         if self.lr_scheduler_type == "cosine_with_min_lr" and not self.lr_scheduler_kwargs:
             self.lr_scheduler_kwargs = {"min_lr_rate": self.min_lr_ratio}
         super().__post_init__()
@@ -300,6 +305,37 @@ def links_verdict(metrics: dict, checks: dict[str, tuple[float, str, float]]) ->
         )
     failed = ", ".join(k for k in copy_bars if not _met(checks[k]))
     return f"Some copy and compare links miss their bars ({failed}): the reasoning is not yet executed reliably."
+
+
+def class_only_verdict(
+    results: dict[str, dict[str, dict]], paired: dict, *, model: str, reference: str
+) -> str:
+    """One sentence, from the values, on the class-only scenes (one instance of the named
+    class): whether ``model`` keeps ``reference``'s Pr@0.5 (with the paired McNemar p-value of
+    :func:`rsground_lib.evaluation.paired_comparisons`), and if it loses, where: how often its
+    reasoning lists the lone instance (``candidates_recall``) against the start's direct
+    answer, and how often its answer copies the listed box (``answer_follows_reasoning``)."""
+    co, ref = results[model]["class_only"], results[reference]["class_only"]
+    a, b = float(co["pr@0.5"]), float(ref["pr@0.5"])
+    p = paired.get((model, "class_only"), {}).get("p_value")
+    p_txt = "not measured" if p is None else f"{p:.2g}"
+
+    def pct(v):
+        return "not measured" if v is None or v != v else f"{100 * v:.1f}%"
+
+    if round(a, 3) >= round(b, 3):
+        return (
+            f"On class-only scenes it keeps the start's localisation (Pr@0.5 {pct(a)} against "
+            f"{pct(b)}, McNemar p = {p_txt})."
+        )
+    return (
+        f"On class-only scenes it loses {100 * (b - a):.1f} points of Pr@0.5 against the start "
+        f"({pct(a)} against {pct(b)}, McNemar p = {p_txt}): its reasoning lists the lone "
+        f"instance at IoU ≥ 0.5 in {pct(co.get('candidates_recall'))} of the scenes, where the "
+        f"start's direct answer hits {pct(b)}, and its answer copies the listed box in "
+        f"{pct(co.get('answer_follows_reasoning'))} — the loss is in the box the reasoning lists "
+        "(perception in a new context), not in copying it."
+    )
 
 
 def status_line(results: dict, runs: dict, *, max_steps: int, start: str) -> str:
