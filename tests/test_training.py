@@ -383,7 +383,8 @@ def test_base_runs_read_both_runs_of_the_committed_base(tmp_path):
     (label1, rows1), (label2, rows2) = runs["logs"].items()
     m1 = json.loads((CHECKPOINT / "part1" / "metrics.json").read_text())
     m2 = json.loads((CHECKPOINT / "metrics.json").read_text())
-    assert f"{m1['steps']:,} steps" in label1 and f"{m2['steps']:,} more steps" in label2
+    assert label1 == f"run 1: text skills and warm starts, then {m1['steps']:,} steps"
+    assert label2 == f"run 2: text skills again, then {m2['steps']:,} more steps"
     steps2 = [r["step"] for r in rows2 if "loss" in r]
     assert min(steps2) > m1["steps"] and max(steps2) <= m1["steps"] + m2["steps"]
     assert 0.3 < runs["floor"] < 1.0

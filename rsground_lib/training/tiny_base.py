@@ -724,9 +724,10 @@ def base_runs(folder: str | os.PathLike) -> dict:
         if m1["config"].get("text_skills_steps")
         else "run 1: warm starts, then"
     )
+    second = "run 2: text skills again, then" if m2["config"].get("text_skills_steps") else "run 2:"
     logs = {
         f"{first} {m1['steps']:,} steps": common.read_log(log1),
-        f"run 2: {m2['steps']:,} more steps": common.read_log(log2, step_offset=m1["steps"]),
+        f"{second} {m2['steps']:,} more steps": common.read_log(log2, step_offset=m1["steps"]),
     }
     floors = m2["image_blind_floor"]
     return {
