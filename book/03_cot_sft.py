@@ -210,12 +210,11 @@ archive.table(skill_probes, {"changed": "what changed", "steps": "steps", "cpu_s
 
 # %% [markdown]
 # The committed base's text skills, on fresh held-out sequences (greedy, exact match, after
-# the whole recipe — the grounding curriculum included): the lowest is
-# {glue:text}`base_skill_min` ({glue:text}`base_skill_min_name`).
+# the whole recipe — the grounding curriculum included): {glue:text}`base_skill_lowest`.
 
 # %%
 base_skills = tiny_base.base_text_skills(base_model_eval, base_processor)
-glue("base_skill_min_name", min((k for k in base_skills if k != "all"), key=base_skills.get), display=False)
+glue("base_skill_lowest", report.lowest_phrase(base_skills), display=False)
 glue("base_skill_min", report.percent(min(v for k, v in base_skills.items() if k != "all")), display=False)
 report.show_table(pd.DataFrame({"held-out exact match": base_skills}).T)
 
@@ -407,8 +406,7 @@ plotting.show_figure(
 )
 
 # %%
-for r, rec in zip(rows["CoT-SFT"][split][:3], shown, strict=False):
-    print(f"{rec['expression']}\n  → {r['text'].strip()}\n")
+print(report.completions_text([rec["expression"] for rec in shown[:3]], [r["text"] for r in rows["CoT-SFT"][split][:3]]))
 
 # %% [markdown]
 # **Reading the numbers.** On the `class_only` split the starting model scores

@@ -538,6 +538,34 @@ def check_table(checks: dict[str, tuple[float | None, str, float]]):
     return pd.DataFrame(rows).T
 
 
+def lowest_phrase(values: dict[str, float], *, skip: tuple[str, ...] = ("all",)) -> str:
+    """ "the lowest is 96.0% (copy_box)" for a dict of rates, or "every one is 100.0%" when
+    they are all equal (to the percent's digit): which item is lowest says nothing then."""
+    items = {k: v for k, v in values.items() if k not in skip}
+    if not items:
+        raise ValueError("lowest_phrase: no values")
+    name = min(items, key=items.get)
+    if percent(items[name]) == percent(max(items.values())):
+        return f"every one is {percent(items[name])}"
+    return f"the lowest is {percent(items[name])} ({name})"
+
+
+def completions_text(expressions, texts, *, width: int = 88) -> str:
+    """Expressions and the completions a model wrote for them, for a chapter to print: each
+    completion wrapped at ``width`` characters after an arrow, so that a reader sees a whole
+    reasoning without scrolling; blocks separated by a blank line."""
+    import textwrap
+
+    blocks = []
+    for expression, text in zip(expressions, texts, strict=True):
+        body = textwrap.fill(
+            str(text).strip(), width=width, initial_indent="  → ", subsequent_indent="    ",
+            break_on_hyphens=False,
+        )  # fmt: skip
+        blocks.append(f"{expression}\n{body}")
+    return "\n\n".join(blocks)
+
+
 def weakest(metrics: dict, keys: tuple[str, ...]) -> tuple[str, float | None]:
     """``(key, value)`` of the smallest measured value of ``metrics`` among ``keys`` (NaN and
     None are not measured); ``(keys[0], None)`` when none is."""

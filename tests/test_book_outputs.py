@@ -147,3 +147,34 @@ def test_links_table_rows_and_missing_values():
     assert frame.loc[("CoT-SFT", "with_position"), "cue copied"] == 0.9
     html = styled.to_html()
     assert "0.220" in html and "nan" not in html.lower() and "—" in html
+
+
+def test_completions_text_wraps_each_reasoning_under_its_expression():
+    from rsground_lib import report
+
+    text = report.completions_text(
+        ["the leftmost ship", "the ship"],
+        [" <think>first [8, 40, 20, 48]; second [28, 12, 40, 20]. leftmost x1: first 8, second 28."
+         " so first [8, 40, 20, 48]</think><answer>[8, 40, 20, 48]</answer>", "<answer>[1, 2, 3, 4]</answer>"],
+        width=40,
+    )  # fmt: skip
+    lines = text.splitlines()
+    assert lines[0] == "the leftmost ship"
+    assert lines[1] == "  → <think>first [8, 40, 20, 48]; second"
+    assert all(len(x) <= 40 for x in lines) and all(x.startswith("    ") for x in lines[2:-3])
+    assert lines[-3:] == ["", "the ship", "  → <answer>[1, 2, 3, 4]</answer>"]
+    assert " ".join(x.strip() for x in lines[1:-3]) == (  # nothing lost in the wrapping
+        "→ <think>first [8, 40, 20, 48]; second [28, 12, 40, 20]. leftmost x1: first 8, second 28."
+        " so first [8, 40, 20, 48]</think><answer>[8, 40, 20, 48]</answer>"
+    )
+    with pytest.raises(ValueError):
+        report.completions_text(["a"], [])
+
+
+def test_lowest_phrase_names_the_lowest_only_when_it_differs():
+    from rsground_lib import report
+
+    assert report.lowest_phrase({"a": 1.0, "b": 0.96, "all": 0.5}) == "the lowest is 96.0% (b)"
+    assert report.lowest_phrase({"a": 1.0, "b": 1.0, "all": 1.0}) == "every one is 100.0%"
+    with pytest.raises(ValueError, match="no values"):
+        report.lowest_phrase({"all": 1.0})
