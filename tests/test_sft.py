@@ -308,6 +308,18 @@ def test_sft_data_splits_separate_the_two_skills():
         sft.sft_data("real", num_train=1, num_val=1)
 
 
+def test_synthetic_validation_too_small_for_a_split_is_a_clear_error():
+    """One validation scene cannot fill both splits: the error says which split is empty and
+    what to raise, instead of an empty split failing the paired tests much later."""
+    with pytest.raises(
+        ValueError,
+        match=r"num_val=1 synthetic scenes leave the (class_only|with_position) split empty .* raise num_val",
+    ):
+        sft.sft_data("synthetic", num_train=1, num_val=1, image_size=128)
+    _, val = sft.sft_data("synthetic", num_train=1, num_val=24, image_size=128)
+    assert val["class_only"] and val["with_position"]
+
+
 def _train(tmp_path, records, **cfg):
     base = dict(output_dir=str(tmp_path / "run"), model_name_or_path=str(CHECKPOINT),
                 trace_style="compact", max_steps=30, per_device_train_batch_size=8,

@@ -393,10 +393,17 @@ def sft_data(
 
         val = rows(num_val, seed + 1, "val")
         positional = [bool(set(r["cues"]) & set(cues.POSITIONAL_TAGS)) for r in val]
-        return rows(num_train, seed, "train"), {
+        splits = {
             "class_only": [r for r, p in zip(val, positional, strict=True) if not p],
             "with_position": [r for r, p in zip(val, positional, strict=True) if p],
         }
+        empty = [name for name, recs in splits.items() if not recs]
+        if empty:  # the paired tests and every rate of an empty split would fail later
+            raise ValueError(
+                f"sft_data: num_val={num_val} synthetic scenes leave the {' and '.join(empty)} "
+                f"split empty ({sum(positional)} of {num_val} have a positional cue); raise num_val"
+            )
+        return rows(num_train, seed, "train"), splits
     raise ValueError(f"scenes: expected one of {SCENE_SOURCES}; got {scenes!r}")
 
 
