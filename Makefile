@@ -32,6 +32,8 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 SEED     ?= 0
 DOCTOR   ?=
+CHAPTERS ?=
+REPRODUCE_LOG ?= runs/reproduce.log
 
 .PHONY: setup test test-slow smoke book reproduce bench lab clean help tiny-base
 
@@ -62,9 +64,12 @@ smoke: $(STAMP)  ## the whole book on the CPU smoke profile, then where the HTML
 book: $(STAMP)  ## the whole book on PROFILE (default smoke): make book PROFILE=full
 	$(BIN)/rsground book --profile $(PROFILE)
 
-reproduce: $(STAMP)  ## the paper-scale run on a GPU machine: rsground doctor, then the full profile
+reproduce: $(STAMP)  ## the paper-scale run on a GPU machine: rsground doctor, then the full profile (CHAPTERS=... for some)
 	$(BIN)/rsground doctor $(DOCTOR)
-	$(BIN)/rsground book --profile full
+	@mkdir -p $(dir $(REPRODUCE_LOG))
+	@echo "make reproduce: the log goes to $(REPRODUCE_LOG); the trainers' progress to runs/full/<chapter>/*/log.jsonl."
+	@echo "  Detached: nohup make reproduce > /dev/null 2>&1 &   then: tail -f $(REPRODUCE_LOG)"
+	bash -o pipefail -c '$(BIN)/rsground book --profile full $(if $(CHAPTERS),--chapters $(CHAPTERS)) 2>&1 | tee -a $(REPRODUCE_LOG)'
 
 bench: $(STAMP)  ## benchmarks (speed, memory); prints a table, writes runs/bench/
 	$(BIN)/rsground bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 
@@ -79,3 +80,38 @@ def test_ci_calls_the_readme_test_command(project_root):
     assert "make test" in readme
     assert re.search(r"^\s*make test\b", ci, re.M)
     assert "RSGROUND_DATA" in ci
+
+
+def test_make_reproduce_runs_the_doctor_first_logs_and_keeps_the_book_status(
+    project_root, tmp_path
+):
+    """``make reproduce``: the doctor first (its failure stops it), then the book on the
+    full profile with CHAPTERS passed on, its output copied to the log, and the book's exit
+    status (not tee's) as make's. A fake ``rsground`` stands in for the GPU run."""
+    import subprocess
+
+    fake = tmp_path / "bin" / "rsground"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        'echo "called: $*"\n'
+        'if [ "$1" = doctor ]; then exit "${DOCTOR_RC:-0}"; fi\n'
+        "exit 3\n"
+    )
+    fake.chmod(0o755)
+    stamp = tmp_path / "stamp"
+    stamp.write_text("")
+    log = tmp_path / "logs" / "reproduce.log"
+    base = ["make", "-s", "-C", str(project_root), "reproduce", f"BIN={fake.parent}",
+            f"STAMP={stamp}", f"REPRODUCE_LOG={log}"]  # fmt: skip
+    out = subprocess.run(base + ["CHAPTERS=04_rft 05_evaluation", "DOCTOR=--no-real-data"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode != 0  # the book's exit status 3 reaches make through tee
+    assert "called: doctor --no-real-data" in out.stdout
+    assert "called: book --profile full --chapters 04_rft 05_evaluation" in out.stdout
+    assert log.read_text() == "called: book --profile full --chapters 04_rft 05_evaluation\n"
+    assert f"tail -f {log}" in out.stdout
+    stopped = subprocess.run(
+        base, capture_output=True, text=True, env={**os.environ, "DOCTOR_RC": "1"}
+    )
+    assert stopped.returncode != 0 and "called: book" not in stopped.stdout
