@@ -65,7 +65,7 @@ book: $(STAMP)  ## the whole book on PROFILE (default smoke): make book PROFILE=
 	$(BIN)/rsground book --profile $(PROFILE)
 
 reproduce: $(STAMP)  ## the paper-scale run on a GPU machine: rsground doctor, then the full profile (CHAPTERS=... for some)
-	$(BIN)/rsground doctor $(DOCTOR)
+	$(BIN)/rsground doctor --download $(DOCTOR)
 	@mkdir -p $(dir $(REPRODUCE_LOG))
 	@echo "make reproduce: the log goes to $(REPRODUCE_LOG); the trainers' progress to runs/full/<chapter>/*/log.jsonl."
 	@echo "  Detached: nohup make reproduce > /dev/null 2>&1 &   then: tail -f $(REPRODUCE_LOG)"

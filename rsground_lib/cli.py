@@ -63,13 +63,17 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
     from rsground_lib import doctor, paths
 
+    bench = doctor._bench()
     try:
         facts = doctor.gather(model_id=args.model, data_root=args.data_root)
+        checks = doctor.diagnose(facts, real_data=not args.no_real_data, bench=bench)
+        if args.download and not doctor.failed(checks) and not facts["weights"]["cached"]:
+            # only once the rest is ready: 7.5 GB for a machine that cannot run them is waste
+            facts["weights"] = doctor.fetch_weights(facts["model_id"])
+            checks = doctor.diagnose(facts, real_data=not args.no_real_data, bench=bench)
     except OSError as err:
         print(f"rsground doctor: error: {err}", file=sys.stderr)
         return 2
-    bench = doctor._bench()
-    checks = doctor.diagnose(facts, real_data=not args.no_real_data, bench=bench)
     full = yaml.safe_load((paths.project_root() / "params" / "full.yml").read_text())
     print(doctor.report(checks, doctor.estimate(full, bench)))
     return 1 if doctor.failed(checks) else 0
@@ -285,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-real-data",
         action="store_true",
         help="go on without the real benchmarks (their sections then say 'not measured')",
+    )
+    doc.add_argument(
+        "--download",
+        action="store_true",
+        help="download the weights first if they are not cached, with progress (make reproduce does)",
     )
     doc.set_defaults(func=_cmd_doctor)
 

@@ -105,6 +105,21 @@ def _weights_cached(model_id: str, cache_dir: str | None = None) -> dict[str, An
     }
 
 
+def fetch_weights(model_id: str, *, cache_dir: str | None = None, download=None) -> dict[str, Any]:
+    """The weights of ``model_id`` in the local cache, downloading what is missing first with
+    progress bars (``huggingface_hub.snapshot_download``, or ``download(repo_id=...,
+    cache_dir=...)``) — inside a chapter's kernel the bars are off and a 7.5 GB download looks
+    like a hang. Returns :func:`_weights_cached`'s facts after the download."""
+    found = _weights_cached(model_id, cache_dir)
+    if found["cached"]:
+        return found
+    if download is None:
+        from huggingface_hub import snapshot_download as download
+    print(f"rsground doctor: downloading {model_id} (about {WEIGHTS_GB} GB) ...", flush=True)
+    download(repo_id=model_id, cache_dir=cache_dir)
+    return _weights_cached(model_id, cache_dir)
+
+
 def _data(data_root: str | None) -> dict[str, Any]:
     """Which of the book's real splits (:data:`rsground_lib.data.benchmarks.REAL_SPLITS`)
     exist under the data root; the images of a split are checked by its reader when a
@@ -355,6 +370,7 @@ __all__ = [
     "diagnose",
     "estimate",
     "failed",
+    "fetch_weights",
     "gather",
     "report",
     "single_gpu_env",

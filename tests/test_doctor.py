@@ -4,6 +4,7 @@ machine gathered, the estimate computed from the SFT benchmark's step times."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,24 @@ def test_gather_reads_this_machine_and_the_cli_prints_one_screen(capsys, monkeyp
     assert "[info] real data: none, as asked" in out
     assert "GPU time of the full profile (make reproduce):" in out
     assert rc == (1 if "[fail]" in out else 0)
+
+
+def test_fetch_weights_downloads_only_what_is_missing(tmp_path):
+    """The download (progress bars on, outside any kernel) runs only when a shard is missing;
+    the facts after it say cached. A stand-in downloader writes the files a hub would."""
+    hub = tmp_path / "hub"
+    calls = []
+
+    def download(*, repo_id, cache_dir):
+        calls.append(repo_id)
+        snap = Path(cache_dir) / "models--org--vlm" / "snapshots" / "abc"
+        snap.mkdir(parents=True, exist_ok=True)
+        (Path(cache_dir) / "models--org--vlm" / "refs").mkdir(exist_ok=True)
+        (Path(cache_dir) / "models--org--vlm" / "refs" / "main").write_text("abc")
+        (snap / "config.json").write_text("{}")
+        (snap / "model.safetensors").write_text("x")
+
+    got = doctor.fetch_weights("org/vlm", cache_dir=str(hub), download=download)
+    assert calls == ["org/vlm"] and got["cached"] is True
+    assert doctor.fetch_weights("org/vlm", cache_dir=str(hub), download=download)["cached"]
+    assert calls == ["org/vlm"]  # cached: nothing downloaded again

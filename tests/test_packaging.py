@@ -107,7 +107,7 @@ def test_make_reproduce_runs_the_doctor_first_logs_and_keeps_the_book_status(
     out = subprocess.run(base + ["CHAPTERS=04_rft 05_evaluation", "DOCTOR=--no-real-data"],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode != 0  # the book's exit status 3 reaches make through tee
-    assert "called: doctor --no-real-data" in out.stdout
+    assert "called: doctor --download --no-real-data" in out.stdout
     assert "called: book --profile full --chapters 04_rft 05_evaluation" in out.stdout
     assert log.read_text() == "called: book --profile full --chapters 04_rft 05_evaluation\n"
     assert f"tail -f {log}" in out.stdout
