@@ -58,6 +58,7 @@ lora_r = 64  # int ≥ 1: LoRA rank (used when use_peft)
 lora_alpha = 128  # int ≥ 1: LoRA scaling alpha (used when use_peft)
 freeze_vision = True  # bool: keep the vision tower and connector fixed (as in the CoT-SFT chapter)
 activation_checkpointing = False  # bool: recompute activations in the backward pass (GPU memory for time)
+use_vllm = False  # bool: rollouts with vLLM instead of transformers' generate (needs a vLLM TRL accepts, 0.22-0.31, and the transformers it pins)
 prompt_style = "compact"  # str in {compact, full}: "compact" (image + expression) or "full" (the project's system prompt)
 num_probe_prompts = 128  # int ≥ 1: training scenes whose start-model rollouts measure the rewards' learning signal
 max_new_tokens = 96  # int ≥ 1: generation budget of an answer at evaluation, in tokens
@@ -181,6 +182,7 @@ rft_values = dict(
     lora_alpha=lora_alpha,
     freeze_vision=freeze_vision,
     activation_checkpointing=activation_checkpointing,
+    use_vllm=use_vllm,
     prompt_style=prompt_style,
     seed=seed,
     num_threads=num_threads,
@@ -312,7 +314,8 @@ glue("archived_improved", sum(a["class_only_p"] < 0.05 and a["class_only_pr50"][
 # `make reproduce` runs this chapter with `params/full.yml`: from the full profile's CoT-SFT
 # model (Qwen2.5-VL-3B-Instruct with merged LoRA), LoRA r 64 again, learning rate 1e-5,
 # G = 8, β = 0.04, ε = 0.2, temperature 0.9, completions of up to 1,024 tokens — VLM-R1's
-# settings — with activation checkpointing, and vLLM for the rollouts when it is installed.
+# settings — with activation checkpointing; the rollouts use transformers' `generate` (`use_vllm`
+# is off: the vLLM releases TRL accepts pin a transformers older than this project's).
 # That path has **not been run on a GPU** in this project: no GPU was available when the
 # trainer was built, so its step time and memory are **not measured yet**. The benchmark
 # that will measure them is prepared — `python -m rsground_lib.bench.rft --shape
@@ -331,7 +334,9 @@ glue("archived_improved", sum(a["class_only_p"] < 0.05 and a["class_only_pr50"][
 # - On the tiny model, in this run, RFT {glue:text}`rft_class_only_change` of `class_only`
 #   Pr@0.5 against its CoT-SFT start (p = {glue:text}`rft_class_only_p`), ending
 #   {glue:text}`rft_vs_base` the model the CoT-SFT chapter started from; on
-#   `with_position` its pick accuracy is {glue:text}`rft_position_vs_chance` chance.
+#   `with_position` it {glue:text}`rft_with_position_change` of Pr@0.5 (p =
+#   {glue:text}`rft_with_position_p`) and its pick accuracy is
+#   {glue:text}`rft_position_vs_chance` chance.
 # - The consistency weight's own effect is not established on this model: the archived sweep
 #   has one run per arm and no paired comparison between arms.
 #

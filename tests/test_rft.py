@@ -5,6 +5,7 @@ completions, their text is scripted (``tests/rft_scripted.py``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -63,6 +64,12 @@ def test_config_is_strict_and_pins_the_aggregation():
     with pytest.raises(ValueError, match="num_generations"):
         rft.RftConfig.from_dict({"num_generations": 1})
     cfg = rft.RftConfig.from_dict({})
+    assert cfg.use_vllm is False  # explicit, never switched on by an installed vLLM
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(
+            ValueError, match="use_vllm: vLLM is not installed; TRL accepts vLLM 0.22-0.31"
+        ):
+            rft.RftConfig.from_dict({"use_vllm": True})
     # VLM-R1's GRPO settings and the paper's rewards (our reading), as a TRL GRPOConfig.
     assert (cfg.num_generations, cfg.beta, cfg.epsilon, cfg.temperature) == (8, 0.04, 0.2, 0.9)
     assert cfg.max_completion_length == 1024 and cfg.learning_rate == 1e-5

@@ -104,9 +104,10 @@ class RftConfig(common.TrainerDefaults, GRPOConfig, common.AdapterFields):
     epsilon: float = help_field("PPO clipping ε of the ratio", default=0.2)
     temperature: float = help_field("sampling temperature of the rollouts", default=0.9)
     max_completion_length: int | None = help_field("most tokens of a completion", default=1024)
-    use_vllm: bool | None = help_field(
-        "generate the rollouts with vLLM (colocated); None: when vLLM is installed and CUDA is there",
-        default=None,
+    use_vllm: bool = help_field(
+        "generate the rollouts with vLLM (colocated) instead of generate; off by default: the "
+        "vLLM releases TRL 1.16 accepts (0.22-0.31) pin a transformers older than the project's",
+        default=False,
     )
     multi_objective_aggregation: str = help_field(
         "how rewards combine; pinned to 'sum_then_normalize' (the weight scales a group's advantages)",
@@ -117,9 +118,11 @@ class RftConfig(common.TrainerDefaults, GRPOConfig, common.AdapterFields):
 
     def __post_init__(self):
         self.validate()
-        if self.use_vllm is None:
-            self.use_vllm = (
-                torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+        if self.use_vllm and importlib.util.find_spec("vllm") is None:
+            raise ValueError(
+                "RftConfig.use_vllm: vLLM is not installed; TRL accepts vLLM 0.22-0.31, whose "
+                "releases pin a transformers older than the project's (use_vllm=False generates "
+                "the rollouts with transformers)"
             )
         super().__post_init__()
 
