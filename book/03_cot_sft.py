@@ -56,6 +56,7 @@ coord_step = 4  # int ≥ 1: grid of the target boxes in model pixels (the tiny 
 prompt_style = "compact"  # str in {compact, full}: "compact" (image + expression) or "full" (the project's system prompt)
 max_new_tokens = 96  # int ≥ 1: generation budget of an answer at evaluation, in tokens
 num_threads = 2  # int ≥ 0: torch CPU threads; 0 means torch's default
+reuse_finished = False  # bool: a run folder holding a finished run of the same config and scenes is reused, not retrained (for re-runs of make reproduce with CHAPTERS)
 gallery_size = 6  # int ≥ 1: validation scenes drawn with every model's box
 
 # %%
@@ -333,9 +334,9 @@ sft_values = dict(
     seed=seed,
     num_threads=num_threads,
 )
-runs = sft.train_variants(sft_values, train_records, run_dir)
+runs = sft.train_variants(sft_values, train_records, run_dir, reuse=reuse_finished)
 report.show_table(pd.DataFrame(
-    {n: {k: r[k] for k in ("steps", "train_loss", "cpu_s", "wall_s", "num_tokens")} for n, r in runs.items()}
+    {n: {**{k: r[k] for k in ("steps", "train_loss", "cpu_s", "wall_s", "num_tokens")}, "reused": r.get("reused", False)} for n, r in runs.items()}
 ).T)
 
 # %% [markdown]

@@ -63,6 +63,7 @@ prompt_style = "compact"  # str in {compact, full}: "compact" (image + expressio
 num_probe_prompts = 128  # int ≥ 1: training scenes whose start-model rollouts measure the rewards' learning signal
 max_new_tokens = 96  # int ≥ 1: generation budget of an answer at evaluation, in tokens
 num_threads = 2  # int ≥ 0: torch CPU threads; 0 means torch's default
+reuse_finished = False  # bool: a finished RFT run of the same config and scenes in the run folder is reused, not retrained (for re-runs of make reproduce with CHAPTERS)
 
 # %%
 import json
@@ -187,7 +188,7 @@ rft_values = dict(
     seed=seed,
     num_threads=num_threads,
 )
-run = rft.train_rft(rft_values, train_records)
+run = rft.train_rft(rft_values, train_records, reuse=reuse_finished)
 run["s_per_step"] = run["wall_s"] / run["steps"]
 glue("kappa", f"{consistency_kappa:g}", display=False)
 glue("rft_steps", run["steps"], display=False)

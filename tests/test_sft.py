@@ -552,3 +552,27 @@ def test_weakest_link_ignores_what_was_not_measured():
         0.4,
     )
     assert report.weakest({}, ("cue_copied",)) == ("cue_copied", None)
+
+
+def test_a_finished_run_is_reused_only_for_the_same_config_and_data(tmp_path):
+    """``reuse=True`` (a chapter's reuse_finished) returns the finished run's train.json
+    without training when config and data are the same; other data, another config or a
+    missing weights file train again."""
+    train, _ = sft.sft_data("base", num_train=8, num_val=1, seed=4)
+    base = dict(output_dir=str(tmp_path / "run"), model_name_or_path=str(CHECKPOINT),
+                max_steps=2, per_device_train_batch_size=4, warmup_steps=0, num_threads=1)  # fmt: skip
+    first = sft.train_sft(base, train, reuse=True)
+    assert "reused" not in first and len(first["data_fingerprint"]) == 64
+    weights = tmp_path / "run" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    again = sft.train_sft(base, train, reuse=True)
+    assert again["reused"] is True and again["train_loss"] == first["train_loss"]
+    assert weights.stat().st_mtime_ns == stamp  # nothing trained, nothing written
+    assert "reused" not in sft.train_sft(base, train[:-1], reuse=True)  # other data
+    assert "reused" not in sft.train_sft({**base, "learning_rate": 1e-4}, train[:-1], reuse=True)
+    assert "reused" not in sft.train_sft({**base, "learning_rate": 1e-4}, train[:-1])  # reuse off
+    weights.unlink()
+    assert "reused" not in sft.train_sft({**base, "learning_rate": 1e-4}, train[:-1], reuse=True)
+    (tmp_path / "run" / "train.json").write_text("{broken")
+    with pytest.raises(ValueError, match=r"train.json: not JSON"):
+        sft.train_sft(base, train, reuse=True)

@@ -266,6 +266,40 @@ def resume_point(checkpoint_dir: Path, log_path: Path) -> str:
     return str(last)
 
 
+def data_fingerprint(records) -> str:
+    """A sha256 over every record's id, expression and box, in order: whether two runs saw
+    the same training data (:func:`finished_run`)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for r in records:
+        h.update(
+            json.dumps([r.get("id"), r.get("expression"), r.get("bbox")], default=str).encode()
+        )
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def finished_run(out: Path, config: dict, records) -> dict | None:
+    """The ``train.json`` of a run already finished in ``out`` with this ``config`` (every
+    field, as ``to_dict()`` gives it) on these ``records`` (:func:`data_fingerprint`), its
+    weights beside it — or None, and the stage trains. Lets ``make reproduce CHAPTERS=...``
+    re-execute a chapter without retraining what is done (a chapter's ``reuse_finished``);
+    a run of other code with the same config and data is reused too, so it is off by default.
+    A ``train.json`` that is not JSON is a ValueError naming it."""
+    path = Path(out) / "train.json"
+    if not path.is_file() or not (Path(out) / "model.safetensors").is_file():
+        return None
+    try:
+        done = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc}); delete the run folder to retrain") from exc
+    same_config = done.get("config") == json.loads(json.dumps(config))
+    if same_config and done.get("data_fingerprint") == data_fingerprint(records):
+        return done
+    return None
+
+
 VISION_PARTS: tuple[str, ...] = ("vision_model", "visual", "connector", "multi_modal_projector")
 """Name fragments of the vision tower and connector parameters (Idefics3, Qwen2.5-VL, LLaVA)."""
 

@@ -512,6 +512,7 @@ def train_rft(
     train_records: Sequence[dict],
     *,
     resume: bool = False,
+    reuse: bool = False,
     model=None,
     processor=None,
 ) -> dict:
@@ -520,7 +521,9 @@ def train_rft(
     ``log.jsonl`` (one line per logged step: each reward's mean, std and share of groups
     with all-equal values, the coherence score and weight, KL, completion length, parse
     rate, answer-follows-reasoning, CPU and wall seconds) and ``train.json`` (every field
-    of the config, steps, seconds). ``resume=True`` continues from the last trainer
+    of the config, steps, seconds). ``reuse=True`` returns a finished run's ``train.json``
+    (marked ``reused``) when its config and data are these
+    (:func:`rsground_lib.training.common.finished_run`). ``resume=True`` continues from the last trainer
     checkpoint there (a ValueError / FileNotFoundError when there is none or it is broken).
     Returns ``train.json``'s content."""
     cfg = config if isinstance(config, RftConfig) else RftConfig.from_dict(dict(config))
@@ -529,6 +532,12 @@ def train_rft(
     if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
     out = Path(cfg.output_dir)
+    # a copy taken before the trainer sets fields of its own (ddp_find_unused_parameters)
+    asked = json.loads(json.dumps(cfg.to_dict()))
+    if reuse and not resume:
+        done = common.finished_run(out, asked, train_records)
+        if done is not None:
+            return {**done, "reused": True}
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.jsonl"
     last = common.resume_point(out, log_path) if resume else None
@@ -563,12 +572,13 @@ def train_rft(
         extra={"rft": {"steps": int(result.global_step), "kappa": cfg.consistency_kappa}},
     )
     summary = {
-        "config": cfg.to_dict(),
+        "config": asked,
         "steps": int(result.global_step),
         "train_loss": float(result.training_loss),
         "cpu_s": round(time.process_time() - t0, 1),
         "wall_s": round(time.time() - wall0, 1),
         "n_train_records": len(train_records),
+        "data_fingerprint": common.data_fingerprint(train_records),
     }
     (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

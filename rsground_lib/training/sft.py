@@ -412,6 +412,7 @@ def train_sft(
     train_records: Sequence[dict],
     *,
     resume: bool = False,
+    reuse: bool = False,
     model=None,
     processor=None,
 ) -> dict:
@@ -421,7 +422,9 @@ def train_sft(
     weights) or full. Writes the model to ``config.output_dir`` with ``log.jsonl`` (every log
     line) and ``train.json`` (every field of the config, steps, CPU and wall seconds, tokens
     seen);
-    ``resume=True`` continues from the last checkpoint there. ``model``/``processor`` skip
+    ``resume=True`` continues from the last checkpoint there; ``reuse=True`` returns a finished
+    run's ``train.json`` (marked ``reused``) without training when its config and data are
+    these (:func:`rsground_lib.training.common.finished_run`). ``model``/``processor`` skip
     loading (e.g. a model built in memory). Returns ``train.json``'s content."""
     cfg = config if isinstance(config, SftConfig) else SftConfig.from_dict(dict(config))
     if not train_records:
@@ -429,6 +432,12 @@ def train_sft(
     if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
     out = Path(cfg.output_dir)
+    # a copy taken before the trainer sets fields of its own (ddp_find_unused_parameters)
+    asked = json.loads(json.dumps(cfg.to_dict()))
+    if reuse and not resume:
+        done = common.finished_run(out, asked, train_records)
+        if done is not None:
+            return {**done, "reused": True}
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.jsonl"
     if not resume and log_path.exists():
@@ -472,7 +481,7 @@ def train_sft(
         trained, processor, out, extra={"sft": {"targets": cfg.targets, "steps": cfg.max_steps}}
     )
     summary = {
-        "config": cfg.to_dict(),
+        "config": asked,
         "steps": int(result.global_step),
         "train_loss": float(result.training_loss),
         "cpu_s": round(time.process_time() - t0, 1),
@@ -481,6 +490,7 @@ def train_sft(
             max((r.get("num_tokens", 0) for r in trainer.state.log_history), default=0)
         ),
         "n_train_records": len(train_records),
+        "data_fingerprint": common.data_fingerprint(train_records),
         "frozen_parameters": frozen,
     }
     (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -499,17 +509,22 @@ def run_folder_name(name: str) -> str:
 
 
 def train_variants(
-    values: dict, train_records: Sequence[dict], run_dir: Path, variants: dict = SFT_VARIANTS
+    values: dict,
+    train_records: Sequence[dict],
+    run_dir: Path,
+    variants: dict = SFT_VARIANTS,
+    *,
+    reuse: bool = False,
 ) -> dict[str, dict]:
     """:func:`train_sft` once per entry of ``variants`` (name → ``targets``), each with the
     :class:`SftConfig` fields ``values`` and its own ``output_dir`` under ``run_dir``
-    (:func:`run_folder_name`), in order. Returns name → ``train.json`` content plus
-    ``folder``."""
+    (:func:`run_folder_name`), in order; ``reuse`` as in :func:`train_sft`. Returns name →
+    ``train.json`` content plus ``folder``."""
     runs = {}
     for name, targets in variants.items():
         folder = Path(run_dir) / run_folder_name(name)
         runs[name] = train_sft(
-            {**values, "targets": targets, "output_dir": str(folder)}, train_records
+            {**values, "targets": targets, "output_dir": str(folder)}, train_records, reuse=reuse
         )
         runs[name]["folder"] = folder
     return runs
