@@ -407,7 +407,8 @@ plotting.show_figure(
 )
 
 # %%
-print(report.completions_text([rec["expression"] for rec in shown[:3]], [r["text"] for r in rows["CoT-SFT"][split][:3]]))
+first = shown[:3]
+print(report.completions_text([rec["expression"] for rec in first], [r["text"] for r in rows["CoT-SFT"][split][: len(first)]]))
 
 # %% [markdown]
 # **Reading the numbers.** On the `class_only` split the starting model scores
