@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsground_lib import doctor
+from rsground_lib import gpus
 from rsground_lib.paths import project_root
 from rsground_lib.profiles import (
     BookError,
@@ -340,11 +340,11 @@ def build_book(
     injected = resolve_parameters(profile_file, params, profile)
     stage_static(root, stage)
     result = BookResult(stage=stage)
-    gpus = ((doctor._nvidia_smi() or {}).get("gpus")) or []
-    pin = doctor.single_gpu_env(os.environ, len(gpus))
+    listed = ((gpus.nvidia_smi() or {}).get("gpus")) or []
+    pin = gpus.single_gpu_env(os.environ, len(listed))
     if pin:
         log(
-            f"[{profile}] {len(gpus)} GPUs visible: the chapters run in one process on GPU "
+            f"[{profile}] {len(listed)} GPUs visible: the chapters run in one process on GPU "
             f"{pin['CUDA_VISIBLE_DEVICES']} (CUDA_VISIBLE_DEVICES={pin['CUDA_VISIBLE_DEVICES']}; "
             "several GPUs in one process would split Qwen2.5-VL's images wrongly)"
         )

@@ -15,7 +15,17 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from rsground_lib import __version__, boxes, evaluation, geo, metrics, models, predictions
+from rsground_lib import (
+    __version__,
+    boxes,
+    doctor,
+    evaluation,
+    geo,
+    metrics,
+    models,
+    paths,
+    predictions,
+)
 from rsground_lib.bench import BENCHMARKS, run_benchmarks
 from rsground_lib.bookbuild import build_book
 from rsground_lib.data.benchmarks import load_benchmark
@@ -60,8 +70,6 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     line per check, then the full profile's GPU time from measured step times. Exit status
     0 ready, 1 something to fix first, 2 bad input."""
     import yaml
-
-    from rsground_lib import doctor, paths
 
     bench = doctor._bench()
     try:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsground_lib import paths
+from rsground_lib import gpus, models, paths
+from rsground_lib.data import benchmarks
 
 NEED_DISK_GIB = 40.0
 """Free disk the full profile needs: the weights (about 7.5 GB), two merged 3B checkpoints
@@ -55,27 +55,6 @@ class Check:
     def line(self) -> str:
         tail = f" — fix: {self.fix}" if self.fix else ""
         return f"[{self.status:>4}] {self.name}: {self.found}{tail}"
-
-
-def _nvidia_smi() -> dict[str, Any] | None:
-    """GPUs as ``nvidia-smi`` lists them (name, total and free memory in MiB, driver), or
-    None when it is absent or does not answer."""
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return None
-    try:
-        out = subprocess.run(
-            [exe, "--query-gpu=name,memory.total,memory.free,driver_version",
-             "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=30, check=True,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as exc:
-        return {"error": str(exc), "gpus": [], "driver": None}
-    gpus, driver = [], None
-    for row in out.strip().splitlines():
-        name, total, free, driver = (x.strip() for x in row.split(","))
-        gpus.append({"name": name, "total_mib": float(total), "free_mib": float(free)})
-    return {"gpus": gpus, "driver": driver}
 
 
 def _weights_cached(model_id: str, cache_dir: str | None = None) -> dict[str, Any]:
@@ -124,8 +103,6 @@ def _data(data_root: str | None) -> dict[str, Any]:
     """Which of the book's real splits (:data:`rsground_lib.data.benchmarks.REAL_SPLITS`)
     exist under the data root; the images of a split are checked by its reader when a
     chapter loads it."""
-    from rsground_lib.data import benchmarks
-
     try:
         root = paths.data_root(data_root)
     except FileNotFoundError as exc:
@@ -143,8 +120,6 @@ def gather(*, model_id: str | None = None, data_root: str | None = None) -> dict
     """The facts :func:`diagnose` judges, read from this machine (no network, no download)."""
     import torch
 
-    from rsground_lib import models
-
     model_id = model_id or models.DEFAULT_MODEL
     cuda = torch.cuda.is_available()
     try:
@@ -153,7 +128,7 @@ def gather(*, model_id: str | None = None, data_root: str | None = None) -> dict
         vllm = None
     disk_at = Path(paths.project_root())
     return {
-        "nvidia_smi": _nvidia_smi(),
+        "nvidia_smi": gpus.nvidia_smi(),
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
         "cuda_available": cuda,
@@ -350,21 +325,6 @@ def failed(checks: Sequence[Check]) -> bool:
     return any(c.status == "fail" for c in checks)
 
 
-def single_gpu_env(environ: Mapping[str, str], gpu_count: int) -> dict[str, str]:
-    """The environment additions that pin the book's kernels to one GPU: with several GPUs
-    visible and no ``CUDA_VISIBLE_DEVICES``, ``{"CUDA_VISIBLE_DEVICES": "0"}`` — in one process
-    the Trainer would wrap the model in ``nn.DataParallel``, which mis-splits Qwen2.5-VL's
-    flattened ``pixel_values``. A ``CUDA_VISIBLE_DEVICES`` listing several is narrowed to its
-    first entry; under a distributed launcher (``WORLD_SIZE`` set) nothing changes."""
-    if "WORLD_SIZE" in environ:
-        return {}
-    visible = environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids = [x for x in visible.split(",") if x.strip()]
-        return {"CUDA_VISIBLE_DEVICES": ids[0].strip()} if len(ids) > 1 else {}
-    return {"CUDA_VISIBLE_DEVICES": "0"} if gpu_count > 1 else {}
-
-
 __all__ = [
     "Check",
     "diagnose",
@@ -373,5 +333,4 @@ __all__ = [
     "fetch_weights",
     "gather",
     "report",
-    "single_gpu_env",
 ]

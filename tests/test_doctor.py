@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rsground_lib import doctor
+from rsground_lib import doctor, gpus
 from rsground_lib.cli import main
 
 H100 = {"name": "NVIDIA H100 80GB HBM3", "total_mib": 81559.0, "free_mib": 81000.0}
@@ -119,13 +119,11 @@ def test_several_gpus_are_named_and_the_kernels_pinned_to_one():
         doctor.diagnose(facts(nvidia_smi={"gpus": [H100] * 4, "driver": "570"}), bench=BENCH)
     )
     assert checks["several GPUs"].status == "info" and "uses GPU 0" in checks["several GPUs"].found
-    assert doctor.single_gpu_env({}, 4) == {"CUDA_VISIBLE_DEVICES": "0"}
-    assert doctor.single_gpu_env({}, 1) == {}
-    assert doctor.single_gpu_env({"CUDA_VISIBLE_DEVICES": "2,3"}, 2) == {
-        "CUDA_VISIBLE_DEVICES": "2"
-    }
-    assert doctor.single_gpu_env({"CUDA_VISIBLE_DEVICES": "3"}, 1) == {}
-    assert doctor.single_gpu_env({"WORLD_SIZE": "2"}, 4) == {}  # accelerate launch / torchrun
+    assert gpus.single_gpu_env({}, 4) == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert gpus.single_gpu_env({}, 1) == {}
+    assert gpus.single_gpu_env({"CUDA_VISIBLE_DEVICES": "2,3"}, 2) == {"CUDA_VISIBLE_DEVICES": "2"}
+    assert gpus.single_gpu_env({"CUDA_VISIBLE_DEVICES": "3"}, 1) == {}
+    assert gpus.single_gpu_env({"WORLD_SIZE": "2"}, 4) == {}  # accelerate launch / torchrun
 
 
 def test_disk_weights_and_vllm_rows():

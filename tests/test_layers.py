@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.archive", 0),
     ("rsground_lib.checkpoints", 0),
     ("rsground_lib.jupyter_setup", 0),
+    ("rsground_lib.gpus", 0),
     # 1: the scoring core and the data layer
     ("rsground_lib.metrics", 1),
     ("rsground_lib.rewards", 1),
@@ -49,6 +50,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.profiles", 6),
     ("rsground_lib.bookbuild", 6),
     ("rsground_lib.bench", 6),
+    ("rsground_lib.doctor", 6),
     ("rsground_lib.cli", 7),
 )
 
