@@ -71,7 +71,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     0 ready, 1 something to fix first, 2 bad input."""
     import yaml
 
-    bench = doctor._bench()
+    bench = doctor.sft_benchmark()
     try:
         facts = doctor.gather(model_id=args.model, data_root=args.data_root)
         checks = doctor.diagnose(facts, real_data=not args.no_real_data, bench=bench)
@@ -156,7 +156,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             args.output,
             batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens,
-            prompt_style=args.prompt_style or ("compact" if models.is_tiny(model) else "full"),
+            prompt_style=args.prompt_style or models.default_prompt_style(model),
             model_name=str(args.checkpoint),
         )
     except (ValueError, OSError) as err:
@@ -194,7 +194,7 @@ def _cmd_ground(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         model, processor = models.load_model(checkpoint)
-        prompt_style = args.prompt_style or ("compact" if models.is_tiny(model) else "full")
+        prompt_style = args.prompt_style or models.default_prompt_style(model)
         result = geo.ground_raster(
             args.image,
             args.sentence,

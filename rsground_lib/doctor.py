@@ -143,7 +143,9 @@ def gather(*, model_id: str | None = None, data_root: str | None = None) -> dict
     }
 
 
-def _bench(root: Path | None = None) -> dict[str, Any] | None:
+def sft_benchmark(root: Path | None = None) -> dict[str, Any] | None:
+    """The CoT-SFT step times and peaks measured on a GPU (``benchmarks/bench_sft_h200.json``),
+    or None when the file is absent."""
     path = Path(root or paths.project_root()) / "benchmarks" / "bench_sft_h200.json"
     return json.loads(path.read_text()) if path.is_file() else None
 

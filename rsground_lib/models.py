@@ -609,9 +609,14 @@ def free_memory() -> None:
 
 def is_tiny(model) -> bool:
     """Whether ``model`` is one of the project's tiny models (built by
-    :func:`build_tiny_model`; its config carries how): such a model is prompted in the
-    compact style, a Qwen2.5-VL checkpoint, trained or not, in the full one."""
+    :func:`build_tiny_model`; its config carries how)."""
     return bool(getattr(model.config, "rsground_tiny", None))
+
+
+def default_prompt_style(model) -> str:
+    """The prompt style a checkpoint answers in when none is given: ``"compact"`` for the
+    project's tiny models, ``"full"`` for a Qwen2.5-VL checkpoint, trained or not."""
+    return "compact" if is_tiny(model) else "full"
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike, *, weights: bool) -> str:
@@ -662,11 +667,12 @@ def _load_processor(name: str):
 
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(name)
     tokenizer = AutoTokenizer.from_pretrained(name)
-    template = getattr(processor, "chat_template", None) or getattr(
-        tokenizer, "chat_template", None
+    # the template file beside the weights first, as transformers' processors read it
+    template = (
+        (folder_template if Path(name).is_dir() else _folder_chat_template(name))
+        or getattr(processor, "chat_template", None)
+        or getattr(tokenizer, "chat_template", None)
     )
-    if template is None:
-        template = folder_template if Path(name).is_dir() else _folder_chat_template(name)
     if template is None:
         raise RuntimeError(
             f"{name}: no chat template (neither chat_template.jinja, chat_template.json nor the "
@@ -874,6 +880,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "FAMILIES",
     "TinyModelSpec",
+    "default_prompt_style",
     "free_memory",
     "grow_text_layers",
     "is_tiny",

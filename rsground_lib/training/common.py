@@ -7,6 +7,7 @@ Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -269,8 +270,6 @@ def resume_point(checkpoint_dir: Path, log_path: Path) -> str:
 def data_fingerprint(records) -> str:
     """A sha256 over every record's id, expression and box, in order: whether two runs saw
     the same training data (:func:`finished_run`)."""
-    import hashlib
-
     h = hashlib.sha256()
     for r in records:
         h.update(
