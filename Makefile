@@ -35,7 +35,7 @@ DOCTOR   ?=
 CHAPTERS ?=
 REPRODUCE_LOG ?= runs/reproduce.log
 
-.PHONY: setup test test-slow smoke book reproduce bench lab clean help tiny-base
+.PHONY: setup test test-slow smoke book dryrun reproduce bench lab clean help tiny-base
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,6 +63,9 @@ smoke: $(STAMP)  ## the whole book on the CPU smoke profile, then where the HTML
 
 book: $(STAMP)  ## the whole book on PROFILE (default smoke): make book PROFILE=full
 	$(BIN)/rsground book --profile $(PROFILE)
+
+dryrun: $(STAMP)  ## the full profile's code path on a tiny random Qwen2.5-VL, on a CPU (about 15 min on 2 cores)
+	$(BIN)/rsground dryrun $(if $(CHAPTERS),--chapters $(CHAPTERS))
 
 reproduce: $(STAMP)  ## the paper-scale run on a GPU machine: rsground doctor, then the full profile (CHAPTERS=... for some)
 	$(BIN)/rsground doctor --download $(DOCTOR)

@@ -50,13 +50,15 @@ use_peft = False  # bool: LoRA on the language model's projections (merged after
 lora_r = 64  # int ≥ 1: LoRA rank (used when use_peft)
 lora_alpha = 128  # int ≥ 1: LoRA scaling alpha (used when use_peft)
 freeze_vision = True  # bool: keep the vision tower and connector fixed (only the language model learns)
+activation_checkpointing = False  # bool: recompute activations in the backward pass (GPU memory for time)
+save_steps = 0  # int ≥ 0: optimizer steps between trainer checkpoints, from which an interrupted run continues (with reuse_finished); 0 means none
 init_tokens = {"<think>": "<answer>", "</think>": "</answer>"}  # dict: {new token: existing token} embedding rows copied before training ({} none); the tiny base starts its reasoning tags from its answer tags
 trace_style = "steps"  # str in {steps, compact, prose}: "steps" (executable steps, the tiny model), "compact" (terse, centres compared) or "prose" (sentences, Qwen2.5-VL)
 coord_step = 4  # int ≥ 1: grid of the target boxes in model pixels (the tiny base answers in multiples of 4; Qwen: 1)
 prompt_style = "compact"  # str in {compact, full}: "compact" (image + expression) or "full" (the project's system prompt)
 max_new_tokens = 96  # int ≥ 1: generation budget of an answer at evaluation, in tokens
 num_threads = 2  # int ≥ 0: torch CPU threads; 0 means torch's default
-reuse_finished = False  # bool: a run folder holding a finished run of the same config and scenes is reused, not retrained (for re-runs of make reproduce with CHAPTERS)
+reuse_finished = False  # bool: a finished run of the same config and scenes in the run folder is reused, an interrupted one continues from its last trainer checkpoint (for re-runs of make reproduce)
 gallery_size = 6  # int ≥ 1: validation scenes drawn with every model's box
 
 # %%
@@ -322,6 +324,8 @@ sft_values = dict(
     trace_style=trace_style,
     coord_step=coord_step,
     freeze_vision=freeze_vision,
+    activation_checkpointing=activation_checkpointing,
+    save_steps=save_steps,
     init_tokens=init_tokens or None,
     max_steps=max_steps,
     per_device_train_batch_size=per_device_train_batch_size,

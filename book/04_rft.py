@@ -58,12 +58,13 @@ lora_r = 64  # int ≥ 1: LoRA rank (used when use_peft)
 lora_alpha = 128  # int ≥ 1: LoRA scaling alpha (used when use_peft)
 freeze_vision = True  # bool: keep the vision tower and connector fixed (as in the CoT-SFT chapter)
 activation_checkpointing = False  # bool: recompute activations in the backward pass (GPU memory for time)
+save_steps = 0  # int ≥ 0: optimizer steps between trainer checkpoints, from which an interrupted run continues (with reuse_finished); 0 means none
 use_vllm = False  # bool: rollouts with vLLM instead of transformers' generate (needs a vLLM TRL accepts, 0.22-0.31, and the transformers it pins)
 prompt_style = "compact"  # str in {compact, full}: "compact" (image + expression) or "full" (the project's system prompt)
 num_probe_prompts = 128  # int ≥ 1: training scenes whose start-model rollouts measure the rewards' learning signal
 max_new_tokens = 96  # int ≥ 1: generation budget of an answer at evaluation, in tokens
 num_threads = 2  # int ≥ 0: torch CPU threads; 0 means torch's default
-reuse_finished = False  # bool: a finished RFT run of the same config and scenes in the run folder is reused, not retrained (for re-runs of make reproduce with CHAPTERS)
+reuse_finished = False  # bool: a finished RFT run of the same config and scenes in the run folder is reused, an interrupted one continues from its last trainer checkpoint (for re-runs of make reproduce)
 
 # %%
 import json
@@ -183,6 +184,7 @@ rft_values = dict(
     lora_alpha=lora_alpha,
     freeze_vision=freeze_vision,
     activation_checkpointing=activation_checkpointing,
+    save_steps=save_steps,
     use_vllm=use_vllm,
     prompt_style=prompt_style,
     seed=seed,

@@ -308,6 +308,7 @@ def build_book(
     chapters: list[str] | None = None,
     html: bool = True,
     build_root: Path | None = None,
+    overrides: dict[str, Any] | None = None,
     log: Callable[[str], None] = _say,
 ) -> BookResult:
     """Execute the chapters on a profile and build the HTML book.
@@ -315,7 +316,8 @@ def build_book(
     ``profile``: a name of ``params/`` or the path of a ``.yml``/``.yaml`` file
     (:func:`resolve_profile`). ``chapters`` restricts execution to those stems; chapters
     executed earlier stay staged. Output: ``<build_root>/<name>/_build/html/index.html``
-    (``build_root`` defaults to ``<root>/_build``). The profile is validated against every
+    (``build_root`` defaults to ``<root>/_build``). ``overrides`` win over the profile's
+    values (:func:`rsground_lib.profiles.resolve_parameters`). The profile is validated against every
     chapter's parameters before anything runs; errors derive from :class:`BookError`.
     """
     if root:
@@ -337,7 +339,7 @@ def build_book(
                 f"unknown chapter(s) {', '.join(missing)}; _toc.yml has {', '.join(sources)}"
             )
     params = {stem: chapter_parameters(path) for stem, path in sources.items()}
-    injected = resolve_parameters(profile_file, params, profile)
+    injected = resolve_parameters(profile_file, params, profile, overrides=overrides)
     stage_static(root, stage)
     result = BookResult(stage=stage)
     listed = ((gpus.nvidia_smi() or {}).get("gpus")) or []

@@ -19,6 +19,7 @@ from rsground_lib import (
     __version__,
     boxes,
     doctor,
+    dryrun,
     evaluation,
     geo,
     metrics,
@@ -38,21 +39,48 @@ def _cmd_book(args: argparse.Namespace) -> int:
     chapter, a failed render) or of the file system is printed as its message on stderr,
     without a traceback, with exit status 2 (bad input) or 1 (a chapter or the render
     failed). Anything else is a bug and keeps its traceback."""
-    try:
-        result = build_book(
-            profile=args.profile, chapters=args.chapters or None, html=not args.no_html
+    if args.profile == dryrun.PROFILE:
+        print(
+            f"rsground book: error: the {dryrun.PROFILE} profile starts from a checkpoint "
+            "`rsground dryrun` builds; run `rsground dryrun` (make dryrun)",
+            file=sys.stderr,
         )
+        return 2
+    return _book_result(
+        "rsground book",
+        args.profile,
+        lambda: build_book(
+            profile=args.profile, chapters=args.chapters or None, html=not args.no_html
+        ),
+    )
+
+
+def _cmd_dryrun(args: argparse.Namespace) -> int:
+    """``make dryrun``: the start checkpoint, then the book on the dry-run profile; errors as
+    ``rsground book`` reports them."""
+    print("rsground dryrun: the full profile's code path at toy sizes; not covered:")
+    print("".join(f"  - {item}\n" for item in dryrun.NOT_COVERED), end="")
+    return _book_result(
+        "rsground dryrun",
+        dryrun.PROFILE,
+        lambda: dryrun.run(chapters=args.chapters or None, html=not args.no_html),
+    )
+
+
+def _book_result(command: str, profile: str, build) -> int:
+    try:
+        result = build()
     except BookError as err:
-        print(f"rsground book: error: {err}", file=sys.stderr)
+        print(f"{command}: error: {err}", file=sys.stderr)
         return err.exit_code
     except OSError as err:
-        print(f"rsground book: error: {err}", file=sys.stderr)
+        print(f"{command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("rsground book: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
     if result.html_index is not None:
-        print(f"\nThe book ({args.profile} profile) is at: {result.html_index}")
+        print(f"\nThe book ({profile} profile) is at: {result.html_index}")
         print(
             f"Open it with:  xdg-open {result.html_index}   (or python -m http.server -d {result.html_index.parent})"
         )
@@ -276,6 +304,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-html", action="store_true", help="execute only; skip jupyter-book build"
     )
     book.set_defaults(func=_cmd_book)
+
+    dry = sub.add_parser(
+        "dryrun",
+        help="the full profile's code path on a tiny random Qwen2.5-VL, on a CPU (make dryrun)",
+        description="Build the dry run's start checkpoint (a tiny Qwen2.5-VL with random "
+        "weights and a short format SFT, in the hub's file layout; kept under "
+        "runs/dryrun/) and execute the book on params/dryrun.yml from it: the full profile's "
+        "code path at toy sizes. Nothing is judged on accuracy. Exit status as rsground book.",
+    )
+    dry.add_argument(
+        "--chapters", nargs="*", metavar="NAME", help="only these chapters (file stems)"
+    )
+    dry.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book build")
+    dry.set_defaults(func=_cmd_dryrun)
 
     doc = sub.add_parser(
         "doctor",

@@ -989,19 +989,37 @@ def score_real_splits(
     ``labels`` (:data:`rsground_lib.data.benchmarks.REAL_SPLITS`, read from ``data_root``;
     the first ``limit`` records when ``limit`` > 0), written to ``out_dir/<label>.jsonl`` by
     :func:`predict` (fresh files) and scored by :func:`rsground_lib.predictions.score_file`
-    in original pixels with the split's preset; ``notes`` says which splits were not found.
-    The images must be there (a missing image file is an error naming it)."""
+    in original pixels with the split's preset; ``notes`` says which splits were not found,
+    and which were found without any of their images (annotations only, as in the test
+    data of this project: not scored). Some images present and others missing is an error
+    naming the first missing file and the count."""
     if not labels:
         return {}, []
     found = benchmarks.load_available(data_root, labels=list(labels))
     notes = [f"{label}: {why}" for label, why in found.missing.items()]
     scores = {}
-    if not found.datasets:
-        return scores, notes
-    model, processor = models.load_model(checkpoint)
+    chosen = {}
     for label, ds in found.datasets.items():
         n = len(ds) if limit <= 0 else min(limit, len(ds))
         records = [ds[i] for i in range(n)]
+        absent = [
+            r["image"]
+            for r in records
+            if isinstance(r["image"], str) and not Path(r["image"]).is_file()
+        ]
+        if absent and len(absent) == len(records):
+            notes.append(f"{label}: none of its images is there (first: {absent[0]}); not scored")
+        elif absent:
+            raise FileNotFoundError(
+                f"{label}: {len(absent)} of {len(records)} images are missing, the first "
+                f"{absent[0]}; complete the images folder or set a limit"
+            )
+        else:
+            chosen[label] = records
+    if not chosen:
+        return scores, notes
+    model, processor = models.load_model(checkpoint)
+    for label, records in chosen.items():
         path = Path(out_dir) / f"{label.replace(' ', '_').lower()}.jsonl"
         predict(model, processor, records, path, resume=False, progress=False, **predict_kwargs)
         scores[label] = predictions.score_file(path, records)

@@ -711,6 +711,23 @@ def _folder_chat_template(name: str) -> str | None:
     return None
 
 
+def bf16_usable() -> bool:
+    """Whether this machine computes in bf16: a CUDA GPU that supports it (Ampere and
+    later). A GPU without it (V100, T4) gets float32 from :func:`default_dtype` and the
+    trainers (bf16 emulated there is slow; float16 overflows in Qwen2.5-VL's activations)."""
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def default_dtype(device: str):
+    """The dtype :func:`load_model` uses on ``device``: bf16 on a CUDA device where
+    :func:`bf16_usable`, float32 elsewhere (a CPU: bf16 is 1.75× slower there)."""
+    import torch
+
+    return torch.bfloat16 if str(device).startswith("cuda") and bf16_usable() else torch.float32
+
+
 def load_model(
     name_or_path: str | os.PathLike = DEFAULT_MODEL,
     *,
@@ -726,7 +743,8 @@ def load_model(
     ``model.safetensors``, a ``tokenizer.json`` that is not JSON) a ``ValueError``, each
     naming the path. A hub id goes to transformers unchanged.
 
-    ``dtype`` defaults to bf16 on CUDA and float32 on CPU; ``device`` to ``"cuda"`` when
+    ``dtype`` defaults to :func:`default_dtype` (bf16 on a GPU that supports it, else
+    float32); ``device`` to ``"cuda"`` when
     available. Never sets ``trust_remote_code``. Under ``HF_HUB_OFFLINE=1`` a hub id must be
     in the local cache. The real-checkpoint path cannot be exercised on the CPU test machine
     (nothing can be downloaded there); it is the same two ``Auto*`` calls.
@@ -737,7 +755,7 @@ def load_model(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if dtype is None:
-        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        dtype = default_dtype(device)
     elif isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     name = resolve_checkpoint(name_or_path, weights=True)
@@ -884,7 +902,9 @@ __all__ = [
     "free_memory",
     "grow_text_layers",
     "is_tiny",
+    "bf16_usable",
     "build_tiny_model",
+    "default_dtype",
     "build_tokenizer",
     "chat_template",
     "image_seq_len",

@@ -348,7 +348,11 @@ def _check_value(profile_path: Path, where: str, stem: str, param: Parameter, va
 
 
 def resolve_parameters(
-    profile_path: Path, chapters: dict[str, dict[str, Parameter]], profile_name: str | None = None
+    profile_path: Path,
+    chapters: dict[str, dict[str, Parameter]],
+    profile_name: str | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Validate a profile against the chapters' parameters and return the values to inject
     into each chapter (only the keys that chapter declares).
@@ -356,10 +360,20 @@ def resolve_parameters(
     A top-level key must be declared by at least one chapter; a per-chapter key by that
     chapter; every value must have the declared type and lie in the declared range
     (:func:`parse_constraint`). ``profile`` is injected automatically (the profile's file
-    stem) wherever a chapter declares it. Everything is checked here, before any chapter
+    stem) wherever a chapter declares it. ``overrides`` (same shape as a profile, e.g. a
+    path known only at run time: :func:`rsground_lib.dryrun.model_overrides`) win over the
+    file's values and are checked like them. Everything is checked here, before any chapter
     runs.
     """
     data = load_profile(profile_path)
+    for key, value in (overrides or {}).items():
+        if key == CHAPTER_OVERRIDES_KEY:
+            merged = dict(data.get(key) or {})
+            for stem, values in value.items():
+                merged[stem] = {**(merged.get(stem) or {}), **values}
+            data[key] = merged
+        else:
+            data[key] = value
     profile_name = profile_name or profile_path.stem
     overrides = data.pop(CHAPTER_OVERRIDES_KEY, {}) or {}
     if "profile" in data and data["profile"] != profile_name:

@@ -105,6 +105,31 @@ def test_score_real_splits_says_what_it_did_not_find(tmp_path):
     assert scores == {} and notes == ["DIOR-RSVG test: no data root (RSGROUND_DATA is not set)"]
 
 
+def test_real_splits_without_images_are_a_note_and_half_the_images_an_error(tmp_path):
+    """Annotations without any image (this project's test data) are named in the notes and
+    not scored — before any model is loaded; some images present and others absent is an
+    error that names the first missing file."""
+    import json
+
+    from PIL import Image
+
+    folder = tmp_path / "dior_rsvg" / "records"
+    folder.mkdir(parents=True)
+    rows = [{"image": f"{i:05d}.jpg", "bbox": [10, 10, 50, 60], "expression": "the ship"}
+            for i in (1, 2)]  # fmt: skip
+    (folder / "test.json").write_text(json.dumps(rows))
+    scores, notes = evaluation.score_real_splits("unused", tmp_path, ["DIOR-RSVG test"], tmp_path)
+    assert scores == {} and len(notes) == 1
+    assert notes[0].startswith("DIOR-RSVG test: none of its images is there (first: ")
+    assert notes[0].endswith("images/00001.jpg); not scored")
+    (folder / "images").mkdir()
+    Image.new("RGB", (800, 800)).save(folder / "images" / "00001.jpg")
+    with pytest.raises(
+        FileNotFoundError, match=r"DIOR-RSVG test: 1 of 2 images are missing, the first .*00002.jpg"
+    ):
+        evaluation.score_real_splits("unused", tmp_path, ["DIOR-RSVG test"], tmp_path)
+
+
 def test_choose_checkpoint():
     present, absent = {"start": "base", "CoT-SFT": "runs/x/cot_sft"}, ["plain SFT", "RFT"]
     assert evaluation.choose_checkpoint("", present, absent, "tiny") == "tiny"

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image  # noqa: E402
 
-from rsground_lib import checkpoints, models  # noqa: E402
+from rsground_lib import checkpoints, dryrun, models  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -194,26 +194,6 @@ def test_qwen2_5_vl_family_builds_and_keeps_mrope_positions(tmp_path):
     assert "mm_token_type_ids" in _inputs(p2, [Image.new("RGB", (56, 56), (1, 2, 3))])
 
 
-def _hub_layout(src: Path, dst: Path) -> Path:
-    """Rewrite a folder written by ``models.save`` into the file layout of the hub's
-    Qwen/Qwen2.5-VL-*-Instruct repositories: ``preprocessor_config.json`` (the image
-    processor with ``processor_class``) and ``chat_template.json`` instead of
-    ``processor_config.json`` and ``chat_template.jinja``; no tiny marker."""
-    import json
-    import shutil
-
-    shutil.copytree(src, dst)
-    image = json.loads((dst / "processor_config.json").read_text())["image_processor"]
-    (dst / "preprocessor_config.json").write_text(
-        json.dumps({**image, "processor_class": "Qwen2_5_VLProcessor"})
-    )
-    template = (dst / "chat_template.jinja").read_text()
-    (dst / "chat_template.json").write_text(json.dumps({"chat_template": template}))
-    for name in ("processor_config.json", "chat_template.jinja", models.TINY_MARKER):
-        (dst / name).unlink()
-    return dst
-
-
 def test_qwen_folder_in_the_hub_layout_loads_without_torchvision(tmp_path):
     """The hub's Qwen2.5-VL layout makes ``AutoProcessor`` build a video processor, which
     raises ImportError without torchvision: the image-only processor serves instead, with the
@@ -221,8 +201,8 @@ def test_qwen_folder_in_the_hub_layout_loads_without_torchvision(tmp_path):
     import importlib.util
 
     model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
-    models.save(model, processor, tmp_path / "q")
-    hub = _hub_layout(tmp_path / "q", tmp_path / "hub")
+    hub = dryrun.write_hub_layout(model, processor, tmp_path / "hub")
+    assert not (hub / models.TINY_MARKER).exists() and (hub / "chat_template.json").is_file()
     if importlib.util.find_spec("torchvision") is None:
         from transformers import AutoProcessor
 
@@ -246,8 +226,7 @@ def test_qwen_folder_in_the_hub_layout_loads_without_torchvision(tmp_path):
 
 def test_qwen_folder_without_any_chat_template_is_an_error_naming_it(tmp_path):
     model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
-    models.save(model, processor, tmp_path / "q")
-    hub = _hub_layout(tmp_path / "q", tmp_path / "hub")
+    hub = dryrun.write_hub_layout(model, processor, tmp_path / "hub")
     (hub / "chat_template.json").write_text('{"template": "x"}')
     with pytest.raises(
         ValueError, match=r"chat_template.json: expected a JSON object with a 'chat_template'"
@@ -527,3 +506,19 @@ def test_free_memory_collects_a_deleted_model_held_in_a_cycle():
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_a_gpu_without_bf16_computes_in_float32(monkeypatch):
+    """A V100 or T4 has CUDA but no bf16: the models load in float32 there and the trainers
+    leave bf16 off; an Ampere-or-newer GPU gets bf16; a CPU float32 always."""
+    from rsground_lib.training import common
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert models.default_dtype("cuda") == torch.float32
+    assert models.default_dtype("cuda:1") == torch.float32
+    assert common.device_defaults() == {"bf16": False, "use_cpu": False}
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert models.default_dtype("cuda:0") == torch.bfloat16
+    assert models.default_dtype("cpu") == torch.float32
+    assert common.device_defaults() == {"bf16": True, "use_cpu": False}

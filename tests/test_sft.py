@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -576,3 +577,68 @@ def test_a_finished_run_is_reused_only_for_the_same_config_and_data(tmp_path):
     (tmp_path / "run" / "train.json").write_text("{broken")
     with pytest.raises(ValueError, match=r"train.json: not JSON"):
         sft.train_sft(base, train, reuse=True)
+
+
+def test_format_target_quotes_the_expression_and_keeps_the_contract():
+    _, processor = models.load_model(CHECKPOINT)
+    answer = sft.sft_answer(_two_ships(), processor, "format")
+    assert answer == (
+        '<think>I need to find: "the leftmost ship".</think><answer>[10, 30, 20, 40]</answer>'
+    )
+    assert prompts.check_format(answer)
+
+
+@pytest.mark.parametrize("use_peft", [False, True], ids=["full", "lora"])
+def test_an_interrupted_run_continues_from_its_last_checkpoint_to_the_same_end(tmp_path, use_peft):
+    """``reuse=True`` (a chapter's reuse_finished) on a folder whose run stopped after
+    checkpoint-2 of 4 (here: a finished run with its end removed — weights, train.json and
+    checkpoint-4) continues from checkpoint-2 and ends with the uninterrupted run's losses and
+    weights; a LoRA checkpoint holds the adapter, not the model. Another config trains afresh
+    and deletes the checkpoints it must not resume from."""
+    train, _ = sft.sft_data("base", num_train=8, num_val=1, seed=4)
+    cfg = dict(model_name_or_path=str(CHECKPOINT), max_steps=4, per_device_train_batch_size=4,
+               warmup_steps=0, num_threads=1, logging_steps=1, save_steps=2, save_total_limit=2,
+               learning_rate=1e-3, use_peft=use_peft, lora_r=4, lora_alpha=8)  # fmt: skip
+    a, b = tmp_path / "a", tmp_path / "b"
+    sft.train_sft({**cfg, "output_dir": str(a)}, train)
+    sft.train_sft({**cfg, "output_dir": str(b)}, train)
+    assert (b / "checkpoint-2" / "adapter_model.safetensors").is_file() == use_peft
+    for gone in ("model.safetensors", "train.json"):
+        (b / gone).unlink()
+    shutil.rmtree(b / "checkpoint-4")
+    resumed = sft.train_sft({**cfg, "output_dir": str(b)}, train, reuse=True)
+    assert (resumed["resumed_from"], resumed["steps"]) == ("checkpoint-2", 4)
+    la, lb = (common.read_log(f / "log.jsonl") for f in (a, b))
+    assert [r["step"] for r in lb if "loss" in r] == [1, 2, 3, 4]
+    assert [r["loss"] for r in lb if "loss" in r] == pytest.approx(
+        [r["loss"] for r in la if "loss" in r], rel=1e-5
+    )
+    ma, _ = models.load_model(a)
+    mb, _ = models.load_model(b)
+    for (name, pa), (_, pb) in zip(ma.named_parameters(), mb.named_parameters(), strict=True):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+    (b / "model.safetensors").unlink()
+    other = sft.train_sft({**cfg, "output_dir": str(b), "learning_rate": 2e-3}, train, reuse=True)
+    assert other["resumed_from"] is None and other["steps"] == 4
+
+
+def test_plan_run_resumes_only_its_own_checkpoints(tmp_path):
+    config, records = (
+        {"learning_rate": 1e-3},
+        [{"id": "a", "expression": "x", "bbox": [0, 0, 1, 1]}],
+    )
+    stale = tmp_path / "checkpoint-3"
+    stale.mkdir()
+    # a checkpoint without a start record (another run's): deleted, the start recorded
+    assert common.plan_run(tmp_path, config, records, reuse=True, resume=False) == ("fresh", None)
+    assert not stale.exists()
+    started = json.loads((tmp_path / common.START_RECORD).read_text())
+    assert started == {"config": config, "data_fingerprint": common.data_fingerprint(records)}
+    stale.mkdir()
+    assert common.plan_run(tmp_path, config, records, reuse=True, resume=False) == ("resume", None)
+    assert common.plan_run(tmp_path, config, records, reuse=False, resume=True) == ("resume", None)
+    # without reuse, or for other data, the checkpoint is not this run's to continue
+    assert common.plan_run(tmp_path, config, records, reuse=False, resume=False)[0] == "fresh"
+    assert not stale.exists()
+    stale.mkdir()
+    assert common.plan_run(tmp_path, config, records[:0], reuse=True, resume=False)[0] == "fresh"

@@ -10,18 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 from peft import LoraConfig
 from transformers import PrinterCallback, TrainerCallback
 from transformers.trainer_utils import SaveStrategy, get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
-from rsground_lib import checkpoints
+from rsground_lib import checkpoints, models
 from rsground_lib.config import help_field
 
 CPU_SAFE_DEFAULTS: dict = {
@@ -91,7 +93,9 @@ class TrainerDefaults:
     )
     save_total_limit: int | None = help_field("trainer checkpoints kept", default=1)
     bf16: bool | None = help_field(
-        "bf16 mixed precision; None: on CUDA only (1.75x slower on CPU)", default=None
+        "bf16 mixed precision; None: on a GPU that supports it (not on a V100/T4, not on a "
+        "CPU, where it is 1.75x slower)",
+        default=None,
     )
     activation_checkpointing: bool | None = help_field(
         "activation checkpointing", default=CPU_SAFE_DEFAULTS["activation_checkpointing"]
@@ -112,7 +116,7 @@ class TrainerDefaults:
     def __post_init__(self):
         cuda = torch.cuda.is_available()
         if self.bf16 is None:
-            self.bf16 = cuda
+            self.bf16 = models.bf16_usable()
         if not cuda:
             self.use_cpu = True
         if self.save_steps:
@@ -125,9 +129,9 @@ class TrainerDefaults:
 
 
 def device_defaults() -> dict:
-    """``bf16`` on CUDA only (1.75× slower on CPU) and ``use_cpu`` without CUDA."""
-    cuda = torch.cuda.is_available()
-    return {"bf16": cuda, "use_cpu": not cuda}
+    """``bf16`` on a GPU that supports it only (:func:`rsground_lib.models.bf16_usable`) and
+    ``use_cpu`` without CUDA."""
+    return {"bf16": models.bf16_usable(), "use_cpu": not torch.cuda.is_available()}
 
 
 def sft_args(**overrides) -> SFTConfig:
@@ -187,7 +191,7 @@ class JsonlLog(TrainerCallback):
         self.extra = extra
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs is None:
+        if logs is None or not state.is_world_process_zero:  # one writer under accelerate
             return
         if self.extra is not None:
             logs.update(self.extra(state.global_step))
@@ -233,8 +237,18 @@ def check_trainer_checkpoint(path: str | os.PathLike) -> Path:
     """A trainer checkpoint folder (``checkpoint-N``) that can be resumed from: the model
     checks of :func:`rsground_lib.checkpoints.check_checkpoint` plus
     :data:`TRAINER_STATE_FILES` present, non-empty and ``trainer_state.json`` readable JSON
-    with its ``global_step``. FileNotFoundError / ValueError name the file."""
-    folder = checkpoints.check_checkpoint(path)
+    with its ``global_step``. A LoRA run's checkpoint holds the adapter instead of the model
+    (``adapter_config.json``, ``adapter_model.safetensors``; the base is the run's start).
+    FileNotFoundError / ValueError name the file."""
+    folder = Path(path)
+    if (folder / "adapter_config.json").is_file():
+        adapter = folder / "adapter_model.safetensors"
+        if not adapter.is_file():
+            raise FileNotFoundError(f"{adapter}: missing — {folder} cannot be resumed from")
+        if adapter.stat().st_size == 0:
+            raise ValueError(f"{adapter}: empty file — the checkpoint {folder} is corrupt")
+    else:
+        folder = checkpoints.check_checkpoint(path)
     for name in TRAINER_STATE_FILES:
         f = folder / name
         if not f.is_file():
@@ -261,7 +275,7 @@ def resume_point(checkpoint_dir: Path, log_path: Path) -> str:
         raise ValueError(f"resume: no checkpoint under {folder} (set save_steps > 0 to keep them)")
     check_trainer_checkpoint(last)
     step = int(Path(last).name.split("-")[1])
-    if log_path.exists():
+    if log_path.exists() and is_main_process():
         kept = [r for r in read_log(log_path) if int(r.get("step", 0)) <= step]
         log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
     return str(last)
@@ -297,6 +311,82 @@ def finished_run(out: Path, config: dict, records) -> dict | None:
     if same_config and done.get("data_fingerprint") == data_fingerprint(records):
         return done
     return None
+
+
+START_RECORD = "train_start.json"
+"""File a stage writes into its run folder when it starts training: its config and data
+fingerprint, so that a later call knows whether the trainer checkpoints there are its own."""
+
+
+def _same_start(out: Path, config: dict, records) -> bool:
+    path = Path(out) / START_RECORD
+    if not path.is_file():
+        return False
+    try:
+        started = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc}); delete the run folder to retrain") from exc
+    return started.get("config") == json.loads(json.dumps(config)) and started.get(
+        "data_fingerprint"
+    ) == data_fingerprint(records)
+
+
+def plan_run(
+    out: str | os.PathLike, config: dict, records, *, reuse: bool, resume: bool
+) -> tuple[str, dict | None]:
+    """What a stage does in its run folder ``out``, as ``(action, train.json or None)``:
+
+    - ``"resume"`` when ``resume`` (the caller insists; no checkpoint is then an error), or
+      when ``reuse`` and the folder holds trainer checkpoints of a run that started with this
+      ``config`` on these ``records`` (:data:`START_RECORD`) but did not finish — an
+      interrupted ``make reproduce`` continues inside the stage;
+    - ``"reuse"`` with the finished run's ``train.json`` when ``reuse`` and
+      :func:`finished_run` finds it;
+    - ``"fresh"`` otherwise: the trainer checkpoints and log of an earlier run there are
+      deleted (they belong to another config or data and must never be resumed into this
+      one) and the start is recorded — by the main process only under ``accelerate launch``.
+    """
+    out = Path(out)
+    if resume:
+        return "resume", None
+    if reuse:
+        done = finished_run(out, config, records)
+        if done is not None:
+            return "reuse", done
+        last = get_last_checkpoint(str(out)) if out.is_dir() else None
+        if last is not None and _same_start(out, config, records):
+            return "resume", None
+    state = PartialState()  # under accelerate launch: every process decides, one writes
+    state.wait_for_everyone()
+    if state.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob("checkpoint-*"):
+            if old.is_dir():
+                shutil.rmtree(old)
+        (out / START_RECORD).write_text(
+            json.dumps(
+                {"config": config, "data_fingerprint": data_fingerprint(records)},
+                indent=2,
+                default=str,
+            )
+            + "\n"
+        )
+        log = out / "log.jsonl"
+        if log.exists():
+            log.unlink()
+    state.wait_for_everyone()
+    return "fresh", None
+
+
+def is_main_process() -> bool:
+    """Whether this process writes the run's files: always in one process; under
+    ``accelerate launch`` / ``torchrun`` only the main one (:class:`accelerate.PartialState`)."""
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    """A barrier across the processes of ``accelerate launch`` (nothing in one process)."""
+    PartialState().wait_for_everyone()
 
 
 VISION_PARTS: tuple[str, ...] = ("vision_model", "visual", "connector", "multi_modal_projector")

@@ -522,8 +522,9 @@ def train_rft(
     with all-equal values, the coherence score and weight, KL, completion length, parse
     rate, answer-follows-reasoning, CPU and wall seconds) and ``train.json`` (every field
     of the config, steps, seconds). ``reuse=True`` returns a finished run's ``train.json``
-    (marked ``reused``) when its config and data are these
-    (:func:`rsground_lib.training.common.finished_run`). ``resume=True`` continues from the last trainer
+    (marked ``reused``) when its config and data are these, and continues an interrupted run
+    of them from its last trainer checkpoint (``save_steps`` > 0;
+    :func:`rsground_lib.training.common.plan_run`). ``resume=True`` continues from the last trainer
     checkpoint there (a ValueError / FileNotFoundError when there is none or it is broken).
     Returns ``train.json``'s content."""
     cfg = config if isinstance(config, RftConfig) else RftConfig.from_dict(dict(config))
@@ -534,15 +535,12 @@ def train_rft(
     out = Path(cfg.output_dir)
     # a copy taken before the trainer sets fields of its own (ddp_find_unused_parameters)
     asked = json.loads(json.dumps(cfg.to_dict()))
-    if reuse and not resume:
-        done = common.finished_run(out, asked, train_records)
-        if done is not None:
-            return {**done, "reused": True}
-    out.mkdir(parents=True, exist_ok=True)
+    action, done = common.plan_run(out, asked, train_records, reuse=reuse, resume=resume)
+    if action == "reuse":
+        return {**done, "reused": True}
+    resume = action == "resume"
     log_path = out / "log.jsonl"
     last = common.resume_point(out, log_path) if resume else None
-    if not resume and log_path.exists():
-        log_path.unlink()
     t0, wall0 = time.process_time(), time.time()
     trainer = build_rft_trainer(
         cfg,
@@ -565,12 +563,6 @@ def train_rft(
     if cfg.use_peft:
         trained = trained.merge_and_unload()
     trained.eval()
-    models.save(
-        trained,
-        trainer.processing_class,
-        out,
-        extra={"rft": {"steps": int(result.global_step), "kappa": cfg.consistency_kappa}},
-    )
     summary = {
         "config": asked,
         "steps": int(result.global_step),
@@ -579,6 +571,15 @@ def train_rft(
         "wall_s": round(time.time() - wall0, 1),
         "n_train_records": len(train_records),
         "data_fingerprint": common.data_fingerprint(train_records),
+        "resumed_from": Path(last).name if last else None,
     }
-    (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if trainer.accelerator.is_main_process:  # one writer under accelerate launch
+        models.save(
+            trained,
+            trainer.processing_class,
+            out,
+            extra={"rft": {"steps": int(result.global_step), "kappa": cfg.consistency_kappa}},
+        )
+        (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    trainer.accelerator.wait_for_everyone()
     return summary

@@ -33,10 +33,16 @@ THINK_FROM_ANSWER: dict[str, str] = {"<think>": "<answer>", "</think>": "</answe
 """``SftConfig.init_tokens`` for the tiny base: its reasoning tags start where its answer tags
 stand (it has written ``<answer>[`` thousands of times, ``<think>`` never)."""
 
-SFT_TARGETS: tuple[str, ...] = ("cot", "answer")
+SFT_TARGETS: tuple[str, ...] = ("cot", "answer", "format")
 """SFT targets: ``"cot"`` — reasoning then box (``<think>…</think><answer>[…]</answer>``, the
 paper's stage 1); ``"answer"`` — the box alone (``<answer>[…]</answer>``, the plain-SFT
-control that sees the same scenes for the same steps)."""
+control that sees the same scenes for the same steps); ``"format"`` — the contract with a
+one-sentence reasoning that only quotes the expression (:data:`FORMAT_THINK`): a cold start
+on the output format for a model that has none (the dry run's random Qwen2.5-VL, so that
+GRPO sees rewards that differ within a group; our design, not the paper's)."""
+
+FORMAT_THINK = 'I need to find: "{expression}".'
+"""The reasoning of a ``"format"`` target (the first sentence of a prose trace)."""
 
 TRACE_STYLES: tuple[str, ...] = cot.TRACE_STYLES
 """Reasoning-trace styles of :func:`rsground_lib.data.cot.template_trace`."""
@@ -55,7 +61,9 @@ class SftConfig(common.TrainerDefaults, SFTConfig, common.AdapterFields):
         "checkpoint folder or hub id to start from", default="checkpoints/tiny-base"
     )
     targets: str = help_field(
-        "'cot' (reasoning then box) or 'answer' (the box alone)", default="cot"
+        "'cot' (reasoning then box), 'answer' (the box alone) or 'format' (the contract with a "
+        "one-sentence reasoning: a cold start on the format)",
+        default="cot",
     )
     trace_style: str = help_field(
         "'prose', 'compact' or 'steps' (executable) reasoning traces (rsground_lib.data.cot)",
@@ -160,7 +168,7 @@ def sft_answer(
     """The assistant turn for one record in the processor's model pixels: the record's
     teacher trace (``cot``) or :func:`rsground_lib.data.cot.template_trace` for
     ``targets="cot"``, the box-only answer (:func:`rsground_lib.prompts.box_answer`) for
-    ``"answer"``. Needs the synthetic columns (``objects``, ``resolver_steps``) for template
+    ``"answer"``, the contract with :data:`FORMAT_THINK` for ``"format"``. Needs the synthetic columns (``objects``, ``resolver_steps``) for template
     traces."""
     if targets == "cot":
         size_fn = functools.partial(models.model_image_size, processor)
@@ -170,6 +178,10 @@ def sft_answer(
     if targets == "answer":
         box, size = conversation.target_box_model(record, processor)
         return prompts.box_answer(conversation.answer_box(box, size, coord_step))
+    if targets == "format":
+        box, size = conversation.target_box_model(record, processor)
+        think = FORMAT_THINK.format(expression=record["expression"])
+        return prompts.format_answer(think, conversation.answer_box(box, size, coord_step))
     raise ValueError(f"targets: expected one of {SFT_TARGETS}; got {targets!r}")
 
 
@@ -424,7 +436,8 @@ def train_sft(
     seen);
     ``resume=True`` continues from the last checkpoint there; ``reuse=True`` returns a finished
     run's ``train.json`` (marked ``reused``) without training when its config and data are
-    these (:func:`rsground_lib.training.common.finished_run`). ``model``/``processor`` skip
+    these, and continues an interrupted run of them from its last trainer checkpoint
+    (``save_steps`` > 0; :func:`rsground_lib.training.common.plan_run`). ``model``/``processor`` skip
     loading (e.g. a model built in memory). Returns ``train.json``'s content."""
     cfg = config if isinstance(config, SftConfig) else SftConfig.from_dict(dict(config))
     if not train_records:
@@ -434,14 +447,11 @@ def train_sft(
     out = Path(cfg.output_dir)
     # a copy taken before the trainer sets fields of its own (ddp_find_unused_parameters)
     asked = json.loads(json.dumps(cfg.to_dict()))
-    if reuse and not resume:
-        done = common.finished_run(out, asked, train_records)
-        if done is not None:
-            return {**done, "reused": True}
-    out.mkdir(parents=True, exist_ok=True)
+    action, done = common.plan_run(out, asked, train_records, reuse=reuse, resume=resume)
+    if action == "reuse":
+        return {**done, "reused": True}
+    resume = action == "resume"
     log_path = out / "log.jsonl"
-    if not resume and log_path.exists():
-        log_path.unlink()
     t0, wall0 = time.process_time(), time.time()
     if model is None or processor is None:
         # Full fine-tuning keeps float32 master weights (bf16 then acts through autocast):
@@ -477,9 +487,6 @@ def train_sft(
     if peft_config is not None:
         trained = trained.merge_and_unload()
     trained.eval()
-    models.save(
-        trained, processor, out, extra={"sft": {"targets": cfg.targets, "steps": cfg.max_steps}}
-    )
     summary = {
         "config": asked,
         "steps": int(result.global_step),
@@ -492,8 +499,14 @@ def train_sft(
         "n_train_records": len(train_records),
         "data_fingerprint": common.data_fingerprint(train_records),
         "frozen_parameters": frozen,
+        "resumed_from": Path(last).name if last else None,
     }
-    (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if trainer.accelerator.is_main_process:  # one writer under accelerate launch
+        models.save(
+            trained, processor, out, extra={"sft": {"targets": cfg.targets, "steps": cfg.max_steps}}
+        )
+        (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    trainer.accelerator.wait_for_everyone()
     return summary
 
 
