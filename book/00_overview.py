@@ -58,6 +58,9 @@ glue("accelerator", env["accelerator"], display=False)
 report.write_json(run_dir / "environment.json", env)
 pd.Series(env, name="this run").to_frame()
 
+# %% tags=["remove-input"]
+report.profile_banner(profile)
+
 # %% [markdown]
 # This page was built with the **{glue:text}`profile`** profile on
 # **{glue:text}`accelerator`**.
@@ -109,7 +112,8 @@ plotting.show_figure(plotting.pipeline_figure(), run_dir / "figures" / "pipeline
 # |---|---|
 # | `make smoke` | installs everything on first use, executes every chapter on the CPU smoke profile and builds this book under `_build/smoke/` |
 # | `make test` | the fast test suite (`make test-slow` adds the book build and the fuzzers) |
-# | `make book PROFILE=full` / `make reproduce` | the same book at paper scale on a GPU machine |
+# | `make dryrun` | the full profile's code path on a CPU with a tiny random Qwen2.5-VL, before GPU hours are spent: every chapter runs, no number means anything |
+# | `make reproduce` | the same book at paper scale on a GPU machine, after `rsground doctor` checked it; run again after an interruption, it continues inside the interrupted training |
 # | `make lab` | JupyterLab; the `.py` chapters in `book/` open as notebooks |
 # | `papermill` | any chapter on your own parameters, after `jupytext --to ipynb book/<chapter>.py` |
 #

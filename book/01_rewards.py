@@ -63,6 +63,9 @@ real_data = paths.data_root(data_root or None)
 rng = np.random.default_rng(seed)
 target = np.asarray(target_box, dtype=float)
 
+# %% tags=["remove-input"]
+report.profile_banner(profile)
+
 # %% [markdown]
 # ## The answer contract
 #

@@ -52,6 +52,9 @@ from rsground_lib.data.benchmarks import load_available
 run_dir = paths.run_dir(profile, "02_data", runs_root or None)
 real_data = paths.data_root(data_root or None)
 
+# %% tags=["remove-input"]
+report.profile_banner(profile)
+
 # %% [markdown]
 # ## Synthetic scenes
 #

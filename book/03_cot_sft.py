@@ -81,6 +81,9 @@ skill_probes = archive.load("text_skills_probes")
 glue("archived_probe_relation", report.relation(archive.value(probes, "dense_probe.r2_after"), archive.value(probes, "dense_probe.r2_mean_box_of_class"), more="above", less="below", same="equal to"), display=False)
 archive.glue_values(probes, {"early_runs": "early_runs.count", "early_min_lo": "early_runs.minutes_each.0", "early_min_hi": "early_runs.minutes_each.1", "probe_r2": "dense_probe.r2_after", "probe_mean_box_r2": "dense_probe.r2_mean_box_of_class", "cue_run_steps": "cue_only_third_run.steps.3"})
 
+# %% tags=["remove-input"]
+report.profile_banner(profile)
+
 # %% [markdown]
 # ## Why the CPU path starts from a tiny base checkpoint
 #

@@ -80,6 +80,9 @@ start = rft.start_checkpoint(model_name_or_path, paths.run_dir(profile, "03_cot_
 train_records, val_splits = sft.sft_data(scenes, num_train=num_train, num_val=num_val, seed=seed, image_size=image_size)
 probes = archive.load("rft_probes")
 
+# %% tags=["remove-input"]
+report.profile_banner(profile)
+
 # %% [markdown]
 # ## Why an IoU-only reward starves
 #

@@ -62,6 +62,9 @@ glue("checkpoints", ", ".join(checkpoints), display=False)
 glue("not_trained", ", ".join(not_trained) or "none", display=False)
 glue("num_test", num_test, display=False)
 
+# %% tags=["remove-input"]
+report.profile_banner(profile)
+
 # %% [markdown]
 # The checkpoints found for this profile: {glue:text}`checkpoints` (not trained in this build:
 # {glue:text}`not_trained`). The test split is {glue:text}`num_test` scenes drawn from a seed

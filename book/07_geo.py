@@ -75,6 +75,9 @@ model, processor = models.load_model(model_path)
 options = {"prompt_style": prompt_style, "max_new_tokens": max_new_tokens, "batch_size": batch_size, "top_k": top_k, "merge_iou": merge_iou, "min_valid": min_valid, "progress": False}
 glue("model_path", model_path if checkpoint else "the committed tiny base (checkpoints/tiny-base)", display=False)
 
+# %% tags=["remove-input"]
+report.profile_banner(profile)
+
 # %% [markdown]
 # The model: {glue:text}`model_path`.
 #
@@ -214,7 +217,7 @@ back = gpd.read_file(written) if aerial else None
 glue("geojson_crs", str(back.crs) if aerial else report.NOT_MEASURED, display=False)
 glue("geojson_features", len(back) if aerial else report.NOT_MEASURED, display=False)
 glue("top_k", top_k, display=False)
-report.show_table(geo.map_table(back.query("rank == 1")).set_index("sentence")) if aerial else None
+report.show_table(geo.map_table(back, rank=1).set_index("sentence")) if aerial else None
 
 # %% [markdown]
 # The file holds {glue:text}`geojson_features` features in {glue:text}`geojson_crs` (the

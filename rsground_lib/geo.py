@@ -1002,12 +1002,24 @@ def describe(info: RasterInfo) -> dict:
     }
 
 
-def map_table(frame):
+MAP_TABLE_COLUMNS: tuple[str, ...] = (
+    "sentence", "rank", "score", "min_x", "min_y", "max_x", "max_y",
+)  # fmt: skip
+"""The columns of :func:`map_table`."""
+
+
+def map_table(frame, *, rank: int | None = None):
     """The features of an answers frame (:func:`answers_frame`, or one read back from a file)
     as a plain table: ``sentence``, ``rank``, ``score`` and the map bounds ``min_x, min_y,
-    max_x, max_y`` of each polygon (in the frame's CRS units)."""
+    max_x, max_y`` of each polygon (in the frame's CRS units); only the answers of ``rank``
+    when given. A file without any answer (read back from GeoJSON, it has no attribute
+    columns at all) gives an empty table with these columns."""
     import pandas as pd
 
+    if len(frame) == 0:
+        return pd.DataFrame({c: [] for c in MAP_TABLE_COLUMNS})
+    if rank is not None:
+        frame = frame[frame["rank"] == rank]
     bounds = frame.geometry.bounds
     return pd.DataFrame(
         {

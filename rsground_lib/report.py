@@ -394,6 +394,26 @@ def write_json(path, value) -> None:
     Path(path).write_text(json.dumps(json_ready(value), indent=2, allow_nan=False) + "\n")
 
 
+DRY_RUN_PROFILE = "dryrun"
+"""The profile ``make dryrun`` executes (:mod:`rsground_lib.dryrun`)."""
+
+
+def profile_banner(profile: str):
+    """What a chapter shows first when ``make dryrun`` executed it: a note that the page
+    checked the full profile's code path on a random model and that none of its numbers means
+    anything; ``None`` (nothing shown) on any other profile."""
+    if profile != DRY_RUN_PROFILE:
+        return None
+    from IPython.display import Markdown
+
+    return Markdown(
+        "> **Dry run** (`make dryrun`): this page was executed on the full profile's code path "
+        "with a tiny Qwen2.5-VL of random weights given a short format SFT, to check that the "
+        "code runs before GPU hours are spent. No number, figure or sentence about results on "
+        "this page means anything."
+    )
+
+
 def show_table(frame, digits: int = 3):
     """A table as the book shows it (a pandas ``Styler``): counts — columns whose values are
     all whole numbers, some above 1 — without decimals, other numbers with ``digits``

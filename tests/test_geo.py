@@ -509,6 +509,18 @@ def test_map_table_reads_the_bounds_of_each_feature():
             "max_y": 2.0,
         },
     ]
+    gdf.loc[1, "rank"] = 2
+    assert geo.map_table(gdf, rank=2)["sentence"].tolist() == ["b"]
+
+
+def test_map_table_of_a_file_without_answers_is_empty_with_its_columns(tmp_path):
+    """A GeoJSON with no feature reads back without attribute columns (a random model's
+    answers, the dry run): the table is empty, with its columns, not a KeyError."""
+    path = geo.write_answers([], tmp_path / "none.geojson")
+    back = gpd.read_file(path)
+    assert "rank" not in back.columns
+    table = geo.map_table(back, rank=1)
+    assert len(table) == 0 and tuple(table.columns) == geo.MAP_TABLE_COLUMNS
 
 
 def test_answers_of_several_rasters_in_one_file_need_one_crs(tiny, tmp_path):

@@ -3,10 +3,12 @@ boxes whose IoUs are worked out by hand."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from rsground_lib import report
+from rsground_lib import bookbuild, report
 
 
 class FixedRng:
@@ -66,3 +68,16 @@ def test_convention_comparison_without_data():
         "dior_pr09_gap": "+100.0",
         "vrs_pr05_gap": "not measured (no real data: set `RSGROUND_DATA`)",
     }
+
+
+def test_every_chapter_says_when_it_is_a_dry_run():
+    """``make dryrun`` pages say so first: the banner on the dry-run profile, nothing on the
+    others; every chapter calls it (with its input hidden)."""
+    assert report.profile_banner("smoke") is None and report.profile_banner("full") is None
+    text = report.profile_banner("dryrun").data
+    assert text.startswith("> **Dry run** (`make dryrun`)") and "means anything" in text
+    root = Path(__file__).resolve().parents[1]
+    for stem, path in bookbuild.notebook_sources(root).items():
+        assert '# %% tags=["remove-input"]\nreport.profile_banner(profile)\n' in path.read_text(), (
+            stem
+        )
