@@ -71,13 +71,17 @@ def test_a_recipe_trains_in_one_process(tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_under_accelerate_launch_write_one_run(tmp_path):
-    """``accelerate launch --cpu --num_processes 2``: both processes train (gloo), the main
-    one alone writes the model, ``train.json`` and the log (one line per step, not two)."""
+    """``accelerate launch`` with the project's multi-GPU config on two CPU processes: both
+    train (gloo), the main one alone writes the model, ``train.json`` and the log (one line
+    per step, not two)."""
     recipe = _recipe(tmp_path, max_steps=3)
     accelerate = Path(sys.executable).with_name("accelerate")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([str(accelerate), "launch", "--cpu", "--num_processes", "2",
-                        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+    # the project's multi-GPU config, on two CPU processes (torchrun underneath, gloo; the
+    # trainer's use_cpu; accelerate's --cpu would start one process only)
+    config = ROOT / "configs" / "accelerate" / "multi_gpu.yaml"
+    p = subprocess.run([str(accelerate), "launch", "--config_file", str(config),
+                        "--num_processes", "2", "--mixed_precision", "no",
                         "--main_process_port", "29531", "-m", "rsground_lib.training.launch",
                         str(recipe)], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=900)  # fmt: skip
