@@ -81,7 +81,7 @@ files, links = {}, {}
 for name, where in checkpoints.items():
     model, processor = models.load_model(where)
     files[name] = run_dir / "predictions" / f"{name.replace(' ', '_').lower()}.jsonl"
-    evaluation.predict(model, processor, records, files[name], batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style, model_name=name, progress=False, resume=False)
+    evaluation.predict(model, processor, records, files[name], batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style, model_name=name, checkpoint=where, progress=False, resume=False)
     links[name] = {"test": evaluation.score_texts(records, [line["completion"] for line in evaluation.read_prediction_lines(files[name])], processor)[0]}
 scored = {name: predictions.score_file(path, records) for name, path in files.items()}
 lines = {name: evaluation.read_prediction_lines(path) for name, path in files.items()}

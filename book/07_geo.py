@@ -232,7 +232,9 @@ report.show_table(geo.map_table(back, rank=1).set_index("sentence")) if aerial e
 #
 # A raster without georeferencing (a PNG, a TIFF without a transform) is answered in pixel
 # coordinates. The command says so, the frame has no CRS, and each feature's `coords` is
-# `pixel`. GeoPackage stores "no CRS" as such; a GeoJSON reader assumes WGS 84.
+# `pixel`. Such answers are written to GeoPackage only, which stores "no CRS" as such: a
+# GeoJSON file is refused, because its readers assume WGS 84 and would put the boxes near
+# longitude 0, latitude 0.
 
 # %%
 report.glue_status("geo", f"built; {num_rasters} synthetic rasters grounded and scored in this run (top answer Pr@0.5 {report.percent(whole['pr@0.5'])}); the real rasters: {'grounded' if aerial and landsat else 'not measured (no real data)'}")

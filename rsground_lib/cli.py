@@ -124,6 +124,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print the table; bad input (the predictions, the benchmark, its options) is one line on
     stderr and exit status 2, without a traceback. Skipped lines are warned about there."""
     try:
+        predictions.check_outputs(
+            {"PREDICTIONS": args.predictions}, {"--json": args.json, "--markdown": args.markdown}
+        )
         options = {}
         if args.dataset is not None or args.image_size is not None:
             if args.benchmark != "records" and "/" not in args.benchmark:
@@ -149,6 +152,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             )
         for warning in caught:
             print(f"rsground eval: warning: {warning.message}", file=sys.stderr)
+        if args.skip_bad and result["skipped"] and result["missing"] == result["n"]:
+            raise ValueError(
+                f"{args.predictions}: every line was skipped ({result['skipped']} skipped, none "
+                f"of the {result['n']} records predicted): nothing to score"
+            )
         print(predictions.format_table(result))
         if args.json is not None:
             body = predictions.result_json(result, with_skipped=args.skip_bad)
@@ -167,6 +175,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     (:func:`rsground_lib.evaluation.predict`; an interrupted run started again continues);
     bad input is one line on stderr and exit status 2."""
     try:
+        if args.num < 1:
+            raise ValueError(f"--num: expected at least 1 generated scene; got {args.num}")
         records = evaluation.split_records(
             args.benchmark,
             args.data_root,
@@ -186,13 +196,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens,
             prompt_style=args.prompt_style or models.default_prompt_style(model),
             model_name=str(args.checkpoint),
+            checkpoint=args.checkpoint,
+            resume=not args.fresh,
         )
     except (ValueError, OSError) as err:
         print(f"rsground predict: error: {err}", file=sys.stderr)
         return 2
+    rates = (
+        f"parse rate {summary['parse_rate']:.3f}, Pr@0.5 {summary['pr@0.5']:.3f}"
+        if summary["done"]
+        else "nothing to score"
+    )
     print(
-        f"{summary['done']} of {summary['n']} samples in {args.output} "
-        f"(parse rate {summary['parse_rate']:.3f}, Pr@0.5 {summary['pr@0.5']:.3f}); "
+        f"{summary['done']} of {summary['n']} samples in {args.output} ({rates}); "
         f"summary: {evaluation.summary_path(args.output)}"
     )
     return 0
@@ -463,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["full", "compact"],
         help="'full' (the project's system prompt; Qwen) or 'compact' (the tiny models); "
         "default: from the checkpoint (compact for the project's tiny models)",
+    )
+    pr.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start the predictions file over (by default a file of the same checkpoint and "
+        "settings is continued, and one of another is refused)",
     )
     pr.add_argument("--limit", type=int, default=None, help="only the first N records")
     pr.add_argument("--num", type=int, default=512, help="scenes of a generated split")

@@ -46,7 +46,9 @@ def as_groups(groups) -> np.ndarray:
     """Boxes of one group ``(G, 4)`` or of many groups ``(B, G, 4)`` as a float array with NaN
     rows for unparsable completions.
 
-    Accepts arrays (rows with any non-finite value count as unparsable and become all-NaN)
+    Accepts arrays (rows with any non-finite value, or one beyond
+    :data:`rsground_lib.boxes.MAX_ABS_COORD` as the parser refuses it, count as unparsable
+    and become all-NaN)
     or nested lists where an unparsable box is ``None``. Anything else — a box without
     four numbers, ragged groups — is a ValueError. (Plumbing; unparsable handling is our
     choice, see the module notes.)
@@ -62,7 +64,9 @@ def as_groups(groups) -> np.ndarray:
         raise ValueError(
             f"boxes: expected one group (G, 4) or groups (B, G, 4) of [x1, y1, x2, y2]; got shape {arr.shape}"
         )
-    arr[~np.all(np.isfinite(arr), axis=-1)] = np.nan
+    with np.errstate(invalid="ignore"):  # NaN rows compare False
+        usable = np.all(np.isfinite(arr) & (np.abs(arr) <= boxes.MAX_ABS_COORD), axis=-1)
+    arr[~usable] = np.nan
     return arr
 
 
@@ -202,7 +206,7 @@ def update_weight(score, kappa: float, w_min: float):
 
     ``score`` is a float or an array (one per group); the result has its shape (a float for
     a float). ``kappa >= 0`` and ``0 <= w_min <= 1`` are checked (ValueError), as is a
-    finite score. The design page's weight, our reading of the paper.
+    finite, non-negative score. The design page's weight, our reading of the paper.
     """
     kappa_f, w_min_f = float(kappa), float(w_min)
     if not (math.isfinite(kappa_f) and kappa_f >= 0):
@@ -212,6 +216,10 @@ def update_weight(score, kappa: float, w_min: float):
     s = np.asarray(score, dtype=np.float64)
     if not np.all(np.isfinite(s)):
         raise ValueError(f"score: expected finite coherence scores; got {score!r}")
+    if np.any(s < 0):
+        raise ValueError(
+            f"score: coherence scores are >= 0 (0 for a perfectly coherent group); got {score!r}"
+        )
     if kappa_f == 0.0:
         w = np.ones_like(s)
     else:
@@ -245,6 +253,8 @@ def groups_from_flat(parsed, num_generations: int) -> np.ndarray:
     arr = as_groups(parsed) if not isinstance(parsed, np.ndarray) else parsed.astype(np.float64)
     if arr.ndim != 2 or arr.shape[-1] != 4:
         raise ValueError(f"parsed: expected a flat batch (B*G, 4); got shape {arr.shape}")
+    if isinstance(num_generations, bool) or not isinstance(num_generations, (int, np.integer)):
+        raise ValueError(f"num_generations: expected a positive integer; got {num_generations!r}")
     if num_generations < 1 or arr.shape[0] % num_generations:
         raise ValueError(
             f"parsed: {arr.shape[0]} rows is not a multiple of num_generations={num_generations}"

@@ -34,7 +34,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rsground_lib import boxes, conversation, metrics, models, predictions, prompts, reasoning
+from rsground_lib import (
+    boxes,
+    checkpoints,
+    conversation,
+    metrics,
+    models,
+    predictions,
+    prompts,
+    reasoning,
+)
 from rsground_lib.data import base_scenes, benchmarks, synthetic
 
 CHANCE_QUADRANT = 0.25
@@ -587,6 +596,56 @@ def summary_path(out_path: str | os.PathLike) -> Path:
     return Path(out_path).with_suffix(".summary.json")
 
 
+def run_record_path(out_path: str | os.PathLike) -> Path:
+    """Where :func:`predict` records what writes ``out_path``: ``preds.jsonl`` →
+    ``preds.run.json``."""
+    return Path(out_path).with_suffix(".run.json")
+
+
+def prediction_settings(
+    checkpoint: str | os.PathLike | None, *, prompt_style: str, max_new_tokens: int, backend: str
+) -> dict:
+    """What decides a predictions file's answers: the checkpoint as given (a hub id or a
+    folder, or None when the caller did not say), the sha256 of a local folder's weights
+    (:func:`rsground_lib.checkpoints.weights_sha256`), the prompt style, the token budget and
+    the backend. The batch size is left out (it does not change greedy answers' meaning)."""
+    folder = checkpoints.checkpoint_folder(checkpoint) if checkpoint is not None else None
+    return {
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "weights_sha256": (
+            checkpoints.weights_sha256(folder) if folder is not None and folder.is_dir() else None
+        ),
+        "prompt_style": prompt_style,
+        "max_new_tokens": max_new_tokens,
+        "backend": backend,
+    }
+
+
+def _check_same_settings(out_path: Path, settings: dict) -> None:
+    """A resumed file must continue the run that wrote it: its :func:`run_record_path`
+    exists and equals ``settings``, else a ValueError saying what differs."""
+    record = run_record_path(out_path)
+    if not record.is_file():
+        raise ValueError(
+            f"{out_path}: holds predictions but no record of what wrote them ({record.name} is "
+            "missing): they cannot be continued safely; start over (--fresh) or choose another -o"
+        )
+    try:
+        before = json.loads(record.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{record}: not JSON ({exc}); start over (--fresh)") from exc
+    differ = [
+        f"{key} {before.get(key)!r} → now {value!r}"
+        for key, value in settings.items()
+        if before.get(key) != value
+    ]
+    if differ:
+        raise ValueError(
+            f"{out_path}: written by another run ({'; '.join(differ)}); continuing would mix "
+            "two models' answers: start over (--fresh) or choose another -o"
+        )
+
+
 def _record_ids(records) -> list:
     """The ``id`` of every record (a ``datasets.Dataset`` is read by column, without decoding
     its images); a missing or non-string, non-integer id, or an id given twice, is a
@@ -616,15 +675,33 @@ def _record_ids(records) -> list:
     return ids
 
 
-def _scan_predictions(path: Path) -> tuple[list[dict], int, bool]:
+_LINE_START = b'{"id": '
+"""How every line :func:`predict` writes begins (``json.dumps`` of a row whose first key is
+``id``)."""
+
+
+def _scan_predictions(path: Path, *, strict: bool = False) -> tuple[list[dict], int, bool]:
     """``(rows, valid_bytes, truncated)`` of an existing predictions file: every complete
-    line parsed; a last line without its newline (a crash mid-write) is left out, and
-    ``valid_bytes`` is where it starts. Any other line that is not a JSON object with an
-    ``id``, or an id written twice, is a ValueError naming the file and the line."""
+    line parsed; a last line without its newline that begins as :func:`predict`'s lines do
+    (a crash mid-write) is left out, and ``valid_bytes`` is where it starts. Any other line
+    that is not a JSON object with an ``id`` (a last line that does not begin like one
+    included: the file is someone else's), an id written twice, a UTF-16 file, or with
+    ``strict`` a line without every key of :data:`PREDICTION_KEYS`, is a ValueError naming
+    the file and the line."""
     data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(f"{path}: UTF-16 text; a predictions file is UTF-8 JSON lines")
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline (or is empty)
     truncated = bool(tail)
+    n = min(len(tail), len(_LINE_START))
+    if truncated and tail[:n] != _LINE_START[:n]:
+        # a line cut mid-write starts as every line predict writes; anything else is not a
+        # predictions file, and must not be cut (issue 24: a notes file lost its only line)
+        raise ValueError(
+            f"{path}:{len(lines) + 1}: not a prediction line (a JSON object with an 'id') and "
+            "no newline at its end: this is not a predictions file; choose another -o"
+        )
     rows: list[dict] = []
     first_line: dict = {}
     for k, raw in enumerate(lines, start=1):
@@ -634,6 +711,12 @@ def _scan_predictions(path: Path) -> tuple[list[dict], int, bool]:
             raise ValueError(f"{path}:{k}: not a JSON line ({err})") from None
         if not isinstance(row, dict) or "id" not in row:
             raise ValueError(f"{path}:{k}: not a prediction line (a JSON object with an 'id')")
+        if strict and not set(PREDICTION_KEYS) <= set(row):
+            missing = [key for key in PREDICTION_KEYS if key not in row]
+            raise ValueError(
+                f"{path}:{k}: not a line of rsground predict (missing {', '.join(missing)}); "
+                "this file was written by something else: choose another -o"
+            )
         rid = row["id"]
         if isinstance(rid, list | dict):
             raise ValueError(f"{path}:{k}: the id must be a string or an integer; got {rid!r}")
@@ -710,6 +793,7 @@ def predict(
     progress: bool = True,
     backend: str = "transformers",
     resume: bool = True,
+    checkpoint: str | os.PathLike | None = None,
 ) -> dict:
     """Greedy predictions of ``model`` for ``records``, written to the JSONL file ``out_path``
     as they are made, resumable; returns the summary it writes beside it.
@@ -726,8 +810,13 @@ def predict(
     part way and started again with the same arguments writes only what is missing. A
     truncated last line (a crash mid-write) is cut off and that record generated again; any
     other broken line, an id written twice, or an id that is not among ``records`` is a
-    ValueError naming the file (and line). Whether the earlier run used the same model and
-    settings is the caller's to ensure (the summary records them).
+    ValueError naming the file (and line). What wrote the file is recorded beside it before
+    the first line (:func:`run_record_path`, :func:`prediction_settings`: ``checkpoint``
+    with the sha256 of its weights when it is a local folder, the prompt style, the token
+    budget, the backend); resuming with other settings is a ValueError that says what
+    differs (``resume=False`` starts over). A file that is not a predictions file — a line
+    that is not one of :data:`PREDICTION_KEYS`'s lines — is refused in both modes and left
+    as it is.
 
     **Summary.** At the end, :func:`summary_path` (``preds.jsonl`` → ``preds.summary.json``)
     is written atomically (temporary file + ``os.replace``): ``n`` (records), ``done`` (lines
@@ -749,15 +838,20 @@ def predict(
     generate_batch = _BATCH_GENERATORS[backend]
     t0 = time.perf_counter()
     out_path = Path(out_path)
-    if not resume:  # a fresh file: an earlier run's lines (maybe of another model) are dropped
-        out_path.unlink(missing_ok=True)
-        summary_path(out_path).unlink(missing_ok=True)
+    if out_path.parent.exists() and not out_path.parent.is_dir():
+        raise ValueError(f"{out_path}: its parent {out_path.parent} is a file, not a folder")
+    if out_path.is_dir():
+        raise ValueError(f"{out_path}: a folder; give the predictions file's path")
     ids = _record_ids(records)
     index = {rid: i for i, rid in enumerate(ids)}
-
-    rows_by_id: dict = {}
-    if out_path.exists():
-        rows, valid_bytes, truncated = _scan_predictions(out_path)
+    settings = prediction_settings(
+        checkpoint, prompt_style=prompt_style, max_new_tokens=max_new_tokens, backend=backend
+    )
+    rows, valid_bytes, truncated = [], 0, False
+    if out_path.exists():  # whatever the mode: a file that is not ours is refused, untouched
+        rows, valid_bytes, truncated = _scan_predictions(out_path, strict=True)
+    if resume and rows:
+        _check_same_settings(out_path, settings)
         unknown = [r["id"] for r in rows if r["id"] not in index]
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:5])
@@ -765,14 +859,18 @@ def predict(
                 f"{out_path}: {len(unknown)} written id(s) are not among the records "
                 f"(e.g. {shown}); another run's file?"
             )
-        if truncated:
-            with open(out_path, "r+b") as f:
-                f.truncate(valid_bytes)
-                f.flush()
-                os.fsync(f.fileno())
-        rows_by_id = {r["id"]: r for r in rows}
-    else:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
+    if not resume:  # a fresh file: an earlier run's lines (maybe of another model) are dropped
+        out_path.unlink(missing_ok=True)
+        summary_path(out_path).unlink(missing_ok=True)
+        rows, truncated = [], False
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(run_record_path(out_path), settings)
+    if truncated:
+        with open(out_path, "r+b") as f:
+            f.truncate(valid_bytes)
+            f.flush()
+            os.fsync(f.fileno())
+    rows_by_id: dict = {r["id"]: r for r in rows}
     resumed = len(rows_by_id)
     todo = [i for i, rid in enumerate(ids) if rid not in rows_by_id]
 
@@ -826,7 +924,7 @@ def predict(
             preset="dior_rsvg",
         )
         if done
-        else {"parse_rate": float("nan"), "pr@0.5": float("nan"), "mean_iou": float("nan")}
+        else {"parse_rate": None, "pr@0.5": None, "mean_iou": None}  # JSON has no NaN
     )
     generated = len(todo)
     summary = {
@@ -1021,6 +1119,15 @@ def score_real_splits(
     model, processor = models.load_model(checkpoint)
     for label, records in chosen.items():
         path = Path(out_dir) / f"{label.replace(' ', '_').lower()}.jsonl"
-        predict(model, processor, records, path, resume=False, progress=False, **predict_kwargs)
+        predict(
+            model,
+            processor,
+            records,
+            path,
+            resume=False,
+            progress=False,
+            checkpoint=checkpoint,
+            **predict_kwargs,
+        )
         scores[label] = predictions.score_file(path, records)
     return scores, notes

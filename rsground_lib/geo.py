@@ -193,7 +193,21 @@ def choose_bands(info: RasterInfo, bands: str | Sequence[int] | None = None) -> 
     indexes; one band is repeated as grey) they are checked against the raster's count.
     Otherwise: the bands whose colour interpretation is red, green and blue when all three are
     present (so an RGBN or BGR file reads right); else the first three bands; a single-band
-    raster is grey. A two-band raster has no default: a RasterError asks for ``bands``."""
+    raster is grey. A two-band raster has no default: a RasterError asks for ``bands``. A
+    complex-valued band (SAR) is a RasterError naming it: its phase cannot be shown as a
+    colour, and dropping the imaginary part silently would be wrong."""
+    chosen = _default_bands(info, bands)
+    for b in dict.fromkeys(chosen):
+        dtype = info.dtypes[b - 1]
+        if dtype.startswith("complex"):
+            raise RasterError(
+                f"{info.path}: band {b} is complex ({dtype}); write its magnitude to a new "
+                "raster first (e.g. gdal_calc.py -A in.tif --calc='abs(A)') or choose other bands"
+            )
+    return chosen
+
+
+def _default_bands(info: RasterInfo, bands: str | Sequence[int] | None) -> tuple[int, ...]:
     chosen = parse_bands(bands)
     if chosen is not None:
         missing = [b for b in chosen if b > info.count]
@@ -534,6 +548,23 @@ def clean_sentence(sentence: str) -> str:
     return text
 
 
+def check_sentence_fits(sentence: str, model, processor, *, max_new_tokens: int) -> int:
+    """The sentence's token count, or a RasterError when the sentence alone and the answer
+    budget exceed the positions the model reads (``max_position_embeddings`` of its text
+    model): a 120 KB sentence would otherwise take minutes before failing deep inside the
+    model. Checked before any window is read."""
+    n = len(processor.tokenizer(sentence, add_special_tokens=False)["input_ids"])
+    config = getattr(model.config, "text_config", None) or model.config
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is not None and n + max_new_tokens > limit:
+        raise RasterError(
+            f"sentence: {n:,} tokens ({len(sentence):,} characters); with an answer budget of "
+            f"{max_new_tokens} tokens the model reads at most {limit:,} positions, the image's "
+            "included: shorten the sentence"
+        )
+    return n
+
+
 def ground_raster(
     path: str | os.PathLike,
     sentence: str,
@@ -565,7 +596,8 @@ def ground_raster(
     A tqdm bar over windows goes to stderr when ``progress``.
 
     Errors name the file: a missing raster (FileNotFoundError), an unreadable one, a band that
-    does not exist, an empty sentence (:class:`RasterError`)."""
+    does not exist, an empty sentence or one longer than the model reads
+    (:func:`check_sentence_fits`; :class:`RasterError`)."""
     import rasterio
     from tqdm.auto import tqdm
 
@@ -579,6 +611,7 @@ def ground_raster(
         batch_size=batch_size,
         stretch=stretch,
     )
+    check_sentence_fits(sentence, model, processor, max_new_tokens=max_new_tokens)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open(path) as ds:
         info = _info(ds, path)
         chosen = choose_bands(info, bands)
@@ -709,11 +742,18 @@ def write_answers(
     """Write :func:`answers_frame` of ``results`` to ``out``: GeoJSON (``.geojson``, ``.json``) or GeoPackage
     (``.gpkg``), by suffix (:data:`WRITERS`); another suffix is a RasterError naming the
     ones it can write (:func:`check_output`); a file the driver cannot write is a RasterError
-    naming it. An existing file is replaced, once the new content is ready. Returns the path. For a raster without
-    georeferencing prefer GeoPackage: it stores "no CRS", while a GeoJSON reader assumes
-    WGS 84 (RFC 7946) — the ``coords`` attribute says ``"pixel"`` in both."""
+    naming it. An existing file is replaced, once the new content is ready. Returns the path. A raster without
+    georeferencing gives pixel boxes: they are written to GeoPackage only (it stores "no
+    CRS"; the ``coords`` attribute says ``"pixel"``) — GeoJSON is refused, since its readers
+    assume WGS 84 (RFC 7946) and would place them near longitude 0, latitude 0."""
     out, driver = check_output(out)
     frame = answers_frame(results, model_name)  # before the old file goes: it may raise
+    if driver == "GeoJSON" and len(frame) and (frame["coords"] == "pixel").any():
+        raise RasterError(
+            f"{out}: the raster has no georeferencing, so the answers are pixel boxes; a "
+            "GeoJSON reader would place them at longitude/latitude (RFC 7946 assumes WGS 84): "
+            "write a .gpkg instead, which stores 'no CRS'"
+        )
     out.unlink(missing_ok=True)  # the GPKG driver would otherwise add a layer
     with warnings.catch_warnings():
         # no CRS is deliberate for a raster without georeferencing: "coords" says "pixel"

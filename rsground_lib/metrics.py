@@ -353,6 +353,13 @@ def paired_hits(ious_a: Sequence[float], ious_b: Sequence[float], threshold: flo
     lists differ in length or are empty. Used to ask whether a training stage *lost* the
     starting model's localisation.
     """
+    for name, values in (("ious_a", ious_a), ("ious_b", ious_b)):
+        bad = np.flatnonzero(np.isnan(np.asarray(values, dtype=float).ravel()))
+        if bad.size:
+            raise ValueError(
+                f"paired_hits: {name}[{int(bad[0])}] is NaN ({bad.size} NaN in all): a sample "
+                "that was not scored is neither a hit nor a miss; score it (IoU 0 for no answer)"
+            )
     a = np.asarray(ious_a, dtype=float) > threshold
     b = np.asarray(ious_b, dtype=float) > threshold
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:

@@ -627,6 +627,23 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, weights: bool) -> str
     return str(checkpoints.check_checkpoint(folder, weights=weights))
 
 
+def hub_fetch_hint(name: str, err: Exception) -> str:
+    """The message for a hub id that could not be loaded: the id, whether the hub is switched
+    off (``HF_HUB_OFFLINE``), and how to fetch it with progress (transformers' own message
+    says neither which id nor what to do)."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    why = (
+        "it is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+        if offline
+        else "it could not be loaded from the hub or the local cache"
+    )
+    return (
+        f"{name}: {why}; fetch it first on a machine with the hub in reach: "
+        f"hf download {name} (rsground doctor --download does it for the default model) "
+        f"[{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}]"
+    )
+
+
 def load_processor(name_or_path: str | os.PathLike):
     """The processor of a checkpoint (folder or hub id) through ``AutoProcessor``.
 
@@ -635,7 +652,13 @@ def load_processor(name_or_path: str | os.PathLike):
     Qwen2.5-VL; then the processor is rebuilt from the PIL image processor and the tokenizer
     (no video part).
     """
-    return _load_processor(resolve_checkpoint(name_or_path, weights=False))
+    name = resolve_checkpoint(name_or_path, weights=False)
+    try:
+        return _load_processor(name)
+    except OSError as err:
+        if checkpoints.checkpoint_folder(name) is not None:
+            raise
+        raise OSError(hub_fetch_hint(name, err)) from err
 
 
 def _load_processor(name: str):
@@ -759,8 +782,13 @@ def load_model(
     elif isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     name = resolve_checkpoint(name_or_path, weights=True)
-    processor = _load_processor(name)
-    model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype)
+    try:
+        processor = _load_processor(name)
+        model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype)
+    except OSError as err:
+        if checkpoints.checkpoint_folder(name) is not None:
+            raise
+        raise OSError(hub_fetch_hint(name, err)) from err
     model.to(device)
     model.eval()
     return model, processor

@@ -142,6 +142,11 @@ def _box_of(value: Any) -> tuple[float, float, float, float] | str:
             return f"{expected}; got a number beyond the float range"
         if not math.isfinite(f):
             return f"{expected}; got {_shown(value)}"
+        if abs(f) > boxes.MAX_ABS_COORD:
+            return (
+                f"bbox coordinates must be at most {boxes.MAX_ABS_COORD:g} in magnitude; got "
+                f"{_shown(value)}"
+            )
         coords.append(f)
     x1, y1, x2, y2 = coords
     if x2 < x1 or y2 < y1:
@@ -477,6 +482,17 @@ def _scorable(box: Sequence[float]) -> bool:
     return all(math.isfinite(v) and abs(v) <= boxes.MAX_ABS_COORD for v in box)
 
 
+OUTSIDE_TOLERANCE_PX = 1.0
+"""How far (original pixels) a box may reach past the image before it counts as outside the
+frame: boxes rounded outwards stay in."""
+
+
+def _outside_image(box: Sequence[float], width: float, height: float) -> bool:
+    tol = OUTSIDE_TOLERANCE_PX
+    x1, y1, x2, y2 = box
+    return x1 < -tol or y1 < -tol or x2 > float(width) + tol or y2 > float(height) + tol
+
+
 def score_predictions(
     items: Sequence[Prediction],
     records,
@@ -497,7 +513,9 @@ def score_predictions(
     our choice, since ``missing`` reports the absent ones; NaN when none was given), ``n``
     (records of the split), ``missing``, ``skipped`` (``skipped``, the reasons of lines left
     out while reading, plus those left out while matching; a warning quotes the first few),
-    ``preset`` and ``coords``.
+    ``outside_frame`` (scored boxes reaching more than :data:`OUTSIDE_TOLERANCE_PX` past their
+    image once read in the ``coords`` frame — pixel boxes declared ``norm100`` land far
+    outside; a warning asks whether ``coords`` is right), ``preset`` and ``coords``.
     """
     preset = default_preset(records) if preset is None else preset
     metrics.resolve_protocol(preset)  # an unknown preset fails before any work
@@ -509,6 +527,19 @@ def score_predictions(
     given = sum(match.answered)
     parsed = sum(1 for box in match.boxes if box is not None and _scorable(box))
     result["parse_rate"] = parsed / given if given else float("nan")
+    sizes = _columns(records, ("width", "height"))
+    outside = sum(
+        1
+        for box, w, h in zip(match.boxes, sizes["width"], sizes["height"], strict=True)
+        if box is not None and _scorable(box) and _outside_image(box, w, h)
+    )
+    result["outside_frame"] = outside
+    if outside:
+        warnings.warn(
+            f"{outside} of {parsed} boxes lie outside the {coords} frame: is --coords right?",
+            UserWarning,
+            stacklevel=2,
+        )
     result["n"] = int(result["n"])
     result["missing"] = match.missing
     reasons = [*skipped, *match.skipped]
@@ -562,6 +593,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
 JSON_KEYS: tuple[str, ...] = (
     *metrics.metric_names(),
     "missing",
+    "outside_frame",
     "preset",
     "coords",
 )
@@ -616,6 +648,23 @@ def result_json(result: Mapping[str, Any], *, with_skipped: bool = False) -> dic
             value = None
         out[key] = value
     return out
+
+
+def check_outputs(inputs: dict[str, str | Path | None], outputs: dict[str, str | Path | None]):
+    """Refuse an output path that is one of the inputs, or two outputs at one path: ``rsground
+    eval PRED --json PRED`` would replace the predictions by their metrics (issue 24). Keys
+    name the arguments in the message; ``None`` values are skipped."""
+    taken = {Path(p).resolve(): name for name, p in inputs.items() if p is not None}
+    for name, out in outputs.items():
+        if out is None:
+            continue
+        where = Path(out).resolve()
+        if where in taken:
+            raise ValueError(
+                f"{name} {out}: is the same file as {taken[where]}; writing it would replace "
+                "it: choose another path"
+            )
+        taken[where] = name
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -25,6 +25,17 @@ from typing import Any
 
 import yaml
 
+from rsground_lib import rewards
+from rsground_lib.config import YAML_HINT
+from rsground_lib.data import benchmarks
+
+REGISTRY_PARAMETERS: dict[str, tuple[Any, str]] = {
+    "reward_funcs": (rewards.REWARDS, "rsground_lib.rewards.REWARDS"),
+    "real_splits": (benchmarks.REAL_SPLITS, "rsground_lib.data.benchmarks.REAL_SPLITS"),
+}
+"""Chapter parameters that name entries of a registry: checked when the profile is read,
+not when the chapter that uses them runs (after the chapters before it)."""
+
 CHAPTER_OVERRIDES_KEY = "chapters"
 """Reserved profile key: per-chapter overrides, ``chapters: {<stem>: {<param>: value}}``."""
 
@@ -327,18 +338,41 @@ _TYPE_OF = {
 
 
 def _check_value(profile_path: Path, where: str, stem: str, param: Parameter, value: Any) -> None:
-    """The value's type is the parameter's, and the value lies in the declared range."""
+    """The value's type is the parameter's (null only where the chapter's default is None),
+    the value lies in the declared range, and a registry parameter
+    (:data:`REGISTRY_PARAMETERS`) names only registered entries."""
     if value is None:
-        return  # None: nothing to compare against
+        if param.default is None:
+            return  # the chapter's own default is None: nothing to compare against
+        raise ProfileError(
+            f"{profile_path}: {where}{param.name} is null (an empty value in YAML); the chapter "
+            f"declares {param.type_name} (default {param.default!r})"
+        )
     allowed = _TYPE_OF.get(param.type_name)
     if allowed is not None and param.default is not None:
         ok = isinstance(value, allowed) and not (
             param.type_name in {"int", "float"} and isinstance(value, bool)
         )
         if not ok:
+            hint = (
+                f"; {YAML_HINT}"
+                if isinstance(value, str) and param.type_name in {"int", "float"}
+                else ""
+            )
             raise ProfileError(
                 f"{profile_path}: {where}{param.name} = {value!r} ({type(value).__name__}); "
-                f"the chapter declares {param.type_name} (default {param.default!r})"
+                f"the chapter declares {param.type_name} (default {param.default!r}){hint}"
+            )
+    registry = REGISTRY_PARAMETERS.get(param.name)
+    if registry is not None:
+        known, where_known = registry
+        names = value if isinstance(value, list) else [value]
+        unknown = [v for v in names if not isinstance(v, str) or v not in known]
+        if unknown:
+            raise ProfileError(
+                f"{profile_path}: {where}{param.name}: unknown name(s) "
+                f"{', '.join(repr(u) for u in unknown)}; {where_known} has "
+                f"{', '.join(sorted(known))}"
             )
     if param.constraint is not None and not param.constraint.admits(value):
         raise ProfileError(

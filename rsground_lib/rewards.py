@@ -279,7 +279,7 @@ def center_distance_reward(
 def reasoning_agreement_reward(completions, parsed_box=None, **kwargs) -> list[float]:
     """1.0 when the answer's box is the last box of the completion's own reasoning
     (:func:`rsground_lib.prompts.answer_follows_reasoning`), else 0.0 — also when there is no
-    reasoning box or no parseable answer. Range {0, 1}. Needs no column.
+    reasoning box, no parseable answer, or no text at all. Range {0, 1}. Needs no column.
 
     **Our addition, not the paper's**: a CoT-SFT model that reasons to one box and answers
     another is rewarded for answering what it reasoned (GeoReason's logical-consistency
@@ -293,8 +293,8 @@ def reasoning_agreement_reward(completions, parsed_box=None, **kwargs) -> list[f
         )
     out = []
     for c, box in zip(completions, boxes_, strict=True):
-        if parsed_box is not None and box is None:
-            out.append(0.0)
+        if (parsed_box is not None and box is None) or not isinstance(c, (str, list)):
+            out.append(0.0)  # no text (TRL gives strings or chat messages): 0, as format's
             continue
         out.append(1.0 if answer_follows_reasoning(c, box) else 0.0)
     return out

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -234,3 +235,55 @@ def test_ground_writes_geojson_in_the_rasters_crs_and_refuses_bad_input(tmp_path
         == 0
     )
     assert "1 window(s) of 64 x 64 px" in capsys.readouterr().out
+
+
+def test_predict_and_eval_never_replace_a_file_they_did_not_write(tmp_path, capsys):
+    """Issue 24, data loss: ``predict -o`` on a notes file (one line, no final newline) or on
+    someone else's JSON lines, with or without ``--fresh``, is refused and the file is left
+    byte for byte; resuming with another prompt style or checkpoint is refused naming what
+    differs (``--fresh`` starts over); ``eval --json`` onto the predictions is refused."""
+    base = ["predict", "--benchmark", "base_scenes", "--split", "test", "--num", "4",
+            "--image-size", "64", "--max-new-tokens", "16", "--checkpoint", "checkpoints/tiny-base"]  # fmt: skip
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"my notes, no newline")
+    foreign = tmp_path / "theirs.jsonl"
+    foreign.write_bytes(b'{"id": "base_scenes/test/0", "bbox": [1, 2, 3, 4]}\n')
+    utf16 = tmp_path / "u16.jsonl"
+    utf16.write_bytes('{"id": 1}\n'.encode("utf-16"))
+    for path, message in ((notes, "notes.txt:1: not a prediction line"),
+                          (foreign, "theirs.jsonl:1: not a line of rsground predict (missing image"),
+                          (utf16, "u16.jsonl: UTF-16 text")):  # fmt: skip
+        before = path.read_bytes()
+        for extra in ([], ["--fresh"]):
+            assert main(base + extra + ["-o", str(path)]) == 2
+            assert message in capsys.readouterr().err
+            assert path.read_bytes() == before
+    out = tmp_path / "p.jsonl"
+    assert main(base + ["-o", str(out)]) == 0
+    record = json.loads((tmp_path / "p.run.json").read_text())
+    assert record["checkpoint"] == "checkpoints/tiny-base" and record["prompt_style"] == "compact"
+    assert len(record["weights_sha256"]) == 64
+    written = out.read_bytes()
+    capsys.readouterr()
+    assert main(base + ["--prompt-style", "full", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "prompt_style 'compact' → now 'full'" in err and "start over (--fresh)" in err
+    copy = tmp_path / "copy"
+    shutil.copytree("checkpoints/tiny-base", copy)
+    assert main(base[:-1] + [str(copy), "-o", str(out)]) == 2
+    assert "checkpoint 'checkpoints/tiny-base' → now" in capsys.readouterr().err
+    assert out.read_bytes() == written
+    assert main(base + ["--prompt-style", "full", "--fresh", "-o", str(out)]) == 0
+    assert json.loads((tmp_path / "p.run.json").read_text())["prompt_style"] == "full"
+    capsys.readouterr()
+    assert main(base[:5] + ["--num", "0"] + base[7:] + ["-o", str(tmp_path / "z.jsonl")]) == 2
+    assert "--num: expected at least 1 generated scene; got 0" in capsys.readouterr().err
+    assert main(base + ["-o", str(notes / "p.jsonl")]) == 2
+    assert "its parent" in capsys.readouterr().err and notes.read_bytes() == b"my notes, no newline"
+    written = out.read_bytes()
+    for flag in ("--json", "--markdown"):
+        argv = ["eval", str(out), "--benchmark", "base_scenes", "--data-root", str(tmp_path),
+                "--split", "test", flag, str(out)]  # fmt: skip
+        assert main(argv) == 2
+        assert f"{flag} {out}: is the same file as PREDICTIONS" in capsys.readouterr().err
+        assert out.read_bytes() == written

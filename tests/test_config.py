@@ -63,3 +63,30 @@ def test_bad_recipes_name_the_file(tmp_path, name, content, message):
     assert name in str(info.value)
     with pytest.raises(ValueError, match="no such recipe file"):
         load_recipe(tmp_path / "missing.yaml")
+
+
+def test_config_values_are_type_checked_and_converted_only_when_unambiguous():
+    """YAML reads ``1e-5`` as a string: a numeric string for a number field becomes the
+    number; a value that fits no field type is refused naming the class, the field, the
+    value and the type (a string for a list, which the trainer would read letter by letter,
+    included) — for every config class built from a mapping."""
+    from rsground_lib.training import rft, sft, tiny_base
+
+    cfg = rft.RftConfig.from_dict(
+        {"learning_rate": "1e-5", "max_steps": "100", "consistency_kappa": "5"}
+    )
+    assert (cfg.learning_rate, cfg.max_steps, cfg.consistency_kappa) == (1e-5, 100, 5.0)
+    assert isinstance(cfg.consistency_kappa, float) and isinstance(cfg.max_steps, int)
+    assert sft.SftConfig.from_dict({"max_steps": 4.0}).max_steps == 4
+    cases = [
+        (rft.RftConfig, {"num_generations": 2.5}, "RftConfig.num_generations: expected int or null; got 2.5 (float)"),
+        (rft.RftConfig, {"reward_funcs": "iou"}, "RftConfig.reward_funcs: expected a list of str; got 'iou' (str); write a list, e.g. [iou]"),
+        (sft.SftConfig, {"use_peft": "yes"}, "SftConfig.use_peft: expected bool; got 'yes' (str)"),
+        (sft.SftConfig, {"max_steps": "1e2"}, "SftConfig.max_steps: expected int; got '1e2' (str); YAML 1.1 reads 1e-5 as a string"),
+        (sft.SftConfig, {"learning_rate": None}, "SftConfig.learning_rate: expected float; got None (NoneType); YAML 1.1"),
+        (tiny_base.BasePretrainConfig, {"seed": "zero"}, "BasePretrainConfig.seed: expected int; got 'zero' (str)"),
+    ]  # fmt: skip
+    for cls, values, message in cases:
+        with pytest.raises(ValueError) as err:
+            cls.from_dict(values)
+        assert str(err.value).startswith(message), (str(err.value), message)

@@ -347,12 +347,17 @@ def test_a_raster_without_georeferencing_answers_in_pixels(tiny, tmp_path):
                             max_new_tokens=24, progress=False)  # fmt: skip
     g = gpd.read_file(geo.write_answers(res, tmp_path / "plain.gpkg"))
     assert g.crs is None and list(g["coords"]) == ["pixel"]
-    # GeoJSON has no "no CRS" (RFC 7946 means WGS 84): the attribute is what says pixels
-    g = gpd.read_file(geo.write_answers(res, tmp_path / "plain.geojson"))
-    assert list(g["coords"]) == ["pixel"]
     assert g.geometry.iloc[0].bounds == pytest.approx(
         (res.answers[0].box[0], res.answers[0].box[1], res.answers[0].box[2], res.answers[0].box[3])
     )
+    # GeoJSON has no "no CRS" (RFC 7946 means WGS 84): its readers would put the pixel boxes
+    # near longitude 0, latitude 0, so it is refused with the fix, and nothing is written
+    with pytest.raises(
+        geo.RasterError,
+        match=r"plain.geojson: the raster has no georeferencing.*write a .gpkg instead",
+    ):
+        geo.write_answers(res, tmp_path / "plain.geojson")
+    assert not (tmp_path / "plain.geojson").exists()
 
 
 def test_bad_input_names_the_file(tiny, tmp_path):

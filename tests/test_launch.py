@@ -55,7 +55,7 @@ def test_a_recipe_is_strict(tmp_path):
     path.write_text("stage: sft\nscenes: {num_scenes: 3}\n")
     with pytest.raises(ValueError, match="num_scenes"):
         launch.run_recipe(launch.read_recipe(path))
-    with pytest.raises(FileNotFoundError, match="no such recipe file"):
+    with pytest.raises(ValueError, match="missing.yaml: no such recipe file"):
         launch.read_recipe(tmp_path / "missing.yaml")
 
 

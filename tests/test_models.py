@@ -407,7 +407,8 @@ def test_committed_checkpoint_passes_the_check(project_root):
 
 def test_hub_id_still_loads_from_the_offline_cache(saved_tiny, tmp_path):
     """A hub id goes to transformers unchanged: under HF_HUB_OFFLINE=1 it loads from the
-    cache, and an uncached id keeps transformers' own error (not 'folder does not exist')."""
+    cache; an uncached id is an error naming it and how to fetch it (not 'folder does not
+    exist', not transformers' message without the id)."""
     import shutil
 
     repo = tmp_path / "hub" / "models--rsground--tiny-test"
@@ -423,8 +424,11 @@ try:
     models.load_model("rsground/not-cached", device="cpu")
 except FileNotFoundError as err:
     assert "does not exist" not in str(err), err
-except OSError:
-    pass
+except OSError as err:
+    message = str(err)
+    assert message.startswith("rsground/not-cached: it is not in the local Hugging Face cache "
+                              "and HF_HUB_OFFLINE is set"), message
+    assert "hf download rsground/not-cached" in message, message
 else:
     raise AssertionError("an uncached hub id loaded")
 print("hub ok")

@@ -257,9 +257,10 @@ def test_bench_predict_reports_both_batch_sizes():
 
 def test_predict_without_resume_starts_a_fresh_file(tmp_path):
     out = tmp_path / "p.jsonl"
-    out.write_text('{"id": "stale/0", "completion": "x"}\n')
     model, processor = models.load_model(CHECKPOINT)
     recs = base_scenes.make_records(3, seed=5, image_size=64, max_objects=3, mode="mixed")
+    stale = [{**recs[0], "id": "stale/0"}]  # an earlier run's file, on other records
+    evaluation.predict(model, processor, stale, out, max_new_tokens=24, progress=False)
     for i, r in enumerate(recs):
         r["id"] = f"fresh/{i}"
     with pytest.raises(ValueError, match="not among the records"):

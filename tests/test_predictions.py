@@ -114,6 +114,7 @@ def test_every_frame_scores_the_hand_computed_numbers(tmp_path, coords):
     assert result == {
         **{k: pytest.approx(v, abs=1e-12) for k, v in EXPECTED.items()},
         "skipped": 0,
+        "outside_frame": 0,
         "preset": "dior_rsvg",
         "coords": coords,
     }
@@ -202,6 +203,7 @@ GOOD = {"id": "custom/test/0", "bbox": [0, 0, 50, 25]}
         ('{"id": "custom/test/1", "bbox": [0, NaN, 1, 1]}', "four finite numbers; got [0, NaN"),
         ('{"id": "custom/test/1", "bbox": [0, 0, 1]}', "four finite numbers"),
         ('{"id": "custom/test/1", "bbox": [9, 0, 1, 1]}', "x1 <= x2 and y1 <= y2"),
+        ('{"id": "custom/test/1", "bbox": [0, 0, 1e300, 1e300]}', "at most 1e+06 in magnitude"),
         ('{"id": "custom/test/1", "bbox": null}', "give its text as 'completion'"),
         ('{"id": "custom/test/1", "box": [0, 0, 1, 1]}', "give 'bbox'"),
         ('{"id": "custom/test/1", "completion": 5}', "'completion' must be text"),
@@ -394,6 +396,7 @@ def test_cli_eval_prints_and_writes_the_metrics(tmp_path, capsys):
         "parse_rate",
         "n",
         "missing",
+        "outside_frame",
         "preset",
         "coords",
     ]
@@ -442,3 +445,23 @@ def test_real_dior_rsvg_ground_truth_scores_perfectly(real_data, tmp_path):
     result = predictions.score_file(_jsonl(tmp_path / "gt.jsonl", items), records)
     assert (result["pr@0.9"], result["cum_iou"], result["parse_rate"]) == (1.0, 1.0, 1.0)
     assert (result["n"], result["missing"], result["preset"]) == (7422, 0, "dior_rsvg")
+
+
+def test_pixel_boxes_declared_norm100_are_counted_outside_the_frame_with_a_warning(tmp_path):
+    """The classic convention mistake: the boxes are pixels, ``coords`` says norm100. Every
+    metric drops, and the count of boxes outside the frame says why (in the JSON too)."""
+    root = tmp_path / "big"
+    root.mkdir()
+    rows = [{"image": i, "expression": e, "bbox": [8 * v for v in b]} for i, e, b in ROWS]
+    (root / "test.json").write_text(json.dumps(rows))  # 800 x 800 images, pixel boxes
+    records = load_benchmark("records", root, "test", dataset="custom", image_size=(800, 800))
+    path = tmp_path / "preds.jsonl"
+    lines = [{"id": f"custom/test/{i}", "bbox": r["bbox"]} for i, r in enumerate(rows)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert predictions.score_file(path, records)["outside_frame"] == 0
+    with pytest.warns(
+        UserWarning, match=r"^6 of 6 boxes lie outside the norm100 frame: is --coords right\?"
+    ):
+        result = predictions.score_file(path, records, coords="norm100")
+    assert result["outside_frame"] == 6
+    assert predictions.result_json(result)["outside_frame"] == 6

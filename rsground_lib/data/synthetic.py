@@ -254,8 +254,11 @@ def make_records(
     :func:`make_example` for the keyword arguments) and the summed generation statistics."""
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
         raise ValueError(f"n: expected a non-negative integer; got {n!r}")
-    if not isinstance(start, (int, np.integer)) or start < 0:
+    if not isinstance(start, (int, np.integer)) or isinstance(start, bool) or start < 0:
         raise ValueError(f"start: expected a non-negative integer; got {start!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer; got {seed!r}")
+    image_wh(kwargs.get("image_size", SMOKE_IMAGE_SIZE))  # checked even when n is 0
     total = GenerationStats()
     records = []
     for index in range(int(start), int(start) + int(n)):

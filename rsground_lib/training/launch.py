@@ -20,12 +20,9 @@ import argparse
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from rsground_lib.config import help_field, parse_config
+from rsground_lib.config import help_field, load_recipe, parse_config
 from rsground_lib.training import rft, sft
 
 STAGES: tuple[str, ...] = ("sft", "rft")
@@ -46,18 +43,10 @@ class RecipeScenes:
 
 
 def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
-    """A recipe file: YAML with ``stage`` (:data:`STAGES`), ``scenes``
-    (:class:`RecipeScenes` fields) and ``config`` (the stage config's fields) and nothing
-    else; errors name the file and the key."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such recipe file") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with stage, scenes and config")
+    """A recipe file (:func:`rsground_lib.config.load_recipe`: YAML or JSON) with ``stage``
+    (:data:`STAGES`), ``scenes`` (:class:`RecipeScenes` fields) and ``config`` (the stage
+    config's fields) and nothing else; errors name the file and the key."""
+    data = load_recipe(path)
     unknown = sorted(set(data) - {"stage", "scenes", "config"})
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)} (stage, scenes, config)")

@@ -541,6 +541,24 @@ def json_undecodable(value: Any) -> str | None:
     return None
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, pairs: list):
+        super().__init__(key)
+        self.key, self.pairs = key, dict(pairs)
+
+
+def _unique_keys(pairs: list) -> dict:
+    """``object_pairs_hook`` of :func:`read_json_list`: a key given twice in one object is an
+    error (``json`` keeps the last silently: a record with two ``"bbox"`` keys would be read
+    with the second)."""
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key, pairs)
+        seen[key] = value
+    return seen
+
+
 def read_json_list(path: Path) -> list[Any]:
     """The JSON list in ``path``, which must hold at least one record.
 
@@ -555,7 +573,12 @@ def read_json_list(path: Path) -> list[Any]:
     """
     text = read_text(path, "a JSON list of records")
     try:
-        data = json.loads(text, parse_int=_json_int)
+        data = json.loads(text, parse_int=_json_int, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as dup:
+        raise ValueError(
+            f"{path}: an object holds the key {dup.key!r} twice ({shown(dup.pairs)}); JSON keeps "
+            "only the last one, so the record would be read wrong: remove one"
+        ) from None
     except json.JSONDecodeError as err:
         found = _SURROGATE.match(err.doc, err.pos) if isinstance(err.doc, str) else None
         cause = _describe_surrogate(found.group()) if found is not None else err.msg
