@@ -644,30 +644,22 @@ def test_a_null_value_and_an_unknown_registry_name_are_refused_when_the_profile_
     later; a reward or real split that no registry holds is refused before any chapter runs
     (not after the CoT-SFT chapter's 15 minutes); a numeric string gets the YAML hint."""
     path = tmp_path / "smoke.yml"
-    path.write_text("learning_rate:\n")
-    with pytest.raises(
-        ProfileError,
-        match=r"smoke.yml: learning_rate is null \(an empty value in YAML\); the chapter declares float",
-    ):
-        profiles.resolve_parameters(path, CHAPTERS)
-    path.write_text("learning_rate: 1e-5\n")
-    with pytest.raises(
-        ProfileError, match=r"learning_rate = '1e-5' \(str\).*YAML 1.1 reads 1e-5 as a string"
-    ):
-        profiles.resolve_parameters(path, CHAPTERS)
     chapters = {"04_rft": {"reward_funcs": Parameter("reward_funcs", ["iou"], "list", "list: r"),
                            "real_splits": Parameter("real_splits", [], "list", "list: s")}}  # fmt: skip
-    path.write_text("reward_funcs: [format, iou_reward]\n")
-    with pytest.raises(
-        ProfileError,
-        match=r"reward_funcs: unknown name\(s\) 'iou_reward'; rsground_lib.rewards.REWARDS has .*format.*iou",
-    ):
-        profiles.resolve_parameters(path, chapters)
-    path.write_text("chapters: {04_rft: {real_splits: [DIOR-RSVG tset]}}\n")
-    with pytest.raises(
-        ProfileError, match=r"chapters.04_rft.real_splits: unknown name\(s\) 'DIOR-RSVG tset'"
-    ):
-        profiles.resolve_parameters(path, chapters)
+    cases = [
+        ("learning_rate:\n", CHAPTERS,
+         r"smoke.yml: learning_rate is null \(an empty value in YAML\); the chapter declares float"),
+        ("learning_rate: 1e-5\n", CHAPTERS,
+         r"learning_rate = '1e-5' \(str\).*YAML 1.1 reads 1e-5 as a string"),
+        ("reward_funcs: [format, iou_reward]\n", chapters,
+         r"reward_funcs: unknown name\(s\) 'iou_reward'; rsground_lib.rewards.REWARDS has .*format.*iou"),
+        ("chapters: {04_rft: {real_splits: [DIOR-RSVG tset]}}\n", chapters,
+         r"chapters.04_rft.real_splits: unknown name\(s\) 'DIOR-RSVG tset'"),
+    ]  # fmt: skip
+    for text, declared, message in cases:
+        path.write_text(text)
+        with pytest.raises(ProfileError, match=message):
+            profiles.resolve_parameters(path, declared)
     path.write_text("reward_funcs: [format, iou]\nreal_splits: [DIOR-RSVG test]\n")
     assert profiles.resolve_parameters(path, chapters)["04_rft"]["reward_funcs"] == [
         "format",

@@ -46,12 +46,13 @@ def test_the_full_recipes_train_what_the_full_profile_trains(name, chapter):
 
 def test_a_recipe_is_strict(tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text("stage: sft\nscenes: {}\nconfig: {}\nepochs: 3\n")
-    with pytest.raises(ValueError, match=r"r.yaml: unknown key\(s\) epochs"):
-        launch.read_recipe(path)
-    path.write_text("stage: dpo\n")
-    with pytest.raises(ValueError, match=r"r.yaml: stage: expected one of \('sft', 'rft'\)"):
-        launch.read_recipe(path)
+    for text, message in (
+        ("stage: sft\nscenes: {}\nconfig: {}\nepochs: 3\n", r"r.yaml: unknown key\(s\) epochs"),
+        ("stage: dpo\n", r"r.yaml: stage: expected one of \('sft', 'rft'\)"),
+    ):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            launch.read_recipe(path)
     path.write_text("stage: sft\nscenes: {num_scenes: 3}\n")
     with pytest.raises(ValueError, match="num_scenes"):
         launch.run_recipe(launch.read_recipe(path))
