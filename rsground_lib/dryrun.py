@@ -84,7 +84,7 @@ CHAPTER_MODEL_PARAMETERS: dict[str, str] = {
     "03_cot_sft": "model_name_or_path",
     "05_evaluation": "model_name_or_path",
 }
-"""The chapters whose start model the dry run replace by the start checkpoint (the full
+"""The chapters whose start model the dry run replaces by its start checkpoint (the full
 profile's Qwen/Qwen2.5-VL-3B-Instruct), and the parameter that names it."""
 
 CODE_PATH_KEYS: tuple[str, ...] = (
