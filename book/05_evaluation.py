@@ -44,6 +44,7 @@ gallery_size = 3  # int ≥ 1: successes and failures drawn each
 data_root = ""  # str: folder holding the real benchmarks; "" means $RSGROUND_DATA (may be unset)
 real_splits = []  # list: real splits (rsground_lib.data.benchmarks.REAL_SPLITS labels) the last checkpoint is scored on; [] none (the tiny models read 64-px toy scenes)
 real_limit = 0  # int ≥ 0: only the first N records of each real split; 0 means all
+reuse_finished = False  # bool: a prediction file of the same checkpoint (weights hash) and settings is continued, not redone (for re-runs of make reproduce)
 
 # %%
 import json
@@ -81,7 +82,7 @@ files, links = {}, {}
 for name, where in checkpoints.items():
     model, processor = models.load_model(where)
     files[name] = run_dir / "predictions" / f"{name.replace(' ', '_').lower()}.jsonl"
-    evaluation.predict(model, processor, records, files[name], batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style, model_name=name, checkpoint=where, progress=False, resume=False)
+    evaluation.predict(model, processor, records, files[name], batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style, model_name=name, checkpoint=where, progress=False, resume="matching" if reuse_finished else False)
     links[name] = {"test": evaluation.score_texts(records, [line["completion"] for line in evaluation.read_prediction_lines(files[name])], processor)[0]}
 scored = {name: predictions.score_file(path, records) for name, path in files.items()}
 lines = {name: evaluation.read_prediction_lines(path) for name, path in files.items()}
@@ -187,7 +188,7 @@ report.show_table(pd.DataFrame({"language-only prior, DIOR-RSVG test": {k: prior
 # and their answers on 800-pixel aerial images would measure nothing.
 
 # %%
-real_scores, real_notes = evaluation.score_real_splits(checkpoints[list(checkpoints)[-1]], paths.data_root(data_root or None), real_splits, run_dir / "real", limit=real_limit, batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style)
+real_scores, real_notes = evaluation.score_real_splits(checkpoints[list(checkpoints)[-1]], paths.data_root(data_root or None), real_splits, run_dir / "real", limit=real_limit, resume="matching" if reuse_finished else False, batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style)
 report.write_json(run_dir / "real_metrics.json", real_scores)
 glue("real_scored", ", ".join(real_scores) or ("none: no real split is named on this profile" if not real_splits else "none found (" + "; ".join(real_notes) + ")"), display=False)
 report.glue_status("evaluation", f"built; {len(files)} checkpoints predicted and scored on {num_test} {scenes} test scenes in this run; real benchmarks: " + (f"{', '.join(real_scores)} scored" if real_scores else "none scored on this profile" if not real_splits else "none scored (not found)"))

@@ -621,6 +621,15 @@ def prediction_settings(
     }
 
 
+def _same_settings(out_path: Path, settings: dict) -> bool:
+    """Whether ``out_path``'s run record exists and equals ``settings``."""
+    record = run_record_path(out_path)
+    try:
+        return record.is_file() and json.loads(record.read_text(encoding="utf-8")) == settings
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False  # a broken record is no run to continue: start over
+
+
 def _check_same_settings(out_path: Path, settings: dict) -> None:
     """A resumed file must continue the run that wrote it: its :func:`run_record_path`
     exists and equals ``settings``, else a ValueError saying what differs."""
@@ -792,7 +801,7 @@ def predict(
     model_name: str = "",
     progress: bool = True,
     backend: str = "transformers",
-    resume: bool = True,
+    resume: bool | str = True,
     checkpoint: str | os.PathLike | None = None,
 ) -> dict:
     """Greedy predictions of ``model`` for ``records``, written to the JSONL file ``out_path``
@@ -814,7 +823,9 @@ def predict(
     the first line (:func:`run_record_path`, :func:`prediction_settings`: ``checkpoint``
     with the sha256 of its weights when it is a local folder, the prompt style, the token
     budget, the backend); resuming with other settings is a ValueError that says what
-    differs (``resume=False`` starts over). A file that is not a predictions file — a line
+    differs (``resume=False`` starts over; ``resume="matching"`` continues a file of the
+    same run and starts over otherwise — a chapter re-executed by ``make reproduce`` keeps
+    hours of predictions of an unchanged checkpoint). A file that is not a predictions file — a line
     that is not one of :data:`PREDICTION_KEYS`'s lines — is refused in both modes and left
     as it is.
 
@@ -850,6 +861,14 @@ def predict(
     rows, valid_bytes, truncated = [], 0, False
     if out_path.exists():  # whatever the mode: a file that is not ours is refused, untouched
         rows, valid_bytes, truncated = _scan_predictions(out_path, strict=True)
+    if resume not in (True, False, "matching"):
+        raise ValueError(f"predict: resume must be True, False or 'matching'; got {resume!r}")
+    if resume == "matching":  # the same run on a superset of its records, else start over
+        resume = (
+            bool(rows)
+            and _same_settings(out_path, settings)
+            and all(r["id"] in index for r in rows)
+        )
     if resume and rows:
         _check_same_settings(out_path, settings)
         unknown = [r["id"] for r in rows if r["id"] not in index]
@@ -1081,12 +1100,13 @@ def score_real_splits(
     out_dir: str | os.PathLike,
     *,
     limit: int = 0,
+    resume: bool | str = False,
     **predict_kwargs,
 ) -> tuple[dict[str, dict], list[str]]:
     """``(scores, notes)``: ``checkpoint``'s predictions on each real split named in
     ``labels`` (:data:`rsground_lib.data.benchmarks.REAL_SPLITS`, read from ``data_root``;
     the first ``limit`` records when ``limit`` > 0), written to ``out_dir/<label>.jsonl`` by
-    :func:`predict` (fresh files) and scored by :func:`rsground_lib.predictions.score_file`
+    :func:`predict` (``resume`` as there; fresh files by default) and scored by :func:`rsground_lib.predictions.score_file`
     in original pixels with the split's preset; ``notes`` says which splits were not found,
     and which were found without any of their images (annotations only, as in the test
     data of this project: not scored). Some images present and others missing is an error
@@ -1124,7 +1144,7 @@ def score_real_splits(
             processor,
             records,
             path,
-            resume=False,
+            resume=resume,
             progress=False,
             checkpoint=checkpoint,
             **predict_kwargs,

@@ -271,3 +271,25 @@ def test_predict_without_resume_starts_a_fresh_file(tmp_path):
         "fresh/1",
         "fresh/2",
     ]
+
+
+def test_matching_resume_continues_the_same_run_and_restarts_another(tiny, tmp_path):
+    """``resume="matching"`` (a chapter re-executed by ``make reproduce``): the same checkpoint
+    and settings continue the file (nothing generated again); other settings, or a file of
+    records that are no longer asked for, start it over instead of failing."""
+    model, processor = tiny
+    records = make_records(4)
+    out = tmp_path / "p.jsonl"
+    kw = dict(batch_size=4, progress=False, checkpoint=str(CHECKPOINT), **GEN)
+    first = evaluation.predict(model, processor, records[:3], out, resume="matching", **kw)
+    assert (first["generated"], first["resumed"]) == (3, 0)
+    again = evaluation.predict(model, processor, records, out, resume="matching", **kw)
+    assert (again["generated"], again["resumed"], again["done"]) == (1, 3, 4)
+    other = evaluation.predict(model, processor, records, out, resume="matching",
+                               **{**kw, "max_new_tokens": GEN["max_new_tokens"] + 1})  # fmt: skip
+    assert (other["generated"], other["resumed"]) == (4, 0)
+    fewer = evaluation.predict(model, processor, records[1:], out, resume="matching",
+                               **{**kw, "max_new_tokens": GEN["max_new_tokens"] + 1})  # fmt: skip
+    assert (fewer["generated"], fewer["resumed"]) == (3, 0)  # t/0 is no longer asked for
+    with pytest.raises(ValueError, match="resume must be True, False or 'matching'"):
+        evaluation.predict(model, processor, records, out, resume="yes", **kw)
