@@ -72,7 +72,8 @@ class BookResult:
     html_index: Path | None = None
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
+    """The book pipeline's progress line, flushed (the default ``log`` of :func:`build_book`)."""
     print(message, flush=True)
 
 
@@ -309,7 +310,7 @@ def build_book(
     html: bool = True,
     build_root: Path | None = None,
     overrides: dict[str, Any] | None = None,
-    log: Callable[[str], None] = _say,
+    log: Callable[[str], None] = say,
 ) -> BookResult:
     """Execute the chapters on a profile and build the HTML book.
 

@@ -229,24 +229,22 @@ def run(
     html: bool = True,
     runs_root: str | os.PathLike | None = None,
     build_root: Path | None = None,
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], None] = bookbuild.say,
 ) -> bookbuild.BookResult:
     """``make dryrun``: build the start checkpoint if needed, then execute the book on
     :data:`PROFILE` with the chapters starting from it (``chapters`` restricts, as in
     :func:`rsground_lib.bookbuild.build_book`)."""
-    say = log or (lambda message: print(message, flush=True))
     folder = model_folder(runs_root)
     if not (folder / "config.json").is_file():
-        say(f"[{PROFILE}] building the start checkpoint {folder} (about 3 min on 2 cores) ...")
+        log(f"[{PROFILE}] building the start checkpoint {folder} (about 3 min on 2 cores) ...")
     ensure_model(runs_root)
-    kwargs = {"log": log} if log else {}
     return bookbuild.build_book(
         PROFILE,
         chapters=chapters,
         html=html,
         build_root=build_root,
         overrides=model_overrides(folder),
-        **kwargs,
+        log=log,
     )
 
 

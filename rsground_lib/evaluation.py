@@ -621,38 +621,23 @@ def prediction_settings(
     }
 
 
-def _same_settings(out_path: Path, settings: dict) -> bool:
-    """Whether ``out_path``'s run record exists and equals ``settings``."""
-    record = run_record_path(out_path)
-    try:
-        return record.is_file() and json.loads(record.read_text(encoding="utf-8")) == settings
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False  # a broken record is no run to continue: start over
-
-
-def _check_same_settings(out_path: Path, settings: dict) -> None:
-    """A resumed file must continue the run that wrote it: its :func:`run_record_path`
-    exists and equals ``settings``, else a ValueError saying what differs."""
+def _settings_differences(out_path: Path, settings: dict) -> str | None:
+    """Why the predictions in ``out_path`` cannot be continued with ``settings`` — its
+    :func:`run_record_path` is missing, broken, or records other settings (each difference
+    named) — or None when they can."""
     record = run_record_path(out_path)
     if not record.is_file():
-        raise ValueError(
-            f"{out_path}: holds predictions but no record of what wrote them ({record.name} is "
-            "missing): they cannot be continued safely; start over (--fresh) or choose another -o"
-        )
+        return f"no record of what wrote them ({record.name} is missing)"
     try:
         before = json.loads(record.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{record}: not JSON ({exc}); start over (--fresh)") from exc
+        return f"{record.name} is not JSON ({exc})"
     differ = [
         f"{key} {before.get(key)!r} → now {value!r}"
         for key, value in settings.items()
         if before.get(key) != value
     ]
-    if differ:
-        raise ValueError(
-            f"{out_path}: written by another run ({'; '.join(differ)}); continuing would mix "
-            "two models' answers: start over (--fresh) or choose another -o"
-        )
+    return f"written by another run ({'; '.join(differ)})" if differ else None
 
 
 def _record_ids(records) -> list:
@@ -846,6 +831,8 @@ def predict(
         raise ValueError(f"predict: backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if batch_size < 1:
         raise ValueError(f"predict: batch_size must be >= 1; got {batch_size}")
+    if resume not in (True, False, "matching"):
+        raise ValueError(f"predict: resume must be True, False or 'matching'; got {resume!r}")
     generate_batch = _BATCH_GENERATORS[backend]
     t0 = time.perf_counter()
     out_path = Path(out_path)
@@ -861,16 +848,15 @@ def predict(
     rows, valid_bytes, truncated = [], 0, False
     if out_path.exists():  # whatever the mode: a file that is not ours is refused, untouched
         rows, valid_bytes, truncated = _scan_predictions(out_path, strict=True)
-    if resume not in (True, False, "matching"):
-        raise ValueError(f"predict: resume must be True, False or 'matching'; got {resume!r}")
+    why_not = _settings_differences(out_path, settings) if rows and resume else None
     if resume == "matching":  # the same run on a superset of its records, else start over
-        resume = (
-            bool(rows)
-            and _same_settings(out_path, settings)
-            and all(r["id"] in index for r in rows)
-        )
+        resume = bool(rows) and why_not is None and all(r["id"] in index for r in rows)
     if resume and rows:
-        _check_same_settings(out_path, settings)
+        if why_not is not None:
+            raise ValueError(
+                f"{out_path}: {why_not}; continuing could mix two models' answers: start over "
+                "(--fresh) or choose another -o"
+            )
         unknown = [r["id"] for r in rows if r["id"] not in index]
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:5])

@@ -58,6 +58,7 @@ Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import json
 import math
@@ -644,6 +645,17 @@ def hub_fetch_hint(name: str, err: Exception) -> str:
     )
 
 
+@contextlib.contextmanager
+def _naming_the_hub_id(name: str):
+    """Loading a hub id (not a local folder): an OSError becomes :func:`hub_fetch_hint`'s."""
+    try:
+        yield
+    except OSError as err:
+        if checkpoints.checkpoint_folder(name) is not None:
+            raise
+        raise OSError(hub_fetch_hint(name, err)) from err
+
+
 def load_processor(name_or_path: str | os.PathLike):
     """The processor of a checkpoint (folder or hub id) through ``AutoProcessor``.
 
@@ -653,12 +665,8 @@ def load_processor(name_or_path: str | os.PathLike):
     (no video part).
     """
     name = resolve_checkpoint(name_or_path, weights=False)
-    try:
+    with _naming_the_hub_id(name):
         return _load_processor(name)
-    except OSError as err:
-        if checkpoints.checkpoint_folder(name) is not None:
-            raise
-        raise OSError(hub_fetch_hint(name, err)) from err
 
 
 def _load_processor(name: str):
@@ -782,13 +790,9 @@ def load_model(
     elif isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     name = resolve_checkpoint(name_or_path, weights=True)
-    try:
+    with _naming_the_hub_id(name):
         processor = _load_processor(name)
         model = AutoModelForImageTextToText.from_pretrained(name, dtype=dtype)
-    except OSError as err:
-        if checkpoints.checkpoint_folder(name) is not None:
-            raise
-        raise OSError(hub_fetch_hint(name, err)) from err
     model.to(device)
     model.eval()
     return model, processor

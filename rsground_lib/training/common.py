@@ -303,32 +303,28 @@ def finished_run(out: Path, config: dict, records) -> dict | None:
     path = Path(out) / "train.json"
     if not path.is_file() or not (Path(out) / "model.safetensors").is_file():
         return None
+    done = _read_record(path)
+    return done if _same_config_and_data(done, config, records) else None
+
+
+def _read_record(path: Path) -> dict:
     try:
-        done = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON ({exc}); delete the run folder to retrain") from exc
-    same_config = done.get("config") == json.loads(json.dumps(config))
-    if same_config and done.get("data_fingerprint") == data_fingerprint(records):
-        return done
-    return None
+
+
+def _same_config_and_data(recorded: dict, config: dict, records) -> bool:
+    """Whether a run's record (``train.json`` or :data:`START_RECORD`) holds this ``config``
+    (as ``to_dict()`` gives it) and these records' :func:`data_fingerprint`."""
+    return recorded.get("config") == json.loads(json.dumps(config)) and recorded.get(
+        "data_fingerprint"
+    ) == data_fingerprint(records)
 
 
 START_RECORD = "train_start.json"
 """File a stage writes into its run folder when it starts training: its config and data
 fingerprint, so that a later call knows whether the trainer checkpoints there are its own."""
-
-
-def _same_start(out: Path, config: dict, records) -> bool:
-    path = Path(out) / START_RECORD
-    if not path.is_file():
-        return False
-    try:
-        started = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON ({exc}); delete the run folder to retrain") from exc
-    return started.get("config") == json.loads(json.dumps(config)) and started.get(
-        "data_fingerprint"
-    ) == data_fingerprint(records)
 
 
 def plan_run(
@@ -354,8 +350,10 @@ def plan_run(
         if done is not None:
             return "reuse", done
         last = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if last is not None and _same_start(out, config, records):
-            return "resume", None
+        start = out / START_RECORD
+        if last is not None and start.is_file():
+            if _same_config_and_data(_read_record(start), config, records):
+                return "resume", None
     state = PartialState()  # under accelerate launch: every process decides, one writes
     state.wait_for_everyone()
     if state.is_main_process:
@@ -382,11 +380,6 @@ def is_main_process() -> bool:
     """Whether this process writes the run's files: always in one process; under
     ``accelerate launch`` / ``torchrun`` only the main one (:class:`accelerate.PartialState`)."""
     return PartialState().is_main_process
-
-
-def wait_for_everyone() -> None:
-    """A barrier across the processes of ``accelerate launch`` (nothing in one process)."""
-    PartialState().wait_for_everyone()
 
 
 VISION_PARTS: tuple[str, ...] = ("vision_model", "visual", "connector", "multi_modal_projector")
