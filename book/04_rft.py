@@ -72,7 +72,18 @@ import json
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import archive, consistency, evaluation, models, paths, plotting, report, rewards
+from rsground_lib import (
+    advantages,
+    archive,
+    consistency,
+    evaluation,
+    generation,
+    models,
+    paths,
+    plotting,
+    report,
+    rewards,
+)
 from rsground_lib.training import common, rft, sft
 
 run_dir = paths.run_dir(profile, "04_rft", runs_root or None)
@@ -94,11 +105,11 @@ report.profile_banner(profile)
 
 # %%
 model, processor = models.load_model(start)
-groups = rft.sample_groups(model, processor, train_records[:num_probe_prompts], num_generations=num_generations, temperature=temperature, max_new_tokens=max_completion_length, prompt_style=prompt_style, seed=seed)
+groups = generation.sample_groups(model, processor, train_records[:num_probe_prompts], num_generations=num_generations, temperature=temperature, max_new_tokens=max_completion_length, prompt_style=prompt_style, seed=seed)
 del model  # the trainer loads its own copy: free the memory for it
 models.free_memory()
-group_rewards = rft.group_rewards(groups, list(rewards.REWARDS))
-starvation = pd.DataFrame({name: {"groups with all-equal rewards": rft.all_equal_fraction(r), "mean reward": r.mean()} for name, r in group_rewards.items()}).T
+group_rewards = rewards.group_rewards(groups, list(rewards.REWARDS))
+starvation = pd.DataFrame({name: {"groups with all-equal rewards": advantages.all_equal_fraction(r), "mean reward": r.mean()} for name, r in group_rewards.items()}).T
 report.write_json(run_dir / "starvation.json", starvation.to_dict(orient="index"))
 report.show_table(starvation)
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rsground_lib import consistency
+
 TRL_EPS = 1e-4
 """TRL's constant in ``A / (std + eps)``."""
 
@@ -84,17 +86,32 @@ def group_advantages(
     return np.nan_to_num(adv, nan=0.0)
 
 
-def weighted_advantages(advantages, weights) -> np.ndarray:
-    """Scale each group's advantages ``(B, G)`` by its consistency weight ``(B,)`` — the
-    spatial-consistency guided update (our reading of the paper). A weight that is NaN,
-    infinite or negative is a ValueError naming its group (it would silently turn the
-    group's update into NaN or reverse it)."""
-    a = np.asarray(advantages, dtype=np.float64)
+def all_equal_fraction(rewards_grouped: np.ndarray) -> float:
+    """The share of groups ``(B, G)`` whose rewards are all equal (to float tolerance, as TRL's
+    ``frac_reward_zero_std``): groups with no advantage, hence no learning signal."""
+    r = np.asarray(rewards_grouped, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] == 0:
+        raise ValueError(f"rewards_grouped: expected (B, G) with B >= 1; got shape {r.shape}")
+    spread = np.nanmax(r, axis=1) - np.nanmin(r, axis=1)
+    return float(np.mean(np.isclose(spread, 0.0, atol=1e-8)))
+
+
+def apply_group_weights(advantages, weights, *, num_generations: int, process_index: int = 0):
+    """This process's advantages ``(n,)`` (TRL's, already sliced to the process: a torch
+    tensor or an array) multiplied by their groups' consistency weights ``(B,)`` — the
+    spatial-consistency guided update (our reading of the paper).
+
+    Groups are ``num_generations`` consecutive completions of the step, gathered across
+    processes in TRL's order (process 0's ``n`` rows, then process 1's, …), so a group may
+    span two processes; each completion gets its group's weight and this process keeps rows
+    ``process_index·n … (process_index+1)·n``, the slice TRL takes of the advantages. A
+    weight that is NaN, infinite or negative is a ValueError naming its group (it would
+    silently turn the group's update into NaN or reverse it); fewer gathered completions than
+    the slice needs is a ValueError too."""
     w = np.asarray(weights, dtype=np.float64)
-    if a.ndim != 2 or w.shape != (a.shape[0],):
-        raise ValueError(
-            f"expected advantages (B, G) and weights (B,); got {a.shape} and {w.shape}"
-        )
+    n = int(advantages.shape[0])
+    if w.ndim != 1:
+        raise ValueError(f"weights: expected (B,), one per group; got shape {w.shape}")
     bad = ~(np.isfinite(w) & (w >= 0))
     if bad.any():
         g = int(np.flatnonzero(bad)[0])
@@ -102,4 +119,52 @@ def weighted_advantages(advantages, weights) -> np.ndarray:
             f"weights[{g}] = {w[g]}: a consistency weight must be a finite number >= 0 "
             "(consistency.update_weight gives values in [w_min, 1])"
         )
-    return a * w[:, None]
+    if (process_index + 1) * n > w.shape[0] * num_generations:
+        raise ValueError(
+            f"process {process_index} holds {n} advantages but only "
+            f"{w.shape[0] * num_generations} completions were gathered"
+        )
+    per_completion = np.repeat(w, num_generations)[process_index * n : (process_index + 1) * n]
+    if hasattr(advantages, "new_tensor"):  # a torch tensor: the factor on its dtype and device
+        return advantages * advantages.new_tensor(per_completion)
+    return np.asarray(advantages, dtype=np.float64) * per_completion
+
+
+def weight_local_advantages(
+    advantages,
+    boxes_all,
+    sizes_all,
+    *,
+    num_generations: int,
+    process_index: int,
+    kappa: float,
+    w_min: float,
+    score: str = "center_dispersion",
+):
+    """``(weighted, scores, weights)``: what :class:`rsground_lib.training.rft.
+    ConsistencyGRPOTrainer` does to each step's advantages. ``boxes_all`` ``(N, 4)`` are the
+    parsed boxes of every completion of the step, gathered across processes in TRL's order
+    (NaN rows unparsable), ``sizes_all`` ``(N, 2)`` their model-input sizes; each group's
+    coherence score and weight are :func:`rsground_lib.consistency.group_weights` and
+    :func:`apply_group_weights` scales this process's ``advantages`` by them. Our reading of
+    the paper (design page, "Rewards and the consistency weight")."""
+    boxes_all = np.asarray(boxes_all, dtype=np.float64)
+    sizes_all = np.asarray(sizes_all, dtype=np.float64)
+    if sizes_all.shape != (boxes_all.shape[0], 2):
+        raise ValueError(
+            f"sizes_all: expected ({boxes_all.shape[0]}, 2), one size per completion; got {sizes_all.shape}"
+        )
+    n = int(advantages.shape[0])
+    if (process_index + 1) * n > boxes_all.shape[0]:
+        raise ValueError(
+            f"process {process_index} holds {n} advantages but only {boxes_all.shape[0]} "
+            "completions were gathered"
+        )
+    groups = consistency.groups_from_flat(boxes_all, num_generations)
+    scores, weights = consistency.group_weights(
+        groups, sizes_all[::num_generations], kappa=kappa, w_min=w_min, score=score
+    )
+    weighted = apply_group_weights(
+        advantages, weights, num_generations=num_generations, process_index=process_index
+    )
+    return weighted, scores, weights

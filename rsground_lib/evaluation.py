@@ -1,12 +1,11 @@
 """Evaluation: greedy answers of a model, scored by the scoring core with the chance levels
 beside them, and scene-by-scene comparisons of models.
 
-* :func:`generate_answers` — batched greedy generation (left padding), each answer parsed
-  by :func:`rsground_lib.prompts.parse_answer` (boxes in model-input pixels);
 * :func:`score_grounding` — boxes in ORIGINAL pixels against the records: the metrics of
   :func:`rsground_lib.metrics.grounding_metrics` (``pr@0.5`` …, ``mean_iou``, ``cum_iou``,
   ``parse_rate``) plus quadrant and pick accuracy and their chance levels;
-* :func:`evaluate` — both, plus whether the answer follows the model's own reasoning;
+* :func:`evaluate` — a model's greedy answers (:func:`rsground_lib.generation.generate_answers`)
+  scored so, plus whether the answer follows the model's own reasoning;
 * :func:`evaluate_splits` and :func:`paired_comparisons` — every model on every split, and
   each model against a reference on the same scenes (exact McNemar test);
 * :func:`predict` — the same batched greedy generation written to a JSONL file line by line
@@ -14,8 +13,8 @@ beside them, and scene-by-scene comparisons of models.
   JSON beside it; :func:`read_prediction_lines` reads such a file back (to score one against a benchmark,
   :mod:`rsground_lib.predictions`).
 
-torch (and tqdm) are imported inside the generating functions only, so scoring predictions
-needs no deep-learning stack.
+torch (and tqdm) are imported inside the generating functions only (here and in
+:mod:`rsground_lib.generation`), so scoring predictions needs no deep-learning stack.
 
 Book chapter: "Evaluation" (``book/05_evaluation.py``); the CoT-SFT and RFT chapters use it.
 """
@@ -37,7 +36,7 @@ from PIL import Image
 from rsground_lib import (
     boxes,
     checkpoints,
-    conversation,
+    generation,
     metrics,
     models,
     predictions,
@@ -48,252 +47,6 @@ from rsground_lib.data import base_scenes, benchmarks, synthetic
 
 CHANCE_QUADRANT = 0.25
 """The chance level of the quadrant accuracy: a centre drawn uniformly at random."""
-
-
-def generate_answers(
-    model,
-    processor,
-    records: Sequence[dict],
-    *,
-    batch_size: int = 32,
-    max_new_tokens: int = 24,
-    prompt_style: str = "full",
-) -> tuple[list[str], list[list[float] | None]]:
-    """Greedy completions of ``model`` for ``records`` (the prompt of
-    :func:`rsground_lib.conversation.grounding_example` in ``prompt_style``), ``batch_size``
-    at a time with left padding, and their parsed boxes in model pixels (``None`` when
-    unparsable). The model's training mode is restored afterwards."""
-    texts_out: list[str] = []
-    parsed: list[list[float] | None] = []
-    was_training = model.training
-    model.eval()
-    for i in range(0, len(records), batch_size):
-        texts = _generate_batch(
-            model,
-            processor,
-            records[i : i + batch_size],
-            max_new_tokens=max_new_tokens,
-            prompt_style=prompt_style,
-        )
-        for text in texts:
-            texts_out.append(text)
-            parsed.append(prompts.parse_answer(text))
-    if was_training:
-        model.train()
-    return texts_out, parsed
-
-
-def _greedy_new_tokens(
-    model,
-    processor,
-    records: Sequence[dict],
-    *,
-    max_new_tokens: int,
-    prompt_style: str,
-    logits_processor=None,
-):
-    """The new token ids ``(batch, steps)`` of greedy generation for one batch of records (the
-    model already in eval mode): the prompts of :func:`rsground_lib.conversation.
-    grounding_example` left-padded together (:func:`rsground_lib.conversation.prompt_inputs`),
-    ``model.generate`` with the KV cache and the optional ``logits_processor`` list."""
-    import torch  # the deep-learning stack stays optional for scoring (module docstring)
-
-    examples = [
-        conversation.grounding_example(r, processor, prompt_style=prompt_style) for r in records
-    ]
-    enc = conversation.prompt_inputs(processor, examples).to(model.device)
-    with torch.no_grad():
-        out = model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            use_cache=True,
-            logits_processor=logits_processor,
-        )
-    return out[:, enc["input_ids"].shape[1] :]
-
-
-def _generate_batch(
-    model, processor, records: Sequence[dict], *, max_new_tokens: int, prompt_style: str
-) -> list[str]:
-    """The greedy completions of one batch of records (:func:`_greedy_new_tokens`), decoded
-    without special tokens. The ``"transformers"`` backend of :func:`predict` and the loop of
-    :func:`generate_answers`."""
-    new = _greedy_new_tokens(
-        model, processor, records, max_new_tokens=max_new_tokens, prompt_style=prompt_style
-    )
-    tok = processor.tokenizer
-    return [tok.decode(row, skip_special_tokens=True) for row in new]
-
-
-def generate_text(
-    model,
-    processor,
-    user_texts: Sequence[str],
-    *,
-    batch_size: int = 64,
-    max_new_tokens: int = 48,
-) -> list[str]:
-    """Greedy completions of ``model`` for text-only prompts (one user turn each, no image,
-    through the processor's chat template with the generation prompt), ``batch_size`` at a
-    time with left padding, decoded without special tokens. The held-out check of the tiny
-    base's text skills (:mod:`rsground_lib.data.text_skills`). The model's training mode is
-    restored afterwards."""
-    import torch
-
-    if batch_size < 1:
-        raise ValueError(f"generate_text: batch_size must be >= 1; got {batch_size}")
-    tok = processor.tokenizer
-    was_training = model.training
-    model.eval()
-    out: list[str] = []
-    try:
-        for i in range(0, len(user_texts), batch_size):
-            texts = [
-                processor.apply_chat_template(
-                    [{"role": "user", "content": [{"type": "text", "text": str(t)}]}],
-                    add_generation_prompt=True,
-                    tokenize=False,
-                )
-                for t in user_texts[i : i + batch_size]
-            ]
-            enc = tok(
-                texts, return_tensors="pt", padding=True, padding_side="left",
-                add_special_tokens=False,
-            ).to(model.device)  # fmt: skip
-            with torch.no_grad():
-                gen = model.generate(
-                    **enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True
-                )
-            out.extend(
-                tok.decode(row, skip_special_tokens=True)
-                for row in gen[:, enc["input_ids"].shape[1] :]
-            )
-    finally:
-        if was_training:
-            model.train()
-    return out
-
-
-def _token_at(tok, ids: Sequence[int], char_pos: int) -> int:
-    """The index of the token of ``ids`` that holds character ``char_pos`` of their decoded
-    text: the first token whose decoded prefix is longer than ``char_pos`` (binary search over
-    prefix decodes, which grow with the prefix); the last token when none is."""
-    lo, hi = 0, len(ids)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if len(tok.decode(ids[: mid + 1], skip_special_tokens=True)) > char_pos:
-            hi = mid
-        else:
-            lo = mid + 1
-    return min(lo, max(len(ids) - 1, 0))
-
-
-def answer_token_range(tok, ids: Sequence[int]) -> tuple[int, int]:
-    """``(first, stop)``: the tokens of ``ids`` (a completion) that make up its answer block
-    (:func:`rsground_lib.prompts.answer_span` of the decoded text), from the token that holds
-    the ``<`` of ``<answer>`` to the one that holds the ``>`` of ``</answer>``; all of ``ids``
-    when the text has no answer tag. What :func:`generate_scored` averages over."""
-    text = tok.decode(list(ids), skip_special_tokens=True)
-    span = prompts.answer_span(text)
-    if span is None:
-        return 0, len(ids)
-    return _token_at(tok, ids, span[0]), _token_at(tok, ids, span[1] - 1) + 1
-
-
-class _ChosenLogProbs:
-    """A logits processor run last in greedy generation: at each step it records the
-    log-probability of the token greedy decoding then picks (the maximum of the log-softmax of
-    the final scores) — ``(batch,)`` per step, where ``output_scores=True`` would keep every
-    step's vocabulary-sized logits (gigabytes for a 150k-token vocabulary and long
-    reasoning)."""
-
-    def __init__(self):
-        self.steps = []
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        self.steps.append(torch.log_softmax(scores.float(), dim=-1).max(dim=-1).values)
-        return scores
-
-
-def _generate_scored_batch(
-    model, processor, records: Sequence[dict], *, max_new_tokens: int, prompt_style: str
-) -> list[tuple[str, float]]:
-    """:func:`_generate_batch` with each completion's confidence: the mean log-probability of
-    the tokens of its answer block (:func:`rsground_lib.prompts.answer_span`: from the token
-    that opens ``<answer>`` to the one that closes ``</answer>``, both included), or of all
-    its tokens up to the end of sequence when it has no answer tag. The probabilities are those
-    greedy decoding chose from: the model's, after the generation config's logits processors
-    (none for the tiny models; Qwen2.5-VL's configs set a repetition penalty). Greedy, so the
-    texts are :func:`_generate_batch`'s."""
-    import torch
-    from transformers import LogitsProcessorList
-
-    chosen = _ChosenLogProbs()
-    new = _greedy_new_tokens(
-        model,
-        processor,
-        records,
-        max_new_tokens=max_new_tokens,
-        prompt_style=prompt_style,
-        logits_processor=LogitsProcessorList([chosen]),
-    )
-    logp = torch.stack(chosen.steps, dim=1)[:, : new.shape[1]] if chosen.steps else None
-    tok = processor.tokenizer
-    eos = model.generation_config.eos_token_id
-    eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
-    results = []
-    for r, row in enumerate(new.tolist()):
-        n = len(row)
-        for k, t in enumerate(row):  # up to and including the first end-of-sequence token
-            if t in eos_ids:
-                n = k + 1
-                break
-        ids, lp = row[:n], (logp[r, :n].cpu().tolist() if logp is not None else [])
-        text = tok.decode(ids, skip_special_tokens=True)
-        first, last = answer_token_range(tok, ids)
-        scored = [v for v in lp[first:last] if math.isfinite(v)]
-        results.append((text, float(np.mean(scored)) if scored else float("-inf")))
-    return results
-
-
-def generate_scored(
-    model,
-    processor,
-    records: Sequence[dict],
-    *,
-    batch_size: int = 32,
-    max_new_tokens: int = 24,
-    prompt_style: str = "full",
-) -> list[tuple[str, float]]:
-    """Greedy completions of ``model`` for ``records`` with a confidence each, ``(text,
-    mean log-probability of the answer block's tokens)`` (:func:`_generate_scored_batch`), ``batch_size`` at a time (the batching of
-    :func:`generate_answers`, which gives the same texts). Records need ``image``, ``width``,
-    ``height`` and ``expression`` (no ``bbox``: nothing is scored against a target). Used to
-    choose among the windows of a large raster (:mod:`rsground_lib.geo`). Our design: the
-    paper grounds whole images. The model's training mode is restored afterwards."""
-    if batch_size < 1:
-        raise ValueError(f"generate_scored: batch_size must be >= 1; got {batch_size}")
-    was_training = model.training
-    model.eval()
-    out: list[tuple[str, float]] = []
-    try:
-        for i in range(0, len(records), batch_size):
-            out.extend(
-                _generate_scored_batch(
-                    model,
-                    processor,
-                    records[i : i + batch_size],
-                    max_new_tokens=max_new_tokens,
-                    prompt_style=prompt_style,
-                )
-            )
-    finally:
-        if was_training:
-            model.train()
-    return out
 
 
 def _box_original(box_model, record: Mapping, processor) -> list[float] | None:
@@ -458,7 +211,7 @@ def evaluate(
     batch_size: int = 32,
     preset: str = "dior_rsvg",
 ) -> tuple[dict, list[dict]]:
-    """Greedy grounding on ``records`` (:func:`generate_answers`), answers mapped back to
+    """Greedy grounding on ``records`` (:func:`rsground_lib.generation.generate_answers`), answers mapped back to
     original pixels and scored by :func:`score_grounding`, plus ``answer_follows_reasoning``:
     among answers whose text has a reasoning block with a box
     (:func:`rsground_lib.prompts.reasoning_boxes`), the share whose answer is the last box of
@@ -467,7 +220,7 @@ def evaluate(
     original pixels; :data:`rsground_lib.reasoning.LINK_KEYS`, NaN for box-only models).
     Returns ``(metrics, rows)``, one row per record: ``text``, ``box`` (original pixels or
     None), ``target``, ``iou``."""
-    texts, _ = generate_answers(
+    texts, _ = generation.generate_answers(
         model,
         processor,
         records,
@@ -580,15 +333,6 @@ image); ``expression``; ``completion`` (the raw decoded text); ``box_model`` (th
 in model-input pixels, null when unparsable); ``bbox`` (the same box in ORIGINAL pixels, or
 null — named ``bbox`` so that the file scores with original coordinates); ``parsed``;
 ``iou`` (with the record's ``bbox``, continuous convention; 0.0 when unparsed)."""
-
-BACKENDS = ("transformers",)
-"""Generation backends of :func:`predict`. Only ``"transformers"`` (``model.generate``) is
-built; another one (vLLM) would be one more entry of ``_BATCH_GENERATORS``: a function
-``(model, processor, records, *, max_new_tokens, prompt_style) -> list[str]`` of raw
-completions, greedy, one per record."""
-
-_BATCH_GENERATORS = {"transformers": _generate_batch}
-
 
 def summary_path(out_path: str | os.PathLike) -> Path:
     """Where :func:`predict` writes the summary of ``out_path``: ``preds.jsonl`` →
@@ -794,7 +538,7 @@ def predict(
 
     Records carry ``id`` (unique: an id given twice is a ValueError), ``image`` (PIL, or a
     path opened with PIL), ``width``, ``height``, ``expression`` and ``bbox`` (original
-    pixels). Generation is :func:`generate_answers`' (``batch_size`` prompts left-padded
+    pixels). Generation is :func:`rsground_lib.generation.generate_answers`' (``batch_size`` prompts left-padded
     together, ``model.generate`` with the KV cache, ``prompt_style``), so the completions are
     the same. Each batch's lines (:data:`PREDICTION_KEYS`) are appended, flushed and
     fsync'd before the next batch starts.
@@ -827,13 +571,13 @@ def predict(
     vLLM). The model's training mode is restored afterwards."""
     from tqdm.auto import tqdm  # comes with the deep-learning stack, as torch
 
-    if backend not in _BATCH_GENERATORS:
-        raise ValueError(f"predict: backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend not in generation.BATCH_GENERATORS:
+        raise ValueError(f"predict: backend must be one of {', '.join(generation.BACKENDS)}; got {backend!r}")
     if batch_size < 1:
         raise ValueError(f"predict: batch_size must be >= 1; got {batch_size}")
     if resume not in (True, False, "matching"):
         raise ValueError(f"predict: resume must be True, False or 'matching'; got {resume!r}")
-    generate_batch = _BATCH_GENERATORS[backend]
+    generate_batch = generation.BATCH_GENERATORS[backend]
     t0 = time.perf_counter()
     out_path = Path(out_path)
     if out_path.parent.exists() and not out_path.parent.is_dir():
@@ -879,8 +623,6 @@ def predict(
     resumed = len(rows_by_id)
     todo = [i for i, rid in enumerate(ids) if rid not in rows_by_id]
 
-    was_training = model.training
-    model.eval()
     bar = tqdm(
         total=len(ids),
         initial=resumed,
@@ -890,7 +632,7 @@ def predict(
         disable=not progress,
     )
     try:
-        with open(out_path, "a", encoding="utf-8") as f:
+        with generation.eval_mode(model), open(out_path, "a", encoding="utf-8") as f:
             for start in range(0, len(todo), batch_size):
                 opened = [_open_image(records[i]) for i in todo[start : start + batch_size]]
                 batch = [rec for rec, _ in opened]
@@ -917,8 +659,6 @@ def predict(
                 bar.update(len(batch))
     finally:
         bar.close()
-        if was_training:
-            model.train()
 
     seconds = time.perf_counter() - t0
     done = [i for i, rid in enumerate(ids) if rid in rows_by_id]

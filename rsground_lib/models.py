@@ -614,9 +614,32 @@ def is_tiny(model) -> bool:
     return bool(getattr(model.config, "rsground_tiny", None))
 
 
-def default_prompt_style(model) -> str:
-    """The prompt style a checkpoint answers in when none is given: ``"compact"`` for the
-    project's tiny models, ``"full"`` for a Qwen2.5-VL checkpoint, trained or not."""
+PROMPT_STYLE_ATTR = "rsground_prompt_style"
+"""The config attribute under which a trained checkpoint remembers the prompt style it was
+trained with (written into ``config.json`` by :func:`remember_prompt_style`)."""
+
+
+def remember_prompt_style(model, prompt_style: str) -> None:
+    """Record on ``model.config`` the prompt style it is trained with, so the checkpoint saved
+    from it answers in that style wherever it is loaded (:func:`checkpoint_prompt_style`)."""
+    if prompt_style not in prompts.PROMPT_STYLES:
+        raise ValueError(f"prompt_style: expected one of {prompts.PROMPT_STYLES}; got {prompt_style!r}")
+    setattr(model.config, PROMPT_STYLE_ATTR, prompt_style)
+
+
+def checkpoint_prompt_style(model) -> str:
+    """The prompt style a loaded checkpoint answers in: the one it was trained with (recorded
+    by :func:`remember_prompt_style` in its ``config.json``); for a checkpoint that records
+    none, ``"compact"`` for the project's tiny models and ``"full"`` for a Qwen2.5-VL
+    checkpoint (the hub's, trained on conversations with a system prompt)."""
+    recorded = getattr(model.config, PROMPT_STYLE_ATTR, None)
+    if recorded is not None:
+        if recorded not in prompts.PROMPT_STYLES:
+            raise ValueError(
+                f"the checkpoint's config.json records {PROMPT_STYLE_ATTR}={recorded!r}; "
+                f"expected one of {prompts.PROMPT_STYLES}"
+            )
+        return recorded
     return "compact" if is_tiny(model) else "full"
 
 
@@ -930,7 +953,9 @@ __all__ = [
     "DEFAULT_MODEL",
     "FAMILIES",
     "TinyModelSpec",
-    "default_prompt_style",
+    "checkpoint_prompt_style",
+    "remember_prompt_style",
+    "PROMPT_STYLE_ATTR",
     "free_memory",
     "grow_text_layers",
     "is_tiny",

@@ -243,7 +243,7 @@ def answer_span(text: str) -> tuple[int, int] | None:
     """Character offsets ``(start, end)`` of the answer block that :func:`parse_answer` reads:
     the first complete ``<answer>…</answer>`` (tags included), else from the last
     ``<answer>`` of an unclosed tag to the end; None when the text has no ``<answer>`` tag.
-    What the answer's confidence is computed over (``evaluation.generate_scored``)."""
+    What the answer's confidence is computed over (``generation.generate_scored``)."""
     start = text.find(_ANSWER_OPEN)
     if start < 0:
         return None

@@ -44,8 +44,10 @@ centre one target-size away scores ``exp(-2) ≈ 0.14``)."""
 GAUSSIAN_MIN_SIGMA = 1.0
 """Floor of ``σ`` in pixels, so that a zero-area target cannot divide by zero."""
 
-DEFAULT_REWARD_WEIGHTS: dict[str, float] = {"format": 1.0, "iou": 1.0, "positional": 1.0}
-"""The design page's default total reward: format + IoU + positional, each with weight 1."""
+DEFAULT_REWARD_FUNCS: tuple[str, ...] = ("format", "iou", "positional")
+"""The paper's recipe (our reading): format + IoU + positional, each weighted 1 — the default
+of :class:`rsground_lib.training.rft.RftConfig`'s ``reward_funcs``, summed with TRL's
+``reward_weights`` into the total reward ``R = Σ_k λ_k r_k``."""
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -320,64 +322,22 @@ def get_reward(name: str) -> RewardFunc:
     return REWARDS[name]
 
 
-def combine_rewards(
-    weights: Mapping[str, float] | Sequence[str] | None = None,
-    values: Sequence[float] | None = None,
-) -> RewardFunc:
-    """A TRL reward function returning the weighted sum ``Σ_k w_k · r_k`` of registered
-    rewards.
-
-    Call as ``combine_rewards({"format": 1, "iou": 1, "positional": 1})`` or
-    ``combine_rewards(["format", "iou"], [1.0, 0.5])``; ``None`` gives
-    :data:`DEFAULT_REWARD_WEIGHTS`. Unknown names are a ValueError listing the known ones;
-    weights must be finite. The total reward of the design page (weights are config fields).
-    (TRL can also take the separate functions with ``GRPOConfig.reward_weights`` and log
-    each; this is the single-function form.) Our reading of the paper.
-    """
-    if weights is None:
-        table = dict(DEFAULT_REWARD_WEIGHTS)
-    elif isinstance(weights, Mapping):
-        if values is not None:
-            raise ValueError(
-                "combine_rewards: give weights either as a mapping or as names + values"
-            )
-        table = dict(weights)
-    else:
-        names = [weights] if isinstance(weights, str) else list(weights)
-        vals = [1.0] * len(names) if values is None else list(values)
-        if len(vals) != len(names):
-            raise ValueError(
-                f"combine_rewards: {len(names)} names but {len(vals)} weights; expected one each"
-            )
-        if len(set(names)) != len(names):
-            raise ValueError(f"combine_rewards: duplicate reward names in {names}")
-        table = dict(zip(names, vals, strict=True))
-    if not table:
-        raise ValueError("combine_rewards: expected at least one reward")
-    unknown = [k for k in table if k not in REWARDS]
-    if unknown:
-        raise ValueError(
-            f"unknown reward(s) {', '.join(map(repr, unknown))}; known rewards: {', '.join(REWARDS)}"
-        )
-    for k, w in table.items():
-        try:
-            w = float(w)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"reward weight {k!r}: expected a number; got {w!r}") from exc
-        if not math.isfinite(w):
-            raise ValueError(f"reward weight {k!r}: expected a finite number; got {w!r}")
-        table[k] = w
-    funcs = [(REWARDS[k], w) for k, w in table.items()]
-
-    def combined_reward(completions, **kwargs) -> list[float]:
-        total = np.zeros(len(completions), dtype=np.float64)
-        for func, w in funcs:
-            if w != 0.0:
-                total += w * np.asarray(func(completions, **kwargs), dtype=np.float64)
-        return total.tolist()
-
-    combined_reward.__name__ = "combined_" + "_".join(table)
-    combined_reward.__doc__ = "Weighted sum of rewards: " + ", ".join(
-        f"{w:g}·{k}" for k, w in table.items()
-    )
-    return combined_reward
+def group_rewards(
+    groups: dict, names: Sequence[str] = DEFAULT_REWARD_FUNCS
+) -> dict[str, np.ndarray]:
+    """Each named reward of every completion of :func:`rsground_lib.generation.sample_groups`' groups, ``{name: (B,
+    G)}``, through the registered reward functions (format reads the texts, the others the
+    parsed boxes)."""
+    b, g = groups["boxes"].shape[:2]
+    flat_texts = [t for group in groups["texts"] for t in group]
+    flat_boxes = groups["boxes"].reshape(-1, 4)
+    parsed = [None if not np.all(np.isfinite(r)) else r.tolist() for r in flat_boxes]
+    kwargs = {
+        "bbox_model": np.repeat(groups["bbox_model"], g, axis=0).tolist(),
+        "image_size_model": np.repeat(groups["image_size_model"], g, axis=0).tolist(),
+        "parsed_box": parsed,
+    }
+    return {
+        name: np.asarray(get_reward(name)(flat_texts, **kwargs)).reshape(b, g)
+        for name in names
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from rsground_lib import models
+from rsground_lib import generation, models
 
 
 class CheckpointTeacher:
@@ -61,8 +61,6 @@ class CheckpointTeacher:
         self.temperature = float(temperature)
 
     def __call__(self, messages: Sequence[Mapping], image) -> str:
-        import torch
-
         text = self.processor.apply_chat_template(
             list(messages), add_generation_prompt=True, tokenize=False
         )
@@ -76,7 +74,5 @@ class CheckpointTeacher:
         gen = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
         if self.do_sample:
             gen["temperature"] = self.temperature
-        with torch.no_grad():
-            out = self.model.generate(**inputs, **gen)
-        new = out[:, inputs["input_ids"].shape[1] :]
+        new = generation.new_token_ids(self.model, inputs, **gen)
         return self.processor.batch_decode(new, skip_special_tokens=True)[0]

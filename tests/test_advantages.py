@@ -46,9 +46,15 @@ def test_nan_rewards_are_left_out_and_get_zero():
 
 
 def test_weights_scale_each_group():
-    adv = np.array([[1.0, -1.0], [2.0, -2.0]])
-    assert np.array_equal(
-        advantages.weighted_advantages(adv, [0.5, 1.0]), [[0.5, -0.5], [2.0, -2.0]]
-    )
-    with pytest.raises(ValueError, match="weights"):
-        advantages.weighted_advantages(adv, [0.5])
+    # two groups of G = 2, flat as the trainer holds them; one process holds all four
+    adv = np.array([1.0, -1.0, 2.0, -2.0])
+    weighted = advantages.apply_group_weights(adv, [0.5, 1.0], num_generations=2)
+    assert weighted.tolist() == [0.5, -0.5, 2.0, -2.0]
+    # the second of two processes holds the second group only
+    assert advantages.apply_group_weights(
+        np.array([2.0, -2.0]), [0.5, 1.0], num_generations=2, process_index=1
+    ).tolist() == [2.0, -2.0]
+    with pytest.raises(ValueError, match="only 2 completions were gathered"):
+        advantages.apply_group_weights(adv, [0.5], num_generations=2)
+    with pytest.raises(ValueError, match=r"weights: expected \(B,\)"):
+        advantages.apply_group_weights(adv, [[0.5, 1.0]], num_generations=2)

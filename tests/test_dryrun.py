@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_random_qwen_reads_an_800px_scene_as_qwen_does_and_saves_in_the_hub_layout(tmp_path):
     model, processor = dryrun.random_qwen()
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
-    assert not models.is_tiny(model) and models.default_prompt_style(model) == "full"
+    assert not models.is_tiny(model) and models.checkpoint_prompt_style(model) == "full"
     # Qwen2.5-VL-3B-Instruct's resize: 800 px -> 812 (a multiple of 28) -> 29 x 29 merged tokens
     assert models.model_image_size(processor, 800, 800) == (812, 812)
     folder = dryrun.write_hub_layout(model, processor, tmp_path / "start")

@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     # 3: a record as the model's conversation; the checkpoint teacher
     ("rsground_lib.conversation", 3),
     ("rsground_lib.teachers", 3),
+    ("rsground_lib.generation", 3),
     # 4: evaluation
     ("rsground_lib.evaluation", 4),
     ("rsground_lib.predictions", 4),
@@ -145,3 +146,25 @@ def test_the_layer_table_orders_the_concepts():
     )
     with pytest.raises(AssertionError, match="no layer assigned"):
         _layer("rsground_lib.not_a_module")
+
+
+def _calls_of_attribute(name: str):
+    """``(file, line)`` of every call ``<something>.<name>(...)`` in the package."""
+    for path, _ in _modules():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == name
+            ):
+                yield path.relative_to(PACKAGE.parent).as_posix(), node.lineno
+
+
+def test_only_generation_calls_model_generate():
+    """Every ``model.generate`` of the library goes through :mod:`rsground_lib.generation`
+    (one eval-mode context, one place to add a backend); issue 25, item 1."""
+    outside = [f"{f}:{line}" for f, line in _calls_of_attribute("generate")
+               if f != "rsground_lib/generation.py"]  # fmt: skip
+    assert outside == []
+    assert len(list(_calls_of_attribute("generate"))) == 1  # new_token_ids, and only it

@@ -244,13 +244,13 @@ def test_save_marks_only_tiny_models_and_records_training_apart(tmp_path):
     import json
 
     model, processor = models.build_tiny_model(0, family="qwen2_5_vl")
-    assert models.is_tiny(model) and models.default_prompt_style(model) == "compact"
+    assert models.is_tiny(model) and models.checkpoint_prompt_style(model) == "compact"
     models.save(model, processor, tmp_path / "tiny", extra={"sft": {"steps": 3}})
     assert (
         json.loads((tmp_path / "tiny" / models.TINY_MARKER).read_text())["family"] == "qwen2_5_vl"
     )
     del model.config.rsground_tiny
-    assert not models.is_tiny(model) and models.default_prompt_style(model) == "full"
+    assert not models.is_tiny(model) and models.checkpoint_prompt_style(model) == "full"
     models.save(model, processor, tmp_path / "qwen", extra={"rft": {"steps": 2, "kappa": 5.0}})
     assert not (tmp_path / "qwen" / models.TINY_MARKER).exists()
     record = json.loads((tmp_path / "qwen" / models.TRAINING_RECORD).read_text())

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from rsground_lib import boxes, evaluation, models
+from rsground_lib import boxes, evaluation, generation, models
 from rsground_lib.bench import predict as bench_predict
 from rsground_lib.data import base_scenes
 
@@ -87,7 +87,7 @@ def test_predict_writes_one_line_per_record_in_original_pixels(tiny, tmp_path):
         assert row["bbox"][1] == row["box_model"][1] * 1.25  # 80 / 64
         assert row["iou"] == float(boxes.iou(row["bbox"], rec["bbox"]))
     # the same completions as generate_answers (another batch size, on the same records)
-    texts, parsed = evaluation.generate_answers(model, processor, records, batch_size=3, **GEN)
+    texts, parsed = generation.generate_answers(model, processor, records, batch_size=3, **GEN)
     assert [r["completion"] for r in lines] == texts
     assert [r["box_model"] for r in lines] == parsed
     # the summary beside it

@@ -103,27 +103,24 @@ def test_missing_or_bad_columns_are_value_errors():
         R.center_distance_reward(comps, bbox_model=[TARGET], image_size_model=[[0, 10]])
 
 
-def test_combine_rewards():
-    comps = [answer(TARGET), answer([0, 0, 10, 10]), "garbage"]
-    kw = trl_kwargs(3)
-    total = R.combine_rewards({"format": 1.0, "iou": 2.0, "positional": 0.5})(comps, **kw)
-    f, i, p = (R.REWARDS[k](comps, **kw) for k in ("format", "iou", "positional"))
-    assert total == pytest.approx([a + 2 * b + 0.5 * c for a, b, c in zip(f, i, p, strict=True)])
-    same = R.combine_rewards(["format", "iou", "positional"], [1.0, 2.0, 0.5])(comps, **kw)
-    assert same == pytest.approx(total)
-    default = R.combine_rewards()
-    assert default(comps, **kw) == pytest.approx(
-        [a + b + c for a, b, c in zip(f, i, p, strict=True)]
-    )
-    assert default.__name__.startswith("combined_")
+def test_group_rewards_scores_sampled_groups_with_the_registered_rewards():
+    # one prompt, a group of 3: the target, a miss, an unparsable completion (what
+    # generation.sample_groups returns, outside the trainer)
+    texts = [answer(TARGET), answer([0, 0, 10, 10]), "garbage"]
+    groups = {
+        "texts": [texts],
+        "boxes": np.array([[TARGET, [0, 0, 10, 10], [np.nan] * 4]], dtype=float),
+        "bbox_model": np.array([TARGET], dtype=float),
+        "image_size_model": np.array([[100.0, 100.0]]),
+    }
+    got = R.group_rewards(groups, ["format", "iou"])
+    assert list(got) == ["format", "iou"] and got["iou"].shape == (1, 3)
+    assert got["format"].tolist() == [[1.0, 1.0, 0.0]]
+    assert got["iou"].tolist() == [[1.0, 0.0, 0.0]]
+    # the default is the recipe's rewards, the RFT trainer's default reward_funcs
+    assert list(R.group_rewards(groups)) == list(R.DEFAULT_REWARD_FUNCS)
     with pytest.raises(ValueError, match="known rewards"):
-        R.combine_rewards({"format": 1, "accuracy": 1})
-    with pytest.raises(ValueError, match="2 names but 1 weights"):
-        R.combine_rewards(["format", "iou"], [1.0])
-    with pytest.raises(ValueError, match="finite"):
-        R.combine_rewards({"format": float("inf")})
-    with pytest.raises(ValueError, match="at least one"):
-        R.combine_rewards({})
+        R.group_rewards(groups, ["accuracy"])
 
 
 def test_import_is_light():

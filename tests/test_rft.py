@@ -20,7 +20,7 @@ import pytest
 import torch
 from trl import GRPOTrainer
 
-from rsground_lib import conversation, models, prompts, rewards
+from rsground_lib import advantages, conversation, models, prompts, rewards
 from rsground_lib.training import common, rft
 from tests import rft_scripted
 
@@ -113,7 +113,7 @@ def test_answer_follows_reasoning_and_all_equal_fraction():
     # our added reward: 1 only when the answer is the reasoning's last box
     assert rewards.reasoning_agreement_reward([same, other, bare, "junk"]) == [1.0, 0.0, 0.0, 0.0]
     assert rewards.reasoning_agreement_reward([same], parsed_box=[None]) == [0.0]
-    assert rft.all_equal_fraction(
+    assert advantages.all_equal_fraction(
         [[0.0, 0.0, 0.0], [0.0, 0.3, 0.0], [1.0, 1.0, 1.0]]
     ) == pytest.approx(2 / 3)
 
@@ -129,7 +129,7 @@ def test_weights_scale_a_scattered_group_and_leave_a_coherent_one():
     boxes_all = np.array(coherent + scattered + one_unparsable, dtype=float)
     sizes = np.full((12, 2), 100.0)
     adv_rank1 = torch.tensor([1.0, -1.0, 2.0, -2.0, 0.5, -0.5])  # rows 6..11
-    weighted, scores, weights = rft.weight_local_advantages(
+    weighted, scores, weights = advantages.weight_local_advantages(
         adv_rank1, boxes_all, sizes, num_generations=4, process_index=1, kappa=2.0, w_min=0.1
     )
     # scattered: centres (5, 5) and (95, 95) → RMS distance 45·√2 over the diagonal 100·√2
@@ -138,12 +138,12 @@ def test_weights_scale_a_scattered_group_and_leave_a_coherent_one():
     assert weights.tolist() == pytest.approx([1.0, w, 1.0])
     assert weighted.tolist() == pytest.approx([w, -w, 2.0, -2.0, 0.5, -0.5])
     # process 0 keeps rows 0..5: the coherent group and the first half of the scattered one
-    weighted0, _, _ = rft.weight_local_advantages(
+    weighted0, _, _ = advantages.weight_local_advantages(
         torch.ones(6), boxes_all, sizes, num_generations=4, process_index=0, kappa=2.0, w_min=0.1
     )
     assert weighted0.tolist() == pytest.approx([1, 1, 1, 1, w, w])
     with pytest.raises(ValueError, match="only 12 completions"):
-        rft.weight_local_advantages(
+        advantages.weight_local_advantages(
             torch.ones(6),
             boxes_all,
             sizes,

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw  # noqa: E402
 
-from rsground_lib import boxes, conversation, evaluation, models  # noqa: E402
+from rsground_lib import boxes, conversation, evaluation, generation, models  # noqa: E402
 from rsground_lib.training import common, tiny_base, warm_start  # noqa: E402
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-base"
@@ -365,15 +365,15 @@ def test_text_skills_are_scored_by_greedy_exact_match():
     model, processor = models.load_model(CHECKPOINT)
     examples = text_skills.make_examples(12, seed=5)
     prompts_ = [e["prompt"] for e in examples]
-    batched = evaluation.generate_text(model, processor, prompts_, max_new_tokens=12)
+    batched = generation.generate_text(model, processor, prompts_, max_new_tokens=12)
     single = [
-        evaluation.generate_text(model, processor, [p], max_new_tokens=12)[0] for p in prompts_
+        generation.generate_text(model, processor, [p], max_new_tokens=12)[0] for p in prompts_
     ]
     assert batched == single and len(set(batched)) > 1
     scored = tiny_base.evaluate_text_skills(model, processor, examples)
     longest = max(len(processor.tokenizer(e["completion"])["input_ids"]) for e in examples)
     expected = text_skills.score_completions(
-        examples, evaluation.generate_text(model, processor, prompts_, max_new_tokens=longest + 2)
+        examples, generation.generate_text(model, processor, prompts_, max_new_tokens=longest + 2)
     )
     assert scored == expected and set(scored) == {*text_skills.SKILLS, "all"}
 

@@ -8,7 +8,7 @@ Two rows per batch size:
     the whole path a user runs: images, prompts, left-padded batched greedy generation with
     the KV cache, parsing, one JSONL line per sample, a flush and an fsync per batch.
 ``generate``
-    :func:`rsground_lib.evaluation.generate_answers` alone (no file), to tell generation
+    :func:`rsground_lib.generation.generate_answers` alone (no file), to tell generation
     from the writing.
 
 Each candidate runs :data:`REPEATS` times, alternating, after one warm-up; the median is
@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rsground_lib import evaluation, models
+from rsground_lib import evaluation, generation, models
 from rsground_lib.data import base_scenes
 from rsground_lib.paths import project_root
 
@@ -94,7 +94,7 @@ def run(
                 times["predict", b].append(time.perf_counter() - t0)
                 lines[b] = evaluation.read_prediction_lines(out)
                 t0 = time.perf_counter()
-                evaluation.generate_answers(model, processor, records, batch_size=b, **kw)
+                generation.generate_answers(model, processor, records, batch_size=b, **kw)
                 times["generate", b].append(time.perf_counter() - t0)
     one, batched = lines[1], lines[batch_size]
     differ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from rsground_lib import conversation, models
+from rsground_lib import conversation, generation, models
 from rsground_lib.data import base_scenes
 from rsground_lib.training import sft
 
@@ -70,10 +70,9 @@ def run() -> dict:
         enc = conversation.prompt_inputs(processor, prompts_)
 
         def generate(model=model, enc=enc):
-            with torch.no_grad():
-                model.generate(
-                    **enc, max_new_tokens=GEN_TOKENS, min_new_tokens=GEN_TOKENS, do_sample=False
-                )
+            generation.new_token_ids(
+                model, enc, max_new_tokens=GEN_TOKENS, min_new_tokens=GEN_TOKENS, do_sample=False
+            )
 
         gen_s = _time(generate, max(1, REPEATS // 2))
         rows.append(

@@ -40,7 +40,7 @@ from transformers.trainer_utils import SchedulerType
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
-from rsground_lib import consistency, conversation, models, prompts, rewards
+from rsground_lib import advantages, consistency, conversation, models, prompts, rewards
 from rsground_lib.config import help_field, parse_config
 from rsground_lib.training import common
 
@@ -48,10 +48,6 @@ AGGREGATION = "sum_then_normalize"
 """The reward aggregation the consistency weight assumes: TRL sums the weighted rewards of a
 completion, then normalises within the prompt's group, so each group's advantages are one
 block that one weight can scale."""
-
-DEFAULT_REWARD_FUNCS: tuple[str, ...] = ("format", "iou", "positional")
-"""The paper's recipe (our reading): format + IoU + positional, each weighted 1."""
-
 
 @dataclass
 class RftConfig(common.TrainerDefaults, GRPOConfig, common.AdapterFields):
@@ -68,7 +64,7 @@ class RftConfig(common.TrainerDefaults, GRPOConfig, common.AdapterFields):
     )
     reward_funcs: list[str] = help_field(
         "rewards by registry name (rsground_lib.rewards.REWARDS), weighted by reward_weights",
-        default_factory=lambda: list(DEFAULT_REWARD_FUNCS),
+        default_factory=lambda: list(rewards.DEFAULT_REWARD_FUNCS),
     )
     consistency_score: str = help_field(
         "coherence score of a group's boxes (rsground_lib.consistency.SCORES)",
@@ -181,16 +177,6 @@ class RftConfig(common.TrainerDefaults, GRPOConfig, common.AdapterFields):
         return [rewards.get_reward(name) for name in self.reward_funcs]
 
 
-def all_equal_fraction(rewards_grouped: np.ndarray) -> float:
-    """The share of groups ``(B, G)`` whose rewards are all equal (to float tolerance, as TRL's
-    ``frac_reward_zero_std``): groups with no advantage, hence no learning signal."""
-    r = np.asarray(rewards_grouped, dtype=np.float64)
-    if r.ndim != 2 or r.shape[0] == 0:
-        raise ValueError(f"rewards_grouped: expected (B, G) with B >= 1; got shape {r.shape}")
-    spread = np.nanmax(r, axis=1) - np.nanmin(r, axis=1)
-    return float(np.mean(np.isclose(spread, 0.0, atol=1e-8)))
-
-
 def log_window_means(rows: Sequence[dict], key: str, fraction: float = 0.1) -> tuple[float, float]:
     """``(first, last)``: the mean of ``key`` over the first and over the last ``fraction`` of
     the log rows that carry it (at least one row each) — how a logged quantity moved over a
@@ -202,55 +188,6 @@ def log_window_means(rows: Sequence[dict], key: str, fraction: float = 0.1) -> t
         raise ValueError(f"fraction: expected a number in (0, 1]; got {fraction!r}")
     k = max(1, int(len(values) * fraction))
     return float(np.mean(values[:k])), float(np.mean(values[-k:]))
-
-
-def weight_local_advantages(
-    advantages,
-    boxes_all,
-    sizes_all,
-    *,
-    num_generations: int,
-    process_index: int,
-    kappa: float,
-    w_min: float,
-    score: str = "center_dispersion",
-):
-    """``(weighted, scores, weights)``: this process's advantages ``(n,)`` (TRL's, already
-    sliced to the process) multiplied by their groups' consistency weights.
-
-    ``boxes_all`` ``(N, 4)`` are the parsed boxes of every completion of the step, gathered
-    across processes in TRL's order (process 0's ``n`` rows, then process 1's, …; NaN rows
-    unparsable), ``sizes_all`` ``(N, 2)`` their model-input sizes. Groups are
-    ``num_generations`` consecutive rows — a group may span two processes — and their weights
-    are :func:`rsground_lib.consistency.group_weights`; each completion gets its group's
-    weight and this process keeps rows ``process_index·n … (process_index+1)·n``, the slice
-    TRL takes of the advantages. The spatial-consistency guided update, our reading of the
-    paper (design page, "Rewards and the consistency weight")."""
-    adv = advantages
-    n = int(adv.shape[0])
-    boxes_all = np.asarray(boxes_all, dtype=np.float64)
-    sizes_all = np.asarray(sizes_all, dtype=np.float64)
-    if sizes_all.shape != (boxes_all.shape[0], 2):
-        raise ValueError(
-            f"sizes_all: expected ({boxes_all.shape[0]}, 2), one size per completion; got {sizes_all.shape}"
-        )
-    if (process_index + 1) * n > boxes_all.shape[0]:
-        raise ValueError(
-            f"process {process_index} holds {n} advantages but only {boxes_all.shape[0]} "
-            "completions were gathered"
-        )
-    groups = consistency.groups_from_flat(boxes_all, num_generations)
-    scores, weights = consistency.group_weights(
-        groups, sizes_all[::num_generations], kappa=kappa, w_min=w_min, score=score
-    )
-    per_completion = np.repeat(weights, num_generations)[
-        process_index * n : (process_index + 1) * n
-    ]
-    if isinstance(adv, torch.Tensor):
-        factor = torch.as_tensor(per_completion, dtype=adv.dtype, device=adv.device)
-    else:
-        factor = per_completion
-    return adv * factor, scores, weights
 
 
 class EpochSeededRepeatSampler(RepeatSampler):
@@ -334,7 +271,7 @@ class ConsistencyGRPOTrainer(GRPOTrainer):
         roll, self._rollout = self._rollout, None
         if roll is None:
             raise RuntimeError("ConsistencyGRPOTrainer: the rewards were not computed this step")
-        local, scores, weights = weight_local_advantages(
+        local, scores, weights = advantages.weight_local_advantages(
             out["advantages"],
             roll["boxes"],
             roll["sizes"],
@@ -357,95 +294,8 @@ class ConsistencyGRPOTrainer(GRPOTrainer):
             metrics["answer_follows_reasoning"].append(float(follows.mean()))
         for i, name in enumerate(self.reward_func_names):
             grouped = roll["rewards"][:, i].reshape(-1, g)
-            metrics[f"rewards/{name}/frac_zero_std"].append(all_equal_fraction(grouped))
+            metrics[f"rewards/{name}/frac_zero_std"].append(advantages.all_equal_fraction(grouped))
         return out
-
-
-def sample_groups(
-    model,
-    processor,
-    records: Sequence[dict],
-    *,
-    num_generations: int = 8,
-    temperature: float = 0.9,
-    max_new_tokens: int = 96,
-    prompt_style: str = "compact",
-    batch_size: int = 8,
-    seed: int = 0,
-) -> dict:
-    """``num_generations`` sampled completions of ``model`` per record — the rollout groups
-    GRPO would score, outside the trainer — with their parsed boxes in model pixels:
-    ``{"texts": [[str] * G] * B, "boxes": (B, G, 4) with NaN rows for unparsable,
-    "bbox_model": (B, 4), "image_size_model": (B, 2)}``. Seeded (``torch`` RNG forked)."""
-    if num_generations < 2:
-        raise ValueError(f"num_generations: expected >= 2; got {num_generations}")
-    texts: list[list[str]] = []
-    boxes = np.full((len(records), num_generations, 4), np.nan)
-    targets, sizes = [], []
-    was_training = model.training
-    model.eval()
-    tok = processor.tokenizer
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for start in range(0, len(records), batch_size):
-            chunk = [
-                conversation.grounding_example(r, processor, prompt_style=prompt_style)
-                for r in records[start : start + batch_size]
-            ]
-            for rec in records[start : start + batch_size]:
-                box, size = conversation.target_box_model(rec, processor)
-                targets.append(box)
-                sizes.append(list(size))
-            enc = conversation.prompt_inputs(processor, chunk).to(model.device)
-            with torch.no_grad():
-                out = model.generate(
-                    **enc,
-                    do_sample=True,
-                    temperature=temperature,
-                    top_k=0,
-                    top_p=1.0,
-                    num_return_sequences=num_generations,
-                    max_new_tokens=max_new_tokens,
-                )
-            decoded = tok.batch_decode(
-                out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True
-            )
-            for j in range(len(chunk)):
-                group = decoded[j * num_generations : (j + 1) * num_generations]
-                texts.append(group)
-                for k, text in enumerate(group):
-                    box = prompts.parse_answer(text)
-                    if box is not None:
-                        boxes[start + j, k] = box
-    if was_training:
-        model.train()
-    return {
-        "texts": texts,
-        "boxes": boxes,
-        "bbox_model": np.asarray(targets, dtype=np.float64),
-        "image_size_model": np.asarray(sizes, dtype=np.float64),
-    }
-
-
-def group_rewards(
-    groups: dict, names: Sequence[str] = DEFAULT_REWARD_FUNCS
-) -> dict[str, np.ndarray]:
-    """Each named reward of every completion of :func:`sample_groups`' groups, ``{name: (B,
-    G)}``, through the registered reward functions (format reads the texts, the others the
-    parsed boxes)."""
-    b, g = groups["boxes"].shape[:2]
-    flat_texts = [t for group in groups["texts"] for t in group]
-    flat_boxes = groups["boxes"].reshape(-1, 4)
-    parsed = [None if not np.all(np.isfinite(r)) else r.tolist() for r in flat_boxes]
-    kwargs = {
-        "bbox_model": np.repeat(groups["bbox_model"], g, axis=0).tolist(),
-        "image_size_model": np.repeat(groups["image_size_model"], g, axis=0).tolist(),
-        "parsed_box": parsed,
-    }
-    return {
-        name: np.asarray(rewards.get_reward(name)(flat_texts, **kwargs)).reshape(b, g)
-        for name in names
-    }
 
 
 def start_checkpoint(model_name_or_path: str, run_dir_of_sft: Path) -> str:

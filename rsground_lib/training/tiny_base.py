@@ -37,7 +37,7 @@ from datasets import IterableDataset
 from transformers import TrainerCallback
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 
-from rsground_lib import conversation, evaluation, language_prior, models, prompts
+from rsground_lib import conversation, evaluation, generation, language_prior, models, prompts
 from rsground_lib.config import help_field, load_recipe, parse_config
 from rsground_lib.data import base_scenes, synthetic, text_skills
 from rsground_lib.training import common, warm_start
@@ -594,12 +594,12 @@ TEXT_EVAL_SEED`` (:func:`rsground_lib.data.text_skills.make_examples`; training 
 
 def evaluate_text_skills(model, processor, examples: Sequence[dict]) -> dict[str, float]:
     """Exact-match accuracy per skill of ``model``'s greedy completions of the text skill
-    ``examples`` (:func:`rsground_lib.evaluation.generate_text`,
+    ``examples`` (:func:`rsground_lib.generation.generate_text`,
     :func:`rsground_lib.data.text_skills.score_completions`)."""
     longest = max(
         (len(processor.tokenizer(e["completion"])["input_ids"]) for e in examples), default=1
     )
-    outputs = evaluation.generate_text(
+    outputs = generation.generate_text(
         model, processor, [e["prompt"] for e in examples], max_new_tokens=longest + 2
     )
     return text_skills.score_completions(examples, outputs)
