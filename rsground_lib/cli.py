@@ -194,7 +194,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             args.output,
             batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens,
-            prompt_style=args.prompt_style or models.default_prompt_style(model),
+            prompt_style=args.prompt_style or models.checkpoint_prompt_style(model),
             model_name=str(args.checkpoint),
             checkpoint=args.checkpoint,
             resume=not args.fresh,
@@ -238,7 +238,7 @@ def _cmd_ground(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         model, processor = models.load_model(checkpoint)
-        prompt_style = args.prompt_style or models.default_prompt_style(model)
+        prompt_style = args.prompt_style or models.checkpoint_prompt_style(model)
         result = geo.ground_raster(
             args.image,
             args.sentence,

@@ -13,7 +13,7 @@ import torch
 from affine import Affine
 from rasterio.transform import from_origin, rowcol, xy
 
-from rsground_lib import evaluation, geo, models, prompts
+from rsground_lib import generation, geo, models, prompts
 from rsground_lib.data import base_scenes
 
 REAL_RASTERS = ("geotiff/RGB.byte.tif", "geotiff/rgbn_suba.tif", "aerial_boxes/OSBS_029.tif")
@@ -229,10 +229,10 @@ def test_generate_scored_is_greedy_and_its_score_is_the_answers_log_probability(
     recs = base_scenes.make_records(3, seed=5, max_objects=3, mode="mixed")
     for r in recs:
         r.pop("bbox")  # inference records: no target
-    scored = evaluation.generate_scored(
+    scored = generation.generate_scored(
         model, proc, recs, batch_size=2, max_new_tokens=24, prompt_style="compact"
     )
-    texts, _ = evaluation.generate_answers(
+    texts, _ = generation.generate_answers(
         model, proc, recs, batch_size=3, max_new_tokens=24, prompt_style="compact"
     )
     assert [s[0] for s in scored] == texts
@@ -265,11 +265,11 @@ def test_answer_token_range(tiny):
     ids = tok(" <answer>[1, 2, 3, 4]</answer> and more", add_special_tokens=False)["input_ids"]
     pieces = [tok.decode([i]) for i in ids]
     assert pieces[:2] == [" ", "<answer>"] and pieces[11] == "</answer>"
-    assert evaluation.answer_token_range(tok, ids) == (1, 12)  # not the space, not " and more"
+    assert generation.answer_token_range(tok, ids) == (1, 12)  # not the space, not " and more"
     ids = tok("<think>at [1, 2]</think>[5, 6, 7, 8]", add_special_tokens=False)["input_ids"]
-    assert evaluation.answer_token_range(tok, ids) == (0, len(ids))  # no tag: every token
+    assert generation.answer_token_range(tok, ids) == (0, len(ids))  # no tag: every token
     ids = tok("x <answer>[5, 6", add_special_tokens=False)["input_ids"]  # unclosed: to the end
-    assert evaluation.answer_token_range(tok, ids) == (2, len(ids))
+    assert generation.answer_token_range(tok, ids) == (2, len(ids))
 
 
 def test_a_box_found_in_a_window_lands_at_its_place_in_the_raster(tiny, tmp_path):
@@ -284,7 +284,7 @@ def test_a_box_found_in_a_window_lands_at_its_place_in_the_raster(tiny, tmp_path
     # base has no "nothing here" answer) and is counted, not dropped silently.
     assert len(res.windows) == 5 * 7 and res.skipped == []
     assert res.unparsed + len(res.candidates) == 5 * 7
-    alone = evaluation.generate_scored(model, proc, [{k: rec[k] for k in ("image", "width", "height", "expression")}],
+    alone = generation.generate_scored(model, proc, [{k: rec[k] for k in ("image", "width", "height", "expression")}],
                                        max_new_tokens=24, prompt_style="compact")  # fmt: skip
     box_alone = prompts.parse_answer(alone[0][0])
     cand = next(c for c in res.candidates if (c.tile.col_off, c.tile.row_off) == (128, 64))
