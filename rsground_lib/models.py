@@ -577,13 +577,24 @@ def build_tiny_model(
 # ----------------------------------------------------------------------------- save / load
 
 
-def save(model, processor, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
+def save(
+    model,
+    processor,
+    path: str | os.PathLike,
+    *,
+    extra: dict | None = None,
+    prompt_style: str | None = None,
+) -> Path:
     """Write ``model`` and ``processor`` to folder ``path`` (safetensors, processor and
-    tokenizer files), :data:`TINY_MARKER` only when the model is a tiny one (the marker makes
-    ``rsground ground`` prompt in the compact style, so a trained Qwen2.5-VL must not carry
-    it), and ``extra`` (what trained it) as :data:`TRAINING_RECORD`. Returns the path."""
+    tokenizer files), :data:`TINY_MARKER` only when the model is a tiny one (the marker keeps
+    the tiny model's architecture recipe; a trained Qwen2.5-VL must not carry it), and
+    ``extra`` (what trained it) as :data:`TRAINING_RECORD`. ``prompt_style``, the style the
+    model was trained in, goes into its ``config.json`` (:func:`remember_prompt_style`), so
+    every later use prompts it so (:func:`checkpoint_prompt_style`). Returns the path."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    if prompt_style is not None:
+        remember_prompt_style(model, prompt_style)
     model.save_pretrained(path, safe_serialization=True)
     processor.save_pretrained(path)
     info = dict(getattr(model.config, "rsground_tiny", None) or {})

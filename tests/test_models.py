@@ -515,14 +515,13 @@ def test_free_memory_collects_a_deleted_model_held_in_a_cycle():
 def test_a_gpu_without_bf16_computes_in_float32(monkeypatch):
     """A V100 or T4 has CUDA but no bf16: the models load in float32 there and the trainers
     leave bf16 off; an Ampere-or-newer GPU gets bf16; a CPU float32 always."""
-    from rsground_lib.training import common
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert models.default_dtype("cuda") == torch.float32
     assert models.default_dtype("cuda:1") == torch.float32
-    assert common.device_defaults() == {"bf16": False, "use_cpu": False}
+    assert models.bf16_usable() is False
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert models.default_dtype("cuda:0") == torch.bfloat16
     assert models.default_dtype("cpu") == torch.float32
-    assert common.device_defaults() == {"bf16": True, "use_cpu": False}
+    assert models.bf16_usable() is True

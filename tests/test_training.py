@@ -5,6 +5,7 @@ localises better than any image-blind answer."""
 from __future__ import annotations
 
 import json
+import shutil
 import math
 from pathlib import Path
 
@@ -467,3 +468,44 @@ def test_text_skills_warm_start_trains_the_text_model_only():
         not torch.equal(a, b)
         for a, b in zip(text_before, models._text_model(model).parameters(), strict=True)
     )
+
+
+def test_pretrain_base_runs_its_curriculum_saves_and_resumes(tmp_path):
+    """The tiny base's whole lifecycle on a 4-step recipe: the TRL fields follow from the
+    recipe, the model is saved with the prompt style it learned, ``metrics.json`` records
+    the recipe's own fields; a run resumed from its step-2 checkpoint ends with the same
+    weights as the uninterrupted one."""
+    torch.set_num_threads(1)
+    recipe = {
+        "seed": 3, "stages": [{"steps": 2, "data": {"max_objects": 1}},
+                              {"steps": 2, "data": {"max_objects": 2}}],
+        "batch_size": 2, "n_eval": 2, "eval_steps": 0, "aux_warmup_steps": 0,
+        "aux_per_class_steps": 0, "logging_steps": 1, "save_steps": 2, "chunk_size": 8,
+        "save_dtype": "float32", "keep_trainer_checkpoints": True, "save_total_limit": 2,
+    }  # fmt: skip
+    cfg = tiny_base.BasePretrainConfig.from_dict({**recipe, "out": str(tmp_path / "a")})
+    assert (cfg.max_steps, cfg.per_device_train_batch_size, cfg.output_dir) == (
+        4, 2, str(tmp_path / "a" / "trainer"))  # fmt: skip
+    assert cfg.lr_scheduler_kwargs == {"min_lr_rate": 0.05} and cfg.data_seed == 3
+    assert (cfg.save_strategy, cfg.report_to, cfg.use_cpu) == ("steps", [], True)
+    with pytest.raises(ValueError, match="max_steps follow"):
+        tiny_base.BasePretrainConfig.from_dict({"max_steps": 9})
+    metrics = tiny_base.pretrain_base(cfg)
+    a = tmp_path / "a"
+    assert metrics["steps"] == 4 and set(metrics["eval"]) == {"stage0", "stage1"}
+    assert metrics["config"]["stages"] == recipe["stages"] and "output_dir" not in metrics["config"]
+    assert json.loads((a / "metrics.json").read_text())["steps"] == 4
+    assert [r["step"] for r in common.read_log(a / "log.jsonl") if "loss" in r] == [1, 2, 3, 4]
+    model, _ = models.load_model(a)
+    assert models.checkpoint_prompt_style(model) == "compact"
+    assert json.loads((a / "config.json").read_text())[models.PROMPT_STYLE_ATTR] == "compact"
+    # the same recipe again, interrupted after its step-2 checkpoint, then resumed
+    b = tmp_path / "b"
+    shutil.copytree(a / "trainer" / "checkpoint-2", b / "trainer" / "checkpoint-2")
+    rows = [r for r in common.read_log(a / "log.jsonl") if r.get("step", 0) <= 3]
+    (b / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tiny_base.pretrain_base({**recipe, "out": str(b)}, resume=True)
+    assert [r["step"] for r in common.read_log(b / "log.jsonl") if "loss" in r] == [1, 2, 3, 4]
+    resumed, _ = models.load_model(b)
+    for (name, p), q in zip(model.named_parameters(), resumed.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6), name

@@ -185,7 +185,7 @@ def run_case(model, processor, records, *, batch_size, steps, lora, grad_ckpt, o
 
     reps = -(-steps * batch_size // len(examples))
     dataset = Dataset.from_list((examples * reps)[: steps * batch_size])
-    args = common.sft_args(
+    args = common.SftArgs(
         output_dir=str(out_dir),
         max_steps=steps,
         per_device_train_batch_size=batch_size,

@@ -1,6 +1,9 @@
-"""What every training stage shares: TRL trainer arguments with the project's CPU-safe
-defaults, the trainer builder, one JSONL logging callback, the log reader, resuming from the
-last checkpoint, and freezing the vision tower.
+"""What every training stage shares: TRL trainer arguments with the project's defaults
+(:class:`TrainerDefaults`, :class:`SftArgs`), the trainer builder, the life of a run written
+once (:func:`run_stage`: plan, log, clock, train, merge, save, ``train.json``; its pieces
+:func:`train_quietly`, :class:`Clock`, :func:`save_run` serve the tiny base too), one JSONL
+logging callback, the log reader, resuming from the last checkpoint, and freezing the vision
+tower.
 
 Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
 """
@@ -12,6 +15,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,22 +29,6 @@ from trl import SFTConfig, SFTTrainer
 
 from rsground_lib import checkpoints, models
 from rsground_lib.config import help_field
-
-CPU_SAFE_DEFAULTS: dict = {
-    "activation_checkpointing": False,
-    "report_to": "none",
-    "remove_unused_columns": False,
-    "completion_only_loss": None,
-    "max_length": None,
-    "save_strategy": "no",
-    "dataloader_num_workers": 0,
-    "disable_tqdm": True,
-}
-"""The project's defaults for TRL trainer arguments: no gradient checkpointing, no
-reporting, images kept (``remove_unused_columns=False``), loss on the completion of a
-prompt-completion example, no truncation, no checkpoints, no worker processes, no progress
-bars. bf16 and ``use_cpu`` follow whether CUDA is available (:func:`device_defaults`)."""
-
 
 LORA_TARGET_MODULES = r".*(?:language_model|text_model).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 """LoRA's default targets: the text model's attention and MLP projections (a regex that
@@ -82,11 +70,15 @@ class AdapterFields:
 
 @dataclass
 class TrainerDefaults:
-    """The TRL trainer arguments every stage sets the same way — :data:`CPU_SAFE_DEFAULTS`,
-    bf16 and ``use_cpu`` following CUDA, checkpoints only when ``save_steps`` > 0, the data
-    seed from ``seed`` — mixed in *before* the TRL config (``class SftConfig(TrainerDefaults,
+    """The TRL trainer arguments every stage sets the same way, the project's defaults: no
+    activation checkpointing, no reporting, no checkpoints unless ``save_steps`` > 0, no
+    worker processes, no progress bars, bf16 and ``use_cpu`` following the device, the data
+    seed from ``seed``. Mixed in *before* the TRL config (``class SftConfig(TrainerDefaults,
     SFTConfig, ...)``) so that these defaults win over TRL's and its ``__post_init__`` runs
-    before TRL's."""
+    before TRL's. The one place these defaults live (:class:`SftArgs`,
+    :class:`rsground_lib.training.sft.SftConfig`, :class:`rsground_lib.training.rft.RftConfig`
+    and the tiny base's :class:`rsground_lib.training.tiny_base.BasePretrainConfig` build on
+    it)."""
 
     save_steps: float = help_field(
         "steps between trainer checkpoints; 0: none (resume impossible)", default=0
@@ -97,21 +89,11 @@ class TrainerDefaults:
         "CPU, where it is 1.75x slower)",
         default=None,
     )
-    activation_checkpointing: bool | None = help_field(
-        "activation checkpointing", default=CPU_SAFE_DEFAULTS["activation_checkpointing"]
-    )
-    report_to: None | str | list[str] = help_field(
-        "experiment trackers", default=CPU_SAFE_DEFAULTS["report_to"]
-    )
-    save_strategy: SaveStrategy | str = help_field(
-        "'no' unless save_steps > 0", default=CPU_SAFE_DEFAULTS["save_strategy"]
-    )
-    dataloader_num_workers: int = help_field(
-        "data-loader worker processes", default=CPU_SAFE_DEFAULTS["dataloader_num_workers"]
-    )
-    disable_tqdm: bool | None = help_field(
-        "no progress bars", default=CPU_SAFE_DEFAULTS["disable_tqdm"]
-    )
+    activation_checkpointing: bool | None = help_field("activation checkpointing", default=False)
+    report_to: None | str | list[str] = help_field("experiment trackers", default="none")
+    save_strategy: SaveStrategy | str = help_field("'no' unless save_steps > 0", default="no")
+    dataloader_num_workers: int = help_field("data-loader worker processes", default=0)
+    disable_tqdm: bool | None = help_field("no progress bars", default=True)
 
     def __post_init__(self):
         cuda = torch.cuda.is_available()
@@ -128,23 +110,21 @@ class TrainerDefaults:
         super().__post_init__()
 
 
-def device_defaults() -> dict:
-    """``bf16`` on a GPU that supports it only (:func:`rsground_lib.models.bf16_usable`) and
-    ``use_cpu`` without CUDA."""
-    return {"bf16": models.bf16_usable(), "use_cpu": not torch.cuda.is_available()}
+@dataclass
+class SftArgs(TrainerDefaults, SFTConfig):
+    """A TRL ``SFTConfig`` with the project's defaults (:class:`TrainerDefaults`) and those of
+    supervised fine-tuning on grounding conversations: images kept for the collator
+    (``remove_unused_columns=False``), TRL's choice of completion-only loss, no truncation.
+    What the supervised stages' configs build on, and what :func:`build_sft_trainer` makes of
+    a plain dict (benchmarks, tests)."""
 
-
-def sft_args(**overrides) -> SFTConfig:
-    """A TRL ``SFTConfig`` with :data:`CPU_SAFE_DEFAULTS` and :func:`device_defaults`, updated
-    by ``overrides`` (unknown keys: TypeError from SFTConfig)."""
-    values = {
-        "output_dir": "runs/sft",
-        "logging_steps": 50,
-        **CPU_SAFE_DEFAULTS,
-        **device_defaults(),
-    }
-    values.update(overrides)
-    return SFTConfig(**values)
+    remove_unused_columns: bool = help_field(
+        "False: the images column reaches the collator", default=False
+    )
+    completion_only_loss: bool | None = help_field(
+        "loss on the completion (None: TRL's choice)", default=None
+    )
+    max_length: int | None = help_field("truncation length; None: none", default=None)
 
 
 def build_sft_trainer(
@@ -152,10 +132,11 @@ def build_sft_trainer(
 ) -> SFTTrainer:
     """A TRL ``SFTTrainer`` over a vision dataset (``images`` + ``prompt``/``completion`` or
     ``messages``), with ``processing_class=processor``. ``args`` is an ``SFTConfig`` (or a
-    subclass, e.g. :class:`rsground_lib.training.sft.SftConfig`) or a dict for
-    :func:`sft_args`. The trainer prints nothing per log line (no ``PrinterCallback``)."""
+    subclass, e.g. :class:`rsground_lib.training.sft.SftConfig`) or a dict of
+    :class:`SftArgs` fields. The trainer prints nothing per log line (no
+    ``PrinterCallback``)."""
     if args is None or isinstance(args, dict):
-        args = sft_args(**(args or {}))
+        args = SftArgs(**(args or {}))
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -374,6 +355,113 @@ def plan_run(
             log.unlink()
     state.wait_for_everyone()
     return "fresh", None
+
+
+TRL_DEPRECATION_WARNINGS = (
+    r".*(is_gradient_checkpointing|gradient_checkpointing_(enable|disable)).*deprecated"
+)
+"""TRL 1.16 calls transformers 5's ``is_gradient_checkpointing`` and
+``gradient_checkpointing_enable/disable``, which warn on every call that they are deprecated;
+the warnings are about TRL's code, not about a run, and :func:`train_quietly` drops them."""
+
+
+def train_quietly(trainer, resume_from_checkpoint: str | None = None):
+    """``trainer.train(resume_from_checkpoint=...)`` without TRL's deprecation warnings
+    (:data:`TRL_DEPRECATION_WARNINGS`); every other warning is shown. Every stage trains
+    through here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=TRL_DEPRECATION_WARNINGS, category=FutureWarning)
+        return trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+
+
+class Clock:
+    """The CPU and wall seconds of a run since it started (``cpu_s``, ``wall_s``, rounded to
+    0.1 s): what ``train.json``, ``metrics.json`` and every log line report."""
+
+    def __init__(self):
+        self.t0, self.wall0 = time.process_time(), time.time()
+
+    def elapsed(self) -> dict[str, float]:
+        return {
+            "cpu_s": round(time.process_time() - self.t0, 1),
+            "wall_s": round(time.time() - self.wall0, 1),
+        }
+
+
+def save_run(model, processor, out: Path, files: dict[str, dict], **save_kwargs) -> None:
+    """Write the trained ``model`` (:func:`rsground_lib.models.save` with ``save_kwargs``) and
+    the JSON ``files`` (name → content) into ``out`` — by the main process only under
+    ``accelerate launch`` — and let every process wait for it."""
+    state = PartialState()
+    if state.is_main_process:  # one writer under accelerate launch
+        models.save(model, processor, out, **save_kwargs)
+        for name, content in files.items():
+            (Path(out) / name).write_text(json.dumps(content, indent=2) + "\n")
+    state.wait_for_everyone()
+
+
+def run_stage(
+    cfg,
+    train_records,
+    *,
+    build: Callable[[list[TrainerCallback]], tuple],
+    record: Callable[[int], dict],
+    reuse: bool = False,
+    resume: bool = False,
+) -> dict:
+    """The life of one training stage's run, written once for CoT-SFT and RFT:
+
+    threads (``cfg.num_threads``) → what to do in ``cfg.output_dir`` (:func:`plan_run`: reuse
+    a finished run, resume an interrupted one, or start fresh with an empty log) → the clock
+    → ``build(callbacks)``, the stage's own part, which returns ``(trainer, summary extras)``
+    with the :class:`JsonlLog` callback installed → training (:func:`train_quietly`, from the
+    last trainer checkpoint when resuming) → LoRA merged into the weights → the model saved
+    with the prompt style it was trained in (:func:`rsground_lib.models.remember_prompt_style`)
+    and ``record(steps)`` as its training record → ``train.json`` (every field of the config
+    as asked, steps taken, loss, CPU and wall seconds, tokens seen, the data's fingerprint, the
+    checkpoint resumed from, and the stage's extras). Returns ``train.json``'s content (a
+    reused run's marked ``reused``)."""
+    if not train_records:
+        raise ValueError(f"{type(cfg).__name__}: train_records is empty")
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    out = Path(cfg.output_dir)
+    # a copy taken before the trainer sets fields of its own (ddp_find_unused_parameters)
+    asked = json.loads(json.dumps(cfg.to_dict()))
+    action, done = plan_run(out, asked, train_records, reuse=reuse, resume=resume)
+    if action == "reuse":
+        return {**done, "reused": True}
+    log_path = out / "log.jsonl"
+    last = resume_point(out, log_path) if action == "resume" else None
+    clock = Clock()
+    trainer, extras = build([JsonlLog(log_path, clock.t0, clock.wall0)])
+    result = train_quietly(trainer, last)
+    trained = trainer.model
+    if cfg.use_peft:
+        trained = trained.merge_and_unload()
+    trained.eval()
+    summary = {
+        "config": asked,
+        "steps": int(result.global_step),
+        "train_loss": float(result.training_loss),
+        **clock.elapsed(),
+        "num_tokens": int(
+            max((r.get("num_tokens", 0) for r in trainer.state.log_history), default=0)
+        ),
+        "n_train_records": len(train_records),
+        "data_fingerprint": data_fingerprint(train_records),
+        "resumed_from": Path(last).name if last else None,
+        **extras,
+    }
+    save_run(
+        trained,
+        trainer.processing_class,
+        out,
+        {"train.json": summary},
+        extra=record(int(result.global_step)),
+        prompt_style=cfg.prompt_style,
+    )
+    return summary
 
 
 def is_main_process() -> bool:

@@ -24,9 +24,6 @@ Book chapter: "Reinforcement fine-tuning" (``book/04_rft.py``).
 from __future__ import annotations
 
 import importlib.util
-import json
-import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -378,58 +375,18 @@ def train_rft(
     checkpoint there (a ValueError / FileNotFoundError when there is none or it is broken).
     Returns ``train.json``'s content."""
     cfg = config if isinstance(config, RftConfig) else RftConfig.from_dict(dict(config))
-    if not train_records:
-        raise ValueError("train_rft: train_records is empty")
-    if cfg.num_threads:
-        torch.set_num_threads(int(cfg.num_threads))
-    out = Path(cfg.output_dir)
-    # a copy taken before the trainer sets fields of its own (ddp_find_unused_parameters)
-    asked = json.loads(json.dumps(cfg.to_dict()))
-    action, done = common.plan_run(out, asked, train_records, reuse=reuse, resume=resume)
-    if action == "reuse":
-        return {**done, "reused": True}
-    resume = action == "resume"
-    log_path = out / "log.jsonl"
-    last = common.resume_point(out, log_path) if resume else None
-    t0, wall0 = time.process_time(), time.time()
-    trainer = build_rft_trainer(
+
+    def build(callbacks):
+        trainer = build_rft_trainer(
+            cfg, train_records, model=model, processor=processor, callbacks=callbacks
+        )
+        return trainer, {}
+
+    return common.run_stage(
         cfg,
         train_records,
-        model=model,
-        processor=processor,
-        callbacks=[common.JsonlLog(log_path, t0, wall0)],
+        build=build,
+        record=lambda steps: {"rft": {"steps": steps, "kappa": cfg.consistency_kappa}},
+        reuse=reuse,
+        resume=resume,
     )
-    with warnings.catch_warnings():
-        # TRL 1.16 calls transformers 5's `is_gradient_checkpointing` and
-        # `gradient_checkpointing_enable/disable`, which warn on every call that they are
-        # deprecated; the warnings are about TRL's code, not about this run.
-        warnings.filterwarnings(
-            "ignore",
-            message=r".*(is_gradient_checkpointing|gradient_checkpointing_(enable|disable)).*deprecated",
-            category=FutureWarning,
-        )
-        result = trainer.train(resume_from_checkpoint=last)
-    trained = trainer.model
-    if cfg.use_peft:
-        trained = trained.merge_and_unload()
-    trained.eval()
-    summary = {
-        "config": asked,
-        "steps": int(result.global_step),
-        "train_loss": float(result.training_loss),
-        "cpu_s": round(time.process_time() - t0, 1),
-        "wall_s": round(time.time() - wall0, 1),
-        "n_train_records": len(train_records),
-        "data_fingerprint": common.data_fingerprint(train_records),
-        "resumed_from": Path(last).name if last else None,
-    }
-    if trainer.accelerator.is_main_process:  # one writer under accelerate launch
-        models.save(
-            trained,
-            trainer.processing_class,
-            out,
-            extra={"rft": {"steps": int(result.global_step), "kappa": cfg.consistency_kappa}},
-        )
-        (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
-    trainer.accelerator.wait_for_everyone()
-    return summary

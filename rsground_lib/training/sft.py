@@ -12,22 +12,17 @@ Book chapter: "CoT-SFT" (``book/03_cot_sft.py``).
 from __future__ import annotations
 
 import functools
-import json
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from datasets import Dataset
 from transformers.trainer_utils import SchedulerType
-from trl import SFTConfig
 
 from rsground_lib import conversation, evaluation, models, prompts
 from rsground_lib.config import help_field, parse_config
 from rsground_lib.data import base_scenes, cot, cues, synthetic
 from rsground_lib.training import common
-from rsground_lib.training.common import CPU_SAFE_DEFAULTS, LORA_TARGET_MODULES  # noqa: F401
 
 THINK_FROM_ANSWER: dict[str, str] = {"<think>": "<answer>", "</think>": "</answer>"}
 """``SftConfig.init_tokens`` for the tiny base: its reasoning tags start where its answer tags
@@ -49,7 +44,7 @@ TRACE_STYLES: tuple[str, ...] = cot.TRACE_STYLES
 
 
 @dataclass
-class SftConfig(common.TrainerDefaults, SFTConfig, common.AdapterFields):
+class SftConfig(common.SftArgs, common.AdapterFields):
     """Every knob of stage (b): TRL's ``SFTConfig`` with the project's defaults (CPU-safe:
     no reporting, images kept, loss on the completion, no truncation, no checkpoints, cosine
     decay to ``min_lr_ratio``; bf16 and ``use_cpu`` follow CUDA) and the stage's fields.
@@ -85,7 +80,7 @@ class SftConfig(common.TrainerDefaults, SFTConfig, common.AdapterFields):
         "{new: existing} embedding rows copied before training (rsground_lib.models.init_tokens_from)",
         default=None,
     )
-    # ---- TRL fields with the project's defaults (the CPU-safe ones: common.CPU_SAFE_DEFAULTS)
+    # ---- TRL fields with the project's defaults
     output_dir: str | None = help_field(
         "where the model, log.jsonl, train.json and trainer checkpoints go",
         default="runs/smoke/03_cot_sft/cot_sft",
@@ -101,17 +96,6 @@ class SftConfig(common.TrainerDefaults, SFTConfig, common.AdapterFields):
     seed: int = help_field("seed of the trainer and of the trace wording", default=0)
     lr_scheduler_type: SchedulerType | str = help_field(
         "learning-rate schedule", default="cosine_with_min_lr"
-    )
-    remove_unused_columns: bool = help_field(
-        "False: the images column reaches the collator",
-        default=CPU_SAFE_DEFAULTS["remove_unused_columns"],
-    )
-    completion_only_loss: bool | None = help_field(
-        "loss on the completion (None: TRL's choice)",
-        default=CPU_SAFE_DEFAULTS["completion_only_loss"],
-    )
-    max_length: int | None = help_field(
-        "truncation length; None: none", default=CPU_SAFE_DEFAULTS["max_length"]
     )
 
     def __post_init__(self):
@@ -440,74 +424,45 @@ def train_sft(
     (``save_steps`` > 0; :func:`rsground_lib.training.common.plan_run`). ``model``/``processor`` skip
     loading (e.g. a model built in memory). Returns ``train.json``'s content."""
     cfg = config if isinstance(config, SftConfig) else SftConfig.from_dict(dict(config))
-    if not train_records:
-        raise ValueError("train_sft: train_records is empty")
-    if cfg.num_threads:
-        torch.set_num_threads(int(cfg.num_threads))
-    out = Path(cfg.output_dir)
-    # a copy taken before the trainer sets fields of its own (ddp_find_unused_parameters)
-    asked = json.loads(json.dumps(cfg.to_dict()))
-    action, done = common.plan_run(out, asked, train_records, reuse=reuse, resume=resume)
-    if action == "reuse":
-        return {**done, "reused": True}
-    resume = action == "resume"
-    log_path = out / "log.jsonl"
-    t0, wall0 = time.process_time(), time.time()
-    if model is None or processor is None:
-        # Full fine-tuning keeps float32 master weights (bf16 then acts through autocast):
-        # AdamW steps of lr 1e-5 on bf16 weights would mostly round away. LoRA keeps its
-        # adapters in float32 itself, so the frozen base may stay in bf16.
-        dtype = None if cfg.use_peft else "float32"
-        model, processor = models.load_model(cfg.model_name_or_path, dtype=dtype)
-    examples = sft_examples(
-        train_records,
-        processor,
-        targets=cfg.targets,
-        prompt_style=cfg.prompt_style,
-        trace_style=cfg.trace_style,
-        coord_step=cfg.coord_step,
-        seed=cfg.seed,
-    )
-    dataset = Dataset.from_list(examples)
-    frozen = common.freeze_vision(model) if cfg.freeze_vision else 0
-    if cfg.init_tokens:
-        models.init_tokens_from(model, processor.tokenizer, cfg.init_tokens)
-    peft_config = cfg.peft_config()
-    trainer = common.build_sft_trainer(
-        model,
-        processor,
-        dataset,
-        args=cfg,
-        callbacks=[common.JsonlLog(log_path, t0, wall0)],
-        peft_config=peft_config,
-    )
-    last = common.resume_point(out, log_path) if resume else None
-    result = trainer.train(resume_from_checkpoint=last)
-    trained = trainer.model
-    if peft_config is not None:
-        trained = trained.merge_and_unload()
-    trained.eval()
-    summary = {
-        "config": asked,
-        "steps": int(result.global_step),
-        "train_loss": float(result.training_loss),
-        "cpu_s": round(time.process_time() - t0, 1),
-        "wall_s": round(time.time() - wall0, 1),
-        "num_tokens": int(
-            max((r.get("num_tokens", 0) for r in trainer.state.log_history), default=0)
-        ),
-        "n_train_records": len(train_records),
-        "data_fingerprint": common.data_fingerprint(train_records),
-        "frozen_parameters": frozen,
-        "resumed_from": Path(last).name if last else None,
-    }
-    if trainer.accelerator.is_main_process:  # one writer under accelerate launch
-        models.save(
-            trained, processor, out, extra={"sft": {"targets": cfg.targets, "steps": cfg.max_steps}}
+
+    def build(callbacks):
+        nonlocal model, processor
+        if model is None or processor is None:
+            # Full fine-tuning keeps float32 master weights (bf16 then acts through autocast):
+            # AdamW steps of lr 1e-5 on bf16 weights would mostly round away. LoRA keeps its
+            # adapters in float32 itself, so the frozen base may stay in bf16.
+            dtype = None if cfg.use_peft else "float32"
+            model, processor = models.load_model(cfg.model_name_or_path, dtype=dtype)
+        examples = sft_examples(
+            train_records,
+            processor,
+            targets=cfg.targets,
+            prompt_style=cfg.prompt_style,
+            trace_style=cfg.trace_style,
+            coord_step=cfg.coord_step,
+            seed=cfg.seed,
         )
-        (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
-    trainer.accelerator.wait_for_everyone()
-    return summary
+        frozen = common.freeze_vision(model) if cfg.freeze_vision else 0
+        if cfg.init_tokens:
+            models.init_tokens_from(model, processor.tokenizer, cfg.init_tokens)
+        trainer = common.build_sft_trainer(
+            model,
+            processor,
+            Dataset.from_list(examples),
+            args=cfg,
+            callbacks=callbacks,
+            peft_config=cfg.peft_config(),
+        )
+        return trainer, {"frozen_parameters": frozen}
+
+    return common.run_stage(
+        cfg,
+        train_records,
+        build=build,
+        record=lambda steps: {"sft": {"targets": cfg.targets, "steps": steps}},
+        reuse=reuse,
+        resume=resume,
+    )
 
 
 SFT_VARIANTS: dict[str, str] = {"plain SFT": "answer", "CoT-SFT": "cot"}

@@ -28,7 +28,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,32 @@ BASE_COORD_STEP = 4
 """Base-pretraining targets are quantised to multiples of this many model pixels."""
 
 
+DERIVED_TRAINER_FIELDS: tuple[str, ...] = (
+    "output_dir",
+    "max_steps",
+    "per_device_train_batch_size",
+    "lr_scheduler_type",
+    "lr_scheduler_kwargs",
+    "data_seed",
+    "save_strategy",
+    "accelerator_config",
+)
+"""TRL fields of :class:`BasePretrainConfig` that follow from its own (``out``, ``stages``,
+``batch_size``, ``min_lr_ratio``, ``seed``, ``save_steps``); a recipe that sets one is a
+ValueError naming the field to set instead."""
+
+
 @dataclass
-class BasePretrainConfig:
+class BasePretrainConfig(common.SftArgs):
     """Every knob of the base-grounding pretraining; the defaults are the first run of the
     committed recipe (``configs/tiny_base/part2.json`` holds the second). Built from a mapping
     or a JSON/YAML recipe by :meth:`from_dict` (``transformers.HfArgumentParser``; unknown
-    keys are a ValueError); each field's meaning is its ``help``."""
+    keys are a ValueError); each field's meaning is its ``help``.
+
+    It *is* the TRL ``SFTConfig`` its trainer takes, on the same project defaults as the other
+    stages (:class:`rsground_lib.training.common.SftArgs`); the TRL fields of
+    :data:`DERIVED_TRAINER_FIELDS` follow from the recipe's own, and :meth:`recipe` gives the
+    recipe's fields alone (what ``metrics.json`` records)."""
 
     seed: int = help_field("seed of the model (when built), the scenes and the trainer", default=0)
     out: str = help_field(
@@ -173,14 +193,39 @@ class BasePretrainConfig:
         default=400,
     )
 
+    def __post_init__(self):
+        self._check_stages()
+        self.output_dir = str(Path(self.out) / "trainer")
+        self.max_steps = sum(int(s["steps"]) for s in self.stages)
+        self.per_device_train_batch_size = self.batch_size
+        self.lr_scheduler_type = "cosine_with_min_lr"
+        self.lr_scheduler_kwargs = {"min_lr_rate": self.min_lr_ratio}
+        self.data_seed = self.seed
+        self.accelerator_config = {"dispatch_batches": False}
+        super().__post_init__()
+
     @classmethod
     def from_dict(cls, values: dict) -> BasePretrainConfig:
-        """The config from a mapping (a recipe file's content); unknown keys are a ValueError."""
+        """The config from a mapping (a recipe file's content); unknown keys are a ValueError,
+        and so is a TRL field that follows from the recipe's own
+        (:data:`DERIVED_TRAINER_FIELDS`)."""
+        derived = sorted(set(values) & set(DERIVED_TRAINER_FIELDS))
+        if derived:
+            raise ValueError(
+                f"BasePretrainConfig: {', '.join(derived)} follow(s) from the recipe's own fields "
+                "(out, stages, batch_size, min_lr_ratio, seed, save_steps); set those instead"
+            )
         cfg = parse_config(cls, values)
         cfg.validate()
         return cfg
 
-    def validate(self) -> None:
+    def recipe(self) -> dict:
+        """The recipe's own fields (those this class declares), without the TRL fields it
+        derives or leaves at the project's defaults: what ``metrics.json`` records."""
+        own = BasePretrainConfig.__annotations__
+        return {name: getattr(self, name) for name in own if not name.isupper()}
+
+    def _check_stages(self) -> None:
         if not self.stages:
             raise ValueError("BasePretrainConfig.stages: expected at least one stage")
         for i, st in enumerate(self.stages):
@@ -201,6 +246,9 @@ class BasePretrainConfig:
                     f"BasePretrainConfig.stages[{i}].text_skills: expected an integer in [0, "
                     f"batch_size={self.batch_size}] (text skill examples per batch); got {k!r}"
                 )
+
+    def validate(self) -> None:
+        self._check_stages()
         if self.text_skills_steps < 0 or self.text_skills_batch_size <= 0:
             raise ValueError(
                 "BasePretrainConfig: text_skills_steps must be >= 0 and text_skills_batch_size > 0"
@@ -237,10 +285,6 @@ class BasePretrainConfig:
                 f"BasePretrainConfig.init_from: {self.init_from!r} is not a saved checkpoint "
                 "folder (no config.json in it)"
             )
-
-    @property
-    def max_steps(self) -> int:
-        return sum(int(s["steps"]) for s in self.stages)
 
     @property
     def trains_text_skills(self) -> bool:
@@ -416,8 +460,8 @@ def pretrain_base(
     log_path = out / "log.jsonl"
     if not resume and log_path.exists():
         log_path.unlink()
-    t0 = time.process_time()
-    wall0 = time.time()
+    clock = common.Clock()
+    t0 = clock.t0
 
     if cfg.init_from:
         model, processor = models.load_model(cfg.init_from, dtype="float32")
@@ -528,24 +572,6 @@ def pretrain_base(
 
     gen_kwargs = {"cfg": cfg, "factory": factory, "processor": processor}
     train_dataset = IterableDataset.from_generator(_stream, gen_kwargs=gen_kwargs)
-    args = common.sft_args(
-        output_dir=str(out / "trainer"),
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type="cosine_with_min_lr",
-        lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_ratio},
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
-        logging_steps=cfg.logging_steps,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        accelerator_config={"dispatch_batches": False},
-    )
 
     def floor(step: int) -> dict:
         current = stage_floors[0][1]
@@ -559,17 +585,16 @@ def pretrain_base(
         PeriodicEval(cfg.eval_steps, eval_fn, log_path, t0),
     ]
     trainer = common.build_sft_trainer(
-        model, processor, train_dataset, args=args, callbacks=callbacks
+        model, processor, train_dataset, args=cfg, callbacks=callbacks
     )
-    last = common.resume_point(out / "trainer", log_path) if resume else None
-    trainer.train(resume_from_checkpoint=last)
+    last = common.resume_point(Path(cfg.output_dir), log_path) if resume else None
+    result = common.train_quietly(trainer, last)
     model = trainer.model
     final = eval_fn(model)
     metrics = {
-        "config": asdict(cfg),
-        "steps": cfg.max_steps,
-        "cpu_s": round(time.process_time() - t0, 1),
-        "wall_s": round(time.time() - wall0, 1),
+        "config": cfg.recipe(),
+        "steps": int(result.global_step),
+        **clock.elapsed(),
         "image_blind_floor": {f"stage{i}": round(f, 4) for i, (_, f) in enumerate(stage_floors)},
         "eval": final,
         "parameters": model.num_parameters(),
@@ -577,10 +602,14 @@ def pretrain_base(
         "grown_text_layers": grown,
     }
     model = model.to(getattr(torch, cfg.save_dtype))
-    models.save(
-        model, processor, out, extra={"pretrain": {"seed": cfg.seed, "steps": cfg.max_steps}}
+    common.save_run(
+        model,
+        processor,
+        out,
+        {"metrics.json": metrics},
+        extra={"pretrain": {"seed": cfg.seed, "steps": int(result.global_step)}},
+        prompt_style=cfg.prompt_style,
     )
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if not cfg.keep_trainer_checkpoints:
         shutil.rmtree(out / "trainer", ignore_errors=True)
     return metrics
