@@ -48,14 +48,14 @@ data_root = ""  # str: folder holding the real benchmarks; "" means $RSGROUND_DA
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import paths, plotting, report
+from rsground_lib import files, paths, plotting, report
 
 run_dir = paths.run_dir(profile, "00_overview", runs_root or None)
 real_data = paths.data_root(data_root or None)
 env = report.environment_report()
 glue("profile", profile, display=False)
 glue("accelerator", env["accelerator"], display=False)
-report.write_json(run_dir / "environment.json", env)
+files.write_json(run_dir / "environment.json", env)
 pd.Series(env, name="this run").to_frame()
 
 # %% tags=["remove-input"]

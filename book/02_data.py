@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import language_prior, paths, plotting, report
+from rsground_lib import files, language_prior, paths, plotting, report
 from rsground_lib.data import cot, cues, synthetic
 from rsground_lib.data.benchmarks import load_available
 
@@ -87,7 +87,7 @@ gen_table = pd.DataFrame(
         "rejection rate": stats["rejection_rate"],
     }
 )
-report.write_json(run_dir / "synthetic_stats.json", stats)
+files.write_json(run_dir / "synthetic_stats.json", stats)
 gen_table.round(3)
 
 # %% [markdown]
@@ -203,7 +203,7 @@ best = prior_rows.get("class + position + size words", {})
 report.glue_metrics("prior_dior_test", best)
 glue("prior_pr50", report.percent(best.get("pr@0.5")), display=False)
 glue("prior_class_pr50", report.percent(prior_rows.get("class words", {}).get("pr@0.5")), display=False)
-report.write_json(run_dir / "metrics.json", {"language_prior": {"dior_rsvg_test": best}} if best else {})
+files.write_json(run_dir / "metrics.json", {"language_prior": {"dior_rsvg_test": best}} if best else {})
 report.glue_status("data", f"built; {len(synth)} synthetic scenes generated in this run; real splits read: {', '.join(real) or 'none (no RSGROUND_DATA)'}")
 prior_table.round(4)
 

@@ -67,7 +67,7 @@ import json
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import archive, evaluation, models, paths, plotting, report
+from rsground_lib import archive, evaluation, files, models, paths, plotting, report
 from rsground_lib.data import cues
 from rsground_lib.training import common, sft, tiny_base
 
@@ -370,7 +370,7 @@ trained_results, trained_rows = evaluation.evaluate_checkpoints(
 )
 results.update(trained_results)
 rows.update(trained_rows)
-report.write_json(run_dir / "metrics.json", results)
+files.write_json(run_dir / "metrics.json", results)
 columns = ["pr@0.5", "pr@0.7", "mean_iou", "cum_iou", "parse_rate", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "chance_pick_any", "answer_follows_reasoning"]
 table = pd.concat({m: pd.DataFrame(r).T[columns] for m, r in results.items()}, names=["model", "split"])
 report.show_table(table)
@@ -384,7 +384,7 @@ report.show_table(table)
 
 # %%
 paired = evaluation.paired_comparisons(rows, reference="base")
-report.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
+files.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
 counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
 pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
 
@@ -449,7 +449,7 @@ print(report.completions_text([rec["expression"] for rec in first], [r["text"] f
 
 # %%
 ceiling = sft.trace_ceiling(val_splits, processor, trace_style=trace_style, coord_step=coord_step, seed=seed)
-report.write_json(run_dir / "links.json", {"CoT-SFT": results["CoT-SFT"], "targets": ceiling})
+files.write_json(run_dir / "links.json", {"CoT-SFT": results["CoT-SFT"], "targets": ceiling})
 report.links_table({"before (archived)": before["splits"], "targets (ceiling)": ceiling, "CoT-SFT": results["CoT-SFT"]})
 
 # %% [markdown]

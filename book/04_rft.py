@@ -77,6 +77,7 @@ from rsground_lib import (
     archive,
     consistency,
     evaluation,
+    files,
     generation,
     models,
     paths,
@@ -110,7 +111,7 @@ del model  # the trainer loads its own copy: free the memory for it
 models.free_memory()
 group_rewards = rewards.group_rewards(groups, list(rewards.REWARDS))
 starvation = pd.DataFrame({name: {"groups with all-equal rewards": advantages.all_equal_fraction(r), "mean reward": r.mean()} for name, r in group_rewards.items()}).T
-report.write_json(run_dir / "starvation.json", starvation.to_dict(orient="index"))
+files.write_json(run_dir / "starvation.json", starvation.to_dict(orient="index"))
 report.show_table(starvation)
 
 # %%
@@ -246,8 +247,8 @@ results, rows = evaluation.evaluate_checkpoints(
     max_new_tokens=max_new_tokens,
 )
 paired = evaluation.paired_comparisons(rows, reference="CoT-SFT (start)")
-report.write_json(run_dir / "metrics.json", results)
-report.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
+files.write_json(run_dir / "metrics.json", results)
+files.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
 columns = ["pr@0.5", "pr@0.7", "mean_iou", "cum_iou", "parse_rate", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "answer_follows_reasoning"]
 report.show_table(pd.concat({m: pd.DataFrame(r).T[columns] for m, r in results.items()}, names=["model", "split"]))
 

@@ -52,7 +52,7 @@ import json
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import archive, evaluation, models, paths, plotting, predictions, report
+from rsground_lib import archive, evaluation, files, models, paths, plotting, predictions, report
 
 run_dir = paths.run_dir(profile, "05_evaluation", runs_root or None)
 start = model_name_or_path or str(paths.project_root() / "checkpoints" / "tiny-base")
@@ -78,28 +78,28 @@ report.profile_banner(profile)
 # its scene by id, and computes the benchmark metrics in original pixels.
 
 # %%
-files, links = {}, {}
+prediction_files, links = {}, {}
 for name, where in checkpoints.items():
     model, processor = models.load_model(where)
-    files[name] = run_dir / "predictions" / f"{name.replace(' ', '_').lower()}.jsonl"
-    evaluation.predict(model, processor, records, files[name], batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style, model_name=name, checkpoint=where, progress=False, resume="matching" if reuse_finished else False)
-    links[name] = {"test": evaluation.score_texts(records, [line["completion"] for line in evaluation.read_prediction_lines(files[name])], processor)[0]}
-scored = {name: predictions.score_file(path, records) for name, path in files.items()}
-lines = {name: evaluation.read_prediction_lines(path) for name, path in files.items()}
-chance = {name: evaluation.score_grounding(records, [line["bbox"] for line in lines[name]]) for name in files}
-report.write_json(run_dir / "metrics.json", {"scored": scored, "with_chance": chance, "links": links})
+    prediction_files[name] = run_dir / "predictions" / f"{name.replace(' ', '_').lower()}.jsonl"
+    evaluation.predict(model, processor, records, prediction_files[name], batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style, model_name=name, checkpoint=where, progress=False, resume="matching" if reuse_finished else False)
+    links[name] = {"test": evaluation.score_texts(records, [line["completion"] for line in predictions.read_prediction_lines(prediction_files[name])], processor)[0]}
+scored = {name: predictions.score_file(path, records) for name, path in prediction_files.items()}
+lines = {name: predictions.read_prediction_lines(path) for name, path in prediction_files.items()}
+chance = {name: evaluation.score_grounding(records, [line["bbox"] for line in lines[name]]) for name in prediction_files}
+files.write_json(run_dir / "metrics.json", {"scored": scored, "with_chance": chance, "links": links})
 
 # %%
-table = pd.DataFrame({name: {**{k: scored[name][k] for k in ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rate", "n", "missing")}, **{k: chance[name][k] for k in ("quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick")}} for name in files}).T
+table = pd.DataFrame({name: {**{k: scored[name][k] for k in ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rate", "n", "missing")}, **{k: chance[name][k] for k in ("quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick")}} for name in prediction_files}).T
 report.show_table(table)
 
 # %%
-same = all(abs(scored[n][k] - chance[n][k]) < 1e-12 for n in files for k in ("pr@0.5", "mean_iou", "cum_iou"))
+same = all(abs(scored[n][k] - chance[n][k]) < 1e-12 for n in prediction_files for k in ("pr@0.5", "mean_iou", "cum_iou"))
 glue("scorers_agree", "give the same" if same else "do NOT give the same", display=False)
-best = pd.Series({name: scored[name]["pr@0.5"] for name in files}).idxmax()
+best = pd.Series({name: scored[name]["pr@0.5"] for name in prediction_files}).idxmax()
 glue("best_model", best, display=False)
 glue("best_pr50", report.percent(scored[best]["pr@0.5"]), display=False)
-for name in files:
+for name in prediction_files:
     report.glue_metrics(f"{name.replace(' ', '_').replace('-', '_').lower()}_test", scored[name])
 
 # %% [markdown]
@@ -113,8 +113,8 @@ for name in files:
 # right and the model wrong):
 
 # %%
-paired = evaluation.paired_comparisons({name: {"test": lines[name]} for name in files}, reference="start") if "start" in files else {}
-report.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
+paired = evaluation.paired_comparisons({name: {"test": lines[name]} for name in prediction_files}, reference="start") if "start" in prediction_files else {}
+files.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
 counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
 pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
 
@@ -136,8 +136,8 @@ report.links_table(links)
 # image (small below 1 %, large above 5 %; our bins) and by class.
 
 # %%
-breakdowns = {by: {name: evaluation.breakdown_table(records, lines[name], by).set_index(by)[["n", "pr@0.5", "mean_iou"]] for name in files} for by in ("cue", "size", "class")}
-report.write_json(run_dir / "breakdowns.json", {by: {name: t.to_dict(orient="index") for name, t in tables.items()} for by, tables in breakdowns.items()})
+breakdowns = {by: {name: evaluation.breakdown_table(records, lines[name], by).set_index(by)[["n", "pr@0.5", "mean_iou"]] for name in prediction_files} for by in ("cue", "size", "class")}
+files.write_json(run_dir / "breakdowns.json", {by: {name: t.to_dict(orient="index") for name, t in tables.items()} for by, tables in breakdowns.items()})
 report.show_table(pd.concat(breakdowns["cue"], axis=1))
 
 # %%
@@ -152,7 +152,7 @@ report.show_table(pd.concat(breakdowns["class"], axis=1))
 # The last checkpoint's best and worst answers on the test split (target dashed yellow).
 
 # %%
-last = list(files)[-1]
+last = list(prediction_files)[-1]
 good, bad = evaluation.gallery_picks(lines[last], gallery_size)
 glue("gallery_model", last, display=False)
 glue("gallery_size", gallery_size, display=False)
@@ -189,9 +189,9 @@ report.show_table(pd.DataFrame({"language-only prior, DIOR-RSVG test": {k: prior
 
 # %%
 real_scores, real_notes = evaluation.score_real_splits(checkpoints[list(checkpoints)[-1]], paths.data_root(data_root or None), real_splits, run_dir / "real", limit=real_limit, resume="matching" if reuse_finished else False, batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style)
-report.write_json(run_dir / "real_metrics.json", real_scores)
+files.write_json(run_dir / "real_metrics.json", real_scores)
 glue("real_scored", ", ".join(real_scores) or ("none: no real split is named on this profile" if not real_splits else "none found (" + "; ".join(real_notes) + ")"), display=False)
-report.glue_status("evaluation", f"built; {len(files)} checkpoints predicted and scored on {num_test} {scenes} test scenes in this run; real benchmarks: " + (f"{', '.join(real_scores)} scored" if real_scores else "none scored on this profile" if not real_splits else "none scored (not found)"))
+report.glue_status("evaluation", f"built; {len(prediction_files)} checkpoints predicted and scored on {num_test} {scenes} test scenes in this run; real benchmarks: " + (f"{', '.join(real_scores)} scored" if real_scores else "none scored on this profile" if not real_splits else "none scored (not found)"))
 report.show_table(pd.DataFrame(real_scores).T) if real_scores else None
 
 # %% [markdown]

@@ -21,6 +21,7 @@ from rsground_lib import (
     doctor,
     dryrun,
     evaluation,
+    files,
     geo,
     metrics,
     models,
@@ -161,9 +162,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if args.json is not None:
             body = predictions.result_json(result, with_skipped=args.skip_bad)
             text = json.dumps(body, indent=2, allow_nan=False) + "\n"
-            predictions.write_text_atomic(args.json, text)
+            files.write_text_atomic(args.json, text)
         if args.markdown is not None:
-            predictions.write_text_atomic(args.markdown, predictions.markdown_table(result))
+            files.write_text_atomic(args.markdown, predictions.markdown_table(result))
     except (ValueError, OSError) as err:
         print(f"rsground eval: error: {err}", file=sys.stderr)
         return 2
@@ -209,7 +210,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     )
     print(
         f"{summary['done']} of {summary['n']} samples in {args.output} ({rates}); "
-        f"summary: {evaluation.summary_path(args.output)}"
+        f"summary: {predictions.summary_path(args.output)}"
     )
     return 0
 
@@ -226,10 +227,9 @@ def _cmd_ground(args: argparse.Namespace) -> int:
         # what can be checked without the model is checked before loading it
         if args.output is not None:
             geo.check_output(args.output)
-        geo.check_settings(tile=1 if args.tile is None else args.tile, overlap=args.overlap, top_k=args.top_k, merge_iou=args.merge_iou,
-                           min_valid=args.min_valid, batch_size=args.batch_size, stretch=args.stretch)  # fmt: skip
+        settings = geo.GroundingSettings.from_args(args)  # checked; None: the model's own
         geo.clean_sentence(args.sentence)
-        geo.choose_bands(geo.open_raster(args.image), args.bands)
+        geo.choose_bands(geo.open_raster(args.image), settings.bands)
         checkpoint = args.checkpoint or str(TINY_BASE)
         if args.checkpoint is None:
             print(
@@ -238,23 +238,8 @@ def _cmd_ground(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         model, processor = models.load_model(checkpoint)
-        prompt_style = args.prompt_style or models.checkpoint_prompt_style(model)
         result = geo.ground_raster(
-            args.image,
-            args.sentence,
-            model,
-            processor,
-            tile=args.tile or geo.model_tile(processor),
-            overlap=args.overlap,
-            bands=args.bands,
-            stretch=args.stretch,
-            top_k=args.top_k,
-            merge_iou=args.merge_iou,
-            min_valid=args.min_valid,
-            batch_size=args.batch_size,
-            max_new_tokens=args.max_new_tokens,
-            prompt_style=prompt_style,
-            progress=not args.quiet,
+            args.image, args.sentence, model, processor, settings, progress=not args.quiet
         )
         written = geo.write_answers(result, args.output, str(checkpoint)) if args.output else None
     except (ValueError, OSError) as err:
@@ -508,48 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="checkpoint folder or hub id (default: the tiny CPU base)",
     )
-    gr.add_argument(
-        "--tile",
-        type=int,
-        default=None,
-        help=f"window side, raster pixels (default: the model's input side, at most {geo.DEFAULT_TILE})",
-    )
-    gr.add_argument(
-        "--overlap",
-        type=float,
-        default=geo.DEFAULT_OVERLAP,
-        help="share of a window its neighbour shares",
-    )
-    gr.add_argument(
-        "--bands", default=None, help="1 or 3 band numbers read as RGB, e.g. 1,2,3 or 4"
-    )
-    gr.add_argument(
-        "--stretch",
-        default="auto",
-        choices=["auto", "percentile", "none"],
-        help="8-bit conversion: 'auto' stretches non-uint8 bands between their 2nd and 98th percentiles",
-    )
-    gr.add_argument("--top-k", type=int, default=1, help="answers kept after merging overlaps")
-    gr.add_argument("--merge-iou", type=float, default=0.5, help="IoU at which two answers merge")
-    gr.add_argument(
-        "--min-valid",
-        type=float,
-        default=0.25,
-        help="skip windows with less valid data than this share",
-    )
-    gr.add_argument("--batch-size", type=int, default=16, help="windows per generation batch")
-    gr.add_argument(
-        "--max-new-tokens",
-        type=int,
-        default=768,
-        help="answer budget in tokens per window (reasoning included)",
-    )
-    gr.add_argument(
-        "--prompt-style",
-        default=None,
-        choices=["full", "compact"],
-        help="default: 'compact' for the tiny models, 'full' otherwise",
-    )
+    geo.GroundingSettings.add_arguments(gr)  # --tile ... --prompt-style, from the fields
     gr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     gr.set_defaults(func=_cmd_ground)
     return parser

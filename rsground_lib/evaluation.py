@@ -9,9 +9,9 @@ beside them, and scene-by-scene comparisons of models.
 * :func:`evaluate_splits` and :func:`paired_comparisons` — every model on every split, and
   each model against a reference on the same scenes (exact McNemar test);
 * :func:`predict` — the same batched greedy generation written to a JSONL file line by line
-  (one line per sample, :data:`PREDICTION_KEYS`), resumable after a crash, with a summary
-  JSON beside it; :func:`read_prediction_lines` reads such a file back (to score one against a benchmark,
-  :mod:`rsground_lib.predictions`).
+  (one line per sample), resumable after a crash, with a summary JSON and a run record
+  beside it; the file's format, both ways, is :mod:`rsground_lib.predictions`' (which also
+  scores such a file against a benchmark).
 
 torch (and tqdm) are imported inside the generating functions only (here and in
 :mod:`rsground_lib.generation`), so scoring predictions needs no deep-learning stack.
@@ -22,7 +22,6 @@ Book chapter: "Evaluation" (``book/05_evaluation.py``); the CoT-SFT and RFT chap
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import sys
@@ -35,7 +34,7 @@ from PIL import Image
 
 from rsground_lib import (
     boxes,
-    checkpoints,
+    files,
     generation,
     metrics,
     models,
@@ -317,72 +316,6 @@ def paired_comparisons(
 
 # ----------------------------------------------------------------------------- predictions
 
-PREDICTION_KEYS = (
-    "id",
-    "image",
-    "expression",
-    "completion",
-    "box_model",
-    "bbox",
-    "parsed",
-    "iou",
-)
-"""The keys of one line of a predictions file (:func:`predict`), in the order written:
-``id``; ``image`` (the record's image path as the record gives it, null for an in-memory
-image); ``expression``; ``completion`` (the raw decoded text); ``box_model`` (the parsed box
-in model-input pixels, null when unparsable); ``bbox`` (the same box in ORIGINAL pixels, or
-null — named ``bbox`` so that the file scores with original coordinates); ``parsed``;
-``iou`` (with the record's ``bbox``, continuous convention; 0.0 when unparsed)."""
-
-def summary_path(out_path: str | os.PathLike) -> Path:
-    """Where :func:`predict` writes the summary of ``out_path``: ``preds.jsonl`` →
-    ``preds.summary.json``."""
-    return Path(out_path).with_suffix(".summary.json")
-
-
-def run_record_path(out_path: str | os.PathLike) -> Path:
-    """Where :func:`predict` records what writes ``out_path``: ``preds.jsonl`` →
-    ``preds.run.json``."""
-    return Path(out_path).with_suffix(".run.json")
-
-
-def prediction_settings(
-    checkpoint: str | os.PathLike | None, *, prompt_style: str, max_new_tokens: int, backend: str
-) -> dict:
-    """What decides a predictions file's answers: the checkpoint as given (a hub id or a
-    folder, or None when the caller did not say), the sha256 of a local folder's weights
-    (:func:`rsground_lib.checkpoints.weights_sha256`), the prompt style, the token budget and
-    the backend. The batch size is left out (it does not change greedy answers' meaning)."""
-    folder = checkpoints.checkpoint_folder(checkpoint) if checkpoint is not None else None
-    return {
-        "checkpoint": None if checkpoint is None else str(checkpoint),
-        "weights_sha256": (
-            checkpoints.weights_sha256(folder) if folder is not None and folder.is_dir() else None
-        ),
-        "prompt_style": prompt_style,
-        "max_new_tokens": max_new_tokens,
-        "backend": backend,
-    }
-
-
-def _settings_differences(out_path: Path, settings: dict) -> str | None:
-    """Why the predictions in ``out_path`` cannot be continued with ``settings`` — its
-    :func:`run_record_path` is missing, broken, or records other settings (each difference
-    named) — or None when they can."""
-    record = run_record_path(out_path)
-    if not record.is_file():
-        return f"no record of what wrote them ({record.name} is missing)"
-    try:
-        before = json.loads(record.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return f"{record.name} is not JSON ({exc})"
-    differ = [
-        f"{key} {before.get(key)!r} → now {value!r}"
-        for key, value in settings.items()
-        if before.get(key) != value
-    ]
-    return f"written by another run ({'; '.join(differ)})" if differ else None
-
 
 def _record_ids(records) -> list:
     """The ``id`` of every record (a ``datasets.Dataset`` is read by column, without decoding
@@ -413,65 +346,6 @@ def _record_ids(records) -> list:
     return ids
 
 
-_LINE_START = b'{"id": '
-"""How every line :func:`predict` writes begins (``json.dumps`` of a row whose first key is
-``id``)."""
-
-
-def _scan_predictions(path: Path, *, strict: bool = False) -> tuple[list[dict], int, bool]:
-    """``(rows, valid_bytes, truncated)`` of an existing predictions file: every complete
-    line parsed; a last line without its newline that begins as :func:`predict`'s lines do
-    (a crash mid-write) is left out, and ``valid_bytes`` is where it starts. Any other line
-    that is not a JSON object with an ``id`` (a last line that does not begin like one
-    included: the file is someone else's), an id written twice, a UTF-16 file, or with
-    ``strict`` a line without every key of :data:`PREDICTION_KEYS`, is a ValueError naming
-    the file and the line."""
-    data = path.read_bytes()
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ValueError(f"{path}: UTF-16 text; a predictions file is UTF-8 JSON lines")
-    lines = data.split(b"\n")
-    tail = lines.pop()  # b"" when the file ends with a newline (or is empty)
-    truncated = bool(tail)
-    n = min(len(tail), len(_LINE_START))
-    if truncated and tail[:n] != _LINE_START[:n]:
-        # a line cut mid-write starts as every line predict writes; anything else is not a
-        # predictions file, and must not be cut (issue 24: a notes file lost its only line)
-        raise ValueError(
-            f"{path}:{len(lines) + 1}: not a prediction line (a JSON object with an 'id') and "
-            "no newline at its end: this is not a predictions file; choose another -o"
-        )
-    rows: list[dict] = []
-    first_line: dict = {}
-    for k, raw in enumerate(lines, start=1):
-        try:
-            row = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}:{k}: not a JSON line ({err})") from None
-        if not isinstance(row, dict) or "id" not in row:
-            raise ValueError(f"{path}:{k}: not a prediction line (a JSON object with an 'id')")
-        if strict and not set(PREDICTION_KEYS) <= set(row):
-            missing = [key for key in PREDICTION_KEYS if key not in row]
-            raise ValueError(
-                f"{path}:{k}: not a line of rsground predict (missing {', '.join(missing)}); "
-                "this file was written by something else: choose another -o"
-            )
-        rid = row["id"]
-        if isinstance(rid, list | dict):
-            raise ValueError(f"{path}:{k}: the id must be a string or an integer; got {rid!r}")
-        if rid in first_line:
-            raise ValueError(f"{path}:{k}: id {rid!r} already written on line {first_line[rid]}")
-        first_line[rid] = k
-        rows.append(row)
-    return rows, len(data) - len(tail), truncated
-
-
-def read_prediction_lines(path: str | os.PathLike) -> list[dict]:
-    """The lines of a predictions file written by :func:`predict`, in file order. A truncated
-    last line (a run killed mid-write) is left out; any other broken line, or an id written
-    twice, is a ValueError naming the file and the line. The file is not changed."""
-    return _scan_predictions(Path(path))[0]
-
-
 def _open_image(record: Mapping) -> tuple[dict, str | None]:
     """``(record with a PIL image, image name)``: a path (string or ``PathLike``) or a
     ``datasets.Image`` dict (``{"bytes", "path"}``) is opened with PIL and converted to RGB;
@@ -495,27 +369,7 @@ def _open_image(record: Mapping) -> tuple[dict, str | None]:
 def _prediction_row(record: Mapping, image_name, text: str, processor) -> dict:
     box_model = prompts.parse_answer(text)
     box = _box_original(box_model, record, processor)
-    target = [float(v) for v in record["bbox"]]
-    return {
-        "id": record["id"],
-        "image": image_name,
-        "expression": record["expression"],
-        "completion": text,
-        "box_model": None if box_model is None else [float(v) for v in box_model],
-        "bbox": box,
-        "parsed": box is not None,
-        "iou": float(boxes.iou(box, target)) if box is not None else 0.0,
-    }
-
-
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    return predictions.prediction_row(record, image_name, text, box_model, box)
 
 
 def predict(
@@ -540,7 +394,7 @@ def predict(
     path opened with PIL), ``width``, ``height``, ``expression`` and ``bbox`` (original
     pixels). Generation is :func:`rsground_lib.generation.generate_answers`' (``batch_size`` prompts left-padded
     together, ``model.generate`` with the KV cache, ``prompt_style``), so the completions are
-    the same. Each batch's lines (:data:`PREDICTION_KEYS`) are appended, flushed and
+    the same. Each batch's lines (:data:`rsground_lib.predictions.PREDICTION_KEYS`) are appended, flushed and
     fsync'd before the next batch starts.
 
     **Resume** (``resume=True``; ``False`` starts a fresh file). When ``out_path`` exists, the
@@ -549,16 +403,16 @@ def predict(
     truncated last line (a crash mid-write) is cut off and that record generated again; any
     other broken line, an id written twice, or an id that is not among ``records`` is a
     ValueError naming the file (and line). What wrote the file is recorded beside it before
-    the first line (:func:`run_record_path`, :func:`prediction_settings`: ``checkpoint``
+    the first line (:func:`rsground_lib.predictions.run_record_path`, :func:`rsground_lib.predictions.prediction_settings`: ``checkpoint``
     with the sha256 of its weights when it is a local folder, the prompt style, the token
     budget, the backend); resuming with other settings is a ValueError that says what
     differs (``resume=False`` starts over; ``resume="matching"`` continues a file of the
     same run and starts over otherwise — a chapter re-executed by ``make reproduce`` keeps
     hours of predictions of an unchanged checkpoint). A file that is not a predictions file — a line
-    that is not one of :data:`PREDICTION_KEYS`'s lines — is refused in both modes and left
+    that is not one of :data:`rsground_lib.predictions.PREDICTION_KEYS`'s lines — is refused in both modes and left
     as it is.
 
-    **Summary.** At the end, :func:`summary_path` (``preds.jsonl`` → ``preds.summary.json``)
+    **Summary.** At the end, :func:`rsground_lib.predictions.summary_path` (``preds.jsonl`` → ``preds.summary.json``)
     is written atomically (temporary file + ``os.replace``): ``n`` (records), ``done`` (lines
     written for them), ``generated`` (by this call), ``resumed`` (found in the file),
     ``parse_rate``, ``pr@0.5`` and ``mean_iou`` over the written lines
@@ -572,7 +426,9 @@ def predict(
     from tqdm.auto import tqdm  # comes with the deep-learning stack, as torch
 
     if backend not in generation.BATCH_GENERATORS:
-        raise ValueError(f"predict: backend must be one of {', '.join(generation.BACKENDS)}; got {backend!r}")
+        raise ValueError(
+            f"predict: backend must be one of {', '.join(generation.BACKENDS)}; got {backend!r}"
+        )
     if batch_size < 1:
         raise ValueError(f"predict: batch_size must be >= 1; got {batch_size}")
     if resume not in (True, False, "matching"):
@@ -586,13 +442,13 @@ def predict(
         raise ValueError(f"{out_path}: a folder; give the predictions file's path")
     ids = _record_ids(records)
     index = {rid: i for i, rid in enumerate(ids)}
-    settings = prediction_settings(
+    settings = predictions.prediction_settings(
         checkpoint, prompt_style=prompt_style, max_new_tokens=max_new_tokens, backend=backend
     )
     rows, valid_bytes, truncated = [], 0, False
     if out_path.exists():  # whatever the mode: a file that is not ours is refused, untouched
-        rows, valid_bytes, truncated = _scan_predictions(out_path, strict=True)
-    why_not = _settings_differences(out_path, settings) if rows and resume else None
+        rows, valid_bytes, truncated = predictions.scan_predictions(out_path, strict=True)
+    why_not = predictions.settings_differences(out_path, settings) if rows and resume else None
     if resume == "matching":  # the same run on a superset of its records, else start over
         resume = bool(rows) and why_not is None and all(r["id"] in index for r in rows)
     if resume and rows:
@@ -610,10 +466,10 @@ def predict(
             )
     if not resume:  # a fresh file: an earlier run's lines (maybe of another model) are dropped
         out_path.unlink(missing_ok=True)
-        summary_path(out_path).unlink(missing_ok=True)
+        predictions.summary_path(out_path).unlink(missing_ok=True)
         rows, truncated = [], False
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(run_record_path(out_path), settings)
+    files.write_json(predictions.run_record_path(out_path), settings)
     if truncated:
         with open(out_path, "r+b") as f:
             f.truncate(valid_bytes)
@@ -652,7 +508,7 @@ def predict(
                 for (rec, name), text in zip(opened, texts, strict=True):
                     row = _prediction_row(rec, name, text, processor)
                     rows_by_id[row["id"]] = row
-                    lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+                    lines.append(predictions.prediction_line(row))
                 f.write("".join(lines))
                 f.flush()
                 os.fsync(f.fileno())
@@ -689,7 +545,7 @@ def predict(
         "seconds": round(seconds, 4),
         "samples_per_second": round(generated / seconds, 3) if generated and seconds > 0 else None,
     }
-    _write_json_atomic(summary_path(out_path), summary)
+    files.write_json(predictions.summary_path(out_path), summary)
     return summary
 
 

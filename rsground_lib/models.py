@@ -634,7 +634,9 @@ def remember_prompt_style(model, prompt_style: str) -> None:
     """Record on ``model.config`` the prompt style it is trained with, so the checkpoint saved
     from it answers in that style wherever it is loaded (:func:`checkpoint_prompt_style`)."""
     if prompt_style not in prompts.PROMPT_STYLES:
-        raise ValueError(f"prompt_style: expected one of {prompts.PROMPT_STYLES}; got {prompt_style!r}")
+        raise ValueError(
+            f"prompt_style: expected one of {prompts.PROMPT_STYLES}; got {prompt_style!r}"
+        )
     setattr(model.config, PROMPT_STYLE_ATTR, prompt_style)
 
 

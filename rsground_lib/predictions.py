@@ -38,6 +38,11 @@ left out, counted as ``skipped`` and warned about, never dropped silently (desig
 "Errors"). A file that cannot be read as a whole (missing, not UTF-8, a JSON list that does
 not parse, no prediction at all) is an error in both modes.
 
+The format of the file :func:`rsground_lib.evaluation.predict` writes is kept here too, both
+ways (:data:`PREDICTION_KEYS`, :func:`prediction_row`, :func:`prediction_line`,
+:func:`scan_predictions`, the summary and run-record paths): one module owns one file format,
+which is why it is longer than most.
+
 Book chapter: "Evaluation" (``book/05_evaluation.py``).
 """
 
@@ -46,14 +51,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
-from rsground_lib import boxes, metrics, prompts
+from rsground_lib import boxes, checkpoints, metrics, prompts
 
 COORDS: tuple[str, ...] = ("original", "qwen2.5-vl", "norm1000", "norm100")
 """Frames a predicted box can be in: original pixels; Qwen2.5-VL's model-input pixels
@@ -667,21 +671,156 @@ def check_outputs(inputs: dict[str, str | Path | None], outputs: dict[str, str |
         taken[where] = name
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and
-    ``os.replace``, so a reader never sees half a file (an existing file is replaced whole
-    or not at all)."""
-    target = Path(path)
+# ----------------------------------------------------------------------------- the file rsground predict writes
+
+PREDICTION_KEYS = (
+    "id",
+    "image",
+    "expression",
+    "completion",
+    "box_model",
+    "bbox",
+    "parsed",
+    "iou",
+)
+"""The keys of one line of a predictions file (:func:`rsground_lib.evaluation.predict`), in the order written:
+``id``; ``image`` (the record's image path as the record gives it, null for an in-memory
+image); ``expression``; ``completion`` (the raw decoded text); ``box_model`` (the parsed box
+in model-input pixels, null when unparsable); ``bbox`` (the same box in ORIGINAL pixels, or
+null — named ``bbox`` so that the file scores with original coordinates); ``parsed``;
+``iou`` (with the record's ``bbox``, continuous convention; 0.0 when unparsed)."""
+
+
+def summary_path(out_path: str | os.PathLike) -> Path:
+    """Where :func:`rsground_lib.evaluation.predict` writes the summary of ``out_path``: ``preds.jsonl`` →
+    ``preds.summary.json``."""
+    return Path(out_path).with_suffix(".summary.json")
+
+
+def run_record_path(out_path: str | os.PathLike) -> Path:
+    """Where :func:`rsground_lib.evaluation.predict` records what writes ``out_path``: ``preds.jsonl`` →
+    ``preds.run.json``."""
+    return Path(out_path).with_suffix(".run.json")
+
+
+def prediction_settings(
+    checkpoint: str | os.PathLike | None, *, prompt_style: str, max_new_tokens: int, backend: str
+) -> dict:
+    """What decides a predictions file's answers: the checkpoint as given (a hub id or a
+    folder, or None when the caller did not say), the sha256 of a local folder's weights
+    (:func:`rsground_lib.checkpoints.weights_sha256`), the prompt style, the token budget and
+    the backend. The batch size is left out (it does not change greedy answers' meaning)."""
+    folder = checkpoints.checkpoint_folder(checkpoint) if checkpoint is not None else None
+    return {
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "weights_sha256": (
+            checkpoints.weights_sha256(folder) if folder is not None and folder.is_dir() else None
+        ),
+        "prompt_style": prompt_style,
+        "max_new_tokens": max_new_tokens,
+        "backend": backend,
+    }
+
+
+def settings_differences(out_path: Path, settings: dict) -> str | None:
+    """Why the predictions in ``out_path`` cannot be continued with ``settings`` — its
+    :func:`run_record_path` is missing, broken, or records other settings (each difference
+    named) — or None when they can."""
+    record = run_record_path(out_path)
+    if not record.is_file():
+        return f"no record of what wrote them ({record.name} is missing)"
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as err:
-        raise OSError(f"cannot write {target} ({err.strerror})") from err
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise OSError(f"cannot write {target} ({err.strerror})") from err
-        raise
+        before = json.loads(record.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return f"{record.name} is not JSON ({exc})"
+    differ = [
+        f"{key} {before.get(key)!r} → now {value!r}"
+        for key, value in settings.items()
+        if before.get(key) != value
+    ]
+    return f"written by another run ({'; '.join(differ)})" if differ else None
+
+
+_LINE_START = b'{"id": '
+"""How every line :func:`rsground_lib.evaluation.predict` writes begins (``json.dumps`` of a row whose first key is
+``id``)."""
+
+
+def scan_predictions(path: Path, *, strict: bool = False) -> tuple[list[dict], int, bool]:
+    """``(rows, valid_bytes, truncated)`` of an existing predictions file: every complete
+    line parsed; a last line without its newline that begins as :func:`rsground_lib.evaluation.predict`'s lines do
+    (a crash mid-write) is left out, and ``valid_bytes`` is where it starts. Any other line
+    that is not a JSON object with an ``id`` (a last line that does not begin like one
+    included: the file is someone else's), an id written twice, a UTF-16 file, or with
+    ``strict`` a line without every key of :data:`PREDICTION_KEYS`, is a ValueError naming
+    the file and the line."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(f"{path}: UTF-16 text; a predictions file is UTF-8 JSON lines")
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline (or is empty)
+    truncated = bool(tail)
+    n = min(len(tail), len(_LINE_START))
+    if truncated and tail[:n] != _LINE_START[:n]:
+        # a line cut mid-write starts as every line predict writes; anything else is not a
+        # predictions file, and must not be cut (issue 24: a notes file lost its only line)
+        raise ValueError(
+            f"{path}:{len(lines) + 1}: not a prediction line (a JSON object with an 'id') and "
+            "no newline at its end: this is not a predictions file; choose another -o"
+        )
+    rows: list[dict] = []
+    first_line: dict = {}
+    for k, raw in enumerate(lines, start=1):
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}:{k}: not a JSON line ({err})") from None
+        if not isinstance(row, dict) or "id" not in row:
+            raise ValueError(f"{path}:{k}: not a prediction line (a JSON object with an 'id')")
+        if strict and not set(PREDICTION_KEYS) <= set(row):
+            missing = [key for key in PREDICTION_KEYS if key not in row]
+            raise ValueError(
+                f"{path}:{k}: not a line of rsground predict (missing {', '.join(missing)}); "
+                "this file was written by something else: choose another -o"
+            )
+        rid = row["id"]
+        if isinstance(rid, list | dict):
+            raise ValueError(f"{path}:{k}: the id must be a string or an integer; got {rid!r}")
+        if rid in first_line:
+            raise ValueError(f"{path}:{k}: id {rid!r} already written on line {first_line[rid]}")
+        first_line[rid] = k
+        rows.append(row)
+    return rows, len(data) - len(tail), truncated
+
+
+def read_prediction_lines(path: str | os.PathLike) -> list[dict]:
+    """The lines of a predictions file written by :func:`rsground_lib.evaluation.predict`, in file order. A truncated
+    last line (a run killed mid-write) is left out; any other broken line, or an id written
+    twice, is a ValueError naming the file and the line. The file is not changed."""
+    return scan_predictions(Path(path))[0]
+
+
+def prediction_row(
+    record: Mapping, image_name: str | None, completion: str, box_model, box
+) -> dict:
+    """One line of a predictions file (:data:`PREDICTION_KEYS`, in that order) for ``record``
+    answered with ``completion``: ``box_model`` its parsed box in model-input pixels and
+    ``box`` the same box in original pixels (both None when unparsable); ``iou`` with the
+    record's ``bbox``, continuous convention."""
+    target = [float(v) for v in record["bbox"]]
+    return {
+        "id": record["id"],
+        "image": image_name,
+        "expression": record["expression"],
+        "completion": completion,
+        "box_model": None if box_model is None else [float(v) for v in box_model],
+        "bbox": box,
+        "parsed": box is not None,
+        "iou": float(boxes.iou(box, target)) if box is not None else 0.0,
+    }
+
+
+def prediction_line(row: Mapping) -> str:
+    """``row`` as the line :func:`scan_predictions` reads back: compact JSON, non-ASCII kept,
+    ``id`` first (:data:`_LINE_START`), a final newline."""
+    return json.dumps(row, ensure_ascii=False) + "\n"

@@ -15,12 +15,10 @@ Book chapter: *Overview* ("Results").
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 import os
 import platform
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -375,23 +373,6 @@ def percent(value: float | None, *, digits: int = 1, missing: str = NOT_MEASURED
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return missing
     return f"{100 * float(value):.{digits}f}%"
-
-
-def json_ready(value):
-    """``value`` with every NaN or infinite float replaced by ``None`` (JSON ``null``), through
-    dicts, lists and tuples: bare ``NaN`` is not JSON for any reader but Python's."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    return value
-
-
-def write_json(path, value) -> None:
-    """Write an artefact as strict JSON (:func:`json_ready`; ``allow_nan=False``), indented."""
-    Path(path).write_text(json.dumps(json_ready(value), indent=2, allow_nan=False) + "\n")
 
 
 DRY_RUN_PROFILE = "dryrun"

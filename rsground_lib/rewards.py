@@ -338,6 +338,5 @@ def group_rewards(
         "parsed_box": parsed,
     }
     return {
-        name: np.asarray(get_reward(name)(flat_texts, **kwargs)).reshape(b, g)
-        for name in names
+        name: np.asarray(get_reward(name)(flat_texts, **kwargs)).reshape(b, g) for name in names
     }

@@ -9,13 +9,13 @@ import math
 
 import pytest
 
-from rsground_lib import bookbuild, models, report
+from rsground_lib import bookbuild, files, models, report
 from rsground_lib.training import common
 
 
 def test_artefacts_are_strict_json(tmp_path):
     path = tmp_path / "m.json"
-    report.write_json(path, {"a": math.nan, "b": [1.0, math.inf, {"c": -math.inf}], "d": (2, 3)})
+    files.write_json(path, {"a": math.nan, "b": [1.0, math.inf, {"c": -math.inf}], "d": (2, 3)})
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"a": None, "b": [1.0, None, {"c": None}], "d": [2, 3]}

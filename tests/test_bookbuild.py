@@ -231,7 +231,7 @@ def test_chapters_follow_the_skeleton(project_root):
         ):
             assert heading in text, f"{path.name} lacks {heading}"
         # the rules of the book as a reader sees it (the template states them)
-        assert "json.dumps(" not in text, f"{path.name}: write artefacts with report.write_json"
+        assert "json.dumps(" not in text, f"{path.name}: write artefacts with files.write_json"
         assert "float('nan')" not in text and 'float("nan")' not in text, (
             f"{path.name}: a missing value is said with report.percent / report.NOT_MEASURED"
         )

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.checkpoints", 0),
     ("rsground_lib.jupyter_setup", 0),
     ("rsground_lib.gpus", 0),
+    ("rsground_lib.files", 0),
     # 1: the scoring core and the data layer
     ("rsground_lib.metrics", 1),
     ("rsground_lib.rewards", 1),
@@ -45,6 +46,8 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.training", 5),
     # 5: grounding in a raster, window by window (uses evaluation)
     ("rsground_lib.geo", 5),
+    # (the package geo/: raster, coords, grounding, writers; the synthetic rasters of its
+    # chapter are data: rsground_lib.data.scene_raster, layer 1, which defines RasterError)
     # 6: what the book and the command line call
     ("rsground_lib.plotting", 6),
     ("rsground_lib.report", 6),
@@ -168,3 +171,73 @@ def test_only_generation_calls_model_generate():
                if f != "rsground_lib/generation.py"]  # fmt: skip
     assert outside == []
     assert len(list(_calls_of_attribute("generate"))) == 1  # new_token_ids, and only it
+
+
+GEO = PACKAGE / "geo"
+GEO_MAX_LINES = 600
+"""The most lines one module of the ``geo`` package may hold (issue 25, item 7: the 1,080-line
+geo.py split by concern)."""
+
+
+def _top_level_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+
+
+def test_no_geo_module_is_over_600_lines():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in sorted(GEO.glob("*.py"))}
+    assert {"raster.py", "coords.py", "grounding.py", "writers.py"} <= set(sizes)
+    assert {name: n for name, n in sizes.items() if n > GEO_MAX_LINES} == {}
+
+
+def test_the_geo_functions_are_defined_in_geo_only():
+    """No module outside ``rsground_lib/geo/`` defines a top-level function or class under the
+    name of a public one of the package (a second ``plan_windows`` or ``pixel_to_map`` would
+    be a second statement of the same rule)."""
+    public = {
+        name for p in GEO.glob("*.py") for name in _top_level_names(p) if not name.startswith("_")
+    }
+    assert {"ground_raster", "plan_windows", "pixel_to_map", "GroundingSettings"} <= public
+    twins = [
+        f"{path.relative_to(PACKAGE.parent)}: {name}"
+        for path, _ in _modules()
+        if GEO not in path.parents
+        for name in sorted(_top_level_names(path) & public)
+    ]
+    assert twins == []
+
+
+def test_one_atomic_writer():
+    """Only :mod:`rsground_lib.files` replaces files through a temporary one (``os.replace``,
+    ``tempfile.mkstemp``); every other module writes through it (issue 25, item 2)."""
+    outside = []
+    for path, _ in _modules():
+        rel = path.relative_to(PACKAGE.parent).as_posix()
+        for i, line in enumerate(path.read_text().splitlines(), start=1):
+            code = line.split("#")[0]
+            if rel != "rsground_lib/files.py" and ("os.replace(" in code or "mkstemp(" in code):
+                outside.append(f"{rel}:{i}")
+    assert outside == []
+
+
+def test_no_json_dumps_to_a_file_outside_files():
+    """JSON artefacts are written by :func:`rsground_lib.files.write_json` (strict JSON,
+    atomic), not by ``write_text(json.dumps(...))`` in each module (issue 25, item 2). The
+    notebook writer (:mod:`rsground_lib.bookbuild`), JupyterLab's settings, the checkpoint's
+    own files (:mod:`rsground_lib.models`, the dry run's staged processor files) and the
+    benchmarks' result files are other formats or other owners."""
+    allowed = {"rsground_lib/bookbuild.py", "rsground_lib/jupyter_setup.py",
+               "rsground_lib/models.py", "rsground_lib/dryrun.py"}  # fmt: skip
+    found = []
+    for path, _ in _modules():
+        rel = path.relative_to(PACKAGE.parent).as_posix()
+        if rel in allowed or rel.startswith("rsground_lib/bench/"):
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), start=1):
+            if "write_text(json.dumps" in line:
+                found.append(f"{rel}:{i}")
+    assert found == []

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from rsground_lib import boxes, evaluation, generation, models
+from rsground_lib import boxes, evaluation, generation, models, predictions
 from rsground_lib.bench import predict as bench_predict
 from rsground_lib.data import base_scenes
 
@@ -91,7 +91,7 @@ def test_predict_writes_one_line_per_record_in_original_pixels(tiny, tmp_path):
     assert [r["completion"] for r in lines] == texts
     assert [r["box_model"] for r in lines] == parsed
     # the summary beside it
-    assert evaluation.summary_path(out) == tmp_path / "preds" / "tiny.summary.json"
+    assert predictions.summary_path(out) == tmp_path / "preds" / "tiny.summary.json"
     on_disk = json.loads((tmp_path / "preds" / "tiny.summary.json").read_text())
     assert on_disk == summary
     assert (summary["n"], summary["done"], summary["generated"], summary["resumed"]) == (
@@ -129,7 +129,7 @@ def test_truncated_last_line_is_dropped_and_rewritten(tiny, tmp_path):
     full = out.read_bytes()
     cut = full.index(b"\n", full.index(b'"id": "t/5"')) - 20  # inside line 6, before its end
     out.write_bytes(full[:cut])
-    assert [r["id"] for r in evaluation.read_prediction_lines(out)] == [f"t/{i}" for i in range(5)]
+    assert [r["id"] for r in predictions.read_prediction_lines(out)] == [f"t/{i}" for i in range(5)]
     summary = evaluation.predict(
         model, processor, records, out, batch_size=4, progress=False, **GEN
     )
@@ -151,10 +151,10 @@ def test_a_broken_line_before_the_last_is_an_error_naming_it(tiny, tmp_path):
     assert out.read_bytes() == broken
     out.write_text(lines[0] + "[1, 2]\n")
     with pytest.raises(ValueError, match=rf"{out}:2: not a prediction line"):
-        evaluation.read_prediction_lines(out)
+        predictions.read_prediction_lines(out)
     out.write_text(lines[0] + lines[1] + lines[0])
     with pytest.raises(ValueError, match=rf"{out}:3: id 't/0' already written on line 1"):
-        evaluation.read_prediction_lines(out)
+        predictions.read_prediction_lines(out)
 
 
 def test_ids_given_twice_or_unknown_and_other_backends_are_refused(tiny, tmp_path):
@@ -266,7 +266,7 @@ def test_predict_without_resume_starts_a_fresh_file(tmp_path):
     with pytest.raises(ValueError, match="not among the records"):
         evaluation.predict(model, processor, recs, out, max_new_tokens=24, progress=False)
     evaluation.predict(model, processor, recs, out, max_new_tokens=24, progress=False, resume=False)
-    assert [r["id"] for r in evaluation.read_prediction_lines(out)] == [
+    assert [r["id"] for r in predictions.read_prediction_lines(out)] == [
         "fresh/0",
         "fresh/1",
         "fresh/2",

@@ -5,8 +5,8 @@ localises better than any image-blind answer."""
 from __future__ import annotations
 
 import json
-import shutil
 import math
+import shutil
 from pathlib import Path
 
 import pytest

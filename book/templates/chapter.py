@@ -26,7 +26,7 @@
 # - the headings below, a `parameters` cell whose every line is `name = value  # type[ range]:
 #   meaning` (unit where there is one; ranges as `≥ 1`, `in [0, 1]`, `in {a, b}`);
 # - calls, not logic: no `def`, `class` or `lambda` (the library holds them);
-# - artefacts through `report.write_json` (strict JSON: `null`, never `NaN`), tables through
+# - artefacts through `files.write_json` (strict JSON: `null`, never `NaN`), tables through
 #   `report.show_table` (counts as integers, a missing value as "—"), percentages in prose
 #   through `report.percent` ("not measured", never `nan%`), changes through
 #   `report.change_phrase` (the direction word and the number from the same values);
@@ -45,7 +45,7 @@ runs_root = ""  # str: folder for run artefacts; "" means $RSGROUND_RUNS, else <
 seed = 0  # int ≥ 0: seed of everything random in this chapter
 
 # %%
-from rsground_lib import paths, report
+from rsground_lib import files, paths, report
 
 run_dir = paths.run_dir(profile, "templates_chapter", runs_root or None)
 
@@ -55,7 +55,7 @@ run_dir = paths.run_dir(profile, "templates_chapter", runs_root or None)
 # Narrative, then a short cell that calls the library and shows its result.
 
 # %%
-report.write_json(run_dir / "metrics.json", {"seed": seed})
+files.write_json(run_dir / "metrics.json", {"seed": seed})
 report.percent(None, missing="not measured")
 
 # %% [markdown]

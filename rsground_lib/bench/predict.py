@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rsground_lib import evaluation, generation, models
+from rsground_lib import evaluation, generation, models, predictions
 from rsground_lib.data import base_scenes
 from rsground_lib.paths import project_root
 
@@ -92,7 +92,7 @@ def run(
                     model, processor, records, out, batch_size=b, progress=False, **kw
                 )
                 times["predict", b].append(time.perf_counter() - t0)
-                lines[b] = evaluation.read_prediction_lines(out)
+                lines[b] = predictions.read_prediction_lines(out)
                 t0 = time.perf_counter()
                 generation.generate_answers(model, processor, records, batch_size=b, **kw)
                 times["generate", b].append(time.perf_counter() - t0)

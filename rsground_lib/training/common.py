@@ -27,7 +27,7 @@ from transformers import PrinterCallback, TrainerCallback
 from transformers.trainer_utils import SaveStrategy, get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
-from rsground_lib import checkpoints, models
+from rsground_lib import checkpoints, files, models
 from rsground_lib.config import help_field
 
 LORA_TARGET_MODULES = r".*(?:language_model|text_model).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -342,13 +342,10 @@ def plan_run(
         for old in out.glob("checkpoint-*"):
             if old.is_dir():
                 shutil.rmtree(old)
-        (out / START_RECORD).write_text(
-            json.dumps(
-                {"config": config, "data_fingerprint": data_fingerprint(records)},
-                indent=2,
-                default=str,
-            )
-            + "\n"
+        files.write_json(
+            out / START_RECORD,
+            {"config": config, "data_fingerprint": data_fingerprint(records)},
+            default=str,
         )
         log = out / "log.jsonl"
         if log.exists():
@@ -396,7 +393,7 @@ def save_run(model, processor, out: Path, files: dict[str, dict], **save_kwargs)
     if state.is_main_process:  # one writer under accelerate launch
         models.save(model, processor, out, **save_kwargs)
         for name, content in files.items():
-            (Path(out) / name).write_text(json.dumps(content, indent=2) + "\n")
+            files.write_json(Path(out) / name, content)
     state.wait_for_everyone()
 
 

@@ -46,6 +46,7 @@ AGGREGATION = "sum_then_normalize"
 completion, then normalises within the prompt's group, so each group's advantages are one
 block that one weight can scale."""
 
+
 @dataclass
 class RftConfig(common.TrainerDefaults, GRPOConfig, common.AdapterFields):
     """Every knob of stage (c): TRL's ``GRPOConfig`` with the project's defaults (CPU-safe: no
