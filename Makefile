@@ -78,11 +78,11 @@ bench: $(STAMP)  ## benchmarks (speed, memory); prints a table, writes runs/benc
 	$(BIN)/rsground bench
 
 tiny-base: $(STAMP)  ## regenerate checkpoints/tiny-base from SEED (two runs, about 2 h of one CPU core)
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m rsground_lib.training.tiny_base pretrain-base --seed $(SEED) --config configs/tiny_base/part1.json --out runs/tiny-base/part1
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m rsground_lib.training.tiny_base pretrain-base --seed $(SEED) --config configs/tiny_base/part2.json --out checkpoints/tiny-base
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/rsground tiny-base pretrain --seed $(SEED) --config configs/tiny_base/part1.json --out runs/tiny-base/part1
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/rsground tiny-base pretrain --seed $(SEED) --config configs/tiny_base/part2.json --out checkpoints/tiny-base
 	mkdir -p checkpoints/tiny-base/part1
 	cp runs/tiny-base/part1/log.jsonl runs/tiny-base/part1/metrics.json checkpoints/tiny-base/part1/
-	HF_HUB_OFFLINE=1 $(PY) -m rsground_lib.training.tiny_base eval-base --checkpoint checkpoints/tiny-base
+	HF_HUB_OFFLINE=1 $(BIN)/rsground tiny-base eval --checkpoint checkpoints/tiny-base
 
 lab: $(STAMP)  ## JupyterLab on the chapters (.py files open as notebooks)
 	$(BIN)/jupyter lab --notebook-dir=.

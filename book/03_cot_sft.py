@@ -68,7 +68,7 @@ import pandas as pd
 from myst_nb import glue
 
 from rsground_lib import archive, evaluation, files, models, paths, plotting, report
-from rsground_lib.data import cues
+from rsground_lib.data import cues, splits
 from rsground_lib.training import common, sft, tiny_base
 
 run_dir = paths.run_dir(profile, "03_cot_sft", runs_root or None)
@@ -121,7 +121,7 @@ plotting.show_figure(
 )
 
 # %% [markdown]
-# What it can do, on 512 fresh scenes per kind (`python -m rsground_lib.training.tiny_base eval-base`;
+# What it can do, on 512 fresh scenes per kind (`rsground tiny-base eval`;
 # chance levels beside each rate), answering with one box and no reasoning: it localises a
 # lone object (Pr@0.5 {glue:text}`base_one_object_pr50`), picks the object named by its class
 # in {glue:text}`base_class_pick` of the scenes, and on extreme cues its pick
@@ -130,7 +130,7 @@ plotting.show_figure(
 
 # %%
 base_model_eval, base_processor = models.load_model(base_dir)
-base_benchmark = tiny_base.evaluate_base(base_model_eval, base_processor, n=512)
+base_benchmark = evaluation.evaluate_base(base_model_eval, base_processor, n=512)
 glue("base_text_layers", base_model_eval.config.text_config.num_hidden_layers, display=False)
 glue("base_text_per_batch", base_runs["text_per_batch"], display=False)
 glue("base_one_object_pr50", report.percent(base_benchmark["one_object"]["pr@0.5"]), display=False)
@@ -252,7 +252,7 @@ report.show_table(pd.DataFrame({"held-out exact match": base_skills}).T)
 lone = archive.load("lone_choice_step")
 glue("lone_follows_before", report.percent(archive.value(lone, "splits.class_only.CoT-SFT.answer_follows_reasoning")), display=False)
 glue("lone_follows_choice", report.percent(archive.value(lone, "splits.with_position.CoT-SFT.answer_follows_reasoning")), display=False)
-train_records, val_splits = sft.sft_data(
+train_records, val_splits = splits.train_and_val(
     scenes, num_train=num_train, num_val=num_val, seed=seed, image_size=image_size
 )
 model, processor = models.load_model(start)

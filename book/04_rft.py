@@ -85,11 +85,12 @@ from rsground_lib import (
     report,
     rewards,
 )
-from rsground_lib.training import common, rft, sft
+from rsground_lib.data import splits
+from rsground_lib.training import common, rft
 
 run_dir = paths.run_dir(profile, "04_rft", runs_root or None)
 start = rft.start_checkpoint(model_name_or_path, paths.run_dir(profile, "03_cot_sft", runs_root or None))
-train_records, val_splits = sft.sft_data(scenes, num_train=num_train, num_val=num_val, seed=seed, image_size=image_size)
+train_records, val_splits = splits.train_and_val(scenes, num_train=num_train, num_val=num_val, seed=seed, image_size=image_size)
 probes = archive.load("rft_probes")
 
 # %% tags=["remove-input"]

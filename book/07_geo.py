@@ -67,12 +67,13 @@ import pandas as pd
 from myst_nb import glue
 
 from rsground_lib import evaluation, geo, models, paths, plotting, report
+from rsground_lib.data import scene_raster
 
 run_dir = paths.run_dir(profile, "07_geo", runs_root or None)
 trained, untrained = evaluation.run_checkpoints("", paths.run_dir(profile, "03_cot_sft", runs_root or None), paths.run_dir(profile, "04_rft", runs_root or None))
 model_path = evaluation.choose_checkpoint(checkpoint, trained, untrained, str(paths.project_root() / "checkpoints" / "tiny-base"))
 model, processor = models.load_model(model_path)
-options = {"prompt_style": prompt_style, "max_new_tokens": max_new_tokens, "batch_size": batch_size, "top_k": top_k, "merge_iou": merge_iou, "min_valid": min_valid, "progress": False}
+settings = geo.GroundingSettings(prompt_style=prompt_style, max_new_tokens=max_new_tokens, batch_size=batch_size, top_k=top_k, merge_iou=merge_iou, min_valid=min_valid)
 glue("model_path", model_path if checkpoint else "the committed tiny base (checkpoints/tiny-base)", display=False)
 
 # %% tags=["remove-input"]
@@ -93,8 +94,8 @@ report.profile_banner(profile)
 # line up with the scene.
 
 # %%
-rasters = geo.synthetic_rasters(run_dir / "rasters", num_rasters, seed=seed, size=raster_size, scene_size=image_size)
-results = [geo.ground_raster(r["path"], r["expression"], model, processor, tile=tile, overlap=overlap, **options) for r in rasters]
+rasters = scene_raster.synthetic_rasters(run_dir / "rasters", num_rasters, seed=seed, size=raster_size, scene_size=image_size)
+results = [geo.ground_raster(r["path"], r["expression"], model, processor, settings, tile=tile, overlap=overlap, progress=False) for r in rasters]
 whole = geo.score_groundings(results, [r["bbox"] for r in rasters])
 alone, _ = evaluation.evaluate(model, processor, [r["scene"] for r in rasters], prompt_style=prompt_style, max_new_tokens=max_new_tokens, batch_size=batch_size)
 report.write_json(run_dir / "synthetic.json", {"whole_raster": whole, "scene_alone": alone})
@@ -154,7 +155,7 @@ plotting.show_figure(plotting.raster_panels(panels), run_dir / "figures" / "synt
 # %%
 data = paths.data_root(data_root or None)
 aerial_path = data / "aerial_boxes" / "OSBS_029.tif" if data else None
-aerial = geo.ground_labelled(aerial_path, model, processor, noun="tree", tile=aerial_tile, overlap=aerial_overlap, **options)
+aerial = geo.ground_labelled(aerial_path, model, processor, settings, noun="tree", tile=aerial_tile, overlap=aerial_overlap, progress=False)
 report.write_json(run_dir / "aerial.json", aerial["rows"] if aerial else None)
 glue("n_sentences", aerial["n"] if aerial else report.NOT_MEASURED, display=False)
 glue("aerial_hits", f"{aerial['hits']} of {aerial['n']}" if aerial else report.NOT_MEASURED, display=False)
@@ -187,7 +188,7 @@ plotting.show_figure(plotting.raster_panels([aerial_panel], ncols=1), run_dir / 
 
 # %%
 landsat_path = data / "geotiff" / "RGB.byte.tif" if data else None
-landsat = geo.ground_raster(landsat_path, landsat_sentence, model, processor, tile=landsat_tile, overlap=landsat_overlap, **options) if landsat_path and landsat_path.is_file() else None
+landsat = geo.ground_raster(landsat_path, landsat_sentence, model, processor, settings, tile=landsat_tile, overlap=landsat_overlap, progress=False) if landsat_path and landsat_path.is_file() else None
 glue("landsat_sentence", landsat_sentence, display=False)
 landsat_facts = geo.describe(landsat.info) if landsat else {}
 for key in ("size", "pixel", "crs"):

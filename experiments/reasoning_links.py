@@ -4,7 +4,7 @@
 #       --base checkpoints/tiny-base --trace-style compact --threads 1 \
 #       --out experiments/reasoning_links_before.json
 # The model is trained exactly as book/03_cot_sft.py trains its CoT-SFT run on the smoke
-# profile (sft.sft_data("base", num_train=6400, num_val=512, seed=0); 1,500 steps, batch 16,
+# profile (splits.train_and_val("base", num_train=6400, num_val=512, seed=0); 1,500 steps, batch 16,
 # lr 2e-3, 40 warm-up steps, frozen vision, <think>/</think> from <answer>/</answer>, boxes on
 # the 4-px grid, compact prompts) from --base with --trace-style, then scored greedily on the
 # chapter's 512 class_only and 512 with_position validation scenes (96 new tokens).
@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from rsground_lib import evaluation, models, reasoning
+from rsground_lib.data import splits
 from rsground_lib.training import sft
 
 KEYS = ("pr@0.5", "pick_acc", "chance_pick", "answer_follows_reasoning", *reasoning.LINK_KEYS)
@@ -33,7 +34,7 @@ ap.add_argument("--out", required=True)
 ap.add_argument("--title", default="")
 ns = ap.parse_args()
 torch.set_num_threads(ns.threads)
-train, val = sft.sft_data("base", num_train=6400, num_val=512, seed=0, image_size=64)
+train, val = splits.train_and_val("base", num_train=6400, num_val=512, seed=0, image_size=64)
 folder = Path(tempfile.mkdtemp()) / "cot_sft"
 t0 = time.process_time()
 run = sft.train_sft(

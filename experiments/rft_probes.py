@@ -8,7 +8,7 @@
 # Each arm: rsground_lib.training.rft.train_rft from the smoke CoT-SFT model with the RFT
 # chapter's settings (8 prompts x 8 completions per step, temperature 0.9, beta 0.04,
 # kappa 5 / w_min 0.1 unless set, 96-token completions, frozen vision, 2 threads) on
-# sft.sft_data("base", num_train=6400, num_val=512, seed=0), then both models scored on the
+# splits.train_and_val("base", num_train=6400, num_val=512, seed=0), then both models scored on the
 # 512 + 512 validation scenes and compared scene by scene (exact McNemar p). Results are
 # appended to /tmp/rft/results.jsonl.
 """train + evaluate one RFT arm; args as key=value pairs (RftConfig fields) plus name=..."""
@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from rsground_lib import evaluation, metrics, models
-from rsground_lib.training import rft, sft
+from rsground_lib.data import splits
+from rsground_lib.training import rft
 
 kv = dict(a.split("=", 1) for a in sys.argv[1:])
 name = kv.pop("name")
@@ -39,7 +40,7 @@ for k, v in kv.items():
     vals[k] = json.loads(
         v
     )  # every value given was JSON (numbers, a list); as run it fell back to the raw string
-train, val = sft.sft_data("base", num_train=6400, num_val=512, seed=0, image_size=64)
+train, val = splits.train_and_val("base", num_train=6400, num_val=512, seed=0, image_size=64)
 torch.set_num_threads(2)
 cache = Path("/tmp/rft/start_rows.pkl")
 if cache.exists():

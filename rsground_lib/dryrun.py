@@ -23,6 +23,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLIm
 from transformers.utils import logging as hf_logging
 
 from rsground_lib import bookbuild, models, paths
+from rsground_lib.data import splits
 from rsground_lib.training import sft
 
 PROFILE = "dryrun"
@@ -188,7 +189,7 @@ def format_start(folder: str | os.PathLike, *, num_threads: int = 0):
     :data:`FORMAT_SCENES` synthetic 800-px scenes; the training run (``log.jsonl``,
     ``train.json``) is kept in ``folder``."""
     model, processor = random_qwen()
-    records, _ = sft.sft_data(
+    records, _ = splits.train_and_val(
         "synthetic", num_train=FORMAT_SCENES, num_val=8, seed=FORMAT_START["seed"], image_size=800
     )
     config = {**FORMAT_START, "output_dir": str(folder), "num_threads": num_threads}

@@ -36,13 +36,14 @@ from rsground_lib import (
     boxes,
     files,
     generation,
+    language_prior,
     metrics,
     models,
     predictions,
     prompts,
     reasoning,
 )
-from rsground_lib.data import base_scenes, benchmarks, synthetic
+from rsground_lib.data import base_scenes, benchmarks, splits
 
 CHANCE_QUADRANT = 0.25
 """The chance level of the quadrant accuracy: a centre drawn uniformly at random."""
@@ -549,15 +550,6 @@ def predict(
     return summary
 
 
-GENERATED_SPLITS: dict[str, str] = {
-    "synthetic": "the rich synthetic scenes of the Data chapter (rsground_lib.data.synthetic)",
-    "base_scenes": "the tiny base's 64-px scenes, one instance per class or 2-3 named by an "
-    "extreme cue (rsground_lib.data.base_scenes, mode 'mixed')",
-}
-"""Benchmark names :func:`split_records` generates instead of reading (``--benchmark`` of
-``rsground predict``)."""
-
-
 def split_records(
     benchmark: str,
     data_root: str | os.PathLike | None = None,
@@ -570,20 +562,14 @@ def split_records(
 ) -> list[dict]:
     """The records of one split to predict on: a real benchmark read by
     :func:`rsground_lib.data.benchmarks.load_benchmark` (``data_root`` its folder), or a
-    generated one (:data:`GENERATED_SPLITS`: ``num`` scenes of ``image_size`` px from
+    generated one (:data:`rsground_lib.data.splits.GENERATED_SPLITS`: ``num`` scenes of ``image_size`` px from
     ``seed``, the split name seeding them apart); the first ``limit`` records when given."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit: expected a positive number of records; got {limit}")
-    if benchmark == "synthetic":
-        ds = synthetic.make_dataset(num, seed=seed, image_size=image_size, split=split)
-        records = [ds[i] for i in range(len(ds))]
-    elif benchmark == "base_scenes":
-        offset = sum(map(ord, split))  # different splits, different scenes
-        records = base_scenes.make_records(
-            num, seed=seed * 7919 + offset, image_size=image_size, max_objects=3, mode="mixed"
+    if benchmark in splits.GENERATED_SPLITS:
+        records = splits.generated_split(
+            benchmark, split, num=num, image_size=image_size, seed=seed
         )
-        for i, rec in enumerate(records):
-            rec.setdefault("id", f"base_scenes/{split}/{i}")
     else:
         if data_root is None:
             raise ValueError(f"benchmark {benchmark!r}: give its folder (--data-root)")
@@ -673,6 +659,58 @@ def gallery_picks(lines: Sequence[dict], k: int) -> tuple[list[int], list[int]]:
     failures = sorted(order[:k])
     successes = sorted(order[::-1][:k])
     return successes, failures
+
+
+# ----------------------------------------------------------------------------- the tiny base's benchmark
+
+PRIOR_KEYS: tuple[str, ...] = (
+    "pr@0.5",
+    "mean_iou",
+    "pick_acc",
+    "centre_pick_acc",
+    "hit_rate",
+    "pick_given_class_hit",
+    "axis_pick",
+    "cross_pick",
+)
+"""The scores of the language-only prior that :func:`evaluate_base` reports beside a model's."""
+
+
+def base_language_prior(
+    records: Sequence[dict], *, n_fit: int = 4096, seed: int, data: dict
+) -> dict:
+    """What the words alone score on ``records``: :mod:`rsground_lib.language_prior` (class and
+    position words, no pixels) fitted on ``n_fit`` fresh scenes of the same keywords ``data``
+    (seed ``seed``), its boxes scored like a model's (:func:`score_grounding`): :data:`PRIOR_KEYS`. On extreme-cue scenes the prior's *centre* pick is
+    high (the leftmost instance tends to lie left), so a model's centre pick means something
+    only above it; the overlap pick (``pick_acc``) needs the instance itself."""
+    fit_recs = base_scenes.make_records(n_fit, seed=seed, **data)
+    prior = language_prior.fit(
+        [r["expression"] for r in fit_recs],
+        [r["bbox"] for r in fit_recs],
+        [(r["width"], r["height"]) for r in fit_recs],
+        use=("category", "position"),
+    )
+    boxes_ = language_prior.predict(
+        prior, [r["expression"] for r in records], [(r["width"], r["height"]) for r in records]
+    )
+    scored = score_grounding(records, [list(map(float, b)) for b in boxes_])
+    return {k: scored[k] for k in PRIOR_KEYS}
+
+
+def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact") -> dict:
+    """The tiny base's benchmark: :func:`evaluate` on ``n`` fresh base scenes of each of
+    :data:`rsground_lib.data.splits.BASE_EVAL_SPLITS` (fixed seeds, disjoint from training), with the chance levels
+    and, under ``language_prior``, what the words alone score (:func:`base_language_prior`).
+    ``rsground tiny-base eval``."""
+    out = {}
+    for split, (seed, data) in splits.BASE_EVAL_SPLITS.items():
+        recs = splits.base_eval_split(split, n)
+        out[split], _ = evaluate(
+            model, processor, recs, prompt_style=prompt_style, max_new_tokens=24
+        )
+        out[split]["language_prior"] = base_language_prior(recs, seed=seed + 1, data=data)
+    return out
 
 
 def score_real_splits(

@@ -4,6 +4,7 @@ georeferenced uint16, its pixels those of :func:`content` at hand-checked places
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 
@@ -55,6 +56,24 @@ def test_writer_makes_a_tiled_compressed_georeferenced_uint16_geotiff(tmp_path):
     # the bottom-right corner of the raster: 300 m east, 250 m south of the origin
     assert geo.pixel_to_map(info.transform, 600, 500) == (400_300.0, 3_284_750.0)
     assert path.stat().st_size < 600 * 500 * 3 * 2 / 10  # cheap to compress
+
+
+def test_the_subprocess_gets_the_settings_through_the_grounding_options():
+    """The settings reach :func:`bench_geo.measure` in the subprocess unchanged, as the
+    options of ``rsground ground`` (:meth:`geo.GroundingSettings.add_arguments`)."""
+    assert (bench_geo.SETTINGS.tile, bench_geo.SETTINGS.overlap) == (800, 0.2)
+    assert (bench_geo.SETTINGS.batch_size, bench_geo.SETTINGS.max_new_tokens) == (16, 24)
+    assert bench_geo.SETTINGS.prompt_style == "compact"
+    other = geo.GroundingSettings(tile=640, overlap=0.35, bands=(3, 2, 1), stretch="percentile")
+    for settings, threads in ((bench_geo.SETTINGS, None), (other, 2)):
+        argv = ["r.tif", "ckpt", *bench_geo._options(settings, threads)]
+        args = bench_geo._parser().parse_args(argv)
+        assert args.torch_threads == threads
+        back = geo.GroundingSettings.from_args(args)
+        assert back == (settings if settings.bands is None else
+                        dataclasses.replace(settings, bands="3,2,1"))  # fmt: skip
+    defaults = bench_geo._parser().parse_args(["r.tif", "ckpt"])
+    assert geo.GroundingSettings.from_args(defaults) == geo.GroundingSettings()
 
 
 def test_geo_is_a_registered_benchmark():

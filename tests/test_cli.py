@@ -237,6 +237,31 @@ def test_ground_writes_geojson_in_the_rasters_crs_and_refuses_bad_input(tmp_path
     assert "1 window(s) of 64 x 64 px" in capsys.readouterr().out
 
 
+def test_ground_options_are_made_from_the_grounding_settings(capsys):
+    """``rsground ground``'s grounding options are the fields of geo.GroundingSettings, each
+    with the dataclass's default, choices and help; the parsed options build the settings."""
+    import dataclasses
+
+    from rsground_lib import geo
+    from rsground_lib.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        main(["ground", "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for f in dataclasses.fields(geo.GroundingSettings):
+        assert f"--{f.name.replace('_', '-')} " in out, f.name
+    defaults = geo.GroundingSettings()
+    assert (
+        f"--merge-iou MERGE_IOU IoU at which two answers merge, in (0, 1] (default: "
+        f"{defaults.merge_iou})" in out
+    )
+    assert "--stretch {auto,percentile,none}" in out and "--prompt-style {compact,full}" in out
+    assert "(default: the model's input side, at most 800)" in out  # --tile: None
+    args = build_parser().parse_args(["ground", "x.tif", "the ship", "--merge-iou", "0.7"])
+    assert geo.GroundingSettings.from_args(args) == dataclasses.replace(defaults, merge_iou=0.7)
+
+
 def test_predict_and_eval_never_replace_a_file_they_did_not_write(tmp_path, capsys):
     """Issue 24, data loss: ``predict -o`` on a notes file (one line, no final newline) or on
     someone else's JSON lines, with or without ``--fresh``, is refused and the file is left

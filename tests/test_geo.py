@@ -3,6 +3,7 @@ the answer's place in the full raster, and the GeoJSON / GeoPackage written."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import geopandas as gpd
@@ -14,7 +15,7 @@ from affine import Affine
 from rasterio.transform import from_origin, rowcol, xy
 
 from rsground_lib import generation, geo, models, prompts
-from rsground_lib.data import base_scenes
+from rsground_lib.data import base_scenes, scene_raster
 
 REAL_RASTERS = ("geotiff/RGB.byte.tif", "geotiff/rgbn_suba.tif", "aerial_boxes/OSBS_029.tif")
 
@@ -383,13 +384,81 @@ def test_all_nodata_raster_gives_no_answer_and_says_why(tiny, tmp_path):
     assert math.isclose(res.settings["min_valid"], 0.25)
 
 
+# ----------------------------------------------------------------------------- settings
+
+
+def test_a_setting_out_of_range_names_the_field_and_the_range():
+    for kwargs, message in [
+        ({"tile": 0}, "tile must be an integer >= 1 (pixels); got 0"),
+        ({"overlap": 1.0}, "overlap must be in [0, 1); got 1.0"),
+        ({"top_k": 0}, "top_k must be an integer >= 1; got 0"),
+        ({"merge_iou": 0.0}, "merge_iou must be in (0, 1]; got 0.0"),
+        ({"min_valid": 1.5}, "min_valid must be in [0, 1]; got 1.5"),
+        ({"batch_size": 2.0}, "batch_size must be an integer >= 1; got 2.0"),
+        ({"stretch": "linear"}, "stretch must be 'auto', 'percentile' or 'none'; got 'linear'"),
+        ({"max_new_tokens": 0}, "max_new_tokens must be an integer >= 1; got 0"),
+        ({"prompt_style": "short"},
+         "prompt_style must be 'compact' or 'full', or None (the checkpoint's own); got 'short'"),
+        ({"bands": "1,2"}, "bands '1,2': expected 1 band (grey) or 3 bands"),
+    ]:  # fmt: skip
+        with pytest.raises(geo.RasterError) as err:
+            geo.GroundingSettings(**kwargs)
+        assert message in str(err.value), (kwargs, str(err.value))
+    # frozen, and replacing a field checks it again
+    s = geo.GroundingSettings(tile=64)
+    with pytest.raises(AttributeError):
+        s.tile = 32
+    with pytest.raises(geo.RasterError, match=r"overlap must be in \[0, 1\)"):
+        dataclasses.replace(s, overlap=-0.1)
+    # the prompt styles are those the prompts know
+    assert geo.grounding._option_type(geo.GroundingSettings, "prompt_style") == (
+        str,
+        prompts.PROMPT_STYLES,
+    )
+
+
+def test_settings_defaults_and_the_models_own(tiny):
+    s = geo.GroundingSettings()
+    assert (s.tile, s.overlap, s.bands, s.stretch, s.top_k, s.merge_iou, s.min_valid,
+            s.batch_size, s.max_new_tokens, s.prompt_style) == (
+        None, 0.2, None, "auto", 1, 0.5, 0.25, 16, 768, None)  # fmt: skip
+    model, proc = tiny
+    own = s.for_model(model, proc)
+    assert (own.tile, own.prompt_style) == (64, "compact")  # the tiny base's input side and style
+    assert geo.GroundingSettings(tile=32, prompt_style="full").for_model(model, proc) == (
+        geo.GroundingSettings(tile=32, prompt_style="full")
+    )
+
+
+def test_grounding_settings_record_every_field_and_the_stretch(tiny, tmp_path):
+    model, proc = tiny
+    path = _write(tmp_path / "g.tif", np.full((3, 32, 32), 90, np.uint8))
+    settings = geo.GroundingSettings(top_k=2, max_new_tokens=24)
+    res = geo.ground_raster(path, "the ship", model, proc, settings, overlap=0.0, progress=False)
+    assert res.settings == {
+        "tile": 64,  # the model's own
+        "overlap": 0.0,  # the keyword replaces the setting
+        "bands": None,
+        "stretch": "auto",
+        "top_k": 2,
+        "merge_iou": 0.5,
+        "min_valid": 0.25,
+        "batch_size": 16,
+        "max_new_tokens": 24,
+        "prompt_style": "compact",  # the checkpoint's own
+        "stretch_limits": None,  # uint8: no stretch
+    }
+    with pytest.raises(TypeError, match="tiles"):
+        geo.ground_raster(path, "the ship", model, proc, tiles=64)
+
+
 # ----------------------------------------------------------------------------- the chapter's helpers
 
 
 def test_scene_raster_puts_the_scene_and_its_boxes_at_the_offset(tmp_path):
     rec = base_scenes.make_records(1, seed=4, max_objects=3)[0]
-    out = geo.scene_raster(tmp_path / "r.tif", rec, size=100, offset=(30, 20), pixel_size=2.0,
-                           origin=(1000.0, 5000.0), crs="EPSG:32633")  # fmt: skip
+    out = scene_raster.scene_raster(tmp_path / "r.tif", rec, size=100, offset=(30, 20),
+                                    pixel_size=2.0, origin=(1000.0, 5000.0), crs="EPSG:32633")  # fmt: skip
     assert out["bbox"] == [
         rec["bbox"][0] + 30,
         rec["bbox"][1] + 20,
@@ -403,12 +472,12 @@ def test_scene_raster_puts_the_scene_and_its_boxes_at_the_offset(tmp_path):
         inside = ds.read(window=rasterio.windows.Window(30, 20, 64, 64))
     np.testing.assert_array_equal(np.moveaxis(inside, 0, -1), np.asarray(rec["image"]))
     with pytest.raises(geo.RasterError, match="does not fit"):
-        geo.scene_raster(tmp_path / "x.tif", rec, size=100, offset=(40, 0))
+        scene_raster.scene_raster(tmp_path / "x.tif", rec, size=100, offset=(40, 0))
 
 
 def test_synthetic_rasters_are_deterministic_and_inside(tmp_path):
-    a = geo.synthetic_rasters(tmp_path / "a", 5, seed=7, size=96)
-    b = geo.synthetic_rasters(tmp_path / "b", 5, seed=7, size=96)
+    a = scene_raster.synthetic_rasters(tmp_path / "a", 5, seed=7, size=96)
+    b = scene_raster.synthetic_rasters(tmp_path / "b", 5, seed=7, size=96)
     assert [r["bbox"] for r in a] == [r["bbox"] for r in b]
     assert [r["expression"] for r in a] == [r["expression"] for r in b]
     for r in a:

@@ -146,7 +146,9 @@ def test_an_infinite_reward_is_an_error():
 @pytest.mark.parametrize("weight", [math.nan, math.inf, -0.5])
 def test_a_bad_consistency_weight_is_an_error(weight):
     with pytest.raises(ValueError, match=r"weights\[1\] = .*: a consistency weight"):
-        advantages.apply_group_weights(np.array([1.0, -1.0, 1.0, -1.0]), [1.0, weight], num_generations=2)
+        advantages.apply_group_weights(
+            np.array([1.0, -1.0, 1.0, -1.0]), [1.0, weight], num_generations=2
+        )
 
 
 def test_identical_zero_area_boxes_are_coherent():

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rsground_lib import evaluation, models, plotting, prompts
-from rsground_lib.data import base_scenes, cot
+from rsground_lib.data import base_scenes, cot, splits
 from rsground_lib.training import common, sft
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-base"
@@ -300,13 +300,13 @@ def test_axis_and_cross_pick_separate_choosing_the_instance_from_binding_its_box
 
 
 def test_sft_data_splits_separate_the_two_skills():
-    train, val = sft.sft_data("base", num_train=40, num_val=20, seed=3)
+    train, val = splits.train_and_val("base", num_train=40, num_val=20, seed=3)
     assert len(train) == 40 and set(val) == {"class_only", "with_position"}
     assert all(r["n_same"] == 1 and r["cues"] == ["none"] for r in val["class_only"])
     assert all(r["n_same"] >= 2 and r["cues"] == ["extreme"] for r in val["with_position"])
     assert {"none", "extreme"} <= {c for r in train for c in r["cues"]}
     with pytest.raises(ValueError, match="scenes"):
-        sft.sft_data("real", num_train=1, num_val=1)
+        splits.train_and_val("real", num_train=1, num_val=1)
 
 
 def test_synthetic_validation_too_small_for_a_split_is_a_clear_error():
@@ -316,8 +316,8 @@ def test_synthetic_validation_too_small_for_a_split_is_a_clear_error():
         ValueError,
         match=r"num_val=1 synthetic scenes leave the (class_only|with_position) split empty .* raise num_val",
     ):
-        sft.sft_data("synthetic", num_train=1, num_val=1, image_size=128)
-    _, val = sft.sft_data("synthetic", num_train=1, num_val=24, image_size=128)
+        splits.train_and_val("synthetic", num_train=1, num_val=1, image_size=128)
+    _, val = splits.train_and_val("synthetic", num_train=1, num_val=24, image_size=128)
     assert val["class_only"] and val["with_position"]
 
 
@@ -329,7 +329,7 @@ def _train(tmp_path, records, **cfg):
 
 
 def test_cot_sft_on_the_tiny_base_learns_the_trace(tmp_path):
-    train, _ = sft.sft_data("base", num_train=16, num_val=1, seed=1)
+    train, _ = splits.train_and_val("base", num_train=16, num_val=1, seed=1)
     summary = _train(tmp_path, train)
     rows = common.read_log(tmp_path / "run" / "log.jsonl")
     losses = [r["loss"] for r in rows if "loss" in r]
@@ -343,7 +343,7 @@ def test_cot_sft_on_the_tiny_base_learns_the_trace(tmp_path):
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path):
-    train, _ = sft.sft_data("base", num_train=4, num_val=1, seed=2)
+    train, _ = splits.train_and_val("base", num_train=4, num_val=1, seed=2)
     with pytest.raises(ValueError, match="resume: no checkpoint"):
         sft.train_sft(
             {
@@ -371,7 +371,7 @@ def test_init_tokens_copies_embedding_rows():
 
 
 def test_freeze_vision_leaves_the_vision_tower_untouched(tmp_path):
-    train, _ = sft.sft_data("base", num_train=16, num_val=1, seed=2)
+    train, _ = splits.train_and_val("base", num_train=16, num_val=1, seed=2)
     before, _ = models.load_model(CHECKPOINT)
     summary = _train(tmp_path, train, max_steps=3, freeze_vision=True)
     after, _ = models.load_model(tmp_path / "run")
@@ -449,7 +449,7 @@ def test_sft_data_on_synthetic_scenes_splits_by_cue_tags():
     needed, and prose traces for every one of them."""
     from rsground_lib.data import cues
 
-    train, val = sft.sft_data("synthetic", num_train=3, num_val=10, seed=5, image_size=96)
+    train, val = splits.train_and_val("synthetic", num_train=3, num_val=10, seed=5, image_size=96)
     assert len(train) == 3 and sum(len(v) for v in val.values()) == 10
     positional = set(cues.POSITIONAL_TAGS)
     assert all(set(r["cues"]) & positional for r in val["with_position"])
@@ -559,7 +559,7 @@ def test_a_finished_run_is_reused_only_for_the_same_config_and_data(tmp_path):
     """``reuse=True`` (a chapter's reuse_finished) returns the finished run's train.json
     without training when config and data are the same; other data, another config or a
     missing weights file train again."""
-    train, _ = sft.sft_data("base", num_train=8, num_val=1, seed=4)
+    train, _ = splits.train_and_val("base", num_train=8, num_val=1, seed=4)
     base = dict(output_dir=str(tmp_path / "run"), model_name_or_path=str(CHECKPOINT),
                 max_steps=2, per_device_train_batch_size=4, warmup_steps=0, num_threads=1)  # fmt: skip
     first = sft.train_sft(base, train, reuse=True)
@@ -595,7 +595,7 @@ def test_an_interrupted_run_continues_from_its_last_checkpoint_to_the_same_end(t
     checkpoint-4) continues from checkpoint-2 and ends with the uninterrupted run's losses and
     weights; a LoRA checkpoint holds the adapter, not the model. Another config trains afresh
     and deletes the checkpoints it must not resume from."""
-    train, _ = sft.sft_data("base", num_train=8, num_val=1, seed=4)
+    train, _ = splits.train_and_val("base", num_train=8, num_val=1, seed=4)
     cfg = dict(model_name_or_path=str(CHECKPOINT), max_steps=4, per_device_train_batch_size=4,
                warmup_steps=0, num_threads=1, logging_steps=1, save_steps=2, save_total_limit=2,
                learning_rate=1e-3, use_peft=use_peft, lora_r=4, lora_alpha=8)  # fmt: skip

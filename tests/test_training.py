@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw  # noqa: E402
 
 from rsground_lib import boxes, conversation, evaluation, generation, models  # noqa: E402
+from rsground_lib.data import splits  # noqa: E402
 from rsground_lib.training import common, tiny_base, warm_start  # noqa: E402
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-base"
@@ -299,18 +300,17 @@ def test_the_language_prior_reaches_a_high_centre_pick_on_extreme_cues_without_p
     so their centre pick on extreme-cue scenes is well above a random pick, while the overlap
     pick (the box must cover the instance) is not; with one object any box "picks" it."""
     from rsground_lib.data import base_scenes
-    from rsground_lib.training import tiny_base
 
-    seed, data = tiny_base.BASE_EVAL_SPLITS["with_position"]
+    seed, data = splits.BASE_EVAL_SPLITS["with_position"]
     recs = base_scenes.make_records(256, seed=seed, **data)
-    prior = tiny_base.base_language_prior(recs, n_fit=1024, seed=seed + 1, data=data)
-    assert tuple(prior) == tiny_base.PRIOR_KEYS
+    prior = evaluation.base_language_prior(recs, n_fit=1024, seed=seed + 1, data=data)
+    assert tuple(prior) == evaluation.PRIOR_KEYS
     chance = sum(1 / r["n_same"] for r in recs) / len(recs)
     assert prior["centre_pick_acc"] > chance + 0.25 and prior["pick_acc"] < chance
-    seed, data = tiny_base.BASE_EVAL_SPLITS["one_object"]
+    seed, data = splits.BASE_EVAL_SPLITS["one_object"]
     recs = base_scenes.make_records(64, seed=seed, **data)
     assert (
-        tiny_base.base_language_prior(recs, n_fit=256, seed=1, data=data)["centre_pick_acc"] == 1.0
+        evaluation.base_language_prior(recs, n_fit=256, seed=1, data=data)["centre_pick_acc"] == 1.0
     )
 
 

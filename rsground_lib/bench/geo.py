@@ -13,11 +13,11 @@ Each raster is then grounded in a **fresh subprocess** (``python -m rsground_lib
 :func:`measure`), so that the peak resident set size of one raster is not that of another:
 the subprocess loads the tiny base (``checkpoints/tiny-base``), opens the raster's metadata,
 reads ``ru_maxrss`` (the process's peak RSS, KiB on Linux) before grounding, grounds
-:data:`SENTENCE` (tile 800, overlap 0.2, batch 16, the compact prompt, 24 new tokens) and
-reads ``ru_maxrss`` again. The growth (after − before) is what grounding itself added to the
-peak. The key numbers: the growth on the largest raster as a share of its size read whole
-(``largest_growth_over_raster_bytes``), and its excess over the growth on the smallest
-(``largest_minus_smallest_growth_kib``). That excess is not the raster's size read whole:
+:data:`SENTENCE` with :data:`SETTINGS` (tile 800, overlap 0.2, batch 16, the compact prompt,
+24 new tokens) and reads ``ru_maxrss`` again. The growth (after − before) is what grounding
+itself added to the peak. The key numbers: the growth on the largest raster as a share of its
+size read whole (``largest_growth_over_raster_bytes``), and its excess over the growth on the
+smallest (``largest_minus_smallest_growth_kib``). That excess is not the raster's size read whole:
 GDAL's block cache, capped at :data:`rsground_lib.geo.GDAL_CACHE_MB` while grounding
 (``gdal_cache_mb``), fills up on a large raster but holds at most the 6 MB of a 1,000² one;
 and the smallest raster has fewer windows than a batch (4 at 1,000²), so its batches of
@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,12 @@ from rsground_lib import geo, models
 from rsground_lib.paths import project_root
 
 SENTENCE = "the storage tank"
+
+SETTINGS = geo.GroundingSettings(tile=geo.DEFAULT_TILE, max_new_tokens=24, prompt_style="compact")
+"""The settings grounded with: the defaults of :class:`rsground_lib.geo.GroundingSettings`
+(overlap 0.2, batch 16), except a fixed tile of 800 px (not the tiny model's input side: the
+windows of DIOR-RSVG's size), the tiny base's compact prompt and 24 new tokens."""
+
 SIZES: tuple[tuple[int, int], ...] = ((10_000, 10_000), (5_000, 5_000), (1_000, 1_000))
 """``(width, height)`` of the rasters grounded, in this order."""
 
@@ -132,18 +139,15 @@ def _maxrss_kib() -> int:
 def measure(
     raster: str | os.PathLike,
     checkpoint: str | os.PathLike,
+    settings: geo.GroundingSettings = SETTINGS,
     *,
-    tile: int = geo.DEFAULT_TILE,
-    overlap: float = geo.DEFAULT_OVERLAP,
-    batch_size: int = 16,
-    max_new_tokens: int = 24,
     torch_threads: int | None = None,
 ) -> dict:
     """Run in a fresh process by :func:`run`: load the model, read the raster's metadata,
-    then ground :data:`SENTENCE` in it, with the process's peak RSS (``ru_maxrss``, KiB)
-    before and after grounding. Returns ``{"width", "height", "bands", "dtype", "windows",
-    "skipped", "unparsed", "answers", "seconds", "maxrss_before_kib", "maxrss_after_kib",
-    "torch_threads"}``."""
+    then ground :data:`SENTENCE` in it with ``settings``, with the process's peak RSS
+    (``ru_maxrss``, KiB) before and after grounding. Returns ``{"width", "height", "bands",
+    "dtype", "windows", "skipped", "unparsed", "answers", "seconds", "maxrss_before_kib",
+    "maxrss_after_kib", "torch_threads"}``."""
     import rasterio  # noqa: F401  (imported before the first measurement: not growth)
     import torch
     import tqdm.auto  # noqa: F401
@@ -154,18 +158,7 @@ def measure(
     info = geo.open_raster(raster)
     before = _maxrss_kib()
     t0 = time.perf_counter()
-    result = geo.ground_raster(
-        raster,
-        SENTENCE,
-        model,
-        processor,
-        tile=tile,
-        overlap=overlap,
-        prompt_style="compact",
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        progress=False,
-    )
+    result = geo.ground_raster(raster, SENTENCE, model, processor, settings, progress=False)
     seconds = time.perf_counter() - t0
     after = _maxrss_kib()
     return {
@@ -184,11 +177,22 @@ def measure(
     }
 
 
-def _measure_in_subprocess(raster: Path, checkpoint: Path, **kw) -> dict:
-    cmd = [sys.executable, "-m", "rsground_lib.bench.geo", str(raster), str(checkpoint)]
-    for key, value in kw.items():
+def _options(settings: geo.GroundingSettings, torch_threads: int | None) -> list[str]:
+    """The command-line options of :func:`main` that give ``settings`` and ``torch_threads``:
+    one per value that is not None (an option left out is None by default)."""
+    argv = []
+    for key, value in {**asdict(settings), "torch_threads": torch_threads}.items():
         if value is not None:
-            cmd += [f"--{key.replace('_', '-')}", str(value)]
+            text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            argv += [f"--{key.replace('_', '-')}", text]  # bands as "1,2,3"
+    return argv
+
+
+def _measure_in_subprocess(
+    raster: Path, checkpoint: Path, settings: geo.GroundingSettings, torch_threads: int | None
+) -> dict:
+    cmd = [sys.executable, "-m", "rsground_lib.bench.geo", str(raster), str(checkpoint)]
+    cmd += _options(settings, torch_threads)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
     if proc.returncode != 0 or not lines:
@@ -201,32 +205,23 @@ def _measure_in_subprocess(raster: Path, checkpoint: Path, **kw) -> dict:
 
 def run(
     sizes: tuple[tuple[int, int], ...] = SIZES,
-    tile: int = geo.DEFAULT_TILE,
-    overlap: float = geo.DEFAULT_OVERLAP,
-    batch_size: int = 16,
-    max_new_tokens: int = 24,
+    settings: geo.GroundingSettings = SETTINGS,
     checkpoint: str | Path | None = None,
     torch_threads: int | None = None,
     verbose: bool = True,
 ) -> dict:
     """Write each raster of ``sizes`` (:func:`write_raster`, in a temporary folder that is
-    removed afterwards) and ground :data:`SENTENCE` in it in a fresh subprocess
-    (:func:`measure`; ``torch_threads`` None leaves torch its default), print the table and
-    return ``{"sentence", "tile", "overlap", "batch_size", "max_new_tokens", "prompt_style",
-    "device", "torch_threads", "gdal_cache_mb", "rows": [{"width", "height", "bands", "dtype",
-    "raster_bytes", "file_bytes", "write_seconds", "windows", "skipped", "batch_windows",
-    "maxrss_before_kib", "maxrss_after_kib", "growth_kib", "growth_over_raster_bytes",
-    "seconds", "windows_per_s"}], "largest", "smallest", "largest_growth_over_raster_bytes",
-    "largest_minus_smallest_growth_kib"}``. ``raster_bytes`` is the raster read whole as
-    uint16 (width · height · bands · 2); largest and smallest are by pixel count."""
+    removed afterwards) and ground :data:`SENTENCE` in it with ``settings`` in a fresh
+    subprocess (:func:`measure`; ``torch_threads`` None leaves torch its default), print the
+    table and return ``{"sentence", "tile", "overlap", "batch_size", "max_new_tokens",
+    "prompt_style", "device", "torch_threads", "gdal_cache_mb", "rows": [{"width", "height",
+    "bands", "dtype", "raster_bytes", "file_bytes", "write_seconds", "windows", "skipped",
+    "batch_windows", "maxrss_before_kib", "maxrss_after_kib", "growth_kib",
+    "growth_over_raster_bytes", "seconds", "windows_per_s"}], "largest", "smallest",
+    "largest_growth_over_raster_bytes", "largest_minus_smallest_growth_kib"}``.
+    ``raster_bytes`` is the raster read whole as uint16 (width · height · bands · 2); largest
+    and smallest are by pixel count."""
     folder = Path(checkpoint) if checkpoint else project_root() / "checkpoints" / "tiny-base"
-    kw = {
-        "tile": tile,
-        "overlap": overlap,
-        "batch_size": batch_size,
-        "max_new_tokens": max_new_tokens,
-        "torch_threads": torch_threads,
-    }
     rows = []
     threads = None
     with tempfile.TemporaryDirectory(prefix="rsground-bench-geo-") as tmp:
@@ -236,7 +231,7 @@ def run(
             write_raster(path, width, height)
             write_seconds = time.perf_counter() - t0
             file_bytes = path.stat().st_size
-            m = _measure_in_subprocess(path.resolve(), folder.resolve(), **kw)
+            m = _measure_in_subprocess(path.resolve(), folder.resolve(), settings, torch_threads)
             path.unlink()
             threads = m["torch_threads"]
             raster_bytes = m["width"] * m["height"] * m["bands"] * 2
@@ -252,7 +247,7 @@ def run(
                     "write_seconds": round(write_seconds, 2),
                     "windows": m["windows"],
                     "skipped": m["skipped"],
-                    "batch_windows": min(batch_size, m["windows"]),
+                    "batch_windows": min(settings.batch_size, m["windows"]),
                     "maxrss_before_kib": m["maxrss_before_kib"],
                     "maxrss_after_kib": m["maxrss_after_kib"],
                     "growth_kib": growth,
@@ -265,11 +260,11 @@ def run(
     smallest = min(rows, key=lambda r: r["width"] * r["height"])
     result = {
         "sentence": SENTENCE,
-        "tile": tile,
-        "overlap": overlap,
-        "batch_size": batch_size,
-        "max_new_tokens": max_new_tokens,
-        "prompt_style": "compact",
+        "tile": settings.tile,
+        "overlap": settings.overlap,
+        "batch_size": settings.batch_size,
+        "max_new_tokens": settings.max_new_tokens,
+        "prompt_style": settings.prompt_style,
         "device": "cpu",
         "torch_threads": threads,
         "gdal_cache_mb": geo.GDAL_CACHE_MB,
@@ -313,27 +308,24 @@ def _table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m rsground_lib.bench.geo RASTER CHECKPOINT [--tile ...]``: :func:`measure`
-    in this process, its JSON on one stdout line starting with :data:`RESULT_PREFIX`."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rsground_lib.bench.geo")
     parser.add_argument("raster")
     parser.add_argument("checkpoint")
-    parser.add_argument("--tile", type=int, default=geo.DEFAULT_TILE)
-    parser.add_argument("--overlap", type=float, default=geo.DEFAULT_OVERLAP)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=24)
+    geo.GroundingSettings.add_arguments(parser)
     parser.add_argument("--torch-threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    out = measure(
-        args.raster,
-        args.checkpoint,
-        tile=args.tile,
-        overlap=args.overlap,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        torch_threads=args.torch_threads,
-    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rsground_lib.bench.geo RASTER CHECKPOINT [--tile ...]``: :func:`measure`
+    in this process, its JSON on one stdout line starting with :data:`RESULT_PREFIX`. The
+    grounding options are those of ``rsground ground``, with their defaults
+    (:meth:`rsground_lib.geo.GroundingSettings.add_arguments`): :func:`run` passes every
+    setting that is not None (:func:`_options`)."""
+    args = _parser().parse_args(argv)
+    settings = geo.GroundingSettings.from_args(args)
+    out = measure(args.raster, args.checkpoint, settings, torch_threads=args.torch_threads)
     print(RESULT_PREFIX + json.dumps(out), flush=True)
     return 0
 

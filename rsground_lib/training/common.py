@@ -385,14 +385,14 @@ class Clock:
         }
 
 
-def save_run(model, processor, out: Path, files: dict[str, dict], **save_kwargs) -> None:
+def save_run(model, processor, out: Path, documents: dict[str, dict], **save_kwargs) -> None:
     """Write the trained ``model`` (:func:`rsground_lib.models.save` with ``save_kwargs``) and
-    the JSON ``files`` (name → content) into ``out`` — by the main process only under
+    the JSON ``documents`` (file name → content) into ``out`` — by the main process only under
     ``accelerate launch`` — and let every process wait for it."""
     state = PartialState()
     if state.is_main_process:  # one writer under accelerate launch
         models.save(model, processor, out, **save_kwargs)
-        for name, content in files.items():
+        for name, content in documents.items():
             files.write_json(Path(out) / name, content)
     state.wait_for_everyone()
 

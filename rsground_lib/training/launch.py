@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rsground_lib.config import help_field, load_recipe, parse_config
+from rsground_lib.data import splits
 from rsground_lib.training import rft, sft
 
 STAGES: tuple[str, ...] = ("sft", "rft")
@@ -32,7 +33,7 @@ STAGES: tuple[str, ...] = ("sft", "rft")
 
 @dataclass
 class RecipeScenes:
-    """The scenes of a recipe, as :func:`rsground_lib.training.sft.sft_data` draws them (the
+    """The scenes of a recipe, as :func:`rsground_lib.data.splits.train_and_val` draws them (the
     CoT-SFT and RFT chapters' parameters of the same names)."""
 
     scenes: str = help_field("'base' (64-px tiny-base scenes) or 'synthetic'", default="synthetic")
@@ -66,7 +67,7 @@ def run_recipe(recipe: dict[str, Any], *, output_dir: str | None = None) -> dict
     config = dict(recipe.get("config") or {})
     if output_dir is not None:
         config["output_dir"] = output_dir
-    train_records, _ = sft.sft_data(
+    train_records, _ = splits.train_and_val(
         scenes.scenes,
         num_train=scenes.num_train,
         num_val=scenes.num_val,

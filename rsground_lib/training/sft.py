@@ -21,7 +21,7 @@ from transformers.trainer_utils import SchedulerType
 
 from rsground_lib import conversation, evaluation, models, prompts
 from rsground_lib.config import help_field, parse_config
-from rsground_lib.data import base_scenes, cot, cues, synthetic
+from rsground_lib.data import cot
 from rsground_lib.training import common
 
 THINK_FROM_ANSWER: dict[str, str] = {"<think>": "<answer>", "</think>": "</answer>"}
@@ -347,60 +347,6 @@ def status_line(results: dict, runs: dict, *, max_steps: int, start: str) -> str
         f"{pct(wp.get('cue_copied'))}, answer follows {pct(wp.get('answer_follows_reasoning'))}, "
         f"pick {pct(wp.get('pick_acc'))}"
     )
-
-
-SCENE_SOURCES: tuple[str, ...] = ("base", "synthetic")
-"""Where :func:`sft_data` draws scenes: the tiny base's 64-px scenes
-(:mod:`rsground_lib.data.base_scenes`) or the rich synthetic scenes
-(:mod:`rsground_lib.data.synthetic`)."""
-
-
-def sft_data(
-    scenes: str, *, num_train: int, num_val: int, seed: int = 0, image_size: int = 64
-) -> tuple[list[dict], dict[str, list[dict]]]:
-    """``(train_records, {split: val_records})`` for the CoT-SFT stage, disjoint by seed.
-
-    Two validation splits separate the two skills: ``class_only`` (the class names the
-    target) and ``with_position`` (a positional cue is needed too). ``scenes="base"``:
-    training scenes mix one instance per class (the expression is the class) and 2–3
-    instances of the target class named by an extreme cue, 1–3 objects; ``class_only`` has
-    one instance per class, ``with_position`` 2–3 of the target's class.
-    ``scenes="synthetic"``: :func:`rsground_lib.data.synthetic.make_dataset` scenes (train /
-    val seeds ``seed`` / ``seed + 1``); the val scenes are split by their cue tags (absolute,
-    relative, ordinal or extreme → ``with_position``)."""
-    if scenes == "base":
-        train = base_scenes.make_records(
-            num_train, seed=seed * 7919 + 1, image_size=image_size, max_objects=3, mode="mixed"
-        )
-        val = {
-            "class_only": base_scenes.make_records(
-                num_val, seed=seed * 7919 + 2, image_size=image_size, max_objects=3, mode="single"
-            ),
-            "with_position": base_scenes.make_records(
-                num_val, seed=seed * 7919 + 3, image_size=image_size, max_objects=3, mode="multi"
-            ),
-        }
-        return train, val
-    if scenes == "synthetic":
-
-        def rows(n, s, split):
-            ds = synthetic.make_dataset(n, seed=s, image_size=image_size, split=split)
-            return [ds[i] for i in range(len(ds))]
-
-        val = rows(num_val, seed + 1, "val")
-        positional = [bool(set(r["cues"]) & set(cues.POSITIONAL_TAGS)) for r in val]
-        splits = {
-            "class_only": [r for r, p in zip(val, positional, strict=True) if not p],
-            "with_position": [r for r, p in zip(val, positional, strict=True) if p],
-        }
-        empty = [name for name, recs in splits.items() if not recs]
-        if empty:  # the paired tests and every rate of an empty split would fail later
-            raise ValueError(
-                f"sft_data: num_val={num_val} synthetic scenes leave the {' and '.join(empty)} "
-                f"split empty ({sum(positional)} of {num_val} have a positional cue); raise num_val"
-            )
-        return rows(num_train, seed, "train"), splits
-    raise ValueError(f"scenes: expected one of {SCENE_SOURCES}; got {scenes!r}")
 
 
 def train_sft(

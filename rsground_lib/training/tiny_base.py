@@ -8,8 +8,8 @@ y2]</answer>`` without reasoning, with a curriculum from one object to many, aft
 starts of :mod:`rsground_lib.training.warm_start`. Every log line carries the *image-blind
 floor* beside the training loss — the per-token loss of a model that knows only the marginal
 statistics of the answers (:func:`image_blind_floor`) — so a run shows whether the model uses
-the image at all. ``python -m rsground_lib.training.tiny_base pretrain-base`` (``make
-tiny-base``) and ``... eval-base``. Our design; the recipe and its measurements are in
+the image at all. ``rsground tiny-base pretrain`` (``make tiny-base``) and ``rsground
+tiny-base eval``. Our design; the recipe and its measurements are in
 ``checkpoints/tiny-base/README.md``.
 
 Book chapter: "CoT-SFT" (``book/03_cot_sft.py``, the tiny base checkpoint).
@@ -17,29 +17,26 @@ Book chapter: "CoT-SFT" (``book/03_cot_sft.py``, the tiny base checkpoint).
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import json
 import math
 import os
 import shutil
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from datasets import IterableDataset
 from transformers import TrainerCallback
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 
-from rsground_lib import conversation, evaluation, generation, language_prior, models, prompts
-from rsground_lib.config import help_field, load_recipe, parse_config
-from rsground_lib.data import base_scenes, synthetic, text_skills
+from rsground_lib import conversation, evaluation, generation, models, prompts
+from rsground_lib.config import help_field, parse_config
+from rsground_lib.data import synthetic, text_skills
 from rsground_lib.training import common, warm_start
 
 BASE_COORD_STEP = 4
@@ -672,67 +669,6 @@ def load_factory(spec: str, image_size_px: int = 64) -> Callable[..., Iterable[d
     return factory
 
 
-BASE_EVAL_SPLITS: dict[str, tuple[int, dict]] = {
-    "one_object": (454_545, {"max_objects": 1, "mode": "single"}),
-    "class_only": (424_242, {"max_objects": 3, "mode": "single"}),
-    "with_position": (434_343, {"max_objects": 3, "mode": "multi"}),
-}
-"""The tiny base's benchmark splits: (seed, base-scene keywords). ``class_only``: 1–3 objects,
-one per class, the expression is the class; ``with_position``: 2–3 of the target's class
-named by an extreme cue."""
-
-
-PRIOR_KEYS: tuple[str, ...] = (
-    "pr@0.5",
-    "mean_iou",
-    "pick_acc",
-    "centre_pick_acc",
-    "hit_rate",
-    "pick_given_class_hit",
-    "axis_pick",
-    "cross_pick",
-)
-"""The scores of the language-only prior that :func:`evaluate_base` reports beside a model's."""
-
-
-def base_language_prior(
-    records: Sequence[dict], *, n_fit: int = 4096, seed: int, data: dict
-) -> dict:
-    """What the words alone score on ``records``: :mod:`rsground_lib.language_prior` (class and
-    position words, no pixels) fitted on ``n_fit`` fresh scenes of the same keywords ``data``
-    (seed ``seed``), its boxes scored like a model's (:func:`rsground_lib.evaluation.
-    score_grounding`): :data:`PRIOR_KEYS`. On extreme-cue scenes the prior's *centre* pick is
-    high (the leftmost instance tends to lie left), so a model's centre pick means something
-    only above it; the overlap pick (``pick_acc``) needs the instance itself."""
-    fit_recs = base_scenes.make_records(n_fit, seed=seed, **data)
-    prior = language_prior.fit(
-        [r["expression"] for r in fit_recs],
-        [r["bbox"] for r in fit_recs],
-        [(r["width"], r["height"]) for r in fit_recs],
-        use=("category", "position"),
-    )
-    boxes_ = language_prior.predict(
-        prior, [r["expression"] for r in records], [(r["width"], r["height"]) for r in records]
-    )
-    scored = evaluation.score_grounding(records, [list(map(float, b)) for b in boxes_])
-    return {k: scored[k] for k in PRIOR_KEYS}
-
-
-def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact") -> dict:
-    """The tiny base's benchmark: :func:`rsground_lib.evaluation.evaluate` on ``n`` fresh base scenes of each of
-    :data:`BASE_EVAL_SPLITS` (fixed seeds, disjoint from training), with the chance levels
-    and, under ``language_prior``, what the words alone score (:func:`base_language_prior`).
-    ``python -m rsground_lib.training.tiny_base eval-base``."""
-    out = {}
-    for split, (seed, data) in BASE_EVAL_SPLITS.items():
-        recs = base_scenes.make_records(n, seed=seed, **data)
-        out[split], _ = evaluation.evaluate(
-            model, processor, recs, prompt_style=prompt_style, max_new_tokens=24
-        )
-        out[split]["language_prior"] = base_language_prior(recs, seed=seed + 1, data=data)
-    return out
-
-
 def base_runs(folder: str | os.PathLike) -> dict:
     """What a chapter draws of a base checkpoint's training (``make tiny-base``: run 1's log
     and metrics under ``part1/``, run 2's beside the weights): ``{"logs": {label: rows},
@@ -822,53 +758,3 @@ def base_text_skills(model, processor, n: int = 1000) -> dict[str, float]:
     return evaluate_text_skills(
         model, processor, text_skills.make_examples(n, seed=TEXT_BENCH_SEED)
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rsground_lib.training.tiny_base pretrain-base --seed 0 --out checkpoints/tiny-base``
-    (``--config file.json`` for any other :class:`BasePretrainConfig` field; ``--resume``);
-    ``python -m rsground_lib.training.tiny_base eval-base [--checkpoint DIR] [--n 512]``."""
-    parser = argparse.ArgumentParser(prog="python -m rsground_lib.training.tiny_base")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("pretrain-base", help="pretrain the tiny base grounding checkpoint")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="checkpoints/tiny-base")
-    p.add_argument("--config", help="YAML or JSON recipe of BasePretrainConfig fields")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument(
-        "--data-factory",
-        help="FILE.py:FUNCTION or MODULE:FUNCTION returning records for (n, *, seed, "
-        "**stage_data); default: rsground_lib.data.base_scenes:make_records",
-    )
-    e = sub.add_parser("eval-base", help="the tiny base's benchmark on fresh base scenes")
-    e.add_argument("--checkpoint", default="checkpoints/tiny-base")
-    e.add_argument("--n", type=int, default=512)
-    ns = parser.parse_args(argv)
-    if ns.command == "eval-base":
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        model, processor = models.load_model(ns.checkpoint)
-        bench = evaluate_base(model, processor, n=ns.n)
-        bench["text_skills"] = base_text_skills(model, processor)
-        print(json.dumps(bench, indent=2))
-        return 0
-    values: dict[str, Any] = {}
-    if ns.config:
-        try:
-            values = load_recipe(ns.config)
-        except ValueError as exc:
-            raise SystemExit(str(exc)) from exc
-    values.update(seed=ns.seed, out=ns.out)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if ns.data_factory:
-        values["data_factory"] = ns.data_factory
-    metrics = pretrain_base(values, resume=ns.resume)
-    print(
-        json.dumps(
-            {k: metrics[k] for k in ("steps", "cpu_s", "image_blind_floor", "eval")}, indent=2
-        )
-    )
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
