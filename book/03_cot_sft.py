@@ -72,8 +72,8 @@ from rsground_lib.data import cues, splits
 from rsground_lib.training import common, sft, tiny_base
 
 run_dir = paths.run_dir(profile, "03_cot_sft", runs_root or None)
-start = model_name_or_path or str(paths.project_root() / "checkpoints" / "tiny-base")
-base_dir = paths.project_root() / "checkpoints" / "tiny-base"
+start = model_name_or_path or str(paths.tiny_base())
+base_dir = paths.tiny_base()
 probes = archive.load("tiny_base_probes")
 variants = archive.load("cot_sft_variants")
 before = archive.load("reasoning_links_before")

@@ -67,7 +67,6 @@ num_threads = 2  # int ≥ 0: torch CPU threads; 0 means torch's default
 reuse_finished = False  # bool: a finished RFT run of the same config and scenes in the run folder is reused, an interrupted one continues from its last trainer checkpoint (for re-runs of make reproduce)
 
 # %%
-import json
 
 import pandas as pd
 from myst_nb import glue
@@ -88,8 +87,9 @@ from rsground_lib import (
 from rsground_lib.data import splits
 from rsground_lib.training import common, rft
 
-run_dir = paths.run_dir(profile, "04_rft", runs_root or None)
-start = rft.start_checkpoint(model_name_or_path, paths.run_dir(profile, "03_cot_sft", runs_root or None))
+layout = paths.layout(profile, runs_root or None)
+run_dir = layout.output("04_rft")
+start = rft.start_checkpoint(model_name_or_path, layout)
 train_records, val_splits = splits.train_and_val(scenes, num_train=num_train, num_val=num_val, seed=seed, image_size=image_size)
 probes = archive.load("rft_probes")
 
@@ -181,7 +181,7 @@ glue("probe_weight_min", f"{weights.min():.2f}", display=False)
 # %%
 rft_values = dict(
     model_name_or_path=start,
-    output_dir=str(run_dir / "rft"),
+    output_dir=str(layout.model("RFT")),
     reward_funcs=reward_funcs,
     consistency_score=consistency_score,
     consistency_kappa=consistency_kappa,
@@ -222,7 +222,7 @@ report.show_table(pd.DataFrame({"RFT": {k: run[k] for k in ("steps", "train_loss
 # dispersion of the groups' boxes, and the weights it gave.
 
 # %%
-log = common.read_log(run_dir / "rft" / "log.jsonl")
+log = common.read_log(layout.model("RFT") / "log.jsonl")
 plotting.show_figure(plotting.rft_curves(log), run_dir / "figures" / "rft_curves.png")
 dispersion_first, dispersion_last = rft.log_window_means(log, "consistency/score_mean", fraction=0.1)
 glue("dispersion_first", f"{dispersion_first:.3f}", display=False)
@@ -242,7 +242,7 @@ glue("dispersion_relation", report.relation(dispersion_last, dispersion_first, m
 
 # %%
 results, rows = evaluation.evaluate_checkpoints(
-    {"CoT-SFT (start)": start, "RFT": run_dir / "rft"},
+    {"CoT-SFT (start)": start, "RFT": layout.model("RFT")},
     val_splits,
     prompt_style=prompt_style,
     max_new_tokens=max_new_tokens,
@@ -269,8 +269,8 @@ report.links_table(results)
 report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run; class_only Pr@0.5 {report.change_phrase(results['CoT-SFT (start)']['class_only']['pr@0.5'], results['RFT']['class_only']['pr@0.5'])} against its start (p = {paired['RFT', 'class_only']['p_value']:.2g})")
 report.glue_status("consistency", f"built; on in this run (κ = {consistency_kappa:g}, w_min = {consistency_w_min:g}); its effect alone is not established (archived sweep: one run per arm)")
 report.glue_model_splits(results, paired, {"CoT-SFT (start)": "start", "RFT": "rft"}, reference="CoT-SFT (start)")
-sft_metrics = paths.run_dir(profile, "03_cot_sft", runs_root or None) / "metrics.json"
-base_pr50 = json.loads(sft_metrics.read_text())["base"]["class_only"]["pr@0.5"] if sft_metrics.exists() else None
+sft_metrics = layout.read_json("03_cot_sft")
+base_pr50 = sft_metrics["base"]["class_only"]["pr@0.5"] if sft_metrics else None
 glue("chance_pick_position", report.percent(results["RFT"]["with_position"]["chance_pick"]), display=False)
 glue("rft_position_vs_chance", report.relation(results["RFT"]["with_position"]["pick_acc"], results["RFT"]["with_position"]["chance_pick"], more="above", less="below", same="equal to"), display=False)
 glue("base_class_only", report.percent(base_pr50, missing="not measured (no CoT-SFT chapter run of this profile)"), display=False)

@@ -47,16 +47,16 @@ real_limit = 0  # int ≥ 0: only the first N records of each real split; 0 mean
 reuse_finished = False  # bool: a prediction file of the same checkpoint (weights hash) and settings is continued, not redone (for re-runs of make reproduce)
 
 # %%
-import json
 
 import pandas as pd
 from myst_nb import glue
 
 from rsground_lib import archive, evaluation, files, models, paths, plotting, predictions, report
 
-run_dir = paths.run_dir(profile, "05_evaluation", runs_root or None)
-start = model_name_or_path or str(paths.project_root() / "checkpoints" / "tiny-base")
-checkpoints, not_trained = evaluation.run_checkpoints(start, paths.run_dir(profile, "03_cot_sft", runs_root or None), paths.run_dir(profile, "04_rft", runs_root or None))
+layout = paths.layout(profile, runs_root or None)
+run_dir = layout.output("05_evaluation")
+start = model_name_or_path or str(paths.tiny_base())
+checkpoints, not_trained = evaluation.run_checkpoints(start, layout)
 records = evaluation.split_records(scenes, split="test", num=num_test, image_size=image_size, seed=seed)
 published = archive.load("published_results")
 glue("checkpoints", ", ".join(checkpoints), display=False)
@@ -81,7 +81,7 @@ report.profile_banner(profile)
 prediction_files, links = {}, {}
 for name, where in checkpoints.items():
     model, processor = models.load_model(where)
-    prediction_files[name] = run_dir / "predictions" / f"{name.replace(' ', '_').lower()}.jsonl"
+    prediction_files[name] = layout.predictions(name)
     evaluation.predict(model, processor, records, prediction_files[name], batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style, model_name=name, checkpoint=where, progress=False, resume="matching" if reuse_finished else False)
     links[name] = {"test": evaluation.score_texts(records, [line["completion"] for line in predictions.read_prediction_lines(prediction_files[name])], processor)[0]}
 scored = {name: predictions.score_file(path, records) for name, path in prediction_files.items()}
@@ -173,8 +173,7 @@ plotting.show_figure(
 # artefacts):
 
 # %%
-data_metrics = paths.run_dir(profile, "02_data", runs_root or None) / "metrics.json"
-prior = json.loads(data_metrics.read_text()).get("language_prior", {}).get("dior_rsvg_test", {}) if data_metrics.exists() else {}
+prior = (layout.read_json("02_data") or {}).get("language_prior", {}).get("dior_rsvg_test", {})
 glue("prior_pr50", report.percent(prior.get("pr@0.5")), display=False)
 report.show_table(pd.DataFrame({"language-only prior, DIOR-RSVG test": {k: prior.get(k) for k in ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou")}}).T)
 

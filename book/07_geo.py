@@ -66,12 +66,13 @@ import geopandas as gpd
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import evaluation, geo, models, paths, plotting, report
+from rsground_lib import evaluation, files, geo, models, paths, plotting, report
 from rsground_lib.data import scene_raster
 
-run_dir = paths.run_dir(profile, "07_geo", runs_root or None)
-trained, untrained = evaluation.run_checkpoints("", paths.run_dir(profile, "03_cot_sft", runs_root or None), paths.run_dir(profile, "04_rft", runs_root or None))
-model_path = evaluation.choose_checkpoint(checkpoint, trained, untrained, str(paths.project_root() / "checkpoints" / "tiny-base"))
+layout = paths.layout(profile, runs_root or None)
+run_dir = layout.output("07_geo")
+trained, untrained = evaluation.run_checkpoints("", layout)
+model_path = evaluation.choose_checkpoint(checkpoint, trained, untrained, str(paths.tiny_base()))
 model, processor = models.load_model(model_path)
 settings = geo.GroundingSettings(prompt_style=prompt_style, max_new_tokens=max_new_tokens, batch_size=batch_size, top_k=top_k, merge_iou=merge_iou, min_valid=min_valid)
 glue("model_path", model_path if checkpoint else "the committed tiny base (checkpoints/tiny-base)", display=False)
@@ -98,7 +99,7 @@ rasters = scene_raster.synthetic_rasters(run_dir / "rasters", num_rasters, seed=
 results = [geo.ground_raster(r["path"], r["expression"], model, processor, settings, tile=tile, overlap=overlap, progress=False) for r in rasters]
 whole = geo.score_groundings(results, [r["bbox"] for r in rasters])
 alone, _ = evaluation.evaluate(model, processor, [r["scene"] for r in rasters], prompt_style=prompt_style, max_new_tokens=max_new_tokens, batch_size=batch_size)
-report.write_json(run_dir / "synthetic.json", {"whole_raster": whole, "scene_alone": alone})
+files.write_json(run_dir / "synthetic.json", {"whole_raster": whole, "scene_alone": alone})
 glue("raster_size", raster_size, display=False)
 syn = geo.describe(geo.open_raster(rasters[0]["path"]))
 glue("syn_crs", syn["crs"], display=False)
@@ -156,7 +157,7 @@ plotting.show_figure(plotting.raster_panels(panels), run_dir / "figures" / "synt
 data = paths.data_root(data_root or None)
 aerial_path = data / "aerial_boxes" / "OSBS_029.tif" if data else None
 aerial = geo.ground_labelled(aerial_path, model, processor, settings, noun="tree", tile=aerial_tile, overlap=aerial_overlap, progress=False)
-report.write_json(run_dir / "aerial.json", aerial["rows"] if aerial else None)
+files.write_json(run_dir / "aerial.json", aerial["rows"] if aerial else None)
 glue("n_sentences", aerial["n"] if aerial else report.NOT_MEASURED, display=False)
 glue("aerial_hits", f"{aerial['hits']} of {aerial['n']}" if aerial else report.NOT_MEASURED, display=False)
 glue("aerial_any_tree", f"{aerial['any_object']} of {aerial['n']}" if aerial else report.NOT_MEASURED, display=False)

@@ -219,7 +219,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-TINY_BASE = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-base"
+TINY_BASE = Path(__file__).resolve().parents[1] / paths.TINY_BASE
 """The tiny CPU base checkpoint in the source tree: ``rsground ground``'s default model."""
 
 

@@ -181,7 +181,7 @@ def random_qwen(seed: int = MODEL_SEED, spec: dict | None = None):
 
 def model_folder(runs_root: str | os.PathLike | None = None) -> Path:
     """Where the dry run keeps its start checkpoint: ``<runs>/dryrun/qwen2.5-vl-format-start``."""
-    return paths.runs_root(runs_root) / PROFILE / MODEL_FOLDER
+    return paths.layout(PROFILE, runs_root).root / MODEL_FOLDER
 
 
 def format_start(folder: str | os.PathLike, *, num_threads: int = 0):

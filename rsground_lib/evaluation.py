@@ -39,6 +39,7 @@ from rsground_lib import (
     language_prior,
     metrics,
     models,
+    paths,
     predictions,
     prompts,
     reasoning,
@@ -579,19 +580,16 @@ def split_records(
 
 
 def run_checkpoints(
-    start: str | os.PathLike, sft_run_dir: str | os.PathLike, rft_run_dir: str | os.PathLike
+    start: str | os.PathLike, layout: paths.RunLayout
 ) -> tuple[dict[str, str], list[str]]:
     """``(present, absent)``: the checkpoints one run of the book produced, in training order —
     ``"start"`` (the model the CoT-SFT chapter started from: the tiny base, or Qwen2.5-VL
-    zero-shot), ``"plain SFT"`` and ``"CoT-SFT"`` (``<sft_run_dir>/plain_sft``,
-    ``/cot_sft``), ``"RFT"`` (``<rft_run_dir>/rft``) — name → folder or hub id for those
-    whose folder holds a ``config.json``, and the names of those this run has not trained."""
-    candidates = {
-        "start": str(start),
-        "plain SFT": str(Path(sft_run_dir) / "plain_sft"),
-        "CoT-SFT": str(Path(sft_run_dir) / "cot_sft"),
-        "RFT": str(Path(rft_run_dir) / "rft"),
-    }
+    zero-shot), then the models the chapters train (:data:`rsground_lib.paths.CHAPTER_MODELS`:
+    ``"plain SFT"``, ``"CoT-SFT"``, ``"RFT"``, in ``layout``'s folders) — name → folder or
+    hub id for those whose folder holds a ``config.json``, and the names of those this run
+    has not trained. Nothing is created."""
+    candidates = {"start": str(start)}
+    candidates.update({name: str(layout.model(name)) for name in paths.CHAPTER_MODELS})
     present, absent = {}, []
     for name, where in candidates.items():
         folder = Path(where)

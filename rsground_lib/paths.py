@@ -1,12 +1,19 @@
-"""Where things live: the project root, run artefacts, and the real-data root.
+"""Where things live: the project root, the layout of run artefacts, and the real-data root.
+
+:class:`RunLayout` is the one place that knows where a profile's runs put things — a
+chapter's folder, the models the chapters train (:data:`CHAPTER_MODELS`), the artefacts one
+chapter reads of another, the evaluation chapter's prediction files. Reading never creates a
+folder; only :meth:`RunLayout.output` (a chapter's own folder, :func:`run_dir`) does.
 
 Book chapter: *Overview* ("How to run"). Nothing here touches the network or creates folders
-on import; folders are created only by :func:`run_dir` when a chapter asks for one.
+on import.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 DATA_ENV = "RSGROUND_DATA"
@@ -44,15 +51,102 @@ def runs_root(runs_root: str | Path | None = None) -> Path:
     return project_root() / "runs"
 
 
+CHAPTER_MODELS: dict[str, str] = {
+    "plain SFT": "03_cot_sft",
+    "CoT-SFT": "03_cot_sft",
+    "RFT": "04_rft",
+}
+"""The models the chapters train, in training order: name → the chapter that trains it (its
+folder is :meth:`RunLayout.model`)."""
+
+TINY_BASE = Path("checkpoints") / "tiny-base"
+"""The tiny CPU base checkpoint, relative to the project root (:func:`tiny_base`)."""
+
+
+def folder_name(name: str) -> str:
+    """The folder (or file stem) of a run or model named ``name``: lower case, spaces and
+    hyphens as underscores (``"CoT-SFT"`` → ``"cot_sft"``, ``"plain SFT"`` → ``"plain_sft"``)."""
+    return name.lower().replace(" ", "_").replace("-", "_")
+
+
+def tiny_base() -> Path:
+    """The tiny CPU base checkpoint of this project (``<project>/checkpoints/tiny-base``)."""
+    return project_root() / TINY_BASE
+
+
+def _plain(name: str, value: str) -> None:
+    if not value or "/" in value or "\\" in value or value in {".", ".."}:
+        raise ValueError(f"{name} must be a plain folder name, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where one profile's runs put things, under ``<runs_root>/<profile>/``."""
+
+    profile: str
+    runs_root: Path
+
+    def __post_init__(self):
+        _plain("profile", self.profile)
+
+    @property
+    def root(self) -> Path:
+        """``<runs_root>/<profile>``."""
+        return self.runs_root / self.profile
+
+    def chapter(self, chapter: str) -> Path:
+        """A chapter's folder (``<root>/<chapter>``), not created: for reading another
+        chapter's artefacts."""
+        _plain("chapter", chapter)
+        return self.root / chapter
+
+    def output(self, chapter: str) -> Path:
+        """A chapter's folder, created if missing: every artefact of the chapter's run
+        (metrics JSON, predictions, figures, trained models) lands here."""
+        path = self.chapter(chapter)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def run(self, chapter: str, name: str) -> Path:
+        """The folder of a run named ``name`` in ``chapter`` (:func:`folder_name`)."""
+        return self.chapter(chapter) / folder_name(name)
+
+    def model(self, name: str) -> Path:
+        """The folder of a model the chapters train (:data:`CHAPTER_MODELS`: ``"plain SFT"``,
+        ``"CoT-SFT"``, ``"RFT"``); a ValueError names the known ones otherwise."""
+        if name not in CHAPTER_MODELS:
+            raise ValueError(f"model {name!r}: expected one of {list(CHAPTER_MODELS)}")
+        return self.run(CHAPTER_MODELS[name], name)
+
+    def predictions(self, name: str) -> Path:
+        """The evaluation chapter's prediction file of the checkpoint ``name``
+        (``05_evaluation/predictions/<folder_name>.jsonl``)."""
+        return self.chapter("05_evaluation") / "predictions" / f"{folder_name(name)}.jsonl"
+
+    def read_json(self, chapter: str, name: str = "metrics.json"):
+        """The JSON artefact ``name`` of another ``chapter``'s run, or None when that chapter
+        has not written it (not run on this profile); a file that is not JSON is a ValueError
+        naming it."""
+        path = self.chapter(chapter) / name
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not JSON ({exc}); re-run its chapter") from exc
+
+
+def layout(profile: str, runs_root_: str | Path | None = None) -> RunLayout:
+    """The :class:`RunLayout` of ``profile`` under :func:`runs_root` (``runs_root_``, else
+    ``$RSGROUND_RUNS``, else ``<project>/runs``)."""
+    return RunLayout(profile, runs_root(runs_root_))
+
+
 def run_dir(profile: str, chapter: str, runs_root_: str | Path | None = None) -> Path:
-    """``<runs_root>/<profile>/<chapter>/``, created if missing: every artefact of a chapter's
-    run (config, metrics JSON, predictions, figures, checkpoints) lands here."""
-    for name, value in (("profile", profile), ("chapter", chapter)):
-        if not value or "/" in value or value in {".", ".."}:
-            raise ValueError(f"{name} must be a plain folder name, got {value!r}")
-    path = runs_root(runs_root_) / profile / chapter
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """``<runs_root>/<profile>/<chapter>/``, created if missing: the chapter's own folder
+    (:meth:`RunLayout.output`)."""
+    _plain("profile", profile)
+    return layout(profile, runs_root_).output(chapter)
 
 
 def data_root(data_root: str | Path | None = None, *, required: bool = False) -> Path | None:

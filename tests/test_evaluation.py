@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from rsground_lib import conversation, evaluation, models, prompts
+from rsground_lib import conversation, evaluation, models, paths, prompts
 
 
 def test_quadrant_of_the_box_centre():
@@ -73,13 +73,15 @@ def test_target_box_in_model_pixels():
 
 
 def test_run_checkpoints_lists_what_the_run_trained(tmp_path):
-    sft_dir, rft_dir = tmp_path / "03", tmp_path / "04"
+    layout = paths.layout("smoke", tmp_path)
+    sft_dir = tmp_path / "smoke" / "03_cot_sft"
     (sft_dir / "cot_sft").mkdir(parents=True)
     (sft_dir / "cot_sft" / "config.json").write_text("{}")
     (sft_dir / "plain_sft").mkdir()  # a folder without a model: not trained
-    present, absent = evaluation.run_checkpoints("Qwen/Qwen2.5-VL-3B-Instruct", sft_dir, rft_dir)
+    present, absent = evaluation.run_checkpoints("Qwen/Qwen2.5-VL-3B-Instruct", layout)
     assert present == {"start": "Qwen/Qwen2.5-VL-3B-Instruct", "CoT-SFT": str(sft_dir / "cot_sft")}
     assert absent == ["plain SFT", "RFT"]
+    assert not (tmp_path / "smoke" / "04_rft").exists()  # reading creates nothing
 
 
 def test_size_bins_breakdown_and_gallery_picks():

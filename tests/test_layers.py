@@ -241,3 +241,28 @@ def test_no_json_dumps_to_a_file_outside_files():
             if "write_text(json.dumps" in line:
                 found.append(f"{rel}:{i}")
     assert found == []
+
+
+BOOK = PACKAGE.parent / "book"
+
+
+def test_only_paths_knows_where_the_chapters_put_their_models():
+    """The run layout lives in :mod:`rsground_lib.paths` (issue 25, item 6): no module or
+    chapter joins a model folder by hand, and a chapter opens only its own folder for writing
+    (``paths.run_dir`` / ``layout.output`` with its own name); it reads other chapters'
+    artefacts through ``layout.read_json`` / ``layout.model``."""
+    import re
+
+    by_hand = re.compile(r'/ "(plain_sft|cot_sft|rft)"|"checkpoints" / "tiny-base"')
+    own_folder = re.compile(r'(?:paths\.run_dir\(profile, |layout\.output\()"([0-9a-z_]+)"')
+    found = []
+    sources = [p for p in sorted(PACKAGE.rglob("*.py")) if p.name != "paths.py"]
+    sources += sorted(BOOK.glob("[0-9][0-9]_*.py"))
+    for path in sources:
+        for i, line in enumerate(path.read_text().splitlines(), start=1):
+            if by_hand.search(line):
+                found.append(f"{path.name}:{i}: {line.strip()[:80]}")
+            for chapter in own_folder.findall(line):
+                if path.parent == BOOK and chapter != path.stem:
+                    found.append(f"{path.name}:{i}: writes into {chapter}")
+    assert found == []

@@ -41,3 +41,28 @@ def test_data_root_pointing_nowhere_is_an_error(monkeypatch, tmp_path):
     with pytest.raises(FileNotFoundError, match="typo"):
         paths.data_root()
     assert paths.data_root(tmp_path) == tmp_path
+
+
+def test_the_run_layout_names_every_folder_and_reading_creates_none(tmp_path):
+    layout = paths.layout("smoke", tmp_path)
+    assert layout.root == tmp_path / "smoke"
+    assert layout.model("plain SFT") == tmp_path / "smoke" / "03_cot_sft" / "plain_sft"
+    assert layout.model("CoT-SFT") == tmp_path / "smoke" / "03_cot_sft" / "cot_sft"
+    assert layout.model("RFT") == tmp_path / "smoke" / "04_rft" / "rft"
+    assert layout.predictions("plain SFT") == (
+        tmp_path / "smoke" / "05_evaluation" / "predictions" / "plain_sft.jsonl"
+    )
+    assert layout.read_json("03_cot_sft") is None  # the chapter has not run
+    assert list(tmp_path.iterdir()) == []  # asking created nothing
+    out = layout.output("03_cot_sft")
+    assert out.is_dir() and out == layout.chapter("03_cot_sft")
+    (out / "metrics.json").write_text('{"base": {"class_only": {"pr@0.5": 0.5}}}')
+    assert layout.read_json("03_cot_sft")["base"]["class_only"]["pr@0.5"] == 0.5
+    (out / "paired.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"paired\.json: not JSON"):
+        layout.read_json("03_cot_sft", "paired.json")
+    with pytest.raises(ValueError, match="model 'DPO': expected one of"):
+        layout.model("DPO")
+    with pytest.raises(ValueError, match="plain folder name"):
+        layout.chapter("../03")
+    assert paths.folder_name("CoT-SFT") == "cot_sft" and paths.folder_name("RFT") == "rft"

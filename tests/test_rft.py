@@ -20,7 +20,7 @@ import pytest
 import torch
 from trl import GRPOTrainer
 
-from rsground_lib import advantages, conversation, models, prompts, rewards
+from rsground_lib import advantages, conversation, models, paths, prompts, rewards
 from rsground_lib.training import common, rft
 from tests import rft_scripted
 
@@ -351,3 +351,18 @@ def test_log_window_means_compare_the_first_and_last_tenth():
     assert rft.log_window_means(rows[:3], "x", fraction=0.1) == (1.0, 3.0)  # one row each
     with pytest.raises(ValueError, match="no log row carries 'kl'"):
         rft.log_window_means(rows, "kl")
+
+
+def test_rft_starts_from_the_cot_sft_model_of_its_profile(tmp_path):
+    layout = paths.layout("smoke", tmp_path)
+    assert rft.start_checkpoint("Qwen/Qwen2.5-VL-3B-Instruct", layout) == (
+        "Qwen/Qwen2.5-VL-3B-Instruct"
+    )
+    with pytest.raises(FileNotFoundError, match="run the CoT-SFT chapter"):
+        rft.start_checkpoint("", layout)
+    assert not (tmp_path / "smoke").exists()  # looking created nothing
+    folder = layout.output("03_cot_sft") / "cot_sft"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    assert rft.start_checkpoint("", layout) == str(folder)
+

@@ -43,8 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rsground_lib import geo, models
-from rsground_lib.paths import project_root
+from rsground_lib import geo, models, paths
 
 SENTENCE = "the storage tank"
 
@@ -221,7 +220,7 @@ def run(
     "largest_growth_over_raster_bytes", "largest_minus_smallest_growth_kib"}``.
     ``raster_bytes`` is the raster read whole as uint16 (width · height · bands · 2); largest
     and smallest are by pixel count."""
-    folder = Path(checkpoint) if checkpoint else project_root() / "checkpoints" / "tiny-base"
+    folder = Path(checkpoint) if checkpoint else paths.tiny_base()
     rows = []
     threads = None
     with tempfile.TemporaryDirectory(prefix="rsground-bench-geo-") as tmp:

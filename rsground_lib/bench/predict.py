@@ -28,9 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from rsground_lib import evaluation, generation, models, predictions
+from rsground_lib import evaluation, generation, models, paths, predictions
 from rsground_lib.data import base_scenes
-from rsground_lib.paths import project_root
 
 GOAL_SPEEDUP = 5.0
 """The speed-up of batch-32 prediction over one-by-one that the Evaluation issue asks for."""
@@ -64,7 +63,7 @@ def run(
     (about 15 tokens) and generation stops at its end-of-sequence token anyway."""
     import torch
 
-    folder = Path(checkpoint) if checkpoint else project_root() / "checkpoints" / "tiny-base"
+    folder = Path(checkpoint) if checkpoint else paths.tiny_base()
     model, processor = models.load_model(folder, device="cpu")
     records = bench_records(n)
     kw = {"max_new_tokens": max_new_tokens, "prompt_style": "compact"}

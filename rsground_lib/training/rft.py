@@ -26,7 +26,6 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,7 +36,7 @@ from transformers.trainer_utils import SchedulerType
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
-from rsground_lib import advantages, consistency, conversation, models, prompts, rewards
+from rsground_lib import advantages, consistency, conversation, models, paths, prompts, rewards
 from rsground_lib.config import help_field, parse_config
 from rsground_lib.training import common
 
@@ -296,13 +295,13 @@ class ConsistencyGRPOTrainer(GRPOTrainer):
         return out
 
 
-def start_checkpoint(model_name_or_path: str, run_dir_of_sft: Path) -> str:
+def start_checkpoint(model_name_or_path: str, layout: paths.RunLayout) -> str:
     """The model RFT starts from: ``model_name_or_path`` when given, else the CoT-SFT
-    chapter's model of the same profile (``<runs>/<profile>/03_cot_sft/cot_sft``); a
-    FileNotFoundError says which chapter to run when that folder is missing."""
+    chapter's model of the same profile (``layout.model("CoT-SFT")``); a FileNotFoundError
+    says which chapter to run when that folder holds no model."""
     if model_name_or_path:
         return str(model_name_or_path)
-    folder = Path(run_dir_of_sft) / "cot_sft"
+    folder = layout.model("CoT-SFT")
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(
             f"{folder}: no CoT-SFT model — run the CoT-SFT chapter (book/03_cot_sft.py) of this "

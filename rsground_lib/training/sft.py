@@ -19,7 +19,7 @@ from pathlib import Path
 from datasets import Dataset
 from transformers.trainer_utils import SchedulerType
 
-from rsground_lib import conversation, evaluation, models, prompts
+from rsground_lib import conversation, evaluation, models, paths, prompts
 from rsground_lib.config import help_field, parse_config
 from rsground_lib.data import cot
 from rsground_lib.training import common
@@ -416,12 +416,6 @@ SFT_VARIANTS: dict[str, str] = {"plain SFT": "answer", "CoT-SFT": "cot"}
 or the reasoning then the box."""
 
 
-def run_folder_name(name: str) -> str:
-    """The folder of a run named ``name`` under the chapter's run folder (``"CoT-SFT"`` →
-    ``"cot_sft"``)."""
-    return name.lower().replace(" ", "_").replace("-", "_")
-
-
 def train_variants(
     values: dict,
     train_records: Sequence[dict],
@@ -432,11 +426,11 @@ def train_variants(
 ) -> dict[str, dict]:
     """:func:`train_sft` once per entry of ``variants`` (name → ``targets``), each with the
     :class:`SftConfig` fields ``values`` and its own ``output_dir`` under ``run_dir``
-    (:func:`run_folder_name`), in order; ``reuse`` as in :func:`train_sft`. Returns name →
+    (:func:`rsground_lib.paths.folder_name`: ``"CoT-SFT"`` → ``cot_sft``), in order; ``reuse`` as in :func:`train_sft`. Returns name →
     ``train.json`` content plus ``folder``."""
     runs = {}
     for name, targets in variants.items():
-        folder = Path(run_dir) / run_folder_name(name)
+        folder = Path(run_dir) / paths.folder_name(name)
         runs[name] = train_sft(
             {**values, "targets": targets, "output_dir": str(folder)}, train_records, reuse=reuse
         )
