@@ -43,7 +43,7 @@ runs_root = ""  # str: folder for run artefacts; "" means $RSGROUND_RUNS, else <
 data_root = ""  # str: folder holding the real rasters (aerial_boxes/, geotiff/); "" means $RSGROUND_DATA (may be unset)
 seed = 0  # int ≥ 0: seed of the synthetic rasters
 checkpoint = ""  # str: the model: "" means the committed tiny base; a checkpoint of this run by name ("CoT-SFT", "RFT"); or a folder / hub id
-prompt_style = "compact"  # str in {compact, full}: "compact" (the tiny models) or "full" (the project's system prompt)
+prompt_style = ""  # str in {"", compact, full}: "" means the checkpoint's own (the style it was trained in, recorded in its config.json; the tiny models: compact); "compact" (image + expression) or "full" (the project's system prompt) forces one
 max_new_tokens = 24  # int ≥ 1: answer budget in tokens per window
 batch_size = 32  # int ≥ 1: windows per generation batch
 top_k = 3  # int ≥ 1: answers kept per sentence after merging overlaps
@@ -74,7 +74,7 @@ run_dir = layout.output("07_geo")
 trained, untrained = evaluation.run_checkpoints("", layout)
 model_path = evaluation.choose_checkpoint(checkpoint, trained, untrained, str(paths.tiny_base()))
 model, processor = models.load_model(model_path)
-settings = geo.GroundingSettings(prompt_style=prompt_style, max_new_tokens=max_new_tokens, batch_size=batch_size, top_k=top_k, merge_iou=merge_iou, min_valid=min_valid)
+settings = geo.GroundingSettings(prompt_style=prompt_style or None, max_new_tokens=max_new_tokens, batch_size=batch_size, top_k=top_k, merge_iou=merge_iou, min_valid=min_valid)
 glue("model_path", model_path if checkpoint else "the committed tiny base (checkpoints/tiny-base)", display=False)
 
 # %% tags=["remove-input"]

@@ -199,7 +199,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             args.output,
             batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens,
-            prompt_style=args.prompt_style or models.checkpoint_prompt_style(model),
+            prompt_style=args.prompt_style,
             model_name=str(args.checkpoint),
             checkpoint=args.checkpoint,
             resume=not args.fresh,
@@ -504,8 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--prompt-style",
         default=None,
         choices=["full", "compact"],
-        help="'full' (the project's system prompt; Qwen) or 'compact' (the tiny models); "
-        "default: from the checkpoint (compact for the project's tiny models)",
+        help="'full' (the project's system prompt) or 'compact' (image + expression); "
+        "default: the checkpoint's own, the style it was trained in (recorded in its config.json; "
+        "the project's tiny models: compact)",
     )
     pr.add_argument(
         "--fresh",

@@ -42,7 +42,7 @@ def grounding_example(
     *,
     answer: str | None = None,
     coord_step: int = 4,
-    prompt_style: str = "full",
+    prompt_style: str,
 ) -> dict:
     """One TRL prompt-completion vision example from a record (``image``, ``width``,
     ``height``, ``expression``, ``bbox`` in original pixels): ``{"images", "prompt",
@@ -72,7 +72,7 @@ def grounding_example(
     }
 
 
-def rft_example(record: dict, processor, *, prompt_style: str = "full") -> dict:
+def rft_example(record: dict, processor, *, prompt_style: str) -> dict:
     """One TRL prompt-only vision example for GRPO from a record: ``{"images", "prompt",
     "bbox_model", "image_size_model", "cues"}`` — the prompt of :func:`grounding_example`
     and what the rewards and the consistency weight read: the target in model pixels, the

@@ -207,7 +207,7 @@ def evaluate(
     processor,
     records: Sequence[dict],
     *,
-    prompt_style: str = "compact",
+    prompt_style: str | None = None,
     max_new_tokens: int = 256,
     batch_size: int = 32,
     preset: str = "dior_rsvg",
@@ -382,7 +382,7 @@ def predict(
     *,
     batch_size: int = 32,
     max_new_tokens: int = 256,
-    prompt_style: str = "compact",
+    prompt_style: str | None = None,
     model_name: str = "",
     progress: bool = True,
     backend: str = "transformers",
@@ -395,7 +395,8 @@ def predict(
     Records carry ``id`` (unique: an id given twice is a ValueError), ``image`` (PIL, or a
     path opened with PIL), ``width``, ``height``, ``expression`` and ``bbox`` (original
     pixels). Generation is :func:`rsground_lib.generation.generate_answers`' (``batch_size`` prompts left-padded
-    together, ``model.generate`` with the KV cache, ``prompt_style``), so the completions are
+    together, ``model.generate`` with the KV cache, ``prompt_style``: None is the
+    checkpoint's own, :func:`rsground_lib.models.checkpoint_prompt_style`), so the completions are
     the same. Each batch's lines (:data:`rsground_lib.predictions.PREDICTION_KEYS`) are appended, flushed and
     fsync'd before the next batch starts.
 
@@ -436,6 +437,7 @@ def predict(
     if resume not in (True, False, "matching"):
         raise ValueError(f"predict: resume must be True, False or 'matching'; got {resume!r}")
     generate_batch = generation.BATCH_GENERATORS[backend]
+    prompt_style = prompt_style or models.checkpoint_prompt_style(model)
     t0 = time.perf_counter()
     out_path = Path(out_path)
     if out_path.parent.exists() and not out_path.parent.is_dir():
@@ -696,7 +698,7 @@ def base_language_prior(
     return {k: scored[k] for k in PRIOR_KEYS}
 
 
-def evaluate_base(model, processor, n: int = 512, prompt_style: str = "compact") -> dict:
+def evaluate_base(model, processor, n: int = 512, prompt_style: str | None = None) -> dict:
     """The tiny base's benchmark: :func:`evaluate` on ``n`` fresh base scenes of each of
     :data:`rsground_lib.data.splits.BASE_EVAL_SPLITS` (fixed seeds, disjoint from training), with the chance levels
     and, under ``language_prior``, what the words alone score (:func:`base_language_prior`).
@@ -756,7 +758,7 @@ def score_real_splits(
         return scores, notes
     model, processor = models.load_model(checkpoint)
     for label, records in chosen.items():
-        path = Path(out_dir) / f"{label.replace(' ', '_').lower()}.jsonl"
+        path = Path(out_dir) / f"{paths.folder_name(label)}.jsonl"
         predict(
             model,
             processor,

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from rsground_lib import conversation, prompts
+from rsground_lib import conversation, models, prompts
 
 
 @contextlib.contextmanager
@@ -68,14 +68,16 @@ def generate_answers(
     *,
     batch_size: int = 32,
     max_new_tokens: int = 24,
-    prompt_style: str = "full",
+    prompt_style: str | None = None,
 ) -> tuple[list[str], list[list[float] | None]]:
     """Greedy completions of ``model`` for ``records`` (the prompt of
-    :func:`rsground_lib.conversation.grounding_example` in ``prompt_style``), ``batch_size``
-    at a time with left padding, and their parsed boxes in model pixels (``None`` when
+    :func:`rsground_lib.conversation.grounding_example` in ``prompt_style``; None: the
+    checkpoint's own, :func:`rsground_lib.models.checkpoint_prompt_style`), ``batch_size`` at
+    a time with left padding, and their parsed boxes in model pixels (``None`` when
     unparsable). The model's training mode is restored afterwards."""
     if batch_size < 1:
         raise ValueError(f"generate_answers: batch_size must be >= 1; got {batch_size}")
+    prompt_style = prompt_style or models.checkpoint_prompt_style(model)
     texts_out: list[str] = []
     with eval_mode(model):
         for i in range(0, len(records), batch_size):
@@ -260,16 +262,19 @@ def generate_scored(
     *,
     batch_size: int = 32,
     max_new_tokens: int = 24,
-    prompt_style: str = "full",
+    prompt_style: str | None = None,
 ) -> list[tuple[str, float]]:
     """Greedy completions of ``model`` for ``records`` with a confidence each, ``(text,
     mean log-probability of the answer block's tokens)`` (:func:`_generate_scored_batch`), ``batch_size`` at a time (the batching of
     :func:`generate_answers`, which gives the same texts). Records need ``image``, ``width``,
     ``height`` and ``expression`` (no ``bbox``: nothing is scored against a target). Used to
     choose among the windows of a large raster (:mod:`rsground_lib.geo`). Our design: the
-    paper grounds whole images. The model's training mode is restored afterwards."""
+    paper grounds whole images. ``prompt_style`` None: the checkpoint's own
+    (:func:`rsground_lib.models.checkpoint_prompt_style`). The model's training mode is
+    restored afterwards."""
     if batch_size < 1:
         raise ValueError(f"generate_scored: batch_size must be >= 1; got {batch_size}")
+    prompt_style = prompt_style or models.checkpoint_prompt_style(model)
     out: list[tuple[str, float]] = []
     with eval_mode(model):
         for i in range(0, len(records), batch_size):
@@ -293,7 +298,7 @@ def sample_groups(
     num_generations: int = 8,
     temperature: float = 0.9,
     max_new_tokens: int = 96,
-    prompt_style: str = "compact",
+    prompt_style: str | None = None,
     batch_size: int = 8,
     seed: int = 0,
 ) -> dict:
@@ -303,6 +308,7 @@ def sample_groups(
     "bbox_model": (B, 4), "image_size_model": (B, 2)}``. Seeded (``torch`` RNG forked)."""
     if num_generations < 2:
         raise ValueError(f"num_generations: expected >= 2; got {num_generations}")
+    prompt_style = prompt_style or models.checkpoint_prompt_style(model)
     import torch
 
     texts: list[list[str]] = []

@@ -174,9 +174,7 @@ def compact_messages(expression: str) -> list[dict]:
     ]
 
 
-def conversation(
-    expression: str, image_size_model: Sequence[int], prompt_style: str = "full"
-) -> list[dict]:
+def conversation(expression: str, image_size_model: Sequence[int], prompt_style: str) -> list[dict]:
     """The prompt turns for one sample in ``prompt_style`` (one of :data:`PROMPT_STYLES`):
     :func:`build_messages` for ``"full"``, :func:`compact_messages` for ``"compact"``."""
     if prompt_style == "full":

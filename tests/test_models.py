@@ -525,3 +525,32 @@ def test_a_gpu_without_bf16_computes_in_float32(monkeypatch):
     assert models.default_dtype("cuda:0") == torch.bfloat16
     assert models.default_dtype("cpu") == torch.float32
     assert models.bf16_usable() is True
+
+
+def test_a_checkpoint_remembers_the_prompt_style_it_was_trained_in(tmp_path):
+    """``models.save(prompt_style=...)`` writes the style into config.json; a loaded
+    checkpoint answers in it wherever no style is given (predict records which it used);
+    a checkpoint recording none falls back to compact (tiny) or full (Qwen2.5-VL)."""
+    import json
+
+    from rsground_lib import evaluation
+    from rsground_lib.data import base_scenes
+
+    model, processor = models.build_tiny_model(0)
+    models.save(model, processor, tmp_path / "full", prompt_style="full")
+    assert json.loads((tmp_path / "full" / "config.json").read_text())[
+        models.PROMPT_STYLE_ATTR] == "full"  # fmt: skip
+    loaded, proc = models.load_model(tmp_path / "full")
+    assert models.is_tiny(loaded) and models.checkpoint_prompt_style(loaded) == "full"
+    records = base_scenes.make_records(2, seed=1)
+    for i, r in enumerate(records):
+        r["id"] = f"s/{i}"
+    summary = evaluation.predict(loaded, proc, records, tmp_path / "p.jsonl", max_new_tokens=4,
+                                 progress=False, checkpoint=tmp_path / "full")  # fmt: skip
+    assert summary["prompt_style"] == "full"
+    assert json.loads((tmp_path / "p.run.json").read_text())["prompt_style"] == "full"
+    with pytest.raises(ValueError, match="prompt_style: expected one of"):
+        models.save(model, processor, tmp_path / "bad", prompt_style="verbose")
+    loaded.config.rsground_prompt_style = "verbose"  # a hand-edited config.json
+    with pytest.raises(ValueError, match="records rsground_prompt_style='verbose'"):
+        models.checkpoint_prompt_style(loaded)

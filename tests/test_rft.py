@@ -365,4 +365,3 @@ def test_rft_starts_from_the_cot_sft_model_of_its_profile(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     assert rft.start_checkpoint("", layout) == str(folder)
-

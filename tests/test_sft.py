@@ -228,7 +228,7 @@ def test_sft_answer_targets_in_model_pixels():
     )
     with pytest.raises(ValueError, match="record 0 .*id 'x'"):
         sft.sft_examples([{"id": "x", "width": 64, "height": 64, "bbox": [0, 0, 1, 1],
-                                "expression": "a", "image": rec["image"]}], processor)  # fmt: skip
+                                "expression": "a", "image": rec["image"]}], processor, prompt_style="compact")  # fmt: skip
 
 
 def test_score_grounding_literal():

@@ -44,7 +44,12 @@ def run() -> dict:
     for layers in (2, 4):
         model, processor = models.build_tiny_model(0, coord_init_scale=1.0, text_layers=layers)
         examples = sft.sft_examples(
-            records[:BATCH], processor, targets="cot", trace_style="steps", coord_step=4
+            records[:BATCH],
+            processor,
+            targets="cot",
+            prompt_style="compact",
+            trace_style="steps",
+            coord_step=4,
         )
         for ex in examples:
             ex.pop("bbox_model", None)

@@ -310,7 +310,7 @@ def start_checkpoint(model_name_or_path: str, layout: paths.RunLayout) -> str:
     return str(folder)
 
 
-def rft_dataset(records: Sequence[dict], processor, *, prompt_style: str = "compact") -> Dataset:
+def rft_dataset(records: Sequence[dict], processor, *, prompt_style: str) -> Dataset:
     """The GRPO prompts of ``records`` (:func:`rsground_lib.conversation.rft_example`: image,
     prompt, target in model pixels, model-input size, cue tags) as a ``datasets.Dataset``; a
     record that cannot be turned into one is a ValueError naming it."""

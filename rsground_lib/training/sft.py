@@ -174,7 +174,7 @@ def sft_examples(
     processor,
     *,
     targets: str = "cot",
-    prompt_style: str = "compact",
+    prompt_style: str,
     trace_style: str = "prose",
     coord_step: int = 1,
     seed: int = 0,
