@@ -342,6 +342,33 @@ def diou(pred, target, convention: str = "continuous"):
 # ----------------------------------------------------------------------------- validity
 
 
+def as_size(value, name: str = "image_size", *, max_side: int | None = None) -> tuple[int, int]:
+    """An image size ``(width, height)`` as two ints: each a positive whole number of pixels
+    (an int, or a float or numpy number with no fraction — 224.9 is never truncated), at most
+    ``max_side`` when given; a bool, a fraction, a non-finite or non-positive side, or
+    anything but a pair is a ValueError naming ``name``. The one check of an image size in
+    whole pixels (readers, scene generators, the model-input size)."""
+    expected = f"{name}: expected (width, height), two positive whole numbers of pixels"
+    if max_side is not None:
+        expected += f" at most {max_side:,}"
+    try:
+        sides = list(value)
+    except TypeError:
+        raise ValueError(f"{expected}; got {value!r}") from None
+    ok = len(sides) == 2 and all(
+        isinstance(v, (int, float, np.number))
+        and not isinstance(v, (bool, np.bool_))
+        and math.isfinite(float(v))
+        and float(v).is_integer()
+        and 0 < v
+        and (max_side is None or v <= max_side)
+        for v in sides
+    )
+    if not ok:
+        raise ValueError(f"{expected}; got {value!r}")
+    return int(sides[0]), int(sides[1])
+
+
 def _as_sizes(image_size, name: str = "image_size") -> np.ndarray:
     try:
         s = np.asarray(image_size, dtype=np.float64)
@@ -512,12 +539,7 @@ def model_size(
     """The model-input size ``(width, height)`` of an original image ``(width, height)``:
     :func:`smart_resize` with the project's ``(w, h)`` order — the frame of ``bbox_model``
     (design page, "Coordinates"; transformers' Qwen2-VL processor rule)."""
-    try:
-        w, h = (int(v) for v in orig_size)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"orig_size: expected (width, height) integers; got {orig_size!r}"
-        ) from exc
+    w, h = as_size(orig_size, "orig_size")
     h_bar, w_bar = smart_resize(h, w, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     return w_bar, h_bar
 

@@ -348,3 +348,18 @@ def test_rescale_literal_and_per_row_sizes():
     np.testing.assert_allclose(out, [[20, 20, 40, 40], [10, 20, 20, 40]])
     with pytest.raises(ValueError, match="width, height"):
         B.to_model_pixels(bb, (100, -1), (200, 200))
+
+
+def test_as_size_is_the_one_whole_pixel_size_check():
+    assert B.as_size((800, 600)) == (800, 600)
+    assert B.as_size([np.int64(64), 48.0]) == (64, 48)  # whole floats and numpy ints
+    for bad in [(224.9, 224), (0, 5), (-1, 5), (True, 5), (5,), (1, 2, 3), 5, "64x64",
+                (float("nan"), 5), (float("inf"), 5), ("64", 64)]:  # fmt: skip
+        with pytest.raises(ValueError, match=r"^size: expected \(width, height\), two positive"):
+            B.as_size(bad, "size")
+    assert B.as_size((4096, 1), max_side=4096) == (4096, 1)
+    with pytest.raises(ValueError, match=r"at most 4,096; got \(4097, 1\)"):
+        B.as_size((4097, 1), max_side=4096)
+    # the model-input size refuses a fractional original size instead of truncating it
+    with pytest.raises(ValueError, match="orig_size: expected"):
+        B.model_size((812.5, 812))

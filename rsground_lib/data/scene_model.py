@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rsground_lib import boxes
+
 # --------------------------------------------------------------------------- classes
 
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -217,19 +219,12 @@ def image_wh(image_size) -> tuple[int, int]:
     """``(width, height)`` of an ``image_size`` argument (a side or a pair), checked to lie
     between 64 and 4096 pixels."""
     expected = f"image_size: expected a side in whole pixels or (width, height); got {image_size!r}"
-    sides = [image_size] if isinstance(image_size, (int, float, np.number)) else image_size
-    try:
-        sides = list(sides)
-    except TypeError as exc:
-        raise ValueError(expected) from exc
-    if len(sides) not in (1, 2) or any(
-        isinstance(v, bool)
-        or not isinstance(v, (int, float, np.number))
-        or not float(v).is_integer()
-        for v in sides
-    ):
-        raise ValueError(expected)  # 224.9 is not a size: never truncated silently
-    w, h = (int(sides[0]), int(sides[-1]))
+    single = isinstance(image_size, (int, float, np.number)) and not isinstance(image_size, bool)
+    try:  # 224.9 is not a size: never truncated silently
+        sides = [image_size] if single else list(image_size)
+        w, h = boxes.as_size((sides[0], sides[-1]) if len(sides) in (1, 2) else sides)
+    except (TypeError, ValueError):
+        raise ValueError(expected) from None
     if w < 64 or h < 64 or max(w, h) > 4096:
         raise ValueError(f"image_size: expected sides between 64 and 4096 pixels; got {w}x{h}")
     return w, h

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rsground_lib import boxes
 from rsground_lib.data.cues import tag_cues
 from rsground_lib.data.schema import (
     MAX_IMAGE_SIDE_PX,
@@ -290,23 +291,14 @@ def make_record(
         )
     expression = " ".join(expression.split())
     try:
-        width, height = size
-        ok = all(
-            isinstance(v, (int, float))
-            and not isinstance(v, bool)
-            and 0 < v <= MAX_IMAGE_SIDE_PX
-            and float(v).is_integer()
-            for v in (width, height)
-        )
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+        width, height = boxes.as_size(size, max_side=MAX_IMAGE_SIDE_PX)
+    except ValueError:
         raise RecordError(
             where,
             "size",
             "image width/height must be positive numbers, whole pixels at most "
             f"{MAX_IMAGE_SIDE_PX}, got {shown(size)}",
-        )
+        ) from None
     return {
         "id": f"{dataset}/{split}/{index}",
         "dataset": dataset,

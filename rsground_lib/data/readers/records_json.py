@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rsground_lib import boxes
 from rsground_lib.data.readers.common import (
     DEFAULT_IMAGE_SIZE,
     ReadRequest,
@@ -90,18 +91,15 @@ def size_lookup(
 
     def checked(name: str, where: str) -> tuple[int, int]:
         size = lookup(name, where)
-        if (
-            not isinstance(size, (tuple, list))
-            or len(size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
-        ):
+        try:
+            return boxes.as_size(size)
+        except ValueError:
             raise RecordError(
                 where,
                 "size",
                 f"image size for {shown(name)} must be (width, height) positive ints, got "
                 f"{shown(size)}",
-            )
-        return int(size[0]), int(size[1])
+            ) from None
 
     return checked
 

@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rsground_lib import boxes
 from rsground_lib.data.readers.common import (
     DEFAULT_IMAGE_SIZE,
     ReadRequest,
@@ -144,15 +145,7 @@ def read_rsvg_hr(
     )
     req.report.source = str(path)
     images_dir = req.images("images")
-    if (
-        not isinstance(image_size, (tuple, list))
-        or len(image_size) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in image_size)
-    ):
-        raise ValueError(
-            f"image_size: expected (width, height), two positive integers; got {image_size!r}"
-        )
-    image_size = tuple(image_size)
+    image_size = boxes.as_size(image_size)
     repair_decimal_comma = bool(repair_decimal_comma)
     lines = text_lines(read_text(path, "'image,x1,y1,x2,y2,expression' lines"))
     index = 0
