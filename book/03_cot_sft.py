@@ -67,7 +67,17 @@ import json
 import pandas as pd
 from myst_nb import glue
 
-from rsground_lib import archive, evaluation, files, models, paths, plotting, report
+from rsground_lib import (
+    archive,
+    config,
+    evaluation,
+    files,
+    models,
+    paths,
+    plotting,
+    profiles,
+    report,
+)
 from rsground_lib.data import cues, splits
 from rsground_lib.training import common, sft, tiny_base
 
@@ -321,26 +331,8 @@ report.show_table(pd.DataFrame(results["base"]).T)
 # box.
 
 # %%
-sft_values = dict(
-    model_name_or_path=start,
-    prompt_style=prompt_style,
-    trace_style=trace_style,
-    coord_step=coord_step,
-    freeze_vision=freeze_vision,
-    activation_checkpointing=activation_checkpointing,
-    save_steps=save_steps,
-    init_tokens=init_tokens or None,
-    max_steps=max_steps,
-    per_device_train_batch_size=per_device_train_batch_size,
-    gradient_accumulation_steps=gradient_accumulation_steps,
-    learning_rate=learning_rate,
-    warmup_steps=warmup_steps,
-    use_peft=use_peft,
-    lora_r=lora_r,
-    lora_alpha=lora_alpha,
-    seed=seed,
-    num_threads=num_threads,
-)
+sft_values = {**config.field_values(sft.SftConfig, profiles.parameter_values("03_cot_sft", globals())),
+              "model_name_or_path": start, "init_tokens": init_tokens or None}
 runs = sft.train_variants(sft_values, train_records, run_dir, reuse=reuse_finished)
 report.show_table(pd.DataFrame(
     {n: {**{k: r[k] for k in ("steps", "train_loss", "cpu_s", "wall_s", "num_tokens")}, "reused": r.get("reused", False)} for n, r in runs.items()}

@@ -74,6 +74,7 @@ from myst_nb import glue
 from rsground_lib import (
     advantages,
     archive,
+    config,
     consistency,
     evaluation,
     files,
@@ -81,6 +82,7 @@ from rsground_lib import (
     models,
     paths,
     plotting,
+    profiles,
     report,
     rewards,
 )
@@ -179,33 +181,8 @@ glue("probe_weight_min", f"{weights.min():.2f}", display=False)
 # two processes). With κ = 0 the trainer is TRL's, to the bit (tested).
 
 # %%
-rft_values = dict(
-    model_name_or_path=start,
-    output_dir=str(layout.model("RFT")),
-    reward_funcs=reward_funcs,
-    consistency_score=consistency_score,
-    consistency_kappa=consistency_kappa,
-    consistency_w_min=consistency_w_min,
-    max_steps=max_steps,
-    per_device_train_batch_size=per_device_train_batch_size,
-    num_generations=num_generations,
-    gradient_accumulation_steps=gradient_accumulation_steps,
-    learning_rate=learning_rate,
-    beta=beta,
-    epsilon=epsilon,
-    temperature=temperature,
-    max_completion_length=max_completion_length,
-    use_peft=use_peft,
-    lora_r=lora_r,
-    lora_alpha=lora_alpha,
-    freeze_vision=freeze_vision,
-    activation_checkpointing=activation_checkpointing,
-    save_steps=save_steps,
-    use_vllm=use_vllm,
-    prompt_style=prompt_style,
-    seed=seed,
-    num_threads=num_threads,
-)
+rft_values = {**config.field_values(rft.RftConfig, profiles.parameter_values("04_rft", globals())),
+              "model_name_or_path": start, "output_dir": str(layout.model("RFT"))}
 run = rft.train_rft(rft_values, train_records, reuse=reuse_finished)
 run["s_per_step"] = run["wall_s"] / run["steps"]
 glue("kappa", f"{consistency_kappa:g}", display=False)

@@ -32,6 +32,15 @@ def help_field(text: str, **kwargs) -> Any:
     return field(metadata={"help": text}, **kwargs)
 
 
+def field_values(cls, values: typing.Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` whose names are fields of the dataclass ``cls``: the part of
+    a chapter's parameters that is a config's (a chapter parameter has its field's name), in
+    ``values``' order. The rest — scenes, evaluation budgets, folders — is the chapter's
+    own."""
+    names = {f.name for f in fields(cls)}
+    return {name: value for name, value in values.items() if name in names}
+
+
 def parse_config(cls: type[T], values: dict) -> T:
     """``cls(**values)`` through ``transformers.HfArgumentParser`` for a dataclass ``cls``; a
     key that is not a field is a ValueError naming the class, the unknown keys and the known

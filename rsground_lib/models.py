@@ -415,6 +415,23 @@ def sincos_1d(values: Sequence[float], dim: int, period: float = 256.0) -> Any:
     return out.float()
 
 
+def _text_config_fields(spec: TinyModelSpec, tokenizer, **special_tokens) -> dict:
+    """The text model's size of a tiny model, the same for both families (the spec's hidden
+    size, MLP width, layers, heads — no grouped-query attention —, positions; untied output
+    embeddings; the vocabulary of ``tokenizer``) with the family's ``special_tokens`` ids."""
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": spec.text_hidden,
+        "intermediate_size": spec.text_intermediate,
+        "num_hidden_layers": spec.text_layers,
+        "num_attention_heads": spec.text_heads,
+        "num_key_value_heads": spec.text_heads,
+        "max_position_embeddings": spec.max_position_embeddings,
+        "tie_word_embeddings": False,
+        **special_tokens,
+    }
+
+
 def _idefics3_config(spec: TinyModelSpec, tokenizer):
     from transformers import Idefics3Config, LlamaConfig
     from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionConfig
@@ -429,18 +446,14 @@ def _idefics3_config(spec: TinyModelSpec, tokenizer):
         patch_size=spec.patch_size_px,
     )
     text = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=spec.text_hidden,
-        intermediate_size=spec.text_intermediate,
-        num_hidden_layers=spec.text_layers,
-        num_attention_heads=spec.text_heads,
-        num_key_value_heads=spec.text_heads,
-        max_position_embeddings=spec.max_position_embeddings,
+        **_text_config_fields(
+            spec,
+            tokenizer,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        ),
         rms_norm_eps=1e-5,
-        tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
     )
     cfg = Idefics3Config(
         vision_config=vision.to_dict(),
@@ -466,18 +479,14 @@ def tiny_qwen_config(spec: TinyModelSpec, tokenizer):
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in _QWEN_SPECIALS}
     cfg = Qwen2_5_VLConfig(
         text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=spec.text_hidden,
-            intermediate_size=spec.text_intermediate,
-            num_hidden_layers=spec.text_layers,
-            num_attention_heads=spec.text_heads,
-            num_key_value_heads=spec.text_heads,
-            max_position_embeddings=spec.max_position_embeddings,
+            **_text_config_fields(
+                spec,
+                tokenizer,
+                bos_token_id=None,
+                eos_token_id=ids["<|im_end|>"],
+                pad_token_id=ids["<|endoftext|>"],
+            ),
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
-            tie_word_embeddings=False,
-            bos_token_id=None,
-            eos_token_id=ids["<|im_end|>"],
-            pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
             depth=spec.vision_layers,

@@ -19,13 +19,14 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rsground_lib import rewards
+from rsground_lib import paths, rewards
 from rsground_lib.config import YAML_HINT
 from rsground_lib.data import benchmarks
 
@@ -274,6 +275,20 @@ def chapter_parameters(py_path: Path) -> dict[str, Parameter]:
             )
         params[name] = param
     return params
+
+
+def parameter_values(chapter: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``chapter``'s parameters (the names its parameters cell declares,
+    :func:`chapter_parameters` of ``book/<chapter>.py``) as they stand in ``namespace`` — a
+    chapter's ``globals()`` after papermill injected the profile's. What a chapter hands to
+    :func:`rsground_lib.config.field_values` to build a trainer's config from its parameters
+    without restating them. A declared parameter missing from ``namespace`` is a KeyError
+    naming it."""
+    declared = chapter_parameters(paths.project_root() / "book" / f"{chapter}.py")
+    missing = [name for name in declared if name not in namespace]
+    if missing:
+        raise KeyError(f"{chapter}: parameters {missing} are not defined in the namespace given")
+    return {name: namespace[name] for name in declared}
 
 
 def load_profile(path: Path) -> dict[str, Any]:

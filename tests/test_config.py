@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from rsground_lib.config import help_field, load_recipe, parse_config
 from rsground_lib.training.tiny_base import BasePretrainConfig
+
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -90,3 +93,20 @@ def test_config_values_are_type_checked_and_converted_only_when_unambiguous():
         with pytest.raises(ValueError) as err:
             cls.from_dict(values)
         assert str(err.value).startswith(message), (str(err.value), message)
+
+
+def test_a_chapter_hands_its_parameters_to_the_trainer_config_by_name():
+    """The RFT chapter builds its RftConfig from its parameters by name (parameters → config,
+    one way): exactly the parameters that are RftConfig fields, none restated by hand."""
+    from rsground_lib import config, profiles
+    from rsground_lib.training import rft
+
+    declared = profiles.chapter_parameters(PROJECT / "book" / "04_rft.py")
+    namespace = {name: p.default for name, p in declared.items()} | {"run_dir": "x"}
+    values = config.field_values(rft.RftConfig, profiles.parameter_values("04_rft", namespace))
+    assert "run_dir" not in values and "scenes" not in values and "num_probe_prompts" not in values
+    assert values["consistency_kappa"] == declared["consistency_kappa"].default
+    assert {"reward_funcs", "beta", "temperature", "num_threads", "seed"} <= set(values)
+    rft.RftConfig.from_dict({**values, "model_name_or_path": "x", "output_dir": "y"})  # valid
+    with pytest.raises(KeyError, match=r"parameters \['profile'"):
+        profiles.parameter_values("04_rft", {})
