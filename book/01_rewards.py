@@ -56,6 +56,7 @@ import pandas as pd
 from myst_nb import glue
 
 from rsground_lib import advantages, consistency, paths, plotting, prompts, report, rewards
+from rsground_lib.data import toy_groups
 from rsground_lib.data.benchmarks import load_available
 
 run_dir = paths.run_dir(profile, "01_rewards", runs_root or None)
@@ -111,16 +112,7 @@ pd.DataFrame(
 # still prefers the near misses.
 
 # %%
-size = target[2:] - target[:2]
-angles = np.linspace(0, 2 * np.pi, num_generations, endpoint=False)
-radii = rng.uniform(
-    50, 110, size=num_generations
-)  # px; beyond the target's size, so every box misses
-centres = (target[:2] + target[2:]) / 2 + radii[:, None] * np.stack(
-    [np.cos(angles), np.sin(angles)], axis=1
-)
-centres = np.clip(centres, size / 2, np.asarray(image_size_model) - size / 2)
-group = np.concatenate([centres - size / 2, centres + size / 2], axis=1)
+group = toy_groups.ring_of_misses(target, image_size_model, num_generations, rng)  # px: every box misses
 completions = [prompts.format_answer("a guess", b) for b in group]
 columns = {
     "bbox_model": [target.tolist()] * num_generations,
@@ -180,25 +172,7 @@ plotting.show_figure(
 # could not be parsed:
 
 # %%
-coherent = target + rng.normal(0, 4, size=(num_generations, 4))
-scattered = np.concatenate(
-    [
-        rng.uniform(0, image_size_model[0] - size[0], size=(num_generations, 1)),
-        rng.uniform(0, image_size_model[1] - size[1], size=(num_generations, 1)),
-    ],
-    axis=1,
-)
-scattered = np.concatenate([scattered, scattered + size], axis=1)
-three_parsed = coherent.copy()
-three_parsed[3:] = np.nan  # only the first three rollouts could be parsed
-one_parsed = coherent.copy()
-one_parsed[1:] = np.nan
-groups = {
-    "coherent": coherent,
-    "scattered": scattered,
-    "3 parsed": three_parsed,
-    "1 parsed": one_parsed,
-}
+groups = toy_groups.consistency_groups(target, image_size_model, num_generations, rng)
 scores, weights = consistency.group_weights(
     np.stack(list(groups.values())), image_size_model, kappa=kappa, w_min=w_min
 )
