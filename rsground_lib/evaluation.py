@@ -16,6 +16,11 @@ beside them, and scene-by-scene comparisons of models.
 torch (and tqdm) are imported inside the generating functions only (here and in
 :mod:`rsground_lib.generation`), so scoring predictions needs no deep-learning stack.
 
+About 770 lines, over the project's ~600: scoring a model's answers, its chance levels, the
+paired comparisons, the resumable prediction loop and the tiny base's benchmark all score
+the same records the same way (:func:`score_grounding`, :func:`_box_original`); the parts
+with their own concept already left (generation, the predictions file's format, the splits).
+
 Book chapter: "Evaluation" (``book/05_evaluation.py``); the CoT-SFT and RFT chapters use it.
 """
 

@@ -46,7 +46,7 @@ Traps handled here (each has a test in ``tests/test_models.py``):
   missing); inputs must carry ``mm_token_type_ids`` or the model silently falls back to 1-D
   positions — :func:`processor_call_kwargs` says what to pass.
 
-About 750 lines, over the project's ~600: the tiny model's tokenizer, processor, configs,
+About 1,000 lines, over the project's ~600: the tiny model's tokenizer, processor, configs,
 structured initialisation, saving and loading are one concept — the model a trainer
 receives — and share private helpers that a split would have to make public. The checks of
 a checkpoint folder are in :mod:`rsground_lib.checkpoints`, the checkpoint teacher in

@@ -4,6 +4,9 @@ Functions build and return a ``matplotlib.figure.Figure`` without touching pyplo
 state or ``rcParams`` (styles apply inside ``matplotlib.rc_context`` only), so importing this
 module changes nothing. :func:`save_figure` writes a figure into a run folder.
 
+About 760 lines, over the project's ~600: one function per figure of the book, each short
+and independent; keeping them together keeps the book's look in one place.
+
 Book chapter: every chapter draws its figures with this module.
 """
 

@@ -25,6 +25,10 @@ Two sources (book chapter "Data", ``book/02_data.py``):
 The SFT stage turns records and traces into TRL's conversations
 (:func:`rsground_lib.training.sft.sft_examples`).
 
+About 640 lines, over the project's ~600: the trace styles (prose, compact, steps) share
+their candidate ordering and wording helpers, and the teachers' hint and rejection sampling
+check the same traces.
+
 Book chapter: "Data" (``book/02_data.py``).
 """
 

@@ -12,6 +12,11 @@ the image at all. ``rsground tiny-base pretrain`` (``make tiny-base``) and ``rsg
 tiny-base eval``. Our design; the recipe and its measurements are in
 ``checkpoints/tiny-base/README.md``.
 
+About 760 lines, over the project's ~600: one stage with its own curriculum (stages, warm
+starts, text skills, periodic evaluation, image-blind floors) that only the CPU miniature
+runs; its benchmark is in :mod:`rsground_lib.evaluation` and its command line in
+:mod:`rsground_lib.cli`.
+
 Book chapter: "CoT-SFT" (``book/03_cot_sft.py``, the tiny base checkpoint).
 """
 

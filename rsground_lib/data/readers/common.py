@@ -24,6 +24,10 @@ are written with ASCII digits ``0-9`` only: Python's ``float`` would also read `
 other scripts' digits (``"٣"``), which are refused. Values shown in messages go through
 :func:`shown` (bounded length and depth).
 
+About 610 lines, over the project's ~600: every reader's shared checks (files, encodings,
+numbers, boxes, sizes, records) in one place, so that every benchmark's bad input is named
+the same way.
+
 Book chapter: "Data".
 """
 
