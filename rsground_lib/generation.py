@@ -75,22 +75,36 @@ def generate_answers(
     checkpoint's own, :func:`rsground_lib.models.checkpoint_prompt_style`), ``batch_size`` at
     a time with left padding, and their parsed boxes in model pixels (``None`` when
     unparsable). The model's training mode is restored afterwards."""
+    texts = _in_batches(
+        greedy_batch, "generate_answers", model, processor, records,
+        batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style,
+    )  # fmt: skip
+    return texts, [prompts.parse_answer(text) for text in texts]
+
+
+def _in_batches(
+    batch_fn, caller: str, model, processor, records, *, batch_size, max_new_tokens, prompt_style
+) -> list:
+    """``batch_fn``'s results for ``records``, ``batch_size`` at a time, in eval mode, in the
+    prompt style given or the checkpoint's own: the loop of :func:`generate_answers` and
+    :func:`generate_scored`, so that their batching — hence their texts — is the same."""
     if batch_size < 1:
-        raise ValueError(f"generate_answers: batch_size must be >= 1; got {batch_size}")
+        raise ValueError(f"{caller}: batch_size must be >= 1; got {batch_size}")
     prompt_style = prompt_style or models.checkpoint_prompt_style(model)
-    texts_out: list[str] = []
+    out: list = []
     with eval_mode(model):
         for i in range(0, len(records), batch_size):
-            texts_out.extend(
-                greedy_batch(
+            chunk = records[i : i + batch_size]
+            out.extend(
+                batch_fn(
                     model,
                     processor,
-                    records[i : i + batch_size],
+                    chunk,
                     max_new_tokens=max_new_tokens,
                     prompt_style=prompt_style,
                 )
             )
-    return texts_out, [prompts.parse_answer(text) for text in texts_out]
+    return out
 
 
 def greedy_new_tokens(
@@ -272,22 +286,10 @@ def generate_scored(
     paper grounds whole images. ``prompt_style`` None: the checkpoint's own
     (:func:`rsground_lib.models.checkpoint_prompt_style`). The model's training mode is
     restored afterwards."""
-    if batch_size < 1:
-        raise ValueError(f"generate_scored: batch_size must be >= 1; got {batch_size}")
-    prompt_style = prompt_style or models.checkpoint_prompt_style(model)
-    out: list[tuple[str, float]] = []
-    with eval_mode(model):
-        for i in range(0, len(records), batch_size):
-            out.extend(
-                _generate_scored_batch(
-                    model,
-                    processor,
-                    records[i : i + batch_size],
-                    max_new_tokens=max_new_tokens,
-                    prompt_style=prompt_style,
-                )
-            )
-    return out
+    return _in_batches(
+        _generate_scored_batch, "generate_scored", model, processor, records,
+        batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style,
+    )  # fmt: skip
 
 
 def sample_groups(
