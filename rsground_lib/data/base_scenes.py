@@ -17,8 +17,7 @@ object's ``category`` and ``bbox``, for the class-conditional warm start), ``tar
 :mod:`rsground_lib.data.resolver`: a ``category`` step, then an ``extreme`` step for the
 extreme cues), so that :func:`rsground_lib.data.cot.template_trace` writes their reasoning
 traces exactly as for the rich synthetic scenes. Deterministic in ``seed``.
-The default data factory of ``python -m rsground_lib.training.tiny_base pretrain-base`` (``make
-tiny-base``; see ``checkpoints/tiny-base/README.md``). Our design. Book chapter: "CoT-SFT"
+The default data factory of ``rsground tiny-base pretrain`` (``make tiny-base``; see ``checkpoints/tiny-base/README.md``). Our design. Book chapter: "CoT-SFT"
 (the tiny base checkpoint).
 """
 
