@@ -100,7 +100,7 @@ best = pd.Series({name: scored[name]["pr@0.5"] for name in prediction_files}).id
 glue("best_model", best, display=False)
 glue("best_pr50", report.percent(scored[best]["pr@0.5"]), display=False)
 for name in prediction_files:
-    report.glue_metrics(f"{name.replace(' ', '_').replace('-', '_').lower()}_test", scored[name])
+    report.glue_metrics(f"{paths.folder_name(name)}_test", scored[name])
 
 # %% [markdown]
 # The scorer for prediction files and the in-memory scorer of the training chapters
