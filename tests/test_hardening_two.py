@@ -93,7 +93,8 @@ def test_smaller_ones_each_with_its_message(tmp_path, capsys):
     root.mkdir()
     (root / "rsvg_hr_test.txt").write_text("a.png,1,2,30,40,the ship\n")
     with pytest.raises(
-        ValueError, match=r"image_size: expected \(width, height\), two positive whole numbers of pixels; got 5"
+        ValueError,
+        match=r"image_size: expected \(width, height\), two positive whole numbers of pixels; got 5",
     ):
         load_benchmark("rsvg_hr", root, "test", image_size=5)
     records = tmp_path / "records"
