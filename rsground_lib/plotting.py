@@ -185,16 +185,18 @@ def save_figure(fig, path: str | Path) -> Path:
     return path
 
 
-def show_figure(fig, path: str | Path):
-    """Save ``fig`` to ``path`` (the run's artefact) and return it as an IPython image, so a
-    chapter cell ending in ``plotting.show_figure(...)`` displays exactly the saved PNG.
+def show_figure(fig, path: str | Path) -> None:
+    """Save ``fig`` to ``path`` (the run's artefact) and display exactly the saved PNG where
+    the call stands — not only when it is a cell's last expression (a figure followed by
+    ``glue`` calls was silently not shown; issue 26). Returns None, so a cell that ends with
+    the call does not show it twice.
 
     Our figures are built without pyplot (no global state), so IPython would otherwise print
     only their ``repr``.
     """
-    from IPython.display import Image
+    from IPython.display import Image, display
 
-    return Image(filename=str(save_figure(fig, path)))
+    display(Image(filename=str(save_figure(fig, path))))
 
 
 # ------------------------------------------------------------------ rewards and consistency

@@ -43,11 +43,16 @@ def test_unknown_reward_name_is_an_error():
         plotting.reward_grid("dice", TARGET, SIZE)
 
 
-def test_show_figure_saves_the_png_it_displays(tmp_path):
-    img = plotting.show_figure(plotting.weight_curves(), tmp_path / "f" / "w.png")
+def test_show_figure_displays_the_png_it_saves_where_it_is_called(tmp_path, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs: shown.extend(objs))
+    result = plotting.show_figure(plotting.weight_curves(), tmp_path / "f" / "w.png")
     path = tmp_path / "f" / "w.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert img.data == path.read_bytes()
+    assert result is None  # a cell ending with the call shows the figure once
+    assert len(shown) == 1 and shown[0].data == path.read_bytes()
 
 
 def test_rollout_groups_skips_unparsable_rows():

@@ -56,6 +56,44 @@ def assert_self_contained(html_path: Path) -> None:
         assert not re.search(r"url\(\s*['\"]?https?://", css_text), css
 
 
+def figure_calls(chapter_py: Path) -> tuple[int, int]:
+    """``(unconditional, all)``: the ``plotting.show_figure(...)`` calls of a chapter's source —
+    those that are a statement of their own, and those too inside a conditional expression
+    (``... if aerial else None``: shown only when the real data is there)."""
+    import ast
+
+    tree = ast.parse(chapter_py.read_text())
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "show_figure"
+    ]
+    plain = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and node.value in calls
+    ]
+    return len(plain), len(calls)
+
+
+def assert_every_figure_is_shown(book_src: Path, html_book: Path) -> None:
+    """Each page shows at least as many PNG figures as its chapter calls
+    ``plotting.show_figure`` unconditionally, and no more than it calls it at all (issue 26:
+    the RFT page showed none of its two; a figure call that is not a cell's last expression
+    was not displayed)."""
+    for chapter in sorted(book_src.glob("[0-9][0-9]_*.py")):
+        page = html_book / f"{chapter.stem}.html"
+        if not page.is_file():
+            continue
+        shown = len([a for a in page_assets(page) if a.endswith(".png")])
+        must, may = figure_calls(chapter)
+        assert must <= shown <= may, (
+            f"{page.name}: {shown} figures shown; the chapter draws {must} to {may}"
+        )
+
+
 def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(
     project_root, tmp_path, monkeypatch
 ):
@@ -99,6 +137,7 @@ def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(
     assert len([a for a in page_assets(sft_page) if a.endswith(".png")]) >= 4
     assert_self_contained(sft_page)
     assert_reads_clean(html)
+    assert_every_figure_is_shown(project_root / "book", html / "book")
     # Sentences that state a comparison quote the values of their own tables.
     runs = tmp_path / "runs" / "smoke"
     conventions = json.loads((runs / "01_rewards" / "conventions.json").read_text())
