@@ -398,7 +398,10 @@ def profile_banner(profile: str):
 def show_table(frame, digits: int = 3):
     """A table as the book shows it (a pandas ``Styler``): counts — columns whose values are
     all whole numbers, some above 1 — without decimals, other numbers with ``digits``
-    decimals, and a missing or not-applicable value (NaN, None) as "—", never ``NaN``."""
+    decimals, and a missing or not-applicable value (NaN, None) as "—", never ``NaN``. A
+    column label may break after an underscore (a zero-width space follows it), so that a
+    name such as ``chance_quadrant`` wraps instead of widening the table past the text
+    column (issue 26)."""
     formats = {}
     for column in frame.columns:
         values = [
@@ -411,7 +414,13 @@ def show_table(frame, digits: int = 3):
             formats[column] = "{:,.0f}"
         else:
             formats[column] = f"{{:.{digits}f}}"
-    return frame.style.format(formats, na_rep="—")
+    return frame.style.format(formats, na_rep="—").format_index(breakable, axis=1)
+
+
+def breakable(label) -> str:
+    """``label`` as text that may break after each underscore (a zero-width space follows
+    it): how :func:`show_table` lets long column names wrap."""
+    return str(label).replace("_", "_\u200b")
 
 
 def share_claim(shares: dict[str, float | None], subject: str, predicate: str) -> str:

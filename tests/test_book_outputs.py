@@ -178,3 +178,16 @@ def test_lowest_phrase_names_the_lowest_only_when_it_differs():
     assert report.lowest_phrase({"a": 1.0, "b": 1.0, "all": 1.0}) == "every one is 100.0%"
     with pytest.raises(ValueError, match="no values"):
         report.lowest_phrase({"all": 1.0})
+
+
+def test_show_table_formats_counts_and_lets_long_labels_wrap():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {"chance_pick": [0.7244, float("nan")], "n": [512.0, 7422.0]}, index=["start", "RFT"]
+    )
+    html = report.show_table(table).to_html()
+    assert "chance_\u200bpick" in html  # may break after the underscore
+    assert ">7,422<" in html and ">512<" in html  # counts without decimals
+    assert ">0.724<" in html and ">—<" in html and "nan" not in html.lower()
+    assert report.breakable("cum_iou") == "cum_\u200biou"
