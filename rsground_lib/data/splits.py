@@ -45,26 +45,18 @@ def train_and_val(
     val seeds ``seed`` / ``seed + 1``); the val scenes are split by their cue tags (absolute,
     relative, ordinal or extreme → ``with_position``)."""
     if scenes == "base":
-        train = base_scenes.make_records(
-            num_train, seed=scene_seed(seed, 1), image_size=image_size, max_objects=3, mode="mixed"
-        )
-        val = {
-            "class_only": base_scenes.make_records(
-                num_val,
-                seed=scene_seed(seed, 2),
+        draws = {"train": (1, "mixed"), "class_only": (2, "single"), "with_position": (3, "multi")}
+        drawn = {
+            name: base_scenes.make_records(
+                num_train if name == "train" else num_val,
+                seed=scene_seed(seed, k),
                 image_size=image_size,
                 max_objects=3,
-                mode="single",
-            ),
-            "with_position": base_scenes.make_records(
-                num_val,
-                seed=scene_seed(seed, 3),
-                image_size=image_size,
-                max_objects=3,
-                mode="multi",
-            ),
+                mode=mode,
+            )
+            for name, (k, mode) in draws.items()
         }
-        return train, val
+        return drawn.pop("train"), drawn
     if scenes == "synthetic":
 
         def rows(n, s, split):
