@@ -53,127 +53,154 @@ def _new_figure(width_in: float, height_in: float):
 def pipeline_figure():
     """The RSGround-R1 pipeline (the paper's overview figure, redrawn as we read it):
     synthetic position-aware CoT data → CoT-SFT → GRPO-style RFT whose rewards include the
-    positional reward and whose group updates are scaled by spatial consistency → evaluation
-    on the RSVG benchmarks."""
+    positional reward and whose group advantages are scaled by the spatial-consistency weight
+    → evaluation on the RSVG benchmarks.
+
+    Drawn as a vertical flow 6 in wide so that, shrunk to the book's 676-px text column, its
+    smallest text (10 pt) renders about 15 px tall (issue 26: the former 9-in figure's text
+    came out about 7 px). The axes cover the whole figure in inches, so boxes and texts are
+    placed in inches."""
     import matplotlib
+    from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+    # saved with bbox_inches="tight" (0.1-in pad each side), the PNG is 6.2 in wide: 10 pt shows
+    # 10 × 676 / (6.2 × 72) ≈ 15 px tall, a mathtext subscript (70 %) about 11 px
+    width_in, height_in = 6.0, 6.6
+    title_pt, body_pt, label_pt = 11.5, 10.5, 10.0
     with matplotlib.rc_context(BOOK_STYLE):
-        fig = _new_figure(9.0, 3.6)
-        ax = fig.add_subplot()
-        ax.set_xlim(0, 100)
-        ax.set_ylim(0, 40)
+        fig = Figure(figsize=(width_in, height_in))
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_xlim(0, width_in)
+        ax.set_ylim(0, height_in)
         ax.axis("off")
 
-        def box(x, y, w, h, title, body, colour):
+        def box(x, top, w, h, title, body, colour):
+            """A rounded box whose upper-left corner is (x, top), in inches."""
             ax.add_patch(
                 FancyBboxPatch(
-                    (x, y),
+                    (x, top - h),
                     w,
                     h,
-                    boxstyle="round,pad=0.6,rounding_size=1.5",
+                    boxstyle="round,pad=0,rounding_size=0.1",
                     fc=colour,
                     ec="#444444",
                     lw=0.9,
                 )
             )
             ax.text(
-                x + w / 2, y + h - 2.2, title, ha="center", va="top", fontsize=10.5, weight="bold"
+                x + w / 2, top - 0.1, title, ha="center", va="top", fontsize=title_pt, weight="bold"
             )
             ax.text(
-                x + w / 2, y + h - 6.8, body, ha="center", va="top", fontsize=8.5, linespacing=1.3
+                x + w / 2,
+                top - 0.44,
+                body,
+                ha="center",
+                va="top",
+                fontsize=body_pt,
+                linespacing=1.35,
             )
 
         def arrow(x0, y0, x1, y1, label=""):
             ax.add_patch(
                 FancyArrowPatch(
-                    (x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12, lw=1.1, color="#333333"
+                    (x0, y0),
+                    (x1, y1),
+                    arrowstyle="-|>",
+                    mutation_scale=12,
+                    lw=1.1,
+                    color="#333333",
+                    shrinkA=0,
+                    shrinkB=0,
                 )
             )
             if label:
+                vertical = x0 == x1
                 ax.text(
-                    (x0 + x1) / 2,
-                    (y0 + y1) / 2 + 1.3,
+                    (x0 + x1) / 2 + (0.08 if vertical else 0),
+                    (y0 + y1) / 2 + (0 if vertical else 0.05),
                     label,
-                    ha="center",
-                    va="bottom",
-                    fontsize=MIN_FONT_PT + 0.5,
+                    ha="left" if vertical else "center",
+                    va="center" if vertical else "bottom",
+                    fontsize=label_pt,
+                    style="italic",
                 )
 
+        left, right, gap = 0.05, width_in - 0.05, 0.35
+        full = right - left
+        lw, rw = 3.0, 2.6  # left column: the RFT stage; right column: what feeds it
+        rx = right - rw
+        mid = left + lw / 2
+
+        top = height_in - 0.05
         box(
-            1,
-            22,
-            20,
-            16,
-            "Synthetic RSVG data",
-            "aerial scenes, several\ninstances per class,\nexpressions with\npositional cues",
+            left,
+            top,
+            full,
+            0.95,
+            "Synthetic position-aware CoT data",
+            "aerial scenes, several objects per class, positional expressions;\n"
+            "CoT traces: candidates → cue → choice → box",
             STAGE_COLOURS["data"],
         )
+        top -= 0.95 + gap
+        arrow(mid, top + gap, mid, top)
         box(
-            1,
-            1,
-            20,
-            14,
-            "CoT traces",
-            "candidates → cue →\nchoice, boxes in\nmodel pixels",
-            STAGE_COLOURS["data"],
-        )
-        box(
-            27,
-            10,
-            18,
-            18,
+            left,
+            top,
+            full,
+            0.72,
             "1  CoT-SFT",
-            "Qwen2.5-VL (or the\noffline tiny model)\nlearns to reason\nabout position",
+            "Qwen2.5-VL (or the offline tiny model) learns to reason about position",
             STAGE_COLOURS["sft"],
         )
+        top -= 0.72 + gap
+        arrow(mid, top + gap, mid, top, "policy")
+        rft_h, rew_h, con_h = 2.85, 1.2, 1.4
         box(
-            51,
-            15,
-            24,
-            23,
+            left,
+            top,
+            lw,
+            rft_h,
             "2  RFT (GRPO)",
-            "G rollouts per prompt\n<think>…</think>\n<answer>[x1,y1,x2,y2]</answer>\n\ngroup-relative advantages",
-            STAGE_COLOURS["rft"],
-        )
-        box(51, 1, 24, 9, "", "", STAGE_COLOURS["reward"])
-        ax.text(
-            63,
-            8.2,
-            "rewards: format + IoU\n+ positional (distance-aware)",
-            ha="center",
-            va="top",
-            fontsize=8.5,
-        )
-        box(
-            80,
-            22,
-            19,
-            16,
-            "3  Spatial\nconsistency",
-            "\nscale each group's\nupdate by how\ncoherent its boxes\nare: w = e^(−κ·disp.)",
+            "G rollouts per prompt:\n<think> … </think>\n<answer>[x1,y1,x2,y2]</answer>"
+            "\n\ngroup-relative\nadvantages Â,\nscaled by the\ngroup's weight w",
             STAGE_COLOURS["rft"],
         )
         box(
-            80,
-            1,
-            19,
-            14,
-            "Evaluation",
-            "DIOR-RSVG, OPT-RSVG,\nVRSBench: Pr@0.5–0.9,\nmeanIoU, cumIoU",
+            rx,
+            top,
+            rw,
+            rew_h,
+            "Rewards",
+            "format + IoU + positional\n"
+            r"$r_\mathrm{pos} = (\mathrm{IoU} - \rho^2/c^2 + 1)\,/\,2$"
+            "\nDIoU → [0, 1] (our reading)",
+            STAGE_COLOURS["reward"],
+        )
+        arrow(rx, top - rew_h / 2, left + lw, top - rew_h / 2, "r")
+        box(
+            rx,
+            top - rft_h + con_h,
+            rw,
+            con_h,
+            "3  Spatial consistency",
+            r"$w = \mathrm{clip}(e^{-\kappa d},\ w_\mathrm{min},\ 1)$"
+            "\n$d$: spread of the group's box\ncentres / image diagonal\n(our reading)",
+            STAGE_COLOURS["rft"],
+        )
+        arrow(rx, top - rft_h + con_h / 2, left + lw, top - rft_h + con_h / 2, "w")
+        top -= rft_h + gap
+        arrow(mid, top + gap, mid, top)
+        box(
+            left,
+            top,
+            full,
+            0.95,
+            "Evaluation on the RSVG benchmarks",
+            "DIOR-RSVG, OPT-RSVG, VRSBench\nPr@0.5–0.9, meanIoU, cumIoU",
             STAGE_COLOURS["eval"],
         )
-
-        arrow(11, 21.4, 11, 15.6)
-        ax.text(12, 18.5, "resolver steps", ha="left", va="center", fontsize=MIN_FONT_PT + 0.5)
-        arrow(21.6, 30, 26.4, 24)
-        arrow(21.6, 8, 26.4, 14)
-        arrow(45.6, 19, 50.4, 23)
-        ax.text(48, 17.2, "policy", ha="center", va="top", fontsize=MIN_FONT_PT + 0.5)
-        arrow(63, 10.6, 63, 14.4)
-        arrow(79.4, 30, 75.6, 30)
-        ax.text(77.5, 31, "w", ha="center", va="bottom", fontsize=9.5, style="italic")
-        arrow(75.6, 18, 79.4, 10)
     return fig
 
 
