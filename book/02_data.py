@@ -108,8 +108,10 @@ for i in range(2):
 # Every benchmark is read into the same columns (`id`, `dataset`, `split`, `image`, `width`,
 # `height`, `expression`, `bbox` in original pixels, `category`, `cues`). Readers never drop
 # a record silently: a skip or a repair is counted and reported. The shared folder holds the
-# DIOR-RSVG expressions (CSDNet's image-disjoint split), the VRSBench grounding expressions
-# and RSVG-HR in its official format.
+# DIOR-RSVG expressions {cite:p}`zhan2023rsvg` (CSDNet's image-disjoint split), the
+# VRSBench grounding expressions {cite:p}`li2024vrsbench` and RSVG-HR {cite:p}`lan2024lqvg`
+# in its official format. OPT-RSVG {cite:p}`li2024lpva` has a reader too; it is not in the
+# shared folder.
 
 # %%
 available = load_available(real_data)

@@ -143,7 +143,7 @@ plotting.show_figure(plotting.raster_panels(panels), run_dir / "figures" / "synt
 # ## Real trees in an aerial image
 #
 # `aerial_boxes/OSBS_029.tif` is a real airborne RGB image of {glue:text}`aerial_size`
-# ({glue:text}`aerial_pixel` pixels, {glue:text}`aerial_crs`) from the DeepForest package,
+# ({glue:text}`aerial_pixel` pixels, {glue:text}`aerial_crs`) from the DeepForest package {cite:p}`weinstein2020deepforest`,
 # with {glue:text}`n_trees` tree crowns labelled by hand. It has no referring expressions. `rsground_lib.data.box_sentences` writes them from the boxes, and
 # keeps a sentence only when the boxes decide it by a clear margin ("the rightmost tree",
 # "the smallest tree", "the tree in the upper left corner"; our rules). The tiny model has
