@@ -118,10 +118,7 @@ available = load_available(real_data)
 if available.missing:
     print(available.missing_note("the real-data sections of this chapter are skipped"))
 real = available.datasets
-for name in ("VRSBench val", "RSVG-HR train"):
-    if name in available.reports:
-        print(available.reports[name].summary())
-pd.Series({name: len(ds) for name, ds in real.items()}, name="records", dtype=int)
+report.show_table(report.reading_table(available.reports))
 
 # %% [markdown]
 # Two things the readers found in these files, pinned by tests: RSVG-HR's train file has a
@@ -165,7 +162,7 @@ glue("position_claim", report.share_claim(real_shares, "real descriptions", "loc
 # premise (measured here with our tagger, not taken from the paper).
 
 # %%
-(100 * pd.Series(with_position, name="% with a positional cue")).round(1)
+report.show_table(pd.DataFrame({"% with a positional cue": {k: 100 * v for k, v in with_position.items()}}), digits=1)
 
 # %% [markdown]
 # ## Where the targets are, and how big
@@ -188,11 +185,13 @@ plotting.show_figure(
 # How much do the words carry before any pixel is seen? The prior reads the class named
 # first (the subject), the absolute position words of the subject phrase and a size word,
 # and predicts the median box of the training expressions that share them (backing off to
-# coarser keys when fewer than `prior_min_count` training boxes support one). Fitted on the
+# coarser keys when fewer than {glue:text}`prior_min_count_value` training boxes support
+# one). Fitted on the
 # train split, scored on the test split with the DIOR-RSVG preset (continuous boxes,
 # IoU > t). Our design, not the paper's.
 
 # %%
+glue("prior_min_count_value", prior_min_count, display=False)
 if "DIOR-RSVG train" in real and "DIOR-RSVG test" in real:
     prior_rows = language_prior.ablation(
         real["DIOR-RSVG train"], real["DIOR-RSVG test"], min_count=prior_min_count
@@ -207,7 +206,7 @@ glue("prior_pr50", report.percent(best.get("pr@0.5")), display=False)
 glue("prior_class_pr50", report.percent(prior_rows.get("class words", {}).get("pr@0.5")), display=False)
 files.write_json(run_dir / "metrics.json", {"language_prior": {"dior_rsvg_test": best}} if best else {})
 report.glue_status("data", f"built; {len(synth)} synthetic scenes generated in this run; real splits read: {', '.join(real) or 'none (no RSGROUND_DATA)'}")
-prior_table.round(4)
+report.show_table(prior_table.reindex(columns=["pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "n"]), digits=4) if prior_rows else None
 
 # %% [markdown]
 # With the class, position and size words the prior reaches Pr@0.5 = {glue:text}`prior_pr50` on
@@ -226,5 +225,8 @@ prior_table.round(4)
 #
 # ## What's next
 #
-# The [CoT-SFT chapter](03_cot_sft.ipynb) trains a model on these traces, starting from a
-# base that can already localise.
+# The [CoT-SFT chapter](03_cot_sft.ipynb) trains a model on reasoning traces, starting from
+# a base that can already localise: on the full profile on these synthetic scenes and their
+# traces; on the CPU smoke profile on the tiny base's 64-px scenes, whose traces list the
+# candidates, the cue and the choice in the compact format the tiny model can learn — not
+# on the scenes above.

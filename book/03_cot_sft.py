@@ -321,7 +321,7 @@ results["base"], rows["base"] = evaluation.evaluate_splits(
 )
 del model, base_model_eval  # the trainers load their own copies: free the memory for them
 models.free_memory()
-report.show_table(pd.DataFrame(results["base"]).T)
+report.show_table(pd.DataFrame(results["base"]).T[[*report.SCORE_COLUMNS, "pick_acc", "chance_pick"]])
 
 # %% [markdown]
 # ## Plain SFT and CoT-SFT
@@ -363,9 +363,10 @@ trained_results, trained_rows = evaluation.evaluate_checkpoints(
 results.update(trained_results)
 rows.update(trained_rows)
 files.write_json(run_dir / "metrics.json", results)
-columns = ["pr@0.5", "pr@0.7", "mean_iou", "cum_iou", "parse_rate", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "chance_pick_any", "answer_follows_reasoning"]
-table = pd.concat({m: pd.DataFrame(r).T[columns] for m, r in results.items()}, names=["model", "split"])
-report.show_table(table)
+report.model_split_table(results, report.SCORE_COLUMNS)
+
+# %%
+report.model_split_table(results, report.PICK_COLUMNS)
 
 # %% [markdown]
 # Did a stage *lose* the start's localisation? Two Pr@0.5 values on a few hundred scenes
@@ -385,8 +386,11 @@ report.glue_model_splits(
     results, paired, {"base": "start", "plain SFT": "plain_sft", "CoT-SFT": "cot_sft"}, reference="base"
 )
 glue("chance_pick_position", f"{100 * results['base']['with_position']['chance_pick']:.1f}%", display=False)
-report.glue_status("cot_sft", sft.status_line(results, runs, max_steps=max_steps, start=model_name_or_path or "the tiny base (CPU)"))
-recipe_lost = archive.points_lost(variants, rows=[0, 1])
+report.glue_scenes(scenes, image_size)
+glue("this_cpu", report.cpu_model(), display=False)
+glue("this_threads", str(num_threads) if num_threads else "torch's default number of", display=False)
+report.glue_status("cot_sft", sft.status_line(results, runs, max_steps=max_steps, start=model_name_or_path or "the tiny base (CPU)", paired=paired))
+recipe_lost = archive.points_lost(variants, rows=[0, 1], columns=("pr50_paired",))
 glue("archived_recipe_lost_min", f"{min(recipe_lost):.1f}", display=False)
 glue("archived_recipe_lost_max", f"{max(recipe_lost):.1f}", display=False)
 archive.glue_values(variants, {"scenes_paired": "scenes.paired", "two_threads": "thread_comparison.two_threads", "one_thread": "thread_comparison.one_thread", "collapse_steps": "without_freeze_and_init_tokens.steps", "collapse_lr": "without_freeze_and_init_tokens.learning_rate"})
@@ -424,8 +428,11 @@ print(report.completions_text([rec["expression"] for rec in first], [r["text"] f
 # **In this run CoT-SFT {glue:text}`cot_sft_class_only_change` of `class_only` Pr@0.5
 # against the start, and plain SFT {glue:text}`plain_sft_class_only_change`.** (Before issue
 # 22, with compact traces from the two-layer base, CoT-SFT lost
-# {glue:text}`archived_recipe_lost_min` to {glue:text}`archived_recipe_lost_max` points in the
-# archived one-thread runs, `experiments/cot_sft_variants.json`.)
+# {glue:text}`archived_recipe_lost_min` to {glue:text}`archived_recipe_lost_max` points of
+# `class_only` Pr@0.5 on the same {glue:text}`archived_scenes_paired` scenes in the archived
+# one-thread runs, `experiments/cot_sft_variants.json`.) These are validation splits; the
+# [evaluation chapter](05_evaluation.ipynb) compares the same checkpoints on a fresh test
+# split that mixes both kinds of scene, so its changes differ from these.
 #
 # ## Which link of the reasoning breaks
 #
@@ -448,7 +455,7 @@ report.links_table({"before (archived)": before["splits"], "targets (ceiling)": 
 # On the `with_position` split the weakest link of this run's CoT-SFT model is
 # {glue:text}`weakest_link` ({glue:text}`weakest_value`); the links that only copy and
 # compare — cue copied {glue:text}`cot_cue_copied`, choice listed
-# {glue:text}`cot_choice_listed`, choice consistent {glue:text}`cot_choice_consistent`, answer
+# {glue:text}`cot_choice_listed`, choice at the edge {glue:text}`cot_choice_consistent`, answer
 # follows {glue:text}`cot_sft_with_position_follows` — against the listing of the instances,
 # which recalls {glue:text}`cot_recall` of them (the targets: {glue:text}`ceiling_recall`).
 # {glue:text}`links_verdict` {glue:text}`class_only_verdict`
@@ -470,9 +477,14 @@ glue("class_only_verdict", sft.class_only_verdict(results, paired, model="CoT-SF
 report.check_table(checks)
 
 # %% [markdown]
-# The run above uses two threads, as `make smoke` does. It is reproducible on one machine,
-# but not digit for digit across machines or thread counts: the floating-point sums are
-# ordered differently and the trajectories part. The archived compact recipe scored
+# The run above used {glue:text}`this_threads` CPU threads on {glue:text}`this_cpu`. What is
+# reproducible: the same commit on the same CPU type with the same thread count trains the
+# same weights. On another CPU, or with another thread count, the floating-point sums are
+# ordered differently and the trajectories part after a few steps, so the numbers differ;
+# what should hold is the conclusion, within seed noise — which the ablations (not built yet)
+# measure. Compare a live run with an archived one by its statistics (paired tests, seed
+# spread), never by its digits; every archived number names the CPU that made it. The
+# archived compact recipe scored
 # {glue:text}`archived_two_threads` with two threads and {glue:text}`archived_one_thread`
 # with one on the same {glue:text}`archived_scenes_paired` scenes; conclusions rest on paired
 # tests and, in the ablations, on seeds. Freezing the vision tower and starting `<think>` from
@@ -490,8 +502,8 @@ report.check_table(checks)
 # batch 8 × 2 accumulation steps. Before any checkpoint was at hand, the same code path was
 # timed on one H200 with a model of Qwen2.5-VL-3B's shape and random weights
 # (`python -m rsground_lib.bench.sft`; ~1,250 tokens per example, 841 of them image tokens;
-# `benchmarks/bench_sft_h200.json`). `step_s_median` times forward, backward and optimizer
-# step (tokens/s is computed from it); `wall_s_per_step_incl_data` adds the loading and
+# `benchmarks/bench_sft_h200.json`). The step time (median) covers forward, backward and
+# optimizer step (tokens/s is computed from it); the step with data adds the loading and
 # collating of the batch on the CPU and the first steps' warm-up. Activation checkpointing
 # cuts the memory of LoRA at batch 8 from {glue:text}`h200_lora_b8_gib` to
 # {glue:text}`h200_lora_b8_ckpt_gib` GiB at {glue:text}`h200_ckpt_slowdown`× the step time;
@@ -505,9 +517,9 @@ glue("h200_lora_b8_gib", f"{cases['lora_b8']['peak_memory_gib']:.0f}", display=F
 glue("h200_lora_b8_ckpt_gib", f"{cases['lora_b8_ckpt']['peak_memory_gib']:.0f}", display=False)
 glue("h200_ckpt_slowdown", f"{cases['lora_b8_ckpt']['step_s_median'] / cases['lora_b8']['step_s_median']:.1f}", display=False)
 glue("h200_full_b4_gib", f"{cases['full_b4_ckpt']['peak_memory_gib']:.0f}", display=False)
-pd.DataFrame(bench["cases"]).T[
-    ["batch_size", "lora", "gradient_checkpointing", "weights_dtype", "step_s_median", "wall_s_per_step_incl_data", "tokens_per_s", "peak_memory_gib"]
-]
+report.show_table(pd.DataFrame(bench["cases"]).T[
+    ["step_s_median", "tokens_per_s", "peak_memory_gib", "batch_size", "lora", "gradient_checkpointing", "weights_dtype", "wall_s_per_step_incl_data"]
+].rename(columns={"step_s_median": "step (s, median)", "tokens_per_s": "tokens/s", "peak_memory_gib": "peak memory (GiB)", "batch_size": "batch", "lora": "LoRA", "gradient_checkpointing": "checkpointing", "weights_dtype": "weights", "wall_s_per_step_incl_data": "step with data (s)"}), digits=2)
 
 # %% [markdown]
 # ## Summary

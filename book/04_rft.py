@@ -14,12 +14,14 @@
 # %% [markdown]
 # # Reinforcement fine-tuning
 #
-# **Overview.** RSGround-R1's second and third stages: GRPO on the CoT-SFT model, with a
+# **Overview.** RSGround-R1's second and third stages: GRPO — as Visual-RFT
+# {cite:p}`liu2025visualrft` and VLM-R1 {cite:p}`shen2025vlmr1` apply it to grounding with an
+# IoU reward — on the CoT-SFT model, with a
 # format reward, an IoU reward and a continuous *positional* reward, and each prompt group's
 # update scaled by how coherent its rollouts' boxes are (*spatial-consistency guided
 # optimisation*). This chapter measures why the positional reward is needed — on the start
 # model's own rollouts, how many groups an IoU-only reward leaves without any learning
-# signal — trains the paper's recipe (our reading of it) with TRL's `GRPOTrainer`, draws what
+# signal — trains the paper's recipe (our reading of it) with TRL's `GRPOTrainer` {cite:p}`vonwerra2020trl`, draws what
 # changes during training, and scores the start and the RFT model scene by scene on the
 # CoT-SFT chapter's validation scenes. On a CPU (the smoke profile) the model is the tiny
 # model of the CoT-SFT chapter; `make reproduce` runs the same code on Qwen2.5-VL.
@@ -227,8 +229,10 @@ results, rows = evaluation.evaluate_checkpoints(
 paired = evaluation.paired_comparisons(rows, reference="CoT-SFT (start)")
 files.write_json(run_dir / "metrics.json", results)
 files.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired.items()})
-columns = ["pr@0.5", "pr@0.7", "mean_iou", "cum_iou", "parse_rate", "quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick", "answer_follows_reasoning"]
-report.show_table(pd.concat({m: pd.DataFrame(r).T[columns] for m, r in results.items()}, names=["model", "split"]))
+report.model_split_table(results, report.SCORE_COLUMNS)
+
+# %%
+report.model_split_table(results, report.PICK_COLUMNS)
 
 # %%
 counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
@@ -243,11 +247,13 @@ pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value
 report.links_table(results)
 
 # %%
-report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run; class_only Pr@0.5 {report.change_phrase(results['CoT-SFT (start)']['class_only']['pr@0.5'], results['RFT']['class_only']['pr@0.5'])} against its start (p = {paired['RFT', 'class_only']['p_value']:.2g})")
-report.glue_status("consistency", f"built; on in this run (κ = {consistency_kappa:g}, w_min = {consistency_w_min:g}); its effect alone is not established (archived sweep: one run per arm)")
-report.glue_model_splits(results, paired, {"CoT-SFT (start)": "start", "RFT": "rft"}, reference="CoT-SFT (start)")
 sft_metrics = layout.read_json("03_cot_sft")
 base_pr50 = sft_metrics["base"]["class_only"]["pr@0.5"] if sft_metrics else None
+rft_class_only = results["RFT"]["class_only"]["pr@0.5"]
+report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run; on class-only val scenes Pr@0.5 {report.change_phrase(results['CoT-SFT (start)']['class_only']['pr@0.5'], rft_class_only)} against the CoT-SFT model it starts from (p = {paired['RFT', 'class_only']['p_value']:.2g}) and lies " + (f"{report.points_from(rft_class_only, base_pr50)} the untrained start of SFT" if base_pr50 is not None else "not compared with the untrained start (no CoT-SFT chapter run of this profile)"))
+report.glue_scenes(scenes, image_size)
+report.glue_status("consistency", f"built; on in this run (κ = {consistency_kappa:g}, w_min = {consistency_w_min:g}); its effect alone is not established (archived sweep: one run per arm)")
+report.glue_model_splits(results, paired, {"CoT-SFT (start)": "start", "RFT": "rft"}, reference="CoT-SFT (start)")
 glue("chance_pick_position", report.percent(results["RFT"]["with_position"]["chance_pick"]), display=False)
 glue("rft_position_vs_chance", report.relation(results["RFT"]["with_position"]["pick_acc"], results["RFT"]["with_position"]["chance_pick"], more="above", less="below", same="equal to"), display=False)
 glue("base_class_only", report.percent(base_pr50, missing="not measured (no CoT-SFT chapter run of this profile)"), display=False)
@@ -279,7 +285,7 @@ glue("rft_vs_base", report.relation(results["RFT"]["class_only"]["pr@0.5"], base
 # %%
 archive.table(
     probes,
-    {"kappa": "κ", "learning_rate": "learning rate", "rewards": "rewards", "steps": "steps", "class_only_pr50": "class_only Pr@0.5 (start, RFT)", "class_only_p": "paired p", "with_position_pr50": "with_position Pr@0.5 (start, RFT)", "follows": "answer follows reasoning (start, RFT)"},
+    {"kappa": "κ", "learning_rate": "learning rate", "rewards": "rewards", "steps": "steps", "class_only_pr50": "class only Pr@0.5 (start, RFT)", "class_only_p": "paired p", "with_position_pr50": "with position Pr@0.5 (start, RFT)", "follows": "answer follows (start, RFT)"},
     index="arm",
 ).style.set_caption(archive.source_line(probes))
 

@@ -20,7 +20,8 @@
 # anyone's predictions (`rsground eval`), with the chance levels beside the scores, then
 # broken down by cue, object size and class. Beside them: what a model that never looks at
 # the image scores on a real benchmark, and — in a separate table, never mixed with this
-# run's numbers — what published models report on DIOR-RSVG, OPT-RSVG and VRSBench.
+# run's numbers — what published models report on DIOR-RSVG {cite:p}`zhan2023rsvg`, OPT-RSVG
+# {cite:p}`li2024lpva` and VRSBench {cite:p}`li2024vrsbench`.
 #
 # **Prerequisites.** The metrics and their conventions ([Rewards](01_rewards.ipynb)); the
 # language-only prior ([Data](02_data.ipynb)); the checkpoints of
@@ -62,14 +63,15 @@ published = archive.load("published_results")
 glue("checkpoints", ", ".join(checkpoints), display=False)
 glue("not_trained", ", ".join(not_trained) or "none", display=False)
 glue("num_test", num_test, display=False)
+glue("scenes_label", report.glue_scenes(scenes, image_size), display=False)
 
 # %% tags=["remove-input"]
 report.profile_banner(profile)
 
 # %% [markdown]
 # The checkpoints found for this profile: {glue:text}`checkpoints` (not trained in this build:
-# {glue:text}`not_trained`). The test split is {glue:text}`num_test` scenes drawn from a seed
-# the training chapters did not use.
+# {glue:text}`not_trained`). The test split is {glue:text}`num_test` of
+# {glue:text}`scenes_label`, drawn from a seed the training chapters did not use.
 #
 # ## Predictions, written and scored
 #
@@ -90,8 +92,10 @@ chance = {name: evaluation.score_grounding(records, [line["bbox"] for line in li
 files.write_json(run_dir / "metrics.json", {"scored": scored, "with_chance": chance, "links": links})
 
 # %%
-table = pd.DataFrame({name: {**{k: scored[name][k] for k in ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rate", "n", "missing")}, **{k: chance[name][k] for k in ("quadrant_acc", "chance_quadrant", "pick_acc", "chance_pick")}} for name in prediction_files}).T
-report.show_table(table)
+report.show_table(pd.DataFrame({name: {k: scored[name][k] for k in (*report.SCORE_COLUMNS, "n", "missing")} for name in prediction_files}).T)
+
+# %%
+report.show_table(pd.DataFrame({name: {k: chance[name][k] for k in report.PICK_COLUMNS if k in chance[name]} for name in prediction_files}).T)
 
 # %%
 same = all(abs(scored[n][k] - chance[n][k]) < 1e-12 for n in prediction_files for k in ("pr@0.5", "mean_iou", "cum_iou"))
@@ -104,10 +108,11 @@ for name in prediction_files:
 
 # %% [markdown]
 # The scorer for prediction files and the in-memory scorer of the training chapters
-# {glue:text}`scorers_agree` Pr@0.5, meanIoU and cumIoU on every checkpoint. The best
-# checkpoint on this split is {glue:text}`best_model` (Pr@0.5 {glue:text}`best_pr50`); the
-# pick accuracy — the predicted box overlaps the target more than any other object — reads
-# against a random pick among the objects of the target's class (`chance_pick`).
+# {glue:text}`scorers_agree` Pr@0.5, meanIoU and cumIoU on every checkpoint. The highest
+# Pr@0.5 on this split is {glue:text}`best_model`'s ({glue:text}`best_pr50`). The pick
+# accuracy (`pick_acc`: the predicted box overlaps the target more than any other object)
+# reads against a random pick among the objects of the target's class (`chance_pick`); every
+# column is defined in the design page's {ref}`glossary <glossary>`.
 #
 # Scene by scene against the start (exact McNemar test on IoU > 0.5; `only_a`: the start
 # right and the model wrong):
@@ -118,7 +123,18 @@ files.write_json(run_dir / "paired.json", {f"{n}/{s}": v for (n, s), v in paired
 counts = {k: int for k in ("n", "both", "only_a", "only_b", "neither")}
 pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value": "{:.2g}"})
 
+# %%
+headline = report.verdict({name: scored[name]["pr@0.5"] for name in prediction_files}, {n: v for (n, _), v in paired.items()}, "start") if paired else "no comparison: the start checkpoint was not predicted in this run"
+glue("headline", f"On {num_test} test scenes, {headline}.", display=False)
+
 # %% [markdown]
+# **What this run found.** {glue:text}`headline`
+#
+# The [CoT-SFT](03_cot_sft.ipynb) and [RFT](04_rft.ipynb) chapters compare the same
+# checkpoints on their validation splits, one kind of scene each (class only; with
+# positional cues); this test split mixes both kinds, from another seed, so a change here
+# need not equal a change there.
+#
 # The reasoning of each model, link by link, on the same predictions (`rsground_lib.reasoning`;
 # the design page's "Reasoning traces"): is the cue word copied, is the chosen box one of the
 # listed candidates and the extreme of them along the edge the cue names, does the answer
@@ -128,23 +144,55 @@ pd.DataFrame(paired).T.astype(counts).style.format({"delta": "{:+.3f}", "p_value
 # %%
 report.links_table(links)
 
+# %%
+reasoners = [n for n in links if links[n]["test"]["reasoning_rate"] is not None]
+glue("follows_span", report.span({n: links[n]["test"]["answer_follows_reasoning"] for n in reasoners}), display=False)
+glue("reasoners", " and ".join(reasoners) or "no checkpoint", display=False)
+weak_link, weak_value = report.weakest(links[reasoners[-1]]["test"], tuple(report.LINK_COLUMNS)) if reasoners else ("none", None)
+glue("weak_model", reasoners[-1] if reasoners else "no checkpoint", display=False)
+glue("weak_link", report.LINK_COLUMNS.get(weak_link, weak_link), display=False)
+glue("weak_value", report.percent(weak_value, missing="not measured"), display=False)
+pick = {n: chance[n]["pick_acc"] for n in prediction_files}
+chance_level = chance["start"]["chance_pick"] if "start" in chance else next(iter(chance.values()))["chance_pick"]
+glue("pick_span", report.span(pick), display=False)
+glue("chance_pick", report.percent(chance_level), display=False)
+glue("pick_vs_chance", report.side_of(pick.values(), chance_level), display=False)
+
 # %% [markdown]
+# **Why.** The answers of {glue:text}`reasoners` follow their reasoning's box in
+# {glue:text}`follows_span` of the scenes, so a wrong answer is mostly the reasoning's own
+# choice; the weakest link of {glue:text}`weak_model`'s reasoning is *{glue:text}`weak_link`*
+# ({glue:text}`weak_value`). Every checkpoint picks the named instance in
+# {glue:text}`pick_span` of the scenes, {glue:text}`pick_vs_chance` a random pick among the
+# instances of its class ({glue:text}`chance_pick`). One seed per arm cannot separate a
+# stage's effect from seed noise: the ablations (**not built yet**) repeat every arm over
+# seeds and test the differences.
+#
 # ## Where the models fail: cue, size and class
 #
-# The same predictions, per group of scenes (`metrics.metrics_by`): by the expression's cue
+# The same predictions, per group of scenes (`metrics.metrics_by`; Pr@0.5 per model, meanIoU
+# in `breakdowns.json`): by the expression's cue
 # tags (a scene named by its class alone is "class only"), by the target's share of the
 # image (small below 1 %, large above 5 %; our bins) and by class.
 
 # %%
 breakdowns = {by: {name: evaluation.breakdown_table(records, lines[name], by).set_index(by)[["n", "pr@0.5", "mean_iou"]] for name in prediction_files} for by in ("cue", "size", "class")}
 files.write_json(run_dir / "breakdowns.json", {by: {name: t.to_dict(orient="index") for name, t in tables.items()} for by, tables in breakdowns.items()})
-report.show_table(pd.concat(breakdowns["cue"], axis=1))
+report.breakdown_table(breakdowns["cue"])
 
 # %%
-report.show_table(pd.concat(breakdowns["size"], axis=1))
+last = list(prediction_files)[-1]
+glue("last_model", last, display=False)
+glue("cue_lowest", report.lowest_phrase(breakdowns["cue"][last]["pr@0.5"].to_dict()), display=False)
+
+# %% [markdown]
+# By cue, {glue:text}`last_model`'s Pr@0.5: {glue:text}`cue_lowest`.
 
 # %%
-report.show_table(pd.concat(breakdowns["class"], axis=1))
+report.breakdown_table(breakdowns["size"])
+
+# %%
+report.breakdown_table(breakdowns["class"])
 
 # %% [markdown]
 # ## Successes and failures
@@ -152,7 +200,6 @@ report.show_table(pd.concat(breakdowns["class"], axis=1))
 # The last checkpoint's best and worst answers on the test split (target dashed yellow).
 
 # %%
-last = list(prediction_files)[-1]
 good, bad = evaluation.gallery_picks(lines[last], gallery_size)
 glue("gallery_model", last, display=False)
 glue("gallery_size", gallery_size, display=False)
@@ -190,7 +237,7 @@ report.show_table(pd.DataFrame({"language-only prior, DIOR-RSVG test": {k: prior
 real_scores, real_notes = evaluation.score_real_splits(checkpoints[list(checkpoints)[-1]], paths.data_root(data_root or None), real_splits, run_dir / "real", limit=real_limit, resume="matching" if reuse_finished else False, batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style)
 files.write_json(run_dir / "real_metrics.json", real_scores)
 glue("real_scored", ", ".join(real_scores) or ("none: no real split is named on this profile" if not real_splits else "none found (" + "; ".join(real_notes) + ")"), display=False)
-report.glue_status("evaluation", f"built; {len(prediction_files)} checkpoints predicted and scored on {num_test} {scenes} test scenes in this run; real benchmarks: " + (f"{', '.join(real_scores)} scored" if real_scores else "none scored on this profile" if not real_splits else "none scored (not found)"))
+report.glue_status("evaluation", f"built; {len(prediction_files)} checkpoints predicted and scored on {num_test} test scenes ({report.glue_scenes(scenes, image_size)}) in this run; real benchmarks: " + (f"{', '.join(real_scores)} scored" if real_scores else "none scored on this profile" if not real_splits else "none scored (not found)"))
 report.show_table(pd.DataFrame(real_scores).T) if real_scores else None
 
 # %% [markdown]
@@ -211,12 +258,14 @@ report.show_table(pd.DataFrame(real_scores).T) if real_scores else None
 #
 # What other papers report — **not measured by this project**, transcribed from the sources
 # named in each row (archived: `experiments/published_results.json`; the sources are the
-# authors' repositories, whose tables could be read as text, not the papers' PDFs). Protocols
+# authors' repositories — among them MB-ORES's and PR-VG's {cite:p}`sunprvg` — whose tables
+# could be read as text, not the papers' PDFs). Protocols
 # differ between sources (IoU > t or ≥ t, splits revised over time), so the rows are not
 # strictly comparable with each other, and not at all with the toy scenes above. Not found
 # in a source that could be read as text, hence absent: Qwen2-VL's and Qwen2.5-VL's zero-shot
-# scores on these benchmarks, GeoGround's own tables (it appears once, on DIOR-RSVG, as
-# quoted by MB-ORES), and GeoChat on DIOR-RSVG.
+# scores on these benchmarks, GeoGround's own tables {cite:p}`zhou2024geoground` (it appears
+# once, on DIOR-RSVG, as quoted by MB-ORES {cite:p}`radouane2025mbores`), and GeoChat
+# {cite:p}`kuckreja2024geochat` on DIOR-RSVG.
 
 # %%
 report.published_table(published, "DIOR-RSVG")
@@ -230,9 +279,9 @@ report.published_table(published, "VRSBench (visual grounding)")
 # %% [markdown]
 # ## Summary
 #
+# - {glue:text}`headline`
 # - Every checkpoint of the run is predicted into a resumable file and scored by the same
-#   scorer that reads anyone's predictions; on this profile's test split the best is
-#   {glue:text}`best_model` (Pr@0.5 {glue:text}`best_pr50`).
+#   scorer that reads anyone's predictions.
 # - The breakdowns show where each model fails; the language-only prior
 #   ({glue:text}`prior_pr50` on DIOR-RSVG test) is the floor a real model must clear.
 # - Published numbers stay in their own table, with their sources.

@@ -162,6 +162,7 @@ glue("n_sentences", aerial["n"] if aerial else report.NOT_MEASURED, display=Fals
 glue("aerial_hits", f"{aerial['hits']} of {aerial['n']}" if aerial else report.NOT_MEASURED, display=False)
 glue("aerial_any_tree", f"{aerial['any_object']} of {aerial['n']}" if aerial else report.NOT_MEASURED, display=False)
 glue("aerial_chance", report.percent(1 / len(aerial["objects"])) if aerial else report.NOT_MEASURED, display=False)
+glue("aerial_distinct", geo.distinct_answers(aerial["results"]) if aerial else report.NOT_MEASURED, display=False)
 aerial_facts = geo.describe(aerial["info"]) if aerial else {}
 glue("n_trees", len(aerial["objects"]) if aerial else report.NOT_MEASURED, display=False)
 for key in ("size", "pixel", "crs", "nodata"):
@@ -177,7 +178,11 @@ plotting.show_figure(plotting.raster_panels([aerial_panel], ncols=1), run_dir / 
 # Sentences written from the boxes: {glue:text}`n_sentences`. The top answer overlaps the
 # intended tree with IoU > 0.5 for {glue:text}`aerial_hits` of them, and overlaps *some*
 # tree with IoU > 0.5 for {glue:text}`aerial_any_tree`. A box on a random tree would be the
-# intended one {glue:text}`aerial_chance` of the time.
+# intended one {glue:text}`aerial_chance` of the time. The sentences' top answers fall on
+# {glue:text}`aerial_distinct` different boxes: sentences that name opposite corners get
+# different boxes only if the model reads the position words in this image. The model is
+# {glue:text}`model_path` — on the smoke profile not a checkpoint this run trained (set
+# `checkpoint` to `"RFT"` for this run's last one).
 #
 # ## A Landsat scene with a nodata border
 #
@@ -219,7 +224,7 @@ back = gpd.read_file(written) if aerial else None
 glue("geojson_crs", str(back.crs) if aerial else report.NOT_MEASURED, display=False)
 glue("geojson_features", len(back) if aerial else report.NOT_MEASURED, display=False)
 glue("top_k", top_k, display=False)
-report.show_table(geo.map_table(back, rank=1).set_index("sentence")) if aerial else None
+report.show_table(geo.map_table(back, rank=1).drop(columns="rank").set_index("sentence")) if aerial else None
 
 # %% [markdown]
 # The file holds {glue:text}`geojson_features` features in {glue:text}`geojson_crs` (the

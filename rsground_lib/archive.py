@@ -16,7 +16,11 @@ import pandas as pd
 from rsground_lib.paths import project_root
 
 REQUIRED_KEYS = ("title", "archived", "produced_by")
-"""Keys every archived file holds; ``produced_by`` names ``commits``, ``command`` and ``machine``."""
+"""Keys every archived file holds; ``produced_by`` names ``commits``, ``command``,
+``machine`` and ``cpu`` (the CPU model, or why it is not recorded: training numbers differ
+between CPUs at the float level, so an archived number is read with the CPU that made it)."""
+
+SOURCE_KEYS = ("commits", "command", "machine", "cpu")
 
 
 def archive_dir(root: str | Path | None = None) -> Path:
@@ -42,8 +46,8 @@ def load(name: str, root: str | Path | None = None) -> dict:
     if data["archived"] is not True:
         raise ValueError(f"{path}: 'archived' must be true")
     source = data["produced_by"]
-    if not isinstance(source, dict) or not {"commits", "command", "machine"} <= set(source):
-        raise ValueError(f"{path}: 'produced_by' must name commits, command and machine")
+    if not isinstance(source, dict) or not set(SOURCE_KEYS) <= set(source):
+        raise ValueError(f"{path}: 'produced_by' must name {', '.join(SOURCE_KEYS)}")
     return data
 
 
@@ -77,9 +81,12 @@ def table(data: dict, columns: dict[str, str], index: str) -> pd.DataFrame:
 
 
 def source_line(data: dict) -> str:
-    """One line that says where an archived result comes from (commits and machine)."""
+    """One line that says where an archived result comes from (commits, machine and CPU)."""
     src = data["produced_by"]
-    return f"archived: commits {', '.join(src['commits'])}; {src['machine']}"
+    machine = src["machine"]
+    if src["cpu"] not in machine:
+        machine = f"{machine}; CPU: {src['cpu']}"
+    return f"archived: commits {', '.join(src['commits'])}; {machine}"
 
 
 def value(data: dict, path: str):

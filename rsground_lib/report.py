@@ -9,6 +9,12 @@ very run it renders. Only rows whose chapter is in the book are listed.
 :func:`convention_comparison` and :func:`glue_convention_gaps` are the chapter "Rewards and
 spatial consistency"'s measurement of how much the benchmarks' box conventions move a score.
 
+About 790 lines, over the project's ~600: everything a chapter shows besides its figures —
+the overview's tables, the tables of results (each fitted to the text column), and the
+sentences whose every word is computed from the values they state (``verdict``,
+``change_phrase``, ``share_claim``…). Splitting the sentences into a module of their own is
+the next step when it grows.
+
 Book chapter: *Overview* ("Results").
 """
 
@@ -19,6 +25,7 @@ import math
 import os
 import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -52,39 +59,31 @@ class ResultRow:
     dataset: str
 
 
+START, PLAIN, RFT = (
+    "Start of SFT (tiny base / Qwen2.5-VL)",
+    "Plain SFT (box only)",
+    "RFT (GRPO + consistency)",
+)
+SCENES = "{scenes}"
+"""In a row's ``dataset``: the scenes its chapter glued under ``scenes`` (:func:`glue_scenes`),
+so that the overview names them — the tiny base's 64-px scenes or the Data chapter's
+synthetic ones — as the run drew them."""
+
+
 RESULT_ROWS: tuple[ResultRow, ...] = (
     ResultRow("02_data", "prior_dior_test", "Language-only prior (no pixels)", "DIOR-RSVG test"),
-    ResultRow(
-        "03_cot_sft",
-        "start_with_position",
-        "Start of SFT (tiny base / Qwen2.5-VL)",
-        "synthetic val, positional cues",
-    ),
-    ResultRow(
-        "03_cot_sft",
-        "plain_sft_with_position",
-        "Plain SFT (box only)",
-        "synthetic val, positional cues",
-    ),
-    ResultRow("03_cot_sft", "cot_sft_with_position", "CoT-SFT", "synthetic val, positional cues"),
-    ResultRow(
-        "04_rft", "rft_with_position", "RFT (GRPO + consistency)", "synthetic val, positional cues"
-    ),
-    ResultRow(
-        "03_cot_sft",
-        "start_class_only",
-        "Start of SFT (tiny base / Qwen2.5-VL)",
-        "synthetic val, class only",
-    ),
-    ResultRow("03_cot_sft", "cot_sft_class_only", "CoT-SFT", "synthetic val, class only"),
-    ResultRow("04_rft", "rft_class_only", "RFT (GRPO + consistency)", "synthetic val, class only"),
-    ResultRow(
-        "05_evaluation", "start_test", "Start of SFT (tiny base / Qwen2.5-VL)", "synthetic test"
-    ),
-    ResultRow("05_evaluation", "plain_sft_test", "Plain SFT (box only)", "synthetic test"),
-    ResultRow("05_evaluation", "cot_sft_test", "CoT-SFT", "synthetic test"),
-    ResultRow("05_evaluation", "rft_test", "RFT (GRPO + consistency)", "synthetic test"),
-)
+    ResultRow("03_cot_sft", "start_with_position", START, f"{SCENES}: val, positional cues"),
+    ResultRow("03_cot_sft", "plain_sft_with_position", PLAIN, f"{SCENES}: val, positional cues"),
+    ResultRow("03_cot_sft", "cot_sft_with_position", "CoT-SFT", f"{SCENES}: val, positional cues"),
+    ResultRow("04_rft", "rft_with_position", RFT, f"{SCENES}: val, positional cues"),
+    ResultRow("03_cot_sft", "start_class_only", START, f"{SCENES}: val, class only"),
+    ResultRow("03_cot_sft", "cot_sft_class_only", "CoT-SFT", f"{SCENES}: val, class only"),
+    ResultRow("04_rft", "rft_class_only", RFT, f"{SCENES}: val, class only"),
+    ResultRow("05_evaluation", "start_test", START, f"{SCENES}: test"),
+    ResultRow("05_evaluation", "plain_sft_test", PLAIN, f"{SCENES}: test"),
+    ResultRow("05_evaluation", "cot_sft_test", "CoT-SFT", f"{SCENES}: test"),
+    ResultRow("05_evaluation", "rft_test", RFT, f"{SCENES}: test"),
+)  # fmt: skip
 """Registered rows, in table order. Chapters that report grounding metrics add theirs here
 when they land (one line each)."""
 
@@ -131,7 +130,8 @@ def results_table(chapters_in_book: list[str], rows: tuple[ResultRow, ...] = RES
     header = ["Model / baseline", "Data"] + [f"{METRIC_LABELS[m]} (%)" for m in TABLE_METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in present:
-        cells = [f"[{row.label}]({row.chapter}.ipynb)", row.dataset]
+        scenes = f"{{glue:text}}`{row.chapter}.ipynb::scenes:s`"
+        cells = [f"[{row.label}]({row.chapter}.ipynb)", row.dataset.replace(SCENES, scenes)]
         # The trailing ":s" is needed: myst-nb splits a format spec off at the last colon, so
         # "doc::key" alone would be read as key "doc:" with format "key" (myst-nb 1.x).
         cells += [
@@ -193,15 +193,28 @@ def status_table(chapters_in_book: list[str], stages: tuple[Stage, ...] = STAGES
     return "\n".join(lines)
 
 
-def glue_status(key: str, status: str) -> str:
+def glue_scenes(scenes: str, image_size: int) -> str:
+    """Glue (myst_nb) the name of the scenes a chapter drew, under ``scenes``
+    (:func:`rsground_lib.data.splits.scenes_label`): what the overview's results table says
+    in its Data column for that chapter's rows."""
+    from myst_nb import glue  # the book extra: only chapters glue
+
+    from rsground_lib.data import splits
+
+    label = splits.scenes_label(scenes, image_size)
+    glue("scenes", label, display=False)
+    return label
+
+
+def glue_status(key: str, status: str) -> None:
     """Glue a stage's status for the overview's status table (call at the end of the chapter
-    that builds the stage, with a sentence computed from what it measured)."""
+    that builds the stage, with a sentence computed from what it measured). Returns nothing,
+    so that a cell ending in it shows no raw string (issue 26)."""
     from myst_nb import glue  # the book extra: only chapters glue
 
     if key not in {st.key for st in STAGES}:
         raise ValueError(f"glue_status: unknown stage {key!r}; known: {[st.key for st in STAGES]}")
     glue(f"status_{key}", status, display=False)
-    return status
 
 
 DIOR_PRESET_ROW = "DIOR-RSVG test, continuous & > (its preset)"
@@ -291,12 +304,27 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``'s "model name", else ``platform.processor()``),
+    or "unknown": what a run records beside its numbers, since training differs between CPUs
+    at the float level."""
+    import platform
+
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text(errors="replace").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
 def environment_report() -> dict[str, str]:
     """What this run ran on: Python, the key libraries, the accelerator, CPU cores."""
     info = {
         "rsground_lib": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        "cpu": cpu_model(),
         "cpu_cores": str(os.cpu_count()),
     }
     for dist in ("torch", "transformers", "trl", "peft", "datasets", "jupyter-book"):
@@ -395,15 +423,21 @@ def profile_banner(profile: str):
     )
 
 
-def show_table(frame, digits: int = 3):
+def show_table(frame, digits: int = 3, *, count_rows: tuple = ()):
     """A table as the book shows it (a pandas ``Styler``): counts — columns whose values are
     all whole numbers, some above 1 — without decimals, other numbers with ``digits``
     decimals, and a missing or not-applicable value (NaN, None) as "—", never ``NaN``. A
     column label may break after an underscore (a zero-width space follows it), so that a
     name such as ``chance_quadrant`` wraps instead of widening the table past the text
-    column (issue 26)."""
+    column (issue 26); row labels too. Columns named in :data:`COUNT_COLUMNS`, and the rows
+    named in ``count_rows`` (a transposed table), are counts whatever their values."""
+    import pandas as pd
+
     formats = {}
     for column in frame.columns:
+        if column in COUNT_COLUMNS:
+            formats[column] = "{:,.0f}"
+            continue
         values = [
             v for v in frame[column] if isinstance(v, (int, float)) and not isinstance(v, bool)
         ]
@@ -414,7 +448,11 @@ def show_table(frame, digits: int = 3):
             formats[column] = "{:,.0f}"
         else:
             formats[column] = f"{{:.{digits}f}}"
-    return frame.style.format(formats, na_rep="—").format_index(breakable, axis=1)
+    styled = frame.style.format(formats, na_rep="—").format_index(breakable, axis=1)
+    for row in count_rows:
+        if row in frame.index:
+            styled = styled.format("{:,.0f}", subset=pd.IndexSlice[[row], :], na_rep="—")
+    return styled.format_index(breakable, axis=0)
 
 
 def breakable(label) -> str:
@@ -494,15 +532,78 @@ def published_table(data: dict, benchmark: str):
 LINK_COLUMNS: dict[str, str] = {
     "cue_copied": "cue copied",
     "choice_listed": "choice listed",
-    "choice_consistent": "choice consistent",
+    "choice_consistent": "choice at the edge",
     "answer_follows_reasoning": "answer follows",
-    "candidates_recall": "candidates recall",
-    "candidates_precision": "candidates precision",
-    "pick_acc": "pick",
-    "pr@0.5": "Pr@0.5",
+    "candidates_recall": "listing recall",
+    "candidates_precision": "listing precision",
 }
 """The columns of :func:`links_table`: the links of a reasoning
-(:mod:`rsground_lib.reasoning`), then the two scores of the answer."""
+(:mod:`rsground_lib.reasoning`; short titles, defined in the design page's glossary); the
+scores of the answer are in :func:`model_split_table`'s tables."""
+
+SCORE_COLUMNS: tuple[str, ...] = ("pr@0.5", "pr@0.7", "mean_iou", "cum_iou", "parse_rate")
+"""The box scores of a model × split table (:func:`model_split_table`)."""
+
+PICK_COLUMNS: tuple[str, ...] = (
+    "pick_acc",
+    "chance_pick",
+    "quadrant_acc",
+    "chance_quadrant",
+    "answer_follows_reasoning",
+)
+"""Which instance the answer chose, beside its chance levels, and whether it follows the
+reasoning (:func:`model_split_table`); the finer picks stay in ``metrics.json``."""
+
+COUNT_COLUMNS = frozenset(
+    {
+        "n",
+        "missing",
+        "both",
+        "only_a",
+        "only_b",
+        "neither",
+        "steps",
+        "records",
+        "read",
+        "kept",
+        "skipped",
+        "repaired",
+        "rank",
+        "windows",
+    }
+)
+"""Columns :func:`show_table` always prints as whole numbers, whatever their values (a count
+of 0 or 1 is not "0.000")."""
+
+
+def model_split_table(results: dict[str, dict[str, dict]], columns: tuple[str, ...]):
+    """One table of every model × split evaluation (``results``: model → split → metrics,
+    :func:`rsground_lib.evaluation.evaluate_splits`), index ``(model, split)``, the given
+    metric columns (:data:`SCORE_COLUMNS` or :data:`PICK_COLUMNS`): two narrow tables fit
+    the text column where one wide one did not (issue 26)."""
+    import pandas as pd
+
+    frame = pd.concat(
+        {m: pd.DataFrame(r).T.reindex(columns=list(columns)) for m, r in results.items()},
+        names=["model", "split"],
+    ).astype(float)
+    return show_table(frame)
+
+
+def breakdown_table(tables: dict, metric: str = "pr@0.5"):
+    """Per-group results of several models side by side: ``tables`` maps a model to its
+    :func:`rsground_lib.evaluation.breakdown_table` (indexed by group, with ``n`` and
+    ``metric``); one ``n`` column (the groups are the same scenes for every model), then
+    each model's ``metric`` — narrow enough for the text column (issue 26). A model whose
+    groups differ from the first's is an error."""
+    import pandas as pd
+
+    first = next(iter(tables.values()))
+    for model, table in tables.items():
+        if not table["n"].equals(first["n"]):
+            raise ValueError(f"breakdown_table: {model!r}'s groups differ from the first model's")
+    frame = pd.concat({"n": first["n"], **{m: t[metric] for m, t in tables.items()}}, axis=1)
+    return show_table(frame).set_caption(f"{METRIC_LABELS.get(metric, metric)} by group")
 
 
 def links_table(rows: dict[str, dict[str, dict]], columns: dict[str, str] = LINK_COLUMNS):
@@ -522,6 +623,31 @@ def links_table(rows: dict[str, dict[str, dict]], columns: dict[str, str] = LINK
     ).T.astype(float)
     frame.index.names = ["model", "split"]
     return show_table(frame)
+
+
+def reading_table(reports: dict):
+    """What the readers did with each real split, as a table a reader can take in at once:
+    records read, kept, skipped and repaired, the kept oddities by kind, and the file's name
+    (no machine path). ``reports`` maps a split's label to its
+    :class:`rsground_lib.data.readers.common.LoadReport`."""
+    import pandas as pd
+
+    def kinds(counter) -> str:
+        return ", ".join(f"{k} {v:,}" for k, v in sorted(counter.items())) or "—"
+
+    return pd.DataFrame(
+        {
+            name: {
+                "read": r.n_read,
+                "kept": r.n_kept,
+                "skipped": kinds(r.skipped),
+                "repaired": kinds(r.repaired),
+                "kept with a flag": kinds(r.kept_flags),
+                "file": Path(r.source).name,
+            }
+            for name, r in reports.items()
+        }
+    ).T
 
 
 def check_table(checks: dict[str, tuple[float | None, str, float]]):
@@ -587,3 +713,103 @@ def weakest(metrics: dict, keys: tuple[str, ...]) -> tuple[str, float | None]:
     if not measured:
         return keys[0], None
     return min(measured, key=lambda kv: kv[1])
+
+
+def span(values: dict[str, float | None] | list, *, digits: int = 1) -> str:
+    """The measured rates in [0, 1] as one percentage or a range: ``"97.1%"`` when they all
+    round to the same, else ``"95.1–97.1%"``; :data:`NOT_MEASURED`-style "not measured" when
+    none is (NaN, None)."""
+    items = values.values() if isinstance(values, dict) else values
+    measured = [float(v) for v in items if v is not None and not math.isnan(float(v))]
+    if not measured:
+        return "not measured"
+    low, high = percent(min(measured), digits=digits), percent(max(measured), digits=digits)
+    return low if low == high else f"{low[:-1]}–{high}"
+
+
+def verdict(
+    values: dict[str, float],
+    paired: dict[str, dict],
+    reference: str,
+    *,
+    alpha: float = 0.05,
+    what: str = "trained checkpoint",
+) -> str:
+    """The finding of comparing models with a reference scene by scene, as one sentence whose
+    every word comes from the values: ``values`` maps each model (the reference included) to
+    a rate in [0, 1] (Pr@0.5), ``paired`` each other model to its exact paired test (a dict
+    with ``p_value``, :func:`rsground_lib.evaluation.paired_comparisons`). The lead says
+    whether the differences clear ``alpha`` — none, all in one direction, or some — then each
+    model's distance from the reference (:func:`points_from`) and its p-value. How the
+    evaluation chapter and the overview state their headline (issue 26)."""
+    models = [m for m in values if m != reference]
+    missing = [m for m in models if m not in paired]
+    if reference not in values or not models or missing:
+        raise ValueError(
+            f"verdict: need the reference {reference!r} and a paired test for every other model; "
+            f"values has {sorted(values)}, paired has {sorted(paired)}"
+        )
+    ref = values[reference]
+    significant = {m: paired[m]["p_value"] < alpha for m in models}
+    signs = {m: round(100 * (values[m] - ref), 1) for m in models}
+    if not any(significant.values()):
+        lead = (
+            f"no {what} differs from the {reference} beyond chance (exact McNemar test: every "
+            f"p ≥ {alpha:g})"
+        )
+    elif all(significant.values()) and all(s < 0 for s in signs.values()):
+        lead = f"every {what} is below the {reference} (each p < {alpha:g})"
+    elif all(significant.values()) and all(s > 0 for s in signs.values()):
+        lead = f"every {what} is above the {reference} (each p < {alpha:g})"
+    else:
+        named = [m for m in models if significant[m]]
+        verb = "differs" if len(named) == 1 else "differ"
+        lead = f"only {', '.join(named)} {verb} from the {reference} at p < {alpha:g}"
+
+    def part(model: str) -> str:
+        where, p = points_from(values[model], ref), f"p = {paired[model]['p_value']:.2g}"
+        if where.startswith("level with ("):  # "level with (within 0.1 points)"
+            return f"{model} level with it ({where[len('level with (') : -1]}; {p})"
+        return f"{model} {where} it ({p})"
+
+    return f"{lead}: " + "; ".join(part(m) for m in models)
+
+
+def side_of(values, reference: float, *, digits: int = 3) -> str:
+    """Where a set of values lies against one reference, compared at ``digits`` decimals:
+    ``"above"`` (all higher), ``"below"`` (all lower), ``"level with"`` (all equal) or ``"on
+    both sides of"`` — the word a sentence about several models' rates takes from them."""
+    words = {
+        relation(v, reference, more="above", less="below", same="level with", digits=digits)
+        for v in values
+    }
+    if not words:
+        raise ValueError("side_of: no values")
+    return words.pop() if len(words) == 1 else "on both sides of"
+
+
+FINDINGS: tuple[tuple[str, str, str], ...] = (
+    ("05_evaluation", "headline", "Every checkpoint against the start, on the test scenes"),
+    ("03_cot_sft", "status_cot_sft", "CoT-SFT, on the validation scenes"),
+    ("04_rft", "status_rft", "RFT, on the validation scenes"),
+)
+"""The overview's findings: ``(chapter, glue key, what it compares)``, each a sentence the
+chapter computed from its own measurements and glued under that key."""
+
+
+def findings(chapters_in_book: list[str], items: tuple = FINDINGS) -> str:
+    """MyST Markdown for the overview's "What this build found": one bullet per finding
+    whose chapter is in the book, its sentence a cross-page ``{glue:text}`` (so the
+    overview states only what a chapter of this build measured), and a line naming the
+    chapters that are not in the build."""
+    lines, absent = [], []
+    for chapter, key, what in items:
+        if chapter in chapters_in_book:
+            lines.append(
+                f"- **{what}** ([{chapter}]({chapter}.ipynb)): {{glue:text}}`{chapter}.ipynb::{key}:s`"
+            )
+        else:
+            absent.append(chapter)
+    if absent:
+        lines.append(f"- Not in this build, so not stated here: {', '.join(sorted(set(absent)))}.")
+    return "\n".join(lines)

@@ -8,7 +8,7 @@ import pytest
 
 from rsground_lib import archive
 
-SOURCE = {"commits": ["abc1234"], "command": "python x.py", "machine": "2 cores"}
+SOURCE = {"commits": ["abc1234"], "command": "python x.py", "machine": "2 cores", "cpu": "AMD EPYC"}
 
 
 def test_committed_archives_load_and_name_their_source():
@@ -18,6 +18,21 @@ def test_committed_archives_load_and_name_their_source():
     probes = archive.load("tiny_base_probes")
     assert archive.value(probes, "dense_probe.r2_after") == 0.31
     assert archive.value(probes, "cue_only_third_run.pr50.3") == 0.227
+
+
+def test_every_archive_names_its_cpu_and_the_source_line_quotes_it():
+    names = sorted(p.stem for p in archive.archive_dir().glob("*.json"))
+    assert "rft_probes" in names and len(names) >= 8
+    for name in names:
+        assert archive.load(name)["produced_by"]["cpu"], name
+    assert archive.source_line({"produced_by": SOURCE}) == (
+        "archived: commits abc1234; 2 cores; CPU: AMD EPYC"
+    )
+    same = {**SOURCE, "machine": "AMD EPYC, 2 threads"}
+    assert (
+        archive.source_line({"produced_by": same})
+        == "archived: commits abc1234; AMD EPYC, 2 threads"
+    )
 
 
 def test_values_are_quoted_as_stored():
@@ -49,6 +64,16 @@ def test_table_shows_missing_values_as_a_dash():
         (json.dumps({"title": "t", "archived": True}), "missing keys \\['produced_by'\\]"),
         (json.dumps({"title": "t", "archived": False, "produced_by": SOURCE}), "must be true"),
         (json.dumps({"title": "t", "archived": True, "produced_by": {"commits": []}}), "must name"),
+        (
+            json.dumps(
+                {
+                    "title": "t",
+                    "archived": True,
+                    "produced_by": {k: v for k, v in SOURCE.items() if k != "cpu"},
+                }
+            ),
+            "must name commits, command, machine, cpu",
+        ),
     ],
 )
 def test_bad_archives_name_the_file(tmp_path, content, message):

@@ -191,3 +191,109 @@ def test_show_table_formats_counts_and_lets_long_labels_wrap():
     assert ">7,422<" in html and ">512<" in html  # counts without decimals
     assert ">0.724<" in html and ">—<" in html and "nan" not in html.lower()
     assert report.breakable("cum_iou") == "cum_\u200biou"
+
+
+# ------------------------------------------------------------- issue 26: the book says what it found
+
+PAIRED_NONE = {
+    "plain SFT": {"p_value": 1.0},
+    "CoT-SFT": {"p_value": 0.54},
+    "RFT": {"p_value": 0.76},
+}
+
+
+def test_verdict_states_direction_and_significance_from_the_values():
+    values = {"start": 0.75, "plain SFT": 0.75, "CoT-SFT": 0.736, "RFT": 0.758}
+    assert report.verdict(values, PAIRED_NONE, "start") == (
+        "no trained checkpoint differs from the start beyond chance (exact McNemar test: "
+        "every p ≥ 0.05): plain SFT level with it (within 0.1 points; p = 1); CoT-SFT 1.4 "
+        "points below it (p = 0.54); RFT 0.8 points above it (p = 0.76)"
+    )
+    # the issue's numbers (smoke build at 17c7e84): every trained checkpoint below the start
+    below = {"start": 0.361, "plain SFT": 0.318, "CoT-SFT": 0.217, "RFT": 0.283}
+    p = {"plain SFT": {"p_value": 0.0046}, "CoT-SFT": {"p_value": 6e-15}, "RFT": {"p_value": 3e-6}}
+    text = report.verdict(below, p, "start")
+    assert text.startswith("every trained checkpoint is below the start (each p < 0.05): ")
+    assert "CoT-SFT 14.4 points below it (p = 6e-15)" in text
+    mixed = {**p, "CoT-SFT": {"p_value": 0.6}}
+    assert report.verdict(below, mixed, "start").startswith(
+        "only plain SFT, RFT differ from the start at p < 0.05: "
+    )
+    with pytest.raises(ValueError, match="paired test for every other model"):
+        report.verdict(values, {"RFT": {"p_value": 0.1}}, "start")
+
+
+def test_span_and_side_of():
+    assert report.span({"a": 0.97, "b": 0.951}) == "95.1–97.0%"
+    assert report.span([0.5, 0.5001]) == "50.0%"
+    assert report.span([None, math.nan]) == "not measured"
+    assert report.side_of([0.857, 0.881], 0.724) == "above"
+    assert report.side_of([0.2, 0.3], 0.724) == "below"
+    assert report.side_of([0.7, 0.8], 0.724) == "on both sides of"
+    assert report.side_of([0.7241], 0.7239) == "level with"
+
+
+def test_scenes_are_named_for_a_reader_never_by_the_raw_value():
+    from rsground_lib.data import splits
+
+    assert splits.scenes_label("base", 64) == "the tiny base's 64-px scenes"
+    assert splits.scenes_label("base_scenes", 64) == "the tiny base's 64-px scenes"
+    assert splits.scenes_label("synthetic", 800) == "the Data chapter's synthetic scenes (800 px)"
+    with pytest.raises(ValueError, match="scenes: expected one of"):
+        splits.scenes_label("toy", 64)
+    # the overview's Data column takes the name from the chapter that drew the scenes
+    table = report.results_table(["03_cot_sft"])
+    assert "{glue:text}`03_cot_sft.ipynb::scenes:s`: val, positional cues" in table
+    assert "synthetic val" not in table
+
+
+def test_findings_quote_only_chapters_in_the_build():
+    text = report.findings(["03_cot_sft", "05_evaluation"])
+    assert "{glue:text}`05_evaluation.ipynb::headline:s`" in text
+    assert "{glue:text}`03_cot_sft.ipynb::status_cot_sft:s`" in text
+    assert "04_rft.ipynb::" not in text
+    assert text.endswith("Not in this build, so not stated here: 04_rft.")
+
+
+def test_show_table_prints_counts_whole_and_breakdowns_fit():
+    import pandas as pd
+
+    frame = pd.DataFrame({"pr@0.5": [0.75, 0.5], "n": [512.0, 16.0], "missing": [0.0, 1.0]})
+    html = report.show_table(frame).to_html()
+    assert "512" in html and "512.0" not in html and "0.000" not in html  # missing 0, not 0.000
+    assert "0.750" in html
+    transposed = report.show_table(frame.T, count_rows=("n",)).to_html()
+    assert ">512<" in transposed and "512.000" not in transposed
+    tables = {
+        m: pd.DataFrame({"n": [3, 5], "pr@0.5": [v, 0.2]}, index=["a", "b"])
+        for m, v in (("x", 0.1), ("y", 0.4))
+    }
+    styled = report.breakdown_table(tables)
+    assert list(styled.data.columns) == ["n", "x", "y"] and styled.data.loc["a", "y"] == 0.4
+    tables["y"] = tables["y"].assign(n=[3, 6])
+    with pytest.raises(ValueError, match="'y''s groups differ"):
+        report.breakdown_table(tables)
+
+
+def test_model_split_tables_and_reading_table():
+    results = {
+        "start": {"class_only": {"pr@0.5": 0.5, "pick_acc": 0.9}},
+        "RFT": {"class_only": {"pr@0.5": 0.6}},
+    }
+    frame = report.model_split_table(results, ("pr@0.5", "pick_acc")).data
+    assert list(frame.index) == [("start", "class_only"), ("RFT", "class_only")]
+    assert frame.loc[("RFT", "class_only"), "pr@0.5"] == 0.6
+    assert math.isnan(frame.loc[("RFT", "class_only"), "pick_acc"])
+    from collections import Counter
+
+    from rsground_lib.data.readers.common import LoadReport
+
+    r = LoadReport("rsvg_hr", "train", "/some/machine/path/rsvg_hr_train.txt", n_read=2151, n_kept=2150,
+                   skipped=Counter(inverted=1), repaired=Counter(decimal_comma=1))  # fmt: skip
+    row = report.reading_table({"RSVG-HR train": r}).loc["RSVG-HR train"]
+    assert (row["read"], row["kept"], row["skipped"]) == (2151, 2150, "inverted 1")
+    assert row["file"] == "rsvg_hr_train.txt" and row["kept with a flag"] == "—"
+
+
+def test_the_cpu_is_recorded():
+    assert report.cpu_model() and report.cpu_model() == report.environment_report()["cpu"]

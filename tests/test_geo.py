@@ -734,3 +734,11 @@ def test_ground_raster_reads_window_by_window_inside_the_raster(tiny, tmp_path, 
 
 def test_model_tile_is_the_models_input_side(tiny):
     assert geo.model_tile(tiny[1]) == 64
+
+
+def test_distinct_answers_counts_different_top_boxes():
+    left = _grounding([([10, 10, 20, 20], -0.1)], [])
+    right = _grounding([([10.2, 10, 20, 19.9], -0.2)], [])  # the same box to the pixel
+    other = _grounding([([60, 60, 70, 70], -0.3)], [])
+    none = _grounding([], [])
+    assert geo.distinct_answers([left, right, other, none]) == "2 of 3"

@@ -138,6 +138,9 @@ def test_smoke_book_overview_has_its_figure_and_needs_nothing_external(
     assert_self_contained(sft_page)
     assert_reads_clean(html)
     assert_every_figure_is_shown(project_root / "book", html / "book")
+    assert_tables_fit(html)
+    assert_counts_are_whole(html)
+    assert_no_parameter_names_in_prose(project_root / "book", html)
     # Sentences that state a comparison quote the values of their own tables.
     runs = tmp_path / "runs" / "smoke"
     conventions = json.loads((runs / "01_rewards" / "conventions.json").read_text())
@@ -177,6 +180,196 @@ def test_results_table_is_filled_across_pages_by_glue(tmp_path):
     texts = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
     # label, data, Pr@0.5, Pr@0.7, Pr@0.9, meanIoU, cumIoU, parsed
     assert texts[2:] == ["43.2", "—", "—", "50.0", "—", "100.0"]
+
+
+# ----------------------------------------------------------------------------- fitting
+
+TEXT_COLUMN_PX = 676
+"""The width of the book's text column at a 1280-px window (pydata-sphinx-theme, measured in
+Chromium)."""
+
+# Widths of characters in em, near the theme's sans-serif font; the sum is scaled by
+# WIDTH_CALIBRATION, fitted so that the estimate of every table of the smoke build at
+# 8702626 lies at or above the width Chromium measured (issue 26: 53 tables, the estimate
+# within -4 % to +8 % of the measurement on those that overflowed).
+_NARROW, _SLIM = set(".,:;|'!"), set("()[]ijlIft")
+WIDTH_CALIBRATION = 1.08
+
+
+def text_em(text: str) -> float:
+    """Approximate width of ``text`` in em."""
+    width = 0.0
+    for c in text:
+        if c == " " or c in _NARROW:
+            width += 0.32
+        elif c in _SLIM:
+            width += 0.36
+        elif c.isdigit():
+            width += 0.64
+        elif c in "mwMW%":
+            width += 0.9
+        elif c.isupper():
+            width += 0.72
+        else:
+            width += 0.6
+    return width
+
+
+class _Tables(HTMLParser):
+    """Every table of a page: whether it is a cell's output (smaller font, rsground.css) and
+    its rows of cells (tag, colspan, text)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str] = []
+        self.tables: list[dict] = []
+        self.table: dict | None = None
+        self.cell: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("br", "img", "hr", "meta", "link", "input", "wbr"):
+            return
+        a = dict(attrs)
+        self.stack.append(a.get("class") or "")
+        if tag == "table":
+            self.table = {"output": any("cell_output" in c for c in self.stack), "rows": []}
+        elif tag == "tr" and self.table is not None:
+            self.table["rows"].append([])
+        elif tag in ("td", "th") and self.table is not None:
+            self.cell = {"span": int(a.get("colspan") or 1), "text": ""}
+
+    def handle_endtag(self, tag):
+        if self.stack:
+            self.stack.pop()
+        if tag in ("td", "th") and self.cell is not None and self.table and self.table["rows"]:
+            self.table["rows"][-1].append(self.cell)
+            self.cell = None
+        elif tag == "table" and self.table is not None:
+            self.tables.append(self.table)
+            self.table = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell["text"] += data
+
+
+def table_widths(html: str) -> list[tuple[float, str]]:
+    """``(estimated px, first row's text)`` of every table of a page: the table's min-content
+    width, as the browser lays it out when the column is too narrow — each column as wide as
+    its widest unbreakable word (cells wrap at spaces and after underscores, rsground.css and
+    :func:`rsground_lib.report.breakable`) plus its padding."""
+    parser = _Tables()
+    parser.feed(html)
+    out = []
+    for table in parser.tables:
+        font_px = 12.8 if table["output"] else 16.0
+        columns: dict[int, float] = {}
+        for row in table["rows"]:
+            i = 0
+            for cell in row:
+                if cell["span"] == 1:
+                    words = re.split(r"[\s\u200b]+", cell["text"].strip())
+                    em = max((text_em(w) for w in words), default=0.0) + 0.9
+                    columns[i] = max(columns.get(i, 0.0), em * font_px)
+                i += cell["span"]
+        head = " | ".join(c["text"].strip()[:14] for c in (table["rows"] or [[]])[0])
+        out.append((WIDTH_CALIBRATION * sum(columns.values()), head))
+    return out
+
+
+def assert_tables_fit(html_dir: Path) -> None:
+    """No table of the book is wider than the text column (issue 26: 25 tables were, their
+    cut-off columns the ones the prose quotes); output text wraps (rsground.css)."""
+    css = (html_dir / "_static" / "rsground.css").read_text()
+    assert re.search(r"\.cell_output pre\s*\{[^}]*white-space:\s*pre-wrap", css), (
+        "rsground.css no longer wraps output text"
+    )
+    wide = []
+    for page in sorted((html_dir / "book").glob("*.html")):
+        for i, (px, head) in enumerate(table_widths(page.read_text())):
+            if px > TEXT_COLUMN_PX:
+                wide.append(f"{page.name} table {i} ({head}): about {px:.0f} px")
+    assert not wide, f"wider than the {TEXT_COLUMN_PX}-px text column: " + "; ".join(wide)
+
+
+def test_table_width_estimate_on_hand_made_tables():
+    narrow = "<table><tr><th>n</th><th>pr@0.5</th></tr><tr><td>512</td><td>0.750</td></tr></table>"
+    ((px, head),) = table_widths(narrow)
+    # two columns of 4.55 and 4.46 em (widest word + 0.9 padding) at 16 px, × 1.08
+    assert px == pytest.approx(1.08 * 16 * ((0.64 * 3 + 0.9) + (text_em("pr@0.5") + 0.9)))
+    assert head == "n | pr@0.5"
+    words = " ".join(["word"] * 40)
+    wrapped = f'<div class="cell_output"><table><tr><td>{words}</td></tr></table></div>'
+    assert table_widths(wrapped)[0][0] < 100  # wraps at spaces: one word wide, small font
+    wide = "<table><tr>" + "<td>0.123456</td>" * 12 + "</tr></table>"
+    assert table_widths(wide)[0][0] > TEXT_COLUMN_PX
+
+
+COUNT_HEADERS = (
+    "n",
+    "missing",
+    "steps",
+    "records",
+    "read",
+    "kept",
+    "windows",
+    "both",
+    "only_a",
+    "only_b",
+    "neither",
+)
+
+
+def assert_counts_are_whole(html_dir: Path) -> None:
+    """No count is printed as a float (issue 26: ``7422.0``, ``missing 0.000``): a table cell
+    under a count column holds a whole number, and no cell anywhere reads like ``7422.0``."""
+    for page in sorted((html_dir / "book").glob("*.html")):
+        parser = _Tables()
+        parser.feed(page.read_text())
+        for table in parser.tables:
+            rows = table["rows"]
+            if not rows:
+                continue
+            header = [re.sub(r"[\u200b\s]+", "", c["text"]) for c in rows[0]]
+            for row in rows[1:]:
+                texts = [c["text"].strip() for c in row]
+                offset = len(header) - len(texts)  # a row-label column may lack a header cell
+                for j, text in enumerate(texts):
+                    assert not re.fullmatch(r"\d{4,}\.0", text), f"{page.name}: count {text!r}"
+                    name = header[j + offset] if 0 <= j + offset < len(header) else ""
+                    if name in COUNT_HEADERS:
+                        assert re.fullmatch(r"[\d,]+|—", text), (
+                            f"{page.name}: column {name!r} holds {text!r}, not a whole number"
+                        )
+
+
+def assert_no_parameter_names_in_prose(book_src: Path, html_dir: Path) -> None:
+    """A chapter's prose states a parameter's value, not its name (issue 26: "±`jitter_px`
+    pixels"): a parameter's name appears in a paragraph only where the paragraph speaks of
+    setting it (it says "set", "parameter", "named in" or "knob")."""
+    from rsground_lib import profiles
+
+    for chapter in sorted(book_src.glob("[0-9][0-9]_*.py")):
+        page = html_dir / "book" / f"{chapter.stem}.html"
+        if not page.is_file():
+            continue
+        names = set(profiles.chapter_parameters(chapter))
+        html = re.sub(
+            r'<div class="cell_input.*?</div>\s*</div>', " ", page.read_text(), flags=re.S
+        )
+        for para in re.findall(r"<(?:p|li)\b[^>]*>(.*?)</(?:p|li)>", html, re.S):
+            used = {
+                n
+                for n in re.findall(
+                    r"<code[^>]*>(?:<span[^>]*>)?([A-Za-z_]\w*)(?:</span>)?</code>", para
+                )
+                if n in names
+            }
+            text = re.sub(r"<[^>]+>", "", para)
+            if used and not re.search(r"\b(set|sets|parameters?|named in|knobs?)\b", text):
+                raise AssertionError(
+                    f"{page.name}: parameter name(s) {sorted(used)} in prose: {text[:160]!r}"
+                )
 
 
 # ----------------------------------------------------------------------------- reading

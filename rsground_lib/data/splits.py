@@ -79,6 +79,19 @@ def train_and_val(
     raise ValueError(f"scenes: expected one of {SCENE_SOURCES}; got {scenes!r}")
 
 
+def scenes_label(scenes: str, image_size: int) -> str:
+    """The scenes a chapter trained or tested on, named for a reader: ``"base"`` or
+    ``"base_scenes"`` → "the tiny base's 64-px scenes", ``"synthetic"`` → "the Data chapter's
+    synthetic scenes (800 px)" — never the raw parameter value (issue 26)."""
+    if scenes in ("base", "base_scenes"):
+        return f"the tiny base's {image_size}-px scenes"
+    if scenes == "synthetic":
+        return f"the Data chapter's synthetic scenes ({image_size} px)"
+    raise ValueError(
+        f"scenes: expected one of {SCENE_SOURCES} or {tuple(GENERATED_SPLITS)}; got {scenes!r}"
+    )
+
+
 GENERATED_SPLITS: dict[str, str] = {
     "synthetic": "the rich synthetic scenes of the Data chapter (rsground_lib.data.synthetic)",
     "base_scenes": "the tiny base's 64-px scenes, one instance per class or 2-3 named by an "

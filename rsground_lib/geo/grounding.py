@@ -429,6 +429,15 @@ def score_sentences(results: Sequence[Grounding], records: Sequence[dict]) -> li
     return rows
 
 
+def distinct_answers(results: Sequence[Grounding]) -> str:
+    """How many different boxes the sentences' top answers are, as prose ("4 of 6"; boxes
+    equal to the pixel count as one): sentences that name different instances but get the
+    same box show that the model did not read what tells them apart (issue 26)."""
+    tops = {tuple(round(float(v)) for v in r.answers[0].box) for r in results if r.answers}
+    answered = sum(1 for r in results if r.answers)
+    return f"{len(tops)} of {answered}"
+
+
 def ground_labelled(
     path: str | os.PathLike | None,
     model,

@@ -334,16 +334,32 @@ def class_only_verdict(
     )
 
 
-def status_line(results: dict, runs: dict, *, max_steps: int, start: str) -> str:
-    """The overview's status of the CoT-SFT stage, from this run's values."""
+def status_line(
+    results: dict, runs: dict, *, max_steps: int, start: str, paired: dict | None = None
+) -> str:
+    """The overview's status of the CoT-SFT stage, from this run's values: the runs, the
+    CoT-SFT model's Pr@0.5 change against the start on each validation split with its
+    paired test (``paired``: :func:`rsground_lib.evaluation.paired_comparisons` against
+    ``"base"``), and the links of its reasoning on extreme cues."""
+    from rsground_lib import report
+
     wp = results.get("CoT-SFT", {}).get("with_position", {})
 
     def pct(v):
         return "—" if v is None or v != v else f"{100 * v:.0f}%"
 
+    changes = [
+        f"{split.replace('_', ' ')} Pr@0.5 "
+        f"{report.change_phrase(results['base'][split]['pr@0.5'], res['pr@0.5'])} against the "
+        f"start (p = {paired['CoT-SFT', split]['p_value']:.2g})"
+        for split, res in results.get("CoT-SFT", {}).items()
+        if paired and ("CoT-SFT", split) in paired and split in results.get("base", {})
+    ]
     return (
         f"built; {len(runs)} runs of {max_steps} steps trained and scored in this run, from "
-        f"{start}; the CoT-SFT model's reasoning on extreme cues: cue copied "
+        f"{start}; "
+        + (f"CoT-SFT: {', '.join(changes)}; " if changes else "")
+        + f"its reasoning on extreme cues: cue copied "
         f"{pct(wp.get('cue_copied'))}, answer follows {pct(wp.get('answer_follows_reasoning'))}, "
         f"pick {pct(wp.get('pick_acc'))}"
     )
