@@ -19,7 +19,8 @@
 # spatial-consistency weight, and the benchmark metrics. This chapter shows why RSGround-R1
 # needs a *positional* reward on top of IoU, what each candidate reward looks like, how a
 # rollout group's coherence turns into an update weight, and how much the benchmarks'
-# box conventions move a score.
+# box conventions move a score. The metric names the book's tables use are collected in the
+# design page's {ref}`glossary <glossary>`.
 #
 # **Prerequisites.** The [overview](00_overview.ipynb) (GRPO's group-relative advantage).
 # No model is trained here; everything runs in seconds.
@@ -264,7 +265,7 @@ report.glue_convention_gaps(rows)
 report.glue_status("scoring", f"built; measured in this run: the toy rollout groups and the benchmark conventions on {', '.join(real.datasets) or 'no real split (no RSGROUND_DATA)'}")
 conventions = pd.DataFrame(rows).T
 conventions.to_json(run_dir / "conventions.json", indent=2)
-report.show_table(conventions.T, digits=4)
+report.show_table(conventions.T, digits=4, count_rows=("n",))
 
 # %% [markdown]
 # With identical predictions, switching DIOR-RSVG to the inclusive convention moves Pr@0.9

@@ -136,7 +136,9 @@ plotting.show_figure(
 # lone object (Pr@0.5 {glue:text}`base_one_object_pr50`), picks the object named by its class
 # in {glue:text}`base_class_pick` of the scenes, and on extreme cues its pick
 # ({glue:text}`base_position_pick`) is {glue:text}`base_position_vs_chance` a random pick among
-# the instances of the class ({glue:text}`base_position_chance`).
+# the instances of the class ({glue:text}`base_position_chance`). The table's columns
+# (`pick_acc`, `chance_pick`, …) are defined in the design page's
+# {ref}`glossary <glossary>`.
 
 # %%
 base_model_eval, base_processor = models.load_model(base_dir)
@@ -177,7 +179,7 @@ report.show_table(pd.DataFrame(base_benchmark).T[["pr@0.5", "mean_iou", "quadran
 # copy it — *if the model can copy*. The probes, with the prior's row for reference:
 
 # %%
-archive.table(position_probes, {"changed": "what changed", "steps": "steps", "with_position_pick_acc": "pick (extreme cues)", "with_position_axis_pick": "axis pick", "with_position_cross_pick": "cross pick", "chance_pick": "random pick", "one_object_pr50": "Pr@0.5 (one object)", "class_only_pr50": "Pr@0.5 (class only)"}, index="id").style.set_caption(archive.source_line(position_probes))
+archive.table(position_probes, {"changed": "what changed", "steps": "steps", "with_position_pick_acc": "pick (extreme cues)", "with_position_axis_pick": "axis pick", "with_position_cross_pick": "cross pick", "one_object_pr50": "Pr@0.5 (one object)", "class_only_pr50": "Pr@0.5 (class only)"}, index="id").style.set_caption(f"{archive.source_line(position_probes)}; a random pick among the instances: {archive.format_value(archive.value(position_probes, 'rows.0.chance_pick'))} on these scenes")
 
 # %% [markdown]
 # The base committed since issue 22 — four text layers, the text skills first — held to the
@@ -352,6 +354,10 @@ plotting.show_figure(
 
 # %% [markdown]
 # ## After training
+#
+# Every model on both validation splits: the box scores, then which instance the answer
+# chose beside its chance levels — `chance_pick` is a random pick among the instances of the
+# target's class, so it is 1 on `class_only`, where the class has one.
 
 # %%
 trained_results, trained_rows = evaluation.evaluate_checkpoints(
@@ -387,6 +393,7 @@ report.glue_model_splits(
 )
 glue("chance_pick_position", f"{100 * results['base']['with_position']['chance_pick']:.1f}%", display=False)
 report.glue_scenes(scenes, image_size)
+glue("finding", sft.finding(results, paired), display=False)
 glue("this_cpu", report.cpu_model(), display=False)
 glue("this_threads", str(num_threads) if num_threads else "torch's default number of", display=False)
 report.glue_status("cot_sft", sft.status_line(results, runs, max_steps=max_steps, start=model_name_or_path or "the tiny base (CPU)", paired=paired))

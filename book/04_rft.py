@@ -217,7 +217,8 @@ glue("dispersion_relation", report.relation(dispersion_last, dispersion_first, m
 # Both models answer the CoT-SFT chapter's validation scenes greedily and are scored by the
 # scoring core in original pixels, with the chance levels beside them; the paired test counts
 # the scenes one model gets right (IoU > 0.5) and the other misses (exact McNemar p-value,
-# `metrics.paired_hits`).
+# `metrics.paired_hits`). Box scores first, then which instance the answer chose beside its
+# chance levels (every column is defined in the {ref}`glossary <glossary>`).
 
 # %%
 results, rows = evaluation.evaluate_checkpoints(
@@ -249,9 +250,9 @@ report.links_table(results)
 # %%
 sft_metrics = layout.read_json("03_cot_sft")
 base_pr50 = sft_metrics["base"]["class_only"]["pr@0.5"] if sft_metrics else None
-rft_class_only = results["RFT"]["class_only"]["pr@0.5"]
-report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run; on class-only val scenes Pr@0.5 {report.change_phrase(results['CoT-SFT (start)']['class_only']['pr@0.5'], rft_class_only)} against the CoT-SFT model it starts from (p = {paired['RFT', 'class_only']['p_value']:.2g}) and lies " + (f"{report.points_from(rft_class_only, base_pr50)} the untrained start of SFT" if base_pr50 is not None else "not compared with the untrained start (no CoT-SFT chapter run of this profile)"))
+report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run. " + rft.finding(results, paired, base_pr50))
 report.glue_scenes(scenes, image_size)
+glue("finding", rft.finding(results, paired, base_pr50), display=False)
 report.glue_status("consistency", f"built; on in this run (κ = {consistency_kappa:g}, w_min = {consistency_w_min:g}); its effect alone is not established (archived sweep: one run per arm)")
 report.glue_model_splits(results, paired, {"CoT-SFT (start)": "start", "RFT": "rft"}, reference="CoT-SFT (start)")
 glue("chance_pick_position", report.percent(results["RFT"]["with_position"]["chance_pick"]), display=False)
@@ -285,9 +286,9 @@ glue("rft_vs_base", report.relation(results["RFT"]["class_only"]["pr@0.5"], base
 # %%
 archive.table(
     probes,
-    {"kappa": "κ", "learning_rate": "learning rate", "rewards": "rewards", "steps": "steps", "class_only_pr50": "class only Pr@0.5 (start, RFT)", "class_only_p": "paired p", "with_position_pr50": "with position Pr@0.5 (start, RFT)", "follows": "answer follows (start, RFT)"},
+    {"kappa": "κ", "learning_rate": "learning rate", "rewards": "rewards", "class_only_pr50": "class only Pr@0.5 (start, RFT)", "class_only_p": "paired p", "with_position_pr50": "with position Pr@0.5 (start, RFT)", "follows": "answer follows (start, RFT)"},
     index="arm",
-).style.set_caption(archive.source_line(probes))
+).style.set_caption(f"{archive.source_line(probes)}; {archive.format_value(archive.value(probes, 'rows.0.steps'))} steps per arm")
 
 # %%
 arms = {row["id"]: row for row in probes["rows"]}
@@ -316,7 +317,7 @@ glue("archived_improved", sum(a["class_only_p"] < 0.05 and a["class_only_pr50"][
 # `make reproduce` runs this chapter with `params/full.yml`: from the full profile's CoT-SFT
 # model (Qwen2.5-VL-3B-Instruct with merged LoRA), LoRA r 64 again, learning rate 1e-5,
 # G = 8, β = 0.04, ε = 0.2, temperature 0.9, completions of up to 1,024 tokens — VLM-R1's
-# settings — with activation checkpointing; the rollouts use transformers' `generate` (`use_vllm`
+# settings — with activation checkpointing; the rollouts use transformers' `generate` (the parameter `use_vllm`
 # is off: the vLLM releases TRL accepts pin a transformers older than this project's).
 # That path has **not been run on a GPU** in this project: no GPU was available when the
 # trainer was built, so its step time and memory are **not measured yet**. The benchmark

@@ -63,7 +63,8 @@ published = archive.load("published_results")
 glue("checkpoints", ", ".join(checkpoints), display=False)
 glue("not_trained", ", ".join(not_trained) or "none", display=False)
 glue("num_test", num_test, display=False)
-glue("scenes_label", report.glue_scenes(scenes, image_size), display=False)
+scenes_label = report.glue_scenes(scenes, image_size)
+glue("scenes_label", scenes_label, display=False)
 
 # %% tags=["remove-input"]
 report.profile_banner(profile)
@@ -145,8 +146,10 @@ glue("headline", f"On {num_test} test scenes, {headline}.", display=False)
 report.links_table(links)
 
 # %%
-reasoners = [n for n in links if links[n]["test"]["reasoning_rate"] is not None]
-glue("follows_span", report.span({n: links[n]["test"]["answer_follows_reasoning"] for n in reasoners}), display=False)
+reasoners = [n for n in links if pd.notna(links[n]["test"]["reasoning_rate"])]
+follows = {n: links[n]["test"]["answer_follows_reasoning"] for n in reasoners}
+glue("follows_span", report.span(follows), display=False)
+glue("follows_claim", report.follows_claim(follows), display=False)
 glue("reasoners", " and ".join(reasoners) or "no checkpoint", display=False)
 weak_link, weak_value = report.weakest(links[reasoners[-1]]["test"], tuple(report.LINK_COLUMNS)) if reasoners else ("none", None)
 glue("weak_model", reasoners[-1] if reasoners else "no checkpoint", display=False)
@@ -160,9 +163,8 @@ glue("pick_vs_chance", report.side_of(pick.values(), chance_level), display=Fals
 
 # %% [markdown]
 # **Why.** The answers of {glue:text}`reasoners` follow their reasoning's box in
-# {glue:text}`follows_span` of the scenes, so a wrong answer is mostly the reasoning's own
-# choice; the weakest link of {glue:text}`weak_model`'s reasoning is *{glue:text}`weak_link`*
-# ({glue:text}`weak_value`). Every checkpoint picks the named instance in
+# {glue:text}`follows_span` of the scenes, {glue:text}`follows_claim`; the weakest link of
+# {glue:text}`weak_model`'s reasoning is *{glue:text}`weak_link`* ({glue:text}`weak_value`). Every checkpoint picks the named instance in
 # {glue:text}`pick_span` of the scenes, {glue:text}`pick_vs_chance` a random pick among the
 # instances of its class ({glue:text}`chance_pick`). One seed per arm cannot separate a
 # stage's effect from seed noise: the ablations (**not built yet**) repeat every arm over
@@ -237,7 +239,7 @@ report.show_table(pd.DataFrame({"language-only prior, DIOR-RSVG test": {k: prior
 real_scores, real_notes = evaluation.score_real_splits(checkpoints[list(checkpoints)[-1]], paths.data_root(data_root or None), real_splits, run_dir / "real", limit=real_limit, resume="matching" if reuse_finished else False, batch_size=batch_size, max_new_tokens=max_new_tokens, prompt_style=prompt_style)
 files.write_json(run_dir / "real_metrics.json", real_scores)
 glue("real_scored", ", ".join(real_scores) or ("none: no real split is named on this profile" if not real_splits else "none found (" + "; ".join(real_notes) + ")"), display=False)
-report.glue_status("evaluation", f"built; {len(prediction_files)} checkpoints predicted and scored on {num_test} test scenes ({report.glue_scenes(scenes, image_size)}) in this run; real benchmarks: " + (f"{', '.join(real_scores)} scored" if real_scores else "none scored on this profile" if not real_splits else "none scored (not found)"))
+report.glue_status("evaluation", f"built; {len(prediction_files)} checkpoints predicted and scored on {num_test} test scenes ({scenes_label}) in this run; real benchmarks: " + (f"{', '.join(real_scores)} scored" if real_scores else "none scored on this profile" if not real_splits else "none scored (not found)"))
 report.show_table(pd.DataFrame(real_scores).T) if real_scores else None
 
 # %% [markdown]

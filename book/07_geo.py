@@ -76,6 +76,7 @@ model_path = evaluation.choose_checkpoint(checkpoint, trained, untrained, str(pa
 model, processor = models.load_model(model_path)
 settings = geo.GroundingSettings(prompt_style=prompt_style or None, max_new_tokens=max_new_tokens, batch_size=batch_size, top_k=top_k, merge_iou=merge_iou, min_valid=min_valid)
 glue("model_path", model_path if checkpoint else "the committed tiny base (checkpoints/tiny-base)", display=False)
+glue("model_origin", f"the checkpoint named by the parameter checkpoint ({checkpoint})" if checkpoint else 'not a checkpoint this run trained (set the parameter checkpoint to "RFT" for this run\'s last one)', display=False)
 
 # %% tags=["remove-input"]
 report.profile_banner(profile)
@@ -181,8 +182,7 @@ plotting.show_figure(plotting.raster_panels([aerial_panel], ncols=1), run_dir / 
 # intended one {glue:text}`aerial_chance` of the time. The sentences' top answers fall on
 # {glue:text}`aerial_distinct` different boxes: sentences that name opposite corners get
 # different boxes only if the model reads the position words in this image. The model is
-# {glue:text}`model_path` — on the smoke profile not a checkpoint this run trained (set
-# `checkpoint` to `"RFT"` for this run's last one).
+# {glue:text}`model_path` — {glue:text}`model_origin`.
 #
 # ## A Landsat scene with a nodata border
 #

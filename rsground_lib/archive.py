@@ -63,7 +63,7 @@ def _cell(values) -> str:
         return ", ".join(f"{k} {v}" for k, v in values.items())
     if isinstance(values, float):
         return f"{values:.3f}"
-    return str(values)
+    return str(values).replace("_", "_\u200b")  # may break after an underscore (issue 26)
 
 
 def table(data: dict, columns: dict[str, str], index: str) -> pd.DataFrame:

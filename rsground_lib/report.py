@@ -429,18 +429,18 @@ def show_table(frame, digits: int = 3, *, count_rows: tuple = ()):
     decimals, and a missing or not-applicable value (NaN, None) as "—", never ``NaN``. A
     column label may break after an underscore (a zero-width space follows it), so that a
     name such as ``chance_quadrant`` wraps instead of widening the table past the text
-    column (issue 26); row labels too. Columns named in :data:`COUNT_COLUMNS`, and the rows
-    named in ``count_rows`` (a transposed table), are counts whatever their values."""
+    column (issue 26); row labels too. Numeric columns named in :data:`COUNT_COLUMNS`, and
+    the rows named in ``count_rows`` (a transposed table), are counts whatever their values."""
     import pandas as pd
 
     formats = {}
     for column in frame.columns:
-        if column in COUNT_COLUMNS:
-            formats[column] = "{:,.0f}"
-            continue
         values = [
             v for v in frame[column] if isinstance(v, (int, float)) and not isinstance(v, bool)
         ]
+        if column in COUNT_COLUMNS and values and len(values) == len(frame[column].dropna()):
+            formats[column] = "{:,.0f}"  # a numeric count column, whatever its values
+            continue
         finite = [float(v) for v in values if math.isfinite(float(v))]
         if not values:
             continue
@@ -789,12 +789,12 @@ def side_of(values, reference: float, *, digits: int = 3) -> str:
 
 
 FINDINGS: tuple[tuple[str, str, str], ...] = (
-    ("05_evaluation", "headline", "Every checkpoint against the start, on the test scenes"),
-    ("03_cot_sft", "status_cot_sft", "CoT-SFT, on the validation scenes"),
-    ("04_rft", "status_rft", "RFT, on the validation scenes"),
+    ("03_cot_sft", "finding", "CoT-SFT against its start"),
+    ("04_rft", "finding", "RFT against its start"),
+    ("05_evaluation", "headline", "Every checkpoint against the start, on fresh test scenes"),
 )
 """The overview's findings: ``(chapter, glue key, what it compares)``, each a sentence the
-chapter computed from its own measurements and glued under that key."""
+chapter computed from its own measurements and paired tests and glued under that key."""
 
 
 def findings(chapters_in_book: list[str], items: tuple = FINDINGS) -> str:
@@ -805,11 +805,25 @@ def findings(chapters_in_book: list[str], items: tuple = FINDINGS) -> str:
     lines, absent = [], []
     for chapter, key, what in items:
         if chapter in chapters_in_book:
-            lines.append(
-                f"- **{what}** ([{chapter}]({chapter}.ipynb)): {{glue:text}}`{chapter}.ipynb::{key}:s`"
-            )
+            lines.append(f"- [{what}]({chapter}.ipynb): {{glue:text}}`{chapter}.ipynb::{key}:s`")
         else:
             absent.append(chapter)
     if absent:
         lines.append(f"- Not in this build, so not stated here: {', '.join(sorted(set(absent)))}.")
     return "\n".join(lines)
+
+
+def follows_claim(follows: dict[str, float | None]) -> str:
+    """What the share of answers that follow their own reasoning (``answer_follows_reasoning``
+    per model) says about a wrong answer, in words chosen by the values: above one half for
+    every model, a wrong answer is mostly the reasoning's own choice; below for every one,
+    the reasoning is not followed; otherwise the models differ."""
+    measured = [v for v in follows.values() if v is not None and not math.isnan(v)]
+    side = side_of(measured, 0.5) if measured else ""
+    if side == "above":
+        return "so a wrong answer is mostly the reasoning's own choice"
+    if side == "below":
+        return "so most answers depart from the reasoning that precedes them: it is not followed"
+    if not measured:
+        return "so whether an answer follows its reasoning is not measured"
+    return "so whether an answer is the reasoning's own choice differs between the models"

@@ -250,7 +250,7 @@ def test_scenes_are_named_for_a_reader_never_by_the_raw_value():
 def test_findings_quote_only_chapters_in_the_build():
     text = report.findings(["03_cot_sft", "05_evaluation"])
     assert "{glue:text}`05_evaluation.ipynb::headline:s`" in text
-    assert "{glue:text}`03_cot_sft.ipynb::status_cot_sft:s`" in text
+    assert "{glue:text}`03_cot_sft.ipynb::finding:s`" in text
     assert "04_rft.ipynb::" not in text
     assert text.endswith("Not in this build, so not stated here: 04_rft.")
 
@@ -297,3 +297,10 @@ def test_model_split_tables_and_reading_table():
 
 def test_the_cpu_is_recorded():
     assert report.cpu_model() and report.cpu_model() == report.environment_report()["cpu"]
+
+
+def test_follows_claim_takes_its_words_from_the_values():
+    assert report.follows_claim({"CoT-SFT": 0.97, "RFT": 0.95}).endswith("reasoning's own choice")
+    assert report.follows_claim({"CoT-SFT": 0.11, "RFT": 0.44}).endswith("it is not followed")
+    assert "differs between" in report.follows_claim({"a": 0.2, "b": 0.9})
+    assert report.follows_claim({}).endswith("not measured")

@@ -29,7 +29,12 @@
 # - artefacts through `files.write_json` (strict JSON: `null`, never `NaN`), tables through
 #   `report.show_table` (counts as integers, a missing value as "—"), percentages in prose
 #   through `report.percent` ("not measured", never `nan%`), changes through
-#   `report.change_phrase` (the direction word and the number from the same values);
+#   `report.change_phrase` (the direction word and the number from the same values), a
+#   comparison with its paired test through `report.verdict`; a parameter's value in prose
+#   (glued), never its name;
+# - tables no wider than the text column (`tests/test_render.py` estimates each): few,
+#   short columns, the quoted ones first; two narrow tables rather than one wide one;
+# - every `plotting.show_figure` is shown where it is called;
 # - no trainer or library log printed: training writes `log.jsonl`, the chapter draws it;
 # - a number from an earlier experiment comes from a committed file (`rsground_lib.archive`)
 #   and is labelled archived; a stage that is not built says so;
