@@ -9,7 +9,7 @@ very run it renders. Only rows whose chapter is in the book are listed.
 :func:`convention_comparison` and :func:`glue_convention_gaps` are the chapter "Rewards and
 spatial consistency"'s measurement of how much the benchmarks' box conventions move a score.
 
-About 790 lines, over the project's ~600: everything a chapter shows besides its figures —
+About 870 lines, over the project's ~600: everything a chapter shows besides its figures —
 the overview's tables, the tables of results (each fitted to the text column), and the
 sentences whose every word is computed from the values they state (``verdict``,
 ``change_phrase``, ``share_claim``…). Splitting the sentences into a module of their own is
@@ -31,6 +31,7 @@ import numpy as np
 
 from rsground_lib import __version__, metrics
 from rsground_lib.bookbuild import notebook_sources
+from rsground_lib.data import splits
 from rsground_lib.paths import project_root
 
 TABLE_METRICS = ("pr@0.5", "pr@0.7", "pr@0.9", "mean_iou", "cum_iou", "parse_rate")
@@ -198,8 +199,6 @@ def glue_scenes(scenes: str, image_size: int) -> str:
     (:func:`rsground_lib.data.splits.scenes_label`): what the overview's results table says
     in its Data column for that chapter's rows."""
     from myst_nb import glue  # the book extra: only chapters glue
-
-    from rsground_lib.data import splits
 
     label = splits.scenes_label(scenes, image_size)
     glue("scenes", label, display=False)
@@ -827,3 +826,46 @@ def follows_claim(follows: dict[str, float | None]) -> str:
     if not measured:
         return "so whether an answer follows its reasoning is not measured"
     return "so whether an answer is the reasoning's own choice differs between the models"
+
+
+def cot_sft_finding(
+    results: dict, paired: dict, *, model: str = "CoT-SFT", reference: str = "base"
+) -> str:
+    """The CoT-SFT chapter's finding, for the overview: ``model``'s Pr@0.5 change against
+    ``reference`` on each validation split with its exact paired test (``paired``:
+    :func:`rsground_lib.evaluation.paired_comparisons`), e.g. "On the validation scenes,
+    CoT-SFT: class only Pr@0.5 loses 4.3 points against the start (p = 0.0071), ..."."""
+    changes = [
+        f"{split.replace('_', ' ')} Pr@0.5 "
+        f"{change_phrase(results[reference][split]['pr@0.5'], res['pr@0.5'])} against the "
+        f"start (p = {paired[model, split]['p_value']:.2g})"
+        for split, res in results.get(model, {}).items()
+        if (model, split) in paired and split in results.get(reference, {})
+    ]
+    if not changes:
+        return f"{model} was not compared with the start in this run."
+    return f"On the validation scenes, {model}: {', '.join(changes)}."
+
+
+def rft_finding(
+    results: dict,
+    paired: dict,
+    base_pr50: float | None,
+    *,
+    model: str = "RFT",
+    start: str = "CoT-SFT (start)",
+    split: str = "class_only",
+) -> str:
+    """The RFT chapter's finding, for the overview: ``model``'s Pr@0.5 change on ``split``
+    against the CoT-SFT model it starts from, with the exact paired test, and where it lies
+    against the untrained start of SFT (``base_pr50``; None when the CoT-SFT chapter did not
+    run)."""
+    value = results[model][split]["pr@0.5"]
+    change = change_phrase(results[start][split]["pr@0.5"], value)
+    text = (
+        f"On the {split.replace('_', '-')} validation scenes, {model}'s Pr@0.5 {change} against "
+        f"the CoT-SFT model it starts from (p = {paired[model, split]['p_value']:.2g})"
+    )
+    if base_pr50 is None:
+        return f"{text}; the untrained start of SFT was not scored in this run."
+    return f"{text} and lies {points_from(value, base_pr50)} the untrained start of SFT."

@@ -304,3 +304,32 @@ def test_follows_claim_takes_its_words_from_the_values():
     assert report.follows_claim({"CoT-SFT": 0.11, "RFT": 0.44}).endswith("it is not followed")
     assert "differs between" in report.follows_claim({"a": 0.2, "b": 0.9})
     assert report.follows_claim({}).endswith("not measured")
+
+
+def test_stage_findings_name_the_comparison_and_its_test():
+    results = {
+        "base": {"class_only": {"pr@0.5": 0.5}, "with_position": {"pr@0.5": 0.4}},
+        "CoT-SFT": {"class_only": {"pr@0.5": 0.52}, "with_position": {"pr@0.5": 0.3}},
+    }
+    paired = {
+        ("CoT-SFT", "class_only"): {"p_value": 0.5},
+        ("CoT-SFT", "with_position"): {"p_value": 0.001},
+    }
+    assert report.cot_sft_finding(results, paired) == (
+        "On the validation scenes, CoT-SFT: class only Pr@0.5 gains 2.0 points against the start "
+        "(p = 0.5), with position Pr@0.5 loses 10.0 points against the start (p = 0.001)."
+    )
+    assert (
+        report.cot_sft_finding(results, {})
+        == "CoT-SFT was not compared with the start in this run."
+    )
+    rft = {
+        "CoT-SFT (start)": {"class_only": {"pr@0.5": 0.5}},
+        "RFT": {"class_only": {"pr@0.5": 0.498}},
+    }
+    p = {("RFT", "class_only"): {"p_value": 1.0}}
+    assert report.rft_finding(rft, p, 0.543) == (
+        "On the class-only validation scenes, RFT's Pr@0.5 loses 0.2 points against the CoT-SFT "
+        "model it starts from (p = 1) and lies 4.5 points below the untrained start of SFT."
+    )
+    assert report.rft_finding(rft, p, None).endswith("was not scored in this run.")

@@ -365,18 +365,3 @@ def test_rft_starts_from_the_cot_sft_model_of_its_profile(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     assert rft.start_checkpoint("", layout) == str(folder)
-
-
-def test_finding_names_the_start_and_the_base():
-    from rsground_lib.training import rft as rft_module
-
-    results = {
-        "CoT-SFT (start)": {"class_only": {"pr@0.5": 0.5}},
-        "RFT": {"class_only": {"pr@0.5": 0.498}},
-    }
-    paired = {("RFT", "class_only"): {"p_value": 1.0}}
-    assert rft_module.finding(results, paired, 0.543) == (
-        "On the class-only validation scenes, RFT's Pr@0.5 loses 0.2 points against the CoT-SFT "
-        "model it starts from (p = 1) and lies 4.5 points below the untrained start of SFT."
-    )
-    assert rft_module.finding(results, paired, None).endswith("was not scored in this run.")

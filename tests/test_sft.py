@@ -642,26 +642,3 @@ def test_plan_run_resumes_only_its_own_checkpoints(tmp_path):
     assert not stale.exists()
     stale.mkdir()
     assert common.plan_run(tmp_path, config, records[:0], reuse=True, resume=False)[0] == "fresh"
-
-
-def test_status_line_names_the_comparison_and_its_test():
-    results = {
-        "base": {"class_only": {"pr@0.5": 0.5}, "with_position": {"pr@0.5": 0.4}},
-        "CoT-SFT": {
-            "class_only": {"pr@0.5": 0.52},
-            "with_position": {"pr@0.5": 0.3, "cue_copied": 1.0, "answer_follows_reasoning": 0.97, "pick_acc": 0.74},
-        },
-    }  # fmt: skip
-    paired = {
-        ("CoT-SFT", "class_only"): {"p_value": 0.5},
-        ("CoT-SFT", "with_position"): {"p_value": 0.001},
-    }
-    line = sft.status_line(
-        results, {"a": 1, "b": 2}, max_steps=10, start="the tiny base", paired=paired
-    )
-    assert line == (
-        "built; 2 runs of 10 steps trained and scored in this run, from the tiny base; CoT-SFT: "
-        "class only Pr@0.5 gains 2.0 points against the start (p = 0.5), with position Pr@0.5 "
-        "loses 10.0 points against the start (p = 0.001); its reasoning on extreme cues: cue "
-        "copied 100%, answer follows 97%, pick 74%"
-    )

@@ -295,32 +295,6 @@ class ConsistencyGRPOTrainer(GRPOTrainer):
         return out
 
 
-def finding(
-    results: dict,
-    paired: dict,
-    base_pr50: float | None,
-    *,
-    model: str = "RFT",
-    start: str = "CoT-SFT (start)",
-    split: str = "class_only",
-) -> str:
-    """The RFT chapter's finding, for the overview: ``model``'s Pr@0.5 change on ``split``
-    against the CoT-SFT model it starts from, with the exact paired test (``paired``:
-    :func:`rsground_lib.evaluation.paired_comparisons`), and where it lies against the
-    untrained start of SFT (``base_pr50``, None when the CoT-SFT chapter did not run)."""
-    from rsground_lib import report
-
-    value = results[model][split]["pr@0.5"]
-    change = report.change_phrase(results[start][split]["pr@0.5"], value)
-    text = (
-        f"On the {split.replace('_', '-')} validation scenes, {model}'s Pr@0.5 {change} against "
-        f"the CoT-SFT model it starts from (p = {paired[model, split]['p_value']:.2g})"
-    )
-    if base_pr50 is None:
-        return f"{text}; the untrained start of SFT was not scored in this run."
-    return f"{text} and lies {report.points_from(value, base_pr50)} the untrained start of SFT."
-
-
 def start_checkpoint(model_name_or_path: str, layout: paths.RunLayout) -> str:
     """The model RFT starts from: ``model_name_or_path`` when given, else the CoT-SFT
     chapter's model of the same profile (``layout.model("CoT-SFT")``); a FileNotFoundError

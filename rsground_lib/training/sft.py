@@ -334,43 +334,16 @@ def class_only_verdict(
     )
 
 
-def finding(results: dict, paired: dict, *, model: str = "CoT-SFT", reference: str = "base") -> str:
-    """The CoT-SFT chapter's finding, for the overview: ``model``'s Pr@0.5 change against
-    ``reference`` on each validation split with its exact paired test (``paired``:
-    :func:`rsground_lib.evaluation.paired_comparisons`), e.g. "On the validation scenes,
-    CoT-SFT: class only Pr@0.5 loses 4.3 points against the start (p = 0.0071), ..."."""
-    from rsground_lib import report
-
-    changes = [
-        f"{split.replace('_', ' ')} Pr@0.5 "
-        f"{report.change_phrase(results[reference][split]['pr@0.5'], res['pr@0.5'])} against the "
-        f"start (p = {paired[model, split]['p_value']:.2g})"
-        for split, res in results.get(model, {}).items()
-        if (model, split) in paired and split in results.get(reference, {})
-    ]
-    if not changes:
-        return f"{model} was not compared with the start in this run."
-    return f"On the validation scenes, {model}: {', '.join(changes)}."
-
-
-def status_line(
-    results: dict, runs: dict, *, max_steps: int, start: str, paired: dict | None = None
-) -> str:
-    """The overview's status of the CoT-SFT stage, from this run's values: the runs, the
-    CoT-SFT model's Pr@0.5 change against the start on each validation split with its
-    paired test (:func:`finding`, when ``paired`` is given), and the links of its reasoning
-    on extreme cues."""
+def status_line(results: dict, runs: dict, *, max_steps: int, start: str) -> str:
+    """The overview's status of the CoT-SFT stage, from this run's values."""
     wp = results.get("CoT-SFT", {}).get("with_position", {})
 
     def pct(v):
         return "—" if v is None or v != v else f"{100 * v:.0f}%"
 
-    compared = finding(results, paired or {}).removeprefix("On the validation scenes, ")
     return (
         f"built; {len(runs)} runs of {max_steps} steps trained and scored in this run, from "
-        f"{start}; "
-        + (f"{compared.rstrip('.')}; " if compared.startswith("CoT-SFT:") else "")
-        + f"its reasoning on extreme cues: cue copied "
+        f"{start}; the CoT-SFT model's reasoning on extreme cues: cue copied "
         f"{pct(wp.get('cue_copied'))}, answer follows {pct(wp.get('answer_follows_reasoning'))}, "
         f"pick {pct(wp.get('pick_acc'))}"
     )
