@@ -56,6 +56,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("rsground_lib.bench", 6),
     ("rsground_lib.doctor", 6),
     ("rsground_lib.dryrun", 6),
+    ("rsground_lib.ablations", 6),
     ("rsground_lib.cli", 7),
 )
 

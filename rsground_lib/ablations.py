@@ -1,0 +1,499 @@
+"""Ablations: which part of RSGround-R1 does the work — arms × seeds, run resumably, and the
+statistics that decide whether a claim is supported at this scale.
+
+An *arm* is a named difference from the recipe (a few :class:`~rsground_lib.training.rft.
+RftConfig` fields, or another start checkpoint). For each arm × seed :func:`run_arm` trains
+RFT from that arm's start, scores the model on fixed scenes with the evaluation module, and
+writes one JSON (metrics, per-scene hits, the training curves' summary, config, commit, CPU
+model, wall time) under ``<folder>/<arm>/seed<k>/result.json``. A finished arm × seed is
+never recomputed: the file is the unit of resumption (a killed sweep continues with the
+next one; inside a run, the trainer's own checkpoints continue it when ``save_steps`` > 0).
+
+The statistics compare an arm with the recipe on the *same* scenes and seeds:
+:func:`seed_interval` (mean and 95 % t-interval over seeds), :func:`paired_bootstrap` (the
+difference of Pr@0.5, resampling seeds and scenes together, and the probability of an
+improvement), :func:`mcnemar_by_seed` (the exact paired test within each seed) and
+:func:`claim_verdict`, the rule the chapter states before its tables: *supported* when the
+interval of the difference excludes 0 in the paper's direction, *contradicted* when it
+excludes 0 the other way, *not resolved* otherwise. Our design: the paper's ablations are
+not public.
+
+Book chapter: "Ablations" (``book/06_ablations.py``; not built yet — issue 27).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rsground_lib import bookbuild, config, evaluation, files, metrics, paths, profiles, report
+from rsground_lib.data import splits
+from rsground_lib.training import common, rft
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of the sweep: ``changes`` (RftConfig fields that differ from the recipe) and
+    ``start`` (which checkpoint RFT starts from: a key of the ``starts`` mapping given to
+    :func:`run_arm` — ``"CoT-SFT"``, ``"plain SFT"`` or ``"start"``, the untrained base).
+    ``question`` groups the arms of one table; ``direction`` is the sign the paper's claim
+    predicts for the recipe minus this arm (+1: the recipe is better), 0 when the arm asks
+    no claim of the paper (a peer's reward, a κ curve)."""
+
+    name: str
+    question: str
+    changes: dict = field(default_factory=dict)
+    start: str = "CoT-SFT"
+    direction: int = 1
+    description: str = ""
+
+
+RECIPE = "recipe"
+"""The name of the arm that is the recipe itself (no change)."""
+
+ARMS: tuple[Arm, ...] = (
+    Arm(RECIPE, "rewards × consistency", description="format + IoU + positional, κ = 5"),
+    Arm("no_positional", "rewards × consistency", {"reward_funcs": ["format", "iou"]},
+        description="format + IoU, κ = 5: does the positional reward help?"),
+    Arm("no_weight", "rewards × consistency", {"consistency_kappa": 0.0},
+        description="format + IoU + positional, κ = 0 (plain GRPO): does the weight help?"),
+    Arm("no_positional_no_weight", "rewards × consistency",
+        {"reward_funcs": ["format", "iou"], "consistency_kappa": 0.0},
+        description="format + IoU, κ = 0: neither"),
+    Arm("pairwise_iou_score", "the coherence score", {"consistency_score": "mean_pairwise_iou"},
+        direction=0, description="1 − mean pairwise IoU instead of the centre dispersion"),
+    Arm("kappa_1", "the strength κ", {"consistency_kappa": 1.0}, direction=0,
+        description="κ = 1"),
+    Arm("kappa_20", "the strength κ", {"consistency_kappa": 20.0}, direction=0,
+        description="κ = 20"),
+    Arm("from_plain_sft", "the start", start="plain SFT",
+        description="the same RFT from plain SFT: does CoT-SFT before RL help?"),
+    Arm("from_base", "the start", start="start",
+        description="the same RFT from the untrained base, no SFT (R1-Zero style)"),
+)  # fmt: skip
+"""The arms on the miniature (issue 27); the factorial's four arms first."""
+
+FACTORIAL = ("recipe", "no_positional", "no_weight", "no_positional_no_weight")
+"""The 2 × 2 factorial {format + IoU, + positional} × {κ = 0, κ = 5}."""
+
+
+def get_arm(name: str, arms: Sequence[Arm] = ARMS) -> Arm:
+    """The arm called ``name``; a ValueError listing the known ones otherwise."""
+    for arm in arms:
+        if arm.name == name:
+            return arm
+    raise ValueError(f"unknown arm {name!r}; known arms: {', '.join(a.name for a in arms)}")
+
+
+def _scene_key(record: Mapping) -> str:
+    """A scene's id, or — the tiny base's scenes have none — its expression and box."""
+    if record.get("id"):
+        return str(record["id"])
+    return f"{record['expression']}|{[round(float(v), 3) for v in record['bbox']]}"
+
+
+def run_key(arm: Arm, seed: int, config: Mapping, scenes: Mapping[str, Sequence[dict]]) -> str:
+    """A hash of what makes a run: the arm, the seed, the full trainer config and the scenes
+    it is scored on — a finished result with the same key is reused."""
+    payload = {
+        "arm": arm.name,
+        "changes": arm.changes,
+        "start": arm.start,
+        "seed": int(seed),
+        "config": {k: v for k, v in config.items() if k != "output_dir"},
+        "scenes": {split: [_scene_key(r) for r in recs] for split, recs in scenes.items()},
+    }
+    text = json.dumps(files.json_ready(payload), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def commit() -> str:
+    """The project's git commit (short), or "unknown" outside a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+CURVE_KEYS: dict[str, str] = {
+    "all_equal_iou": "rewards/iou_reward/frac_zero_std",
+    "all_equal_reward": "frac_reward_zero_std",
+    "dispersion": "consistency/score_mean",
+    "weight": "consistency/weight_mean",
+    "follows": "answer_follows_reasoning",
+}
+"""What :func:`curves_summary` reads from a run's ``log.jsonl``: the share of groups whose
+IoU rewards (and whose total rewards) are all equal, the groups' dispersion and weight, and
+how often the answer follows the reasoning — the mechanism behind an outcome."""
+
+
+def curves_summary(log_rows: Sequence[dict], keys: Mapping[str, str] = CURVE_KEYS) -> dict:
+    """``{name: {"first": …, "last": …}}``: each logged quantity's mean over the first and the
+    last tenth of training (:func:`rsground_lib.training.rft.log_window_means`); a quantity
+    the log does not carry is left out (an arm without the IoU reward logs no IoU share)."""
+    out = {}
+    for name, key in keys.items():
+        if any(key in r for r in log_rows):
+            first, last = rft.log_window_means(log_rows, key)
+            out[name] = {"first": first, "last": last}
+    return out
+
+
+def run_arm(
+    arm: Arm,
+    seed: int,
+    *,
+    recipe: Mapping,
+    starts: Mapping[str, str],
+    train_records: Sequence[dict],
+    scenes: Mapping[str, Sequence[dict]],
+    folder: str | Path,
+    keep_weights: bool = False,
+    evaluate_kwargs: Mapping | None = None,
+    train: Callable = rft.train_rft,
+) -> dict:
+    """Train ``arm`` with ``seed`` and score it: the recipe's RftConfig values (``recipe``)
+    with the arm's changes, from ``starts[arm.start]``, on ``train_records``; then every
+    split of ``scenes`` scored by :func:`rsground_lib.evaluation.evaluate_checkpoints`
+    (``evaluate_kwargs`` passed on: prompt style, answer budget). Writes and returns
+    ``<folder>/<arm>/seed<seed>/result.json``; a result of the same :func:`run_key` is
+    returned as it is (``"reused": True``) without training. The weights are removed after
+    scoring unless ``keep_weights`` (the result holds what the statistics need)."""
+    if arm.start not in starts:
+        raise ValueError(
+            f"arm {arm.name!r} starts from {arm.start!r}; starts given: {', '.join(starts)}"
+        )
+    unknown = sorted(set(arm.changes) - set(rft.RftConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"arm {arm.name!r}: not RftConfig fields: {', '.join(unknown)}")
+    start = Path(str(starts[arm.start]))
+    if start.is_absolute() and not (start / "config.json").is_file():
+        raise FileNotFoundError(
+            f"arm {arm.name!r} starts from {start}, which holds no model: run the chapter "
+            "that trains it (book/03_cot_sft.py) for this profile first"
+        )
+    out = Path(folder) / arm.name / f"seed{int(seed)}"
+    model_dir = out / "model"
+    config = {
+        **dict(recipe),
+        **arm.changes,
+        "seed": int(seed),
+        "model_name_or_path": str(starts[arm.start]),
+        "output_dir": str(model_dir),
+    }
+    key = run_key(arm, seed, config, scenes)
+    result_path = out / "result.json"
+    if result_path.is_file():
+        done = json.loads(result_path.read_text())
+        if done.get("key") == key:
+            return {**done, "reused": True}
+    t0 = time.perf_counter()
+    run = train(config, train_records, reuse=True)
+    log_rows = common.read_log(model_dir / "log.jsonl")
+    results, rows = evaluation.evaluate_checkpoints(
+        {arm.name: str(model_dir)}, scenes, **dict(evaluate_kwargs or {})
+    )
+    result = {
+        "arm": arm.name,
+        "seed": int(seed),
+        "key": key,
+        "question": arm.question,
+        "start": arm.start,
+        "changes": arm.changes,
+        "config": config,
+        "steps": run.get("steps"),
+        "metrics": results[arm.name],
+        "ious": {split: [float(r["iou"]) for r in split_rows] for split, split_rows in rows[arm.name].items()},
+        "curves": curves_summary(log_rows),
+        "commit": commit(),
+        "cpu": report.cpu_model(),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }  # fmt: skip
+    files.write_json(result_path, result)
+    if not keep_weights:
+        shutil.rmtree(model_dir, ignore_errors=False)
+    return result
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def t_within(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with an integer ``df`` ≥ 1, in closed form (Abramowitz &
+    Stegun 26.7.3–4: a finite series in θ = atan(t/√df)) — no SciPy needed."""
+    theta = math.atan(t / math.sqrt(df))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if df % 2 == 1:
+        total, term = 0.0, math.cos(theta)
+        if df > 1:
+            total = term
+            for k in range(1, (df - 3) // 2 + 1):
+                term *= c2 * (2 * k) / (2 * k + 1)
+                total += term
+        return 2 / math.pi * (theta + s * total)
+    total, term = 1.0, 1.0
+    for k in range(1, (df - 2) // 2 + 1):
+        term *= c2 * (2 * k - 1) / (2 * k)
+        total += term
+    return s * total
+
+
+def t_quantile(confidence: float, df: int) -> float:
+    """The t with P(|T| < t) = ``confidence`` (two-sided), by bisection on :func:`t_within`."""
+    if not 0 < confidence < 1 or df < 1:
+        raise ValueError(
+            f"t_quantile: expected confidence in (0, 1) and df ≥ 1; got {confidence}, {df}"
+        )
+    low, high = 0.0, 1.0
+    while t_within(high, df) < confidence:
+        high *= 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if t_within(mid, df) < confidence else (low, mid)
+    return (low + high) / 2
+
+
+def seed_interval(values: Sequence[float], confidence: float = 0.95) -> dict:
+    """Mean over seeds and its ``confidence`` t-interval (``low``/``high`` None with one
+    seed: no spread is measured)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0 or np.isnan(x).any():
+        raise ValueError(f"seed_interval: expected measured values; got {list(values)}")
+    mean = float(x.mean())
+    if x.size < 2:
+        return {"mean": mean, "low": None, "high": None, "n": 1}
+    half = t_quantile(confidence, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(x.size)}
+
+
+def paired_bootstrap(
+    hits_a,
+    hits_b,
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """The difference of hit rates ``b − a`` of two arms scored on the same scenes with the
+    same seeds (``hits_*``: seeds × scenes, 0/1), with a percentile interval from resampling
+    seeds and scenes together (a resample draws seed indices and scene indices with
+    replacement and keeps the pairing), and the share of resamples in which ``b`` is ahead
+    (the probability of an improvement). Our design, to carry both sources of noise."""
+    a, b = np.asarray(hits_a, dtype=float), np.asarray(hits_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 2 or a.size == 0:
+        raise ValueError(
+            f"paired_bootstrap: expected two (seeds, scenes) arrays of one shape; got {a.shape} "
+            f"and {b.shape}"
+        )
+    rng = np.random.default_rng(seed)
+    n_seeds, n_scenes = a.shape
+    diffs = np.empty(n_resamples)
+    for i in range(n_resamples):
+        s = rng.integers(0, n_seeds, n_seeds)
+        c = rng.integers(0, n_scenes, n_scenes)
+        diffs[i] = b[np.ix_(s, c)].mean() - a[np.ix_(s, c)].mean()
+    tail = (1 - confidence) / 2
+    return {
+        "diff": float(b.mean() - a.mean()),
+        "low": float(np.quantile(diffs, tail)),
+        "high": float(np.quantile(diffs, 1 - tail)),
+        "p_improve": float((diffs > 0).mean()),
+        "n_seeds": int(n_seeds),
+        "n_scenes": int(n_scenes),
+    }
+
+
+def mcnemar_by_seed(ious_a: Sequence[Sequence[float]], ious_b: Sequence[Sequence[float]]) -> list:
+    """The exact paired test (:func:`rsground_lib.metrics.paired_hits`) of ``b`` against
+    ``a`` within each seed (same scenes, same seed)."""
+    if len(ious_a) != len(ious_b):
+        raise ValueError(f"mcnemar_by_seed: {len(ious_a)} seeds against {len(ious_b)}")
+    return [metrics.paired_hits(x, y) for x, y in zip(ious_a, ious_b, strict=True)]
+
+
+VERDICTS = ("supported", "contradicted", "not resolved")
+
+
+def claim_verdict(low: float, high: float, direction: int) -> str:
+    """The rule the chapter states before its tables: the interval ``[low, high]`` of the
+    difference *recipe − arm* excludes 0 on the side the paper predicts (``direction`` +1:
+    the recipe is better) → "supported"; on the other side → "contradicted"; else "not
+    resolved". An arm that tests no claim of the paper (``direction`` 0) is "no claim"."""
+    if direction == 0:
+        return "no claim"
+    if direction not in (1, -1):
+        raise ValueError(f"direction: expected +1, -1 or 0; got {direction!r}")
+    if low > 0:
+        return VERDICTS[0] if direction > 0 else VERDICTS[1]
+    if high < 0:
+        return VERDICTS[1] if direction > 0 else VERDICTS[0]
+    return VERDICTS[2]
+
+
+def load_results(folder: str | Path) -> dict[str, dict[int, dict]]:
+    """Every finished ``<folder>/<arm>/seed<k>/result.json``: ``{arm: {seed: result}}``; a
+    file that is not JSON is a ValueError naming it."""
+    out: dict[str, dict[int, dict]] = {}
+    for path in sorted(Path(folder).glob("*/seed*/result.json")):
+        try:
+            result = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not a result JSON ({exc})") from exc
+        out.setdefault(result["arm"], {})[int(result["seed"])] = result
+    return out
+
+
+def compare(
+    results: Mapping[str, Mapping[int, dict]],
+    arm: str,
+    split: str,
+    *,
+    reference: str = RECIPE,
+    arms: Sequence[Arm] = ARMS,
+    n_resamples: int = 2000,
+) -> dict:
+    """The recipe (``reference``) against ``arm`` on ``split``, over the seeds both have:
+    each one's Pr@0.5 over seeds (:func:`seed_interval`), the difference *recipe − arm* with
+    its paired bootstrap over seeds and scenes (:func:`paired_bootstrap`), the exact test
+    within each seed, and the verdict the paper's direction gives (:func:`claim_verdict`)."""
+    seeds = sorted(set(results.get(arm, {})) & set(results.get(reference, {})))
+    if not seeds:
+        raise ValueError(f"compare: no seed has both {arm!r} and {reference!r}")
+    ious_arm = [results[arm][s]["ious"][split] for s in seeds]
+    ious_ref = [results[reference][s]["ious"][split] for s in seeds]
+    hits_arm = (np.asarray(ious_arm) > 0.5).astype(float)
+    hits_ref = (np.asarray(ious_ref) > 0.5).astype(float)
+    boot = paired_bootstrap(hits_arm, hits_ref, n_resamples=n_resamples)
+    return {
+        "arm": arm,
+        "split": split,
+        "seeds": seeds,
+        "arm_pr50": seed_interval(hits_arm.mean(axis=1)),
+        "reference_pr50": seed_interval(hits_ref.mean(axis=1)),
+        "difference": boot,
+        "mcnemar": mcnemar_by_seed(ious_arm, ious_ref),
+        "verdict": claim_verdict(boot["low"], boot["high"], get_arm(arm, arms).direction),
+    }
+
+
+def sweep(
+    arm_names: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    progress: Callable[[str], None] | None = None,
+    **run_kwargs,
+) -> dict[str, dict[int, dict]]:
+    """:func:`run_arm` for every arm × seed, in that order (seed-major, so that an
+    interrupted sweep has every arm at the first seeds); ``progress`` gets one line per run.
+    Returns ``{arm: {seed: result}}``."""
+    arms = [get_arm(n) for n in arm_names]
+    out: dict[str, dict[int, dict]] = {}
+    total, done = len(arms) * len(seeds), 0
+    for seed in seeds:
+        for arm in arms:
+            result = run_arm(arm, seed, **run_kwargs)
+            out.setdefault(arm.name, {})[int(seed)] = result
+            done += 1
+            if progress:
+                state = "reused" if result.get("reused") else f"{result['wall_s']:.0f} s"
+                progress(f"[{done}/{total}] {arm.name} seed {seed}: {state}")
+    return out
+
+
+def chapter_values(profile: str, chapter: str, root: str | Path | None = None) -> dict:
+    """Every parameter of ``chapter`` as it runs on ``profile``: its defaults with the
+    profile's values over them (:func:`rsground_lib.profiles.resolve_parameters`), so that
+    an ablation uses the very recipe the chapter uses on that profile."""
+    root = paths.project_root(root)
+    name, profile_file = profiles.resolve_profile(profile, root)
+    sources = bookbuild.notebook_sources(root)
+    params = {stem: profiles.chapter_parameters(p) for stem, p in sources.items()}
+    injected = profiles.resolve_parameters(profile_file, params, name)
+    if chapter not in params:
+        raise ValueError(f"chapter_values: no chapter {chapter!r}; chapters: {', '.join(params)}")
+    return {**{n: p.default for n, p in params[chapter].items()}, **injected[chapter]}
+
+
+def plan(
+    profile: str,
+    *,
+    root: str | Path | None = None,
+    runs_root: str | Path | None = None,
+    num_class_only: int = 1024,
+    num_with_position: int = 512,
+    num_test: int = 512,
+    recipe_overrides: Mapping | None = None,
+) -> dict:
+    """What :func:`sweep` needs for ``profile``, as the book's chapters define it: the RFT
+    chapter's recipe on that profile (RftConfig fields; ``recipe_overrides`` win, e.g. fewer
+    steps), the three starts (this profile's CoT-SFT and plain-SFT models, and the untrained
+    start of SFT), the RFT chapter's training scenes, and the scenes every arm is scored on —
+    ``num_class_only`` and ``num_with_position`` validation scenes of the CoT-SFT chapter's
+    draw (its first ``num_val`` are the chapters' own) and the evaluation chapter's first
+    ``num_test`` test scenes — with the folder ``runs/<profile>/06_ablations``."""
+    rft_values = chapter_values(profile, "04_rft", root)
+    sft_values = chapter_values(profile, "03_cot_sft", root)
+    eval_values = chapter_values(profile, "05_evaluation", root)
+    layout = paths.layout(rft_values["profile"], runs_root)
+    recipe = {
+        k: v
+        for k, v in config.field_values(rft.RftConfig, rft_values).items()
+        if k not in ("model_name_or_path", "output_dir")
+    }
+    recipe.update(recipe_overrides or {})
+    unknown = sorted(set(recipe_overrides or {}) - set(rft.RftConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"recipe_overrides: not RftConfig fields: {', '.join(unknown)}")
+    starts = {
+        "CoT-SFT": rft_values["model_name_or_path"] or str(layout.model("CoT-SFT")),
+        "plain SFT": str(layout.model("plain SFT")),
+        "start": sft_values["model_name_or_path"] or str(paths.tiny_base()),
+    }
+    common_draw = dict(seed=rft_values["seed"], image_size=rft_values["image_size"])
+    train_records, _ = splits.train_and_val(
+        rft_values["scenes"], num_train=rft_values["num_train"], num_val=1, **common_draw
+    )
+    _, val = splits.train_and_val(
+        rft_values["scenes"],
+        num_train=1,
+        num_val=max(num_class_only, num_with_position),
+        **common_draw,
+    )
+    test = evaluation.split_records(
+        eval_values["scenes"],
+        split="test",
+        num=num_test,
+        image_size=eval_values["image_size"],
+        seed=eval_values["seed"],
+    )
+    return {
+        "recipe": recipe,
+        "starts": starts,
+        "train_records": train_records,
+        "scenes": {
+            "class_only": val["class_only"][:num_class_only],
+            "with_position": val["with_position"][:num_with_position],
+            "test": test,
+        },
+        "folder": layout.output("06_ablations"),
+        "evaluate_kwargs": {
+            "prompt_style": rft_values["prompt_style"],
+            "max_new_tokens": rft_values["max_new_tokens"],
+        },
+    }
