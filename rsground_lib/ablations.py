@@ -35,7 +35,17 @@ from pathlib import Path
 
 import numpy as np
 
-from rsground_lib import bookbuild, config, evaluation, files, metrics, paths, profiles, report
+from rsground_lib import (
+    archive,
+    bookbuild,
+    config,
+    evaluation,
+    files,
+    metrics,
+    paths,
+    profiles,
+    report,
+)
 from rsground_lib.data import splits
 from rsground_lib.training import common, rft
 
@@ -228,7 +238,7 @@ def run_arm(
     files.write_json(result_path, result)
     if not keep_weights:
         shutil.rmtree(model_dir, ignore_errors=False)
-    return result
+    return json.loads(result_path.read_text())  # as a reader gets it: NaN is null
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -497,3 +507,90 @@ def plan(
             "max_new_tokens": rft_values["max_new_tokens"],
         },
     }
+
+
+def verdict_table(
+    results: Mapping[str, Mapping[int, dict]],
+    arm_names: Sequence[str],
+    splits_: Sequence[str],
+    *,
+    reference: str = RECIPE,
+    n_resamples: int = 2000,
+):
+    """One row per arm × split compared with the recipe (:func:`compare`): the recipe's and
+    the arm's Pr@0.5 over seeds, the difference *recipe − arm* with its 95 % interval (seeds
+    and scenes resampled), the probability that the recipe is ahead, the seeds, and the
+    verdict. The rows of one question of the chapter."""
+    import pandas as pd
+
+    rows = {}
+    for name in arm_names:
+        if name == reference:
+            continue
+        for split in splits_:
+            c = compare(results, name, split, reference=reference, n_resamples=n_resamples)
+            d = c["difference"]
+            rows[(name, split)] = {
+                "recipe Pr@0.5": c["reference_pr50"]["mean"],
+                "arm Pr@0.5": c["arm_pr50"]["mean"],
+                "recipe − arm": d["diff"],
+                "95% low": d["low"],
+                "95% high": d["high"],
+                "P(recipe ahead)": d["p_improve"],
+                "seeds": len(c["seeds"]),
+                "verdict": c["verdict"],
+            }
+    frame = pd.DataFrame(rows).T
+    if len(frame):
+        frame.index.names = ["arm", "split"]
+    return frame
+
+
+def verdict_counts(frame) -> str:
+    """The verdicts of a :func:`verdict_table` counted, as prose ("2 not resolved, 1
+    supported"); "no comparison" for an empty table."""
+    if not len(frame):
+        return "no comparison"
+    counts = frame["verdict"].value_counts()
+    return ", ".join(f"{n} {v}" for v, n in counts.items())
+
+
+def runs_table(results: Mapping[str, Mapping[int, dict]]):
+    """One row per arm × seed of a sweep: Pr@0.5 on every split scored, the training steps
+    and the wall seconds of the run."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            (arm, seed): {
+                **{split: m["pr@0.5"] for split, m in r["metrics"].items()},
+                "steps": r["steps"],
+                "wall s": r["wall_s"],
+            }
+            for arm, by_seed in results.items()
+            for seed, r in by_seed.items()
+        }
+    ).T
+    frame.index.names = ["arm", "seed"]
+    return frame
+
+
+def summary(results: Mapping[str, Mapping[int, dict]]) -> dict:
+    """What a chapter keeps of a sweep (``{arm: {seed: …}}``): metrics, curves, steps, wall
+    seconds, CPU and commit — the per-scene IoUs stay in each run's ``result.json``."""
+    keys = ("metrics", "curves", "steps", "wall_s", "cpu", "commit")
+    return {
+        arm: {seed: {k: r.get(k) for k in keys} for seed, r in by_seed.items()}
+        for arm, by_seed in results.items()
+    }
+
+
+ARCHIVE = "ablations"
+"""The archived full sweep: ``experiments/ablations.json``."""
+
+
+def archived_sweep(root: str | Path | None = None) -> dict | None:
+    """The archived full sweep (:data:`ARCHIVE`, read by :func:`rsground_lib.archive.load`),
+    or None when it has not been run and committed yet."""
+    path = archive.archive_dir(root) / f"{ARCHIVE}.json"
+    return archive.load(ARCHIVE, root) if path.is_file() else None

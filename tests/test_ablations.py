@@ -143,3 +143,48 @@ def test_run_arm_trains_once_then_reuses_and_refuses_unknown_fields(tmp_path):
 )  # fmt: skip
 def test_t_quantile_matches_the_table(confidence, df, t):
     assert ablations.t_quantile(confidence, df) == pytest.approx(t, abs=1e-4)
+
+
+def test_verdict_table_runs_table_and_counts():
+    ref = [0.9, 0.9, 0.9, 0.1, 0.9, 0.9]
+    same = list(ref)
+    results = {
+        "recipe": {0: {**_result("recipe", 0, ref), "metrics": {"class_only": {"pr@0.5": 5 / 6}}, "steps": 2, "wall_s": 3.0}},
+        "kappa_1": {0: {**_result("kappa_1", 0, same), "metrics": {"class_only": {"pr@0.5": 5 / 6}}, "steps": 2, "wall_s": 4.0}},
+    }  # fmt: skip
+    table = ablations.verdict_table(results, ["recipe", "kappa_1"], ["class_only"], n_resamples=200)
+    assert list(table.index) == [("kappa_1", "class_only")]
+    row = table.loc[("kappa_1", "class_only")]
+    assert (row["recipe − arm"], row["95% low"], row["95% high"]) == (0.0, 0.0, 0.0)
+    assert row["verdict"] == "no claim" and row["seeds"] == 1
+    assert ablations.verdict_counts(table) == "1 no claim"
+    assert ablations.verdict_counts(table.iloc[:0]) == "no comparison"
+    runs = ablations.runs_table(results)
+    assert (
+        runs.loc[("kappa_1", 0), "wall s"] == 4.0 and runs.loc[("recipe", 0), "class_only"] == 5 / 6
+    )
+    assert ablations.summary(results)["recipe"][0]["steps"] == 2
+    assert ablations.archived_sweep() is None  # the full sweep has not been run yet
+
+
+def test_plan_uses_the_rft_chapters_recipe_and_scenes(tmp_path):
+    setup = ablations.plan(
+        "smoke", runs_root=tmp_path, num_class_only=6, num_with_position=4, num_test=3,
+        recipe_overrides={"max_steps": 7},
+    )  # fmt: skip
+    assert setup["recipe"]["max_steps"] == 7
+    assert setup["recipe"]["reward_funcs"] == ["format", "iou", "positional"]
+    assert setup["recipe"]["consistency_kappa"] == 5.0 and "output_dir" not in setup["recipe"]
+    assert setup["starts"]["CoT-SFT"] == str(tmp_path / "smoke" / "03_cot_sft" / "cot_sft")
+    assert Path(setup["starts"]["start"]).name == "tiny-base"
+    assert {k: len(v) for k, v in setup["scenes"].items()} == {
+        "class_only": 6,
+        "with_position": 4,
+        "test": 3,
+    }
+    assert (
+        len(setup["train_records"]) == 6400
+        and setup["folder"] == tmp_path / "smoke" / "06_ablations"
+    )
+    with pytest.raises(ValueError, match="not RftConfig fields: steps"):
+        ablations.plan("smoke", runs_root=tmp_path, recipe_overrides={"steps": 7})
