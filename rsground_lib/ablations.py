@@ -38,7 +38,6 @@ import numpy as np
 from rsground_lib import (
     archive,
     bookbuild,
-    config,
     evaluation,
     files,
     metrics,
@@ -440,57 +439,65 @@ def chapter_values(profile: str, chapter: str, root: str | Path | None = None) -
     return {**{n: p.default for n, p in params[chapter].items()}, **injected[chapter]}
 
 
+def recipe_of_run(layout: paths.RunLayout, root: str | Path | None = None) -> dict:
+    """The recipe the RFT chapter ran on this profile: from its run record
+    (``runs/<profile>/04_rft/rft/train.json``), the values of the RftConfig fields that are
+    parameters of that chapter (the knobs it sets), without the start and output folders.
+    A FileNotFoundError says to run the RFT chapter first."""
+    record = layout.run("04_rft", "RFT") / "train.json"
+    if not record.is_file():
+        raise FileNotFoundError(
+            f"{record}: no RFT run on this profile — run the RFT chapter (book/04_rft.py) "
+            "first: the ablations vary its recipe"
+        )
+    ran = json.loads(record.read_text())["config"]
+    knobs = profiles.chapter_parameters(paths.project_root(root) / "book" / "04_rft.py")
+    fields_ = set(rft.RftConfig.__dataclass_fields__) - {"model_name_or_path", "output_dir"}
+    return {k: ran[k] for k in knobs if k in fields_ and k in ran}
+
+
 def plan(
-    profile: str,
+    layout: paths.RunLayout,
     *,
-    root: str | Path | None = None,
-    runs_root: str | Path | None = None,
+    scenes: str = "base",
+    image_size: int = 64,
+    num_train: int = 6400,
+    seed: int = 0,
+    test_scenes: str = "base_scenes",
+    test_seed: int = 0,
     num_class_only: int = 1024,
     num_with_position: int = 512,
     num_test: int = 512,
+    start: str = "",
     recipe_overrides: Mapping | None = None,
+    root: str | Path | None = None,
 ) -> dict:
-    """What :func:`sweep` needs for ``profile``, as the book's chapters define it: the RFT
-    chapter's recipe on that profile (RftConfig fields; ``recipe_overrides`` win, e.g. fewer
-    steps), the three starts (this profile's CoT-SFT and plain-SFT models, and the untrained
-    start of SFT), the RFT chapter's training scenes, and the scenes every arm is scored on —
-    ``num_class_only`` and ``num_with_position`` validation scenes of the CoT-SFT chapter's
-    draw (its first ``num_val`` are the chapters' own) and the evaluation chapter's first
-    ``num_test`` test scenes — with the folder ``runs/<profile>/06_ablations``."""
-    rft_values = chapter_values(profile, "04_rft", root)
-    sft_values = chapter_values(profile, "03_cot_sft", root)
-    eval_values = chapter_values(profile, "05_evaluation", root)
-    layout = paths.layout(rft_values["profile"], runs_root)
-    recipe = {
-        k: v
-        for k, v in config.field_values(rft.RftConfig, rft_values).items()
-        if k not in ("model_name_or_path", "output_dir")
-    }
-    recipe.update(recipe_overrides or {})
+    """What :func:`sweep` needs on one profile's runs (``layout``): the recipe the RFT
+    chapter ran (:func:`recipe_of_run`; ``recipe_overrides`` win, e.g. fewer steps), the
+    three starts (the profile's CoT-SFT and plain-SFT models, and the untrained start of SFT:
+    ``start``, "" for the committed tiny base), the training scenes (``scenes``,
+    ``image_size``, ``num_train``, ``seed``: the RFT chapter's draw), the scenes every arm is
+    scored on — ``num_class_only`` and ``num_with_position`` validation scenes of that draw
+    (its first ``num_val`` are the chapters' own) and the first ``num_test`` test scenes of
+    the evaluation chapter (``test_scenes``, ``test_seed``) — and the folder
+    ``runs/<profile>/06_ablations``."""
+    recipe = recipe_of_run(layout, root)
     unknown = sorted(set(recipe_overrides or {}) - set(rft.RftConfig.__dataclass_fields__))
     if unknown:
         raise ValueError(f"recipe_overrides: not RftConfig fields: {', '.join(unknown)}")
+    recipe.update(recipe_overrides or {})
     starts = {
-        "CoT-SFT": rft_values["model_name_or_path"] or str(layout.model("CoT-SFT")),
+        "CoT-SFT": str(layout.model("CoT-SFT")),
         "plain SFT": str(layout.model("plain SFT")),
-        "start": sft_values["model_name_or_path"] or str(paths.tiny_base()),
+        "start": start or str(paths.tiny_base()),
     }
-    common_draw = dict(seed=rft_values["seed"], image_size=rft_values["image_size"])
-    train_records, _ = splits.train_and_val(
-        rft_values["scenes"], num_train=rft_values["num_train"], num_val=1, **common_draw
-    )
+    draw = dict(seed=seed, image_size=image_size)
+    train_records, _ = splits.train_and_val(scenes, num_train=num_train, num_val=1, **draw)
     _, val = splits.train_and_val(
-        rft_values["scenes"],
-        num_train=1,
-        num_val=max(num_class_only, num_with_position),
-        **common_draw,
+        scenes, num_train=1, num_val=max(num_class_only, num_with_position), **draw
     )
     test = evaluation.split_records(
-        eval_values["scenes"],
-        split="test",
-        num=num_test,
-        image_size=eval_values["image_size"],
-        seed=eval_values["seed"],
+        test_scenes, split="test", num=num_test, image_size=image_size, seed=test_seed
     )
     return {
         "recipe": recipe,
@@ -503,8 +510,8 @@ def plan(
         },
         "folder": layout.output("06_ablations"),
         "evaluate_kwargs": {
-            "prompt_style": rft_values["prompt_style"],
-            "max_new_tokens": rft_values["max_new_tokens"],
+            "prompt_style": recipe.get("prompt_style"),
+            "max_new_tokens": recipe.get("max_completion_length"),
         },
     }
 

@@ -167,14 +167,26 @@ def test_verdict_table_runs_table_and_counts():
     assert ablations.archived_sweep() is None  # the full sweep has not been run yet
 
 
-def test_plan_uses_the_rft_chapters_recipe_and_scenes(tmp_path):
+def test_plan_uses_the_recipe_the_rft_chapter_ran(tmp_path):
+    from rsground_lib import files, paths
+
+    layout = paths.layout("smoke", tmp_path)
+    with pytest.raises(FileNotFoundError, match="run the RFT chapter"):
+        ablations.plan(layout)
+    ran = {"max_steps": 250, "learning_rate": 5e-5, "reward_funcs": ["format", "iou", "positional"],
+           "consistency_kappa": 5.0, "max_completion_length": 96, "prompt_style": "compact",
+           "output_dir": "/x", "model_name_or_path": "/y", "logging_dir": "/z"}  # fmt: skip
+    (layout.output("04_rft") / "rft").mkdir()
+    files.write_json(layout.run("04_rft", "RFT") / "train.json", {"config": ran})
     setup = ablations.plan(
-        "smoke", runs_root=tmp_path, num_class_only=6, num_with_position=4, num_test=3,
+        layout, num_class_only=6, num_with_position=4, num_test=3, num_train=10,
         recipe_overrides={"max_steps": 7},
     )  # fmt: skip
-    assert setup["recipe"]["max_steps"] == 7
-    assert setup["recipe"]["reward_funcs"] == ["format", "iou", "positional"]
-    assert setup["recipe"]["consistency_kappa"] == 5.0 and "output_dir" not in setup["recipe"]
+    # the chapter's knobs as they ran; not the folders, not the fields the chapter does not set
+    assert setup["recipe"] == {"reward_funcs": ["format", "iou", "positional"],
+                               "consistency_kappa": 5.0, "max_steps": 7, "learning_rate": 5e-5,
+                               "max_completion_length": 96, "prompt_style": "compact"}  # fmt: skip
+    assert setup["evaluate_kwargs"] == {"prompt_style": "compact", "max_new_tokens": 96}
     assert setup["starts"]["CoT-SFT"] == str(tmp_path / "smoke" / "03_cot_sft" / "cot_sft")
     assert Path(setup["starts"]["start"]).name == "tiny-base"
     assert {k: len(v) for k, v in setup["scenes"].items()} == {
@@ -183,8 +195,7 @@ def test_plan_uses_the_rft_chapters_recipe_and_scenes(tmp_path):
         "test": 3,
     }
     assert (
-        len(setup["train_records"]) == 6400
-        and setup["folder"] == tmp_path / "smoke" / "06_ablations"
+        len(setup["train_records"]) == 10 and setup["folder"] == tmp_path / "smoke" / "06_ablations"
     )
     with pytest.raises(ValueError, match="not RftConfig fields: steps"):
-        ablations.plan("smoke", runs_root=tmp_path, recipe_overrides={"steps": 7})
+        ablations.plan(layout, recipe_overrides={"steps": 7})
