@@ -439,6 +439,21 @@ def chapter_values(profile: str, chapter: str, root: str | Path | None = None) -
     return {**{n: p.default for n, p in params[chapter].items()}, **injected[chapter]}
 
 
+PLAN_PARAMETERS = (
+    "scenes",
+    "image_size",
+    "num_train",
+    "seed",
+    "test_scenes",
+    "test_seed",
+    "num_class_only",
+    "num_with_position",
+    "num_test",
+)
+"""The Ablations chapter's parameters that :func:`plan` takes by name (the command line
+reads them from the chapter on a profile)."""
+
+
 def recipe_of_run(layout: paths.RunLayout, root: str | Path | None = None) -> dict:
     """The recipe the RFT chapter ran on this profile: from its run record
     (``runs/<profile>/04_rft/rft/train.json``), the values of the RftConfig fields that are
