@@ -176,5 +176,7 @@ Markdown(report.findings(report.book_chapters()))
 # training stage; the [RFT chapter](04_rft.ipynb) GRPO with the positional reward and the
 # consistency weight; the [evaluation chapter](05_evaluation.ipynb) scores every checkpoint
 # and sets the published results apart; the [map chapter](07_geo.ipynb) grounds sentences in
-# rasters of any size and writes GeoJSON. The ablations are not built yet — the
+# rasters of any size and writes GeoJSON; the [ablations chapter](06_ablations.ipynb) trains
+# the recipe with one thing changed per arm and judges each claim with a rule stated before
+# its tables (a live slice here; its full sweep over seeds is not run yet). The
 # [design page](design.md) keeps the status of every stage.

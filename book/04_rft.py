@@ -346,6 +346,6 @@ glue("archived_improved", sum(a["class_only_p"] < 0.05 and a["class_only_pr50"][
 # ## What's next
 #
 # The [evaluation chapter](05_evaluation.ipynb) scores every checkpoint of the run — this
-# one included — on fresh test scenes, with breakdowns by cue, size and class. The ablations
-# of rewards, scores and κ are **not built yet**; the [design page](design.md) keeps the
-# status of every stage.
+# one included — on fresh test scenes, with breakdowns by cue, size and class; the
+# [ablations](06_ablations.ipynb) vary this chapter's recipe one thing at a time. The
+# [design page](design.md) keeps the status of every stage.

@@ -167,8 +167,8 @@ glue("pick_vs_chance", report.side_of(pick.values(), chance_level), display=Fals
 # {glue:text}`weak_model`'s reasoning is *{glue:text}`weak_link`* ({glue:text}`weak_value`). Every checkpoint picks the named instance in
 # {glue:text}`pick_span` of the scenes, {glue:text}`pick_vs_chance` a random pick among the
 # instances of its class ({glue:text}`chance_pick`). One seed per arm cannot separate a
-# stage's effect from seed noise: the ablations (**not built yet**) repeat every arm over
-# seeds and test the differences.
+# stage's effect from seed noise: the [ablations](06_ablations.ipynb) repeat every arm over
+# seeds and test the differences (their full sweep is not run yet).
 #
 # ## Where the models fail: cue, size and class
 #
@@ -290,7 +290,7 @@ report.published_table(published, "VRSBench (visual grounding)")
 #
 # ## What's next
 #
-# [Grounding in a map](07_geo.ipynb) takes a checkpoint out of the benchmarks: a sentence
-# grounded in a raster of any size, window by window, answered as polygons in the raster's
-# coordinate system. The ablations of rewards, consistency scores and κ are **not built
-# yet**; the [design page](design.md) keeps the status of every stage.
+# [Ablations](06_ablations.ipynb) change the RFT recipe one thing at a time and judge each of
+# the paper's claims on the same scenes and seeds; [grounding in a map](07_geo.ipynb) takes a
+# checkpoint out of the benchmarks, into rasters of any size. The [design page](design.md)
+# keeps the status of every stage.

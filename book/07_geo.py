@@ -263,4 +263,4 @@ report.glue_status("geo", f"built; {num_rasters} synthetic rasters grounded and 
 #
 # The peak memory of a 10,000 × 10,000 raster is measured by `make bench`
 # (`rsground_lib/bench/geo.py`). The [design page](design.md) keeps the status of every
-# stage; the ablations of rewards, consistency scores and κ are **not built yet**.
+# stage.

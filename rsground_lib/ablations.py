@@ -78,6 +78,8 @@ ARMS: tuple[Arm, ...] = (
     Arm("no_positional_no_weight", "rewards × consistency",
         {"reward_funcs": ["format", "iou"], "consistency_kappa": 0.0},
         description="format + IoU, κ = 0: neither"),
+    Arm("thresholded_iou", "a peer's reward", {"reward_funcs": ["format", "thresholded_iou"]},
+        direction=0, description="RS-HyRe-R1's thresholded IoU instead of IoU + positional"),
     Arm("pairwise_iou_score", "the coherence score", {"consistency_score": "mean_pairwise_iou"},
         direction=0, description="1 − mean pairwise IoU instead of the centre dispersion"),
     Arm("kappa_1", "the strength κ", {"consistency_kappa": 1.0}, direction=0,
@@ -616,3 +618,22 @@ def archived_sweep(root: str | Path | None = None) -> dict | None:
     or None when it has not been run and committed yet."""
     path = archive.archive_dir(root) / f"{ARCHIVE}.json"
     return archive.load(ARCHIVE, root) if path.is_file() else None
+
+
+def arms_table(arms: Sequence[Arm] = ARMS):
+    """The registry as a table: each arm's question, what it changes, its start, and the sign
+    the paper's claim predicts (+1: the recipe is better than the arm; 0: no claim)."""
+    import pandas as pd
+
+    rows = {
+        a.name: {
+            "question": a.question,
+            "changes": a.description,
+            "start": a.start,
+            "direction": a.direction,
+        }
+        for a in arms
+    }
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "arm"
+    return frame

@@ -84,6 +84,7 @@ FORMAT_SCENES = 64
 CHAPTER_MODEL_PARAMETERS: dict[str, str] = {
     "03_cot_sft": "model_name_or_path",
     "05_evaluation": "model_name_or_path",
+    "06_ablations": "model_name_or_path",
 }
 """The chapters whose start model the dry run replaces by its start checkpoint (the full
 profile's Qwen/Qwen2.5-VL-3B-Instruct), and the parameter that names it."""

@@ -787,3 +787,45 @@ def raster_panels(panels, ncols: int = PANELS_PER_ROW):
             fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
                        fontsize=MIN_FONT_PT + 0.5, frameon=False)  # fmt: skip
     return fig
+
+
+# ------------------------------------------------------------------ ablations
+MECHANISM_PANELS = {
+    "all_equal_reward": "groups with all-equal rewards",
+    "dispersion": "group dispersion (centres / diagonal)",
+    "weight": "consistency weight w",
+    "follows": "answer follows reasoning",
+}
+"""The panels of :func:`ablation_curves`: keys of a run's ``curves``
+(:data:`rsground_lib.ablations.CURVE_KEYS`) and their titles."""
+
+
+def ablation_curves(results, panels: dict = MECHANISM_PANELS):
+    """The mechanism behind an ablation's outcome (issue 27): for every arm of a sweep
+    (``{arm: {seed: result}}``, :func:`rsground_lib.ablations.sweep`), each logged quantity
+    over the first tenth of training (open marker) and the last tenth (filled), averaged over
+    the arm's seeds, one panel per quantity; an arm whose log lacks a quantity has no marker
+    in that panel."""
+    import matplotlib
+    import numpy as np
+
+    arms = list(results)
+    with matplotlib.rc_context(BOOK_STYLE):
+        fig = _new_figure(7.0, 1.2 + 0.35 * len(arms) * 2)
+        axes = fig.subplots(2, 2, sharey=True).ravel()
+        y = np.arange(len(arms))
+        for ax, (key, title) in zip(axes, panels.items(), strict=True):
+            for i, arm in enumerate(arms):
+                runs = [r["curves"][key] for r in results[arm].values() if key in r["curves"]]
+                if not runs:
+                    continue
+                first = float(np.mean([c["first"] for c in runs]))
+                last = float(np.mean([c["last"] for c in runs]))
+                ax.plot([first, last], [i, i], color="0.6", linewidth=1)
+                ax.plot(first, i, "o", mfc="white", mec="C0")
+                ax.plot(last, i, "o", color="C0")
+            ax.set_title(title, fontsize=9)
+            ax.set_yticks(y, arms, fontsize=8)
+        axes[0].invert_yaxis()  # the axes share y: the first arm on top in every panel
+        fig.suptitle("first tenth of training (open) → last tenth (filled)", fontsize=9)
+    return fig

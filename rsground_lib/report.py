@@ -168,7 +168,8 @@ STAGES: tuple[Stage, ...] = (
           "the same trainer (two processes tested on CPU)"),
     Stage("evaluation", "Evaluation on DIOR-RSVG, OPT-RSVG, VRSBench", "05_evaluation",
           "the same commands (rsground predict / eval) on the real test splits; never run on a GPU"),
-    Stage("ablations", "Ablations: rewards, consistency scores, κ", None, "—"),
+    Stage("ablations", "Ablations: rewards, consistency scores, κ, the start", "06_ablations",
+          "the same runner (rsground ablate) on the full profile; never run on a GPU"),
     Stage("geo", "Grounding in GeoTIFFs (our addition: windows, map coordinates, GeoJSON)", "07_geo",
           "the same code (rsground ground); never run with a GPU checkpoint"),
 )  # fmt: skip
@@ -569,6 +570,7 @@ COUNT_COLUMNS = frozenset(
         "repaired",
         "rank",
         "windows",
+        "seeds",
     }
 )
 """Columns :func:`show_table` always prints as whole numbers, whatever their values (a count

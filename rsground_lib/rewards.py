@@ -227,6 +227,22 @@ def iou_reward(completions, bbox_model=None, parsed_box=None, **kwargs) -> list[
     return iou_scores(parsed_boxes(completions, parsed_box), target).tolist()
 
 
+def thresholded_iou_scores(pred, target) -> np.ndarray:
+    """IoU in steps: IoU where it is ≥ 0.5, 0.8·IoU where it is in [0.3, 0.5), else 0 (NaN
+    rows — unparsable — score 0). The grounding accuracy reward of RS-HyRe-R1 as a peer's
+    choice for the ablations (our transcription)."""
+    iou = np.nan_to_num(iou_scores(pred, target), nan=0.0)
+    return np.where(iou >= 0.5, iou, np.where(iou >= 0.3, 0.8 * iou, 0.0))
+
+
+def thresholded_iou_reward(completions, bbox_model=None, parsed_box=None, **kwargs) -> list[float]:
+    """:func:`thresholded_iou_scores` of the parsed box with the target ``bbox_model``; 0.0
+    when the completion is unparsable. Range [0, 1]; like IoU, zero for every box that
+    misses by more than IoU 0.3 (a peer's reward, for the ablations)."""
+    target = _targets({**kwargs, "bbox_model": bbox_model}, len(completions))
+    return thresholded_iou_scores(parsed_boxes(completions, parsed_box), target).tolist()
+
+
 def positional_reward(completions, bbox_model=None, parsed_box=None, **kwargs) -> list[float]:
     """The default positional reward: DIoU rescaled to [0, 1],
     ``(IoU − ρ²/c² + 1) / 2`` (ρ centre distance, c diagonal of the box enclosing prediction
@@ -305,6 +321,7 @@ def reasoning_agreement_reward(completions, parsed_box=None, **kwargs) -> list[f
 REWARDS: dict[str, RewardFunc] = {
     "format": format_reward,
     "iou": iou_reward,
+    "thresholded_iou": thresholded_iou_reward,
     "positional": positional_reward,
     "gaussian_center": gaussian_center_reward,
     "center_distance": center_distance_reward,

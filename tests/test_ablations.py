@@ -199,3 +199,34 @@ def test_plan_uses_the_recipe_the_rft_chapter_ran(tmp_path):
     )
     with pytest.raises(ValueError, match="not RftConfig fields: steps"):
         ablations.plan(layout, recipe_overrides={"steps": 7})
+
+
+def test_mechanism_figure_has_a_panel_per_quantity():
+    from rsground_lib import plotting
+
+    curves = {
+        "all_equal_reward": {"first": 0.3, "last": 0.25},
+        "weight": {"first": 0.8, "last": 0.9},
+    }
+    results = {
+        "recipe": {0: {"curves": curves}},
+        "no_weight": {0: {"curves": {"follows": {"first": 0.9, "last": 0.95}}}},
+    }
+    fig = plotting.ablation_curves(results)
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == list(plotting.MECHANISM_PANELS.values())
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["recipe", "no_weight"]
+    assert len(axes[0].lines) == 3 and len(axes[3].lines) == 3  # one arm each: a line, two markers
+    assert len(axes[1].lines) == 0  # no arm logged the dispersion
+
+
+def test_the_command_line_refuses_bad_input(tmp_path, capsys):
+    from rsground_lib import cli
+
+    assert cli.main(["ablate", "--arms", "nope"]) == 2
+    assert "unknown arm 'nope'" in capsys.readouterr().err
+    assert (
+        cli.main(["ablate", "--profile", "smoke", "--runs-root", str(tmp_path), "--seeds", "0"])
+        == 2
+    )
+    assert "run the RFT chapter (book/04_rft.py)" in capsys.readouterr().err

@@ -320,6 +320,7 @@ COUNT_HEADERS = (
     "only_a",
     "only_b",
     "neither",
+    "seeds",
 )
 
 
@@ -430,6 +431,14 @@ chapters:
     per_device_train_batch_size: 16
   05_evaluation:
     num_test: 16
+  06_ablations:
+    num_train: 32
+    arms: ["recipe", "no_weight"]
+    max_steps: 1
+    num_class_only: 8
+    num_with_position: 8
+    num_test: 8
+    n_resamples: 100
   07_geo:
     num_rasters: 4
     gallery_size: 2

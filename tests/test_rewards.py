@@ -35,10 +35,11 @@ def trl_kwargs(n, target=TARGET, size=(812, 812)):
 
 def test_registry_names():
     assert set(R.REWARDS) == {
-        "format", "iou", "positional", "gaussian_center", "center_distance", "reasoning_agreement"
+        "format", "iou", "thresholded_iou", "positional", "gaussian_center", "center_distance",
+        "reasoning_agreement",
     }  # fmt: skip
     assert R.get_reward("positional") is R.positional_reward
-    with pytest.raises(ValueError, match="known rewards: format, iou, positional"):
+    with pytest.raises(ValueError, match="known rewards: format, iou, thresholded_iou, positional"):
         R.get_reward("giou")
 
 
@@ -223,3 +224,14 @@ def test_center_distance_with_per_row_sizes_beyond_one_chunk():
     assert out.shape == (n,)
     assert out[0] == pytest.approx(1 - 5 / np.hypot(100, 100))
     assert out[-1] == pytest.approx(1 - 5 / 500)
+
+
+def test_thresholded_iou_steps_at_point_three_and_point_five():
+    t = np.array([[0, 0, 10, 10.0]] * 5)
+    # IoU 1, 0.5, 0.35, 0.25 (boxes of height 10, 5, 3.5, 2.5 inside the target), unparsable
+    p = np.array([[0, 0, 10, 10.0], [0, 0, 10, 5], [0, 0, 10, 3.5], [0, 0, 10, 2.5], [np.nan] * 4])
+    assert R.thresholded_iou_scores(p, t).tolist() == pytest.approx([1.0, 0.5, 0.28, 0.0, 0.0])
+    texts = ["<answer>[0, 0, 10, 5]</answer>", "no box"]
+    assert R.get_reward("thresholded_iou")(texts, bbox_model=[[0, 0, 10, 10]] * 2) == pytest.approx(
+        [0.5, 0.0]
+    )
