@@ -72,12 +72,18 @@ def test_status_table_says_what_is_built_run_or_not_built():
         in row["Data: synthetic scenes and traces, real-benchmark readers, cue tagger"]
     )
     assert report.NOT_RUN in row["Stage 2, RFT: GRPO with the positional reward"]
-    assert report.NOT_BUILT in row["Ablations: rewards, consistency scores, κ"]
+    assert report.NOT_RUN in row["Ablations: rewards, consistency scores, κ, the start"]
     assert (
         report.NOT_RUN
         in row["Grounding in GeoTIFFs (our addition: windows, map coordinates, GeoJSON)"]
     )
     assert len(lines) == 2 + len(report.STAGES)
+    # a stage without a chapter says it is not built
+    future = report.Stage("future", "A future stage", None, "—")
+    assert (
+        report.status_table([], (future,)).splitlines()[2]
+        == f"| A future stage | {report.NOT_BUILT} | — |"
+    )
 
 
 def test_glue_status_refuses_an_unknown_stage():
