@@ -68,7 +68,7 @@ report.profile_banner(profile)
 # than the arm; 0: the arm tests no claim of the paper).
 
 # %%
-ablations.arms_table()
+report.show_table(ablations.arms_table())
 
 # %% [markdown]
 # **The rule, fixed before any table below** (our reading of how to judge a claim at this
@@ -117,7 +117,7 @@ plotting.show_figure(plotting.ablation_curves(results), run_dir / "figures" / "m
 # %% [markdown]
 # ## The full sweep
 #
-# The issue's sweep — every arm of the registry, at least three seeds each (five for the
+# The full sweep — every arm of the registry, at least three seeds each (five for the
 # four factorial arms), on 1,024 class-only, 512 extreme-cue and 512 test scenes, archived
 # as `experiments/ablations.json` with its commit, command and CPU — is
 # {glue:text}`full_sweep`. The command that runs it, resumably:
