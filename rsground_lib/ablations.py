@@ -630,7 +630,7 @@ def arms_table(arms: Sequence[Arm] = ARMS):
             "question": a.question,
             "changes": a.description,
             "start": a.start,
-            "direction": a.direction,
+            "direction": f"{a.direction:+d}" if a.direction else "0",
         }
         for a in arms
     }
