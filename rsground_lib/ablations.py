@@ -509,9 +509,8 @@ def plan(
         "start": start or str(paths.tiny_base()),
     }
     draw = dict(seed=seed, image_size=image_size)
-    train_records, _ = splits.train_and_val(scenes, num_train=num_train, num_val=1, **draw)
-    _, val = splits.train_and_val(
-        scenes, num_train=1, num_val=max(num_class_only, num_with_position), **draw
+    train_records, val = splits.train_and_val(
+        scenes, num_train=num_train, num_val=max(num_class_only, num_with_position), **draw
     )
     test = evaluation.split_records(
         test_scenes, split="test", num=num_test, image_size=image_size, seed=test_seed
