@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from rsground_lib import evaluation, models, reasoning
+from rsground_lib import evaluation, models, reasoning, report
 from rsground_lib.data import splits
 from rsground_lib.training import sft
 
@@ -51,14 +51,7 @@ res, rows = evaluation.evaluate_splits(
 commit = subprocess.run(
     ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
 ).stdout.strip()
-cpu = next(
-    (
-        ln.split(":", 1)[1].strip()
-        for ln in Path("/proc/cpuinfo").read_text().splitlines()
-        if ln.startswith("model name")
-    ),
-    platform.processor(),
-)
+cpu = report.cpu_model()
 out = {
     "title": ns.title
     or f"The links of the smoke CoT-SFT model's reasoning ({ns.trace_style} traces from {ns.base})",
@@ -67,6 +60,7 @@ out = {
         "commits": [commit],
         "command": f"HF_HUB_OFFLINE=1 .venv/bin/python experiments/reasoning_links.py --base {ns.base} --trace-style {ns.trace_style} --threads {ns.threads} --out {ns.out}",
         "machine": f"{cpu}, {torch.get_num_threads()} torch thread(s), Python {platform.python_version()}, torch {torch.__version__}",
+        "cpu": cpu,
     },
     "recipe": {
         "base": ns.base,

@@ -308,8 +308,6 @@ def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``'s "model name", else ``platform.processor()``),
     or "unknown": what a run records beside its numbers, since training differs between CPUs
     at the float level."""
-    import platform
-
     info = Path("/proc/cpuinfo")
     if info.is_file():
         for line in info.read_text(errors="replace").splitlines():
