@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from rsground_lib import (
     archive,
@@ -112,6 +113,12 @@ def _scene_key(record: Mapping) -> str:
     return f"{record['expression']}|{[round(float(v), 3) for v in record['bbox']]}"
 
 
+_NOT_IN_KEY = frozenset({"output_dir", "num_threads"})
+"""Config fields that do not make a different run: where it is written, and the CPU threads
+(they change the sums' order at the float level, not what is computed; a result records
+its threads)."""
+
+
 def run_key(arm: Arm, seed: int, config: Mapping, scenes: Mapping[str, Sequence[dict]]) -> str:
     """A hash of what makes a run: the arm, the seed, the full trainer config and the scenes
     it is scored on — a finished result with the same key is reused."""
@@ -120,7 +127,7 @@ def run_key(arm: Arm, seed: int, config: Mapping, scenes: Mapping[str, Sequence[
         "changes": arm.changes,
         "start": arm.start,
         "seed": int(seed),
-        "config": {k: v for k, v in config.items() if k != "output_dir"},
+        "config": {k: v for k, v in config.items() if k not in _NOT_IN_KEY},
         "scenes": {split: [_scene_key(r) for r in recs] for split, recs in scenes.items()},
     }
     text = json.dumps(files.json_ready(payload), sort_keys=True, default=str)
@@ -166,6 +173,45 @@ def curves_summary(log_rows: Sequence[dict], keys: Mapping[str, str] = CURVE_KEY
     return out
 
 
+def run_config(
+    arm: Arm, seed: int, recipe: Mapping, starts: Mapping[str, str], folder: str | Path
+) -> dict:
+    """The RftConfig values of one arm × seed: the recipe with the arm's changes, the seed,
+    the arm's start and ``<folder>/<arm>/seed<k>/model`` as the output folder."""
+    return {
+        **dict(recipe),
+        **arm.changes,
+        "seed": int(seed),
+        "model_name_or_path": str(starts[arm.start]),
+        "output_dir": str(Path(folder) / arm.name / f"seed{int(seed)}" / "model"),
+    }
+
+
+def finished(
+    arm_names: Sequence[str],
+    *,
+    recipe: Mapping,
+    starts: Mapping[str, str],
+    scenes: Mapping[str, Sequence[dict]],
+    folder: str | Path,
+    **_unused,
+) -> dict[str, dict[int, dict]]:
+    """The finished runs of ``arm_names`` under ``folder`` that this setup (:func:`plan`'s
+    recipe, starts and scenes) would make — their :func:`run_key` matches — as
+    ``{arm: {seed: result}}``; a run of another recipe or other scenes (another step count,
+    an older sweep) is left out, never mixed in."""
+    out: dict[str, dict[int, dict]] = {}
+    for arm_name, by_seed in load_results(folder).items():
+        if arm_name not in arm_names:
+            continue
+        arm = get_arm(arm_name)
+        for seed, result in by_seed.items():
+            config = run_config(arm, seed, recipe, starts, folder)
+            if result.get("key") == run_key(arm, seed, config, scenes):
+                out.setdefault(arm_name, {})[seed] = result
+    return out
+
+
 def run_arm(
     arm: Arm,
     seed: int,
@@ -178,6 +224,7 @@ def run_arm(
     keep_weights: bool = False,
     evaluate_kwargs: Mapping | None = None,
     train: Callable = rft.train_rft,
+    jobs: int = 1,
 ) -> dict:
     """Train ``arm`` with ``seed`` and score it: the recipe's RftConfig values (``recipe``)
     with the arm's changes, from ``starts[arm.start]``, on ``train_records``; then every
@@ -185,7 +232,9 @@ def run_arm(
     (``evaluate_kwargs`` passed on: prompt style, answer budget). Writes and returns
     ``<folder>/<arm>/seed<seed>/result.json``; a result of the same :func:`run_key` is
     returned as it is (``"reused": True``) without training. The weights are removed after
-    scoring unless ``keep_weights`` (the result holds what the statistics need)."""
+    scoring unless ``keep_weights`` (the result holds what the statistics need). The result
+    records the CPU threads the run used and ``jobs``, how many runs shared the machine with
+    it, so that wall times are read with the parallelism that made them."""
     if arm.start not in starts:
         raise ValueError(
             f"arm {arm.name!r} starts from {arm.start!r}; starts given: {', '.join(starts)}"
@@ -201,13 +250,7 @@ def run_arm(
         )
     out = Path(folder) / arm.name / f"seed{int(seed)}"
     model_dir = out / "model"
-    config = {
-        **dict(recipe),
-        **arm.changes,
-        "seed": int(seed),
-        "model_name_or_path": str(starts[arm.start]),
-        "output_dir": str(model_dir),
-    }
+    config = run_config(arm, seed, recipe, starts, folder)
     key = run_key(arm, seed, config, scenes)
     result_path = out / "result.json"
     if result_path.is_file():
@@ -234,6 +277,8 @@ def run_arm(
         "curves": curves_summary(log_rows),
         "commit": commit(),
         "cpu": report.cpu_model(),
+        "threads": torch.get_num_threads(),
+        "jobs": int(jobs),
         "wall_s": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
     files.write_json(result_path, result)
@@ -370,6 +415,18 @@ def load_results(folder: str | Path) -> dict[str, dict[int, dict]]:
     return out
 
 
+def run_hits(result: Mapping, split: str) -> np.ndarray:
+    """One run's hits on ``split`` (IoU > 0.5, the Pr@0.5 of :mod:`rsground_lib.metrics`) as
+    a 0/1 float array: from its per-scene IoUs (a run's ``result.json``) or from its ``hits``
+    string of 0s and 1s (the archive, :func:`archive_sweep`)."""
+    if "hits" in result:
+        text = result["hits"][split]
+        if set(text) - {"0", "1"}:
+            raise ValueError(f"hits of {result.get('arm')!r} on {split!r}: expected 0s and 1s")
+        return np.frombuffer(text.encode(), dtype=np.uint8).astype(float) - ord("0")
+    return (np.asarray(result["ious"][split], dtype=float) > 0.5).astype(float)
+
+
 def compare(
     results: Mapping[str, Mapping[int, dict]],
     arm: str,
@@ -386,10 +443,8 @@ def compare(
     seeds = sorted(set(results.get(arm, {})) & set(results.get(reference, {})))
     if not seeds:
         raise ValueError(f"compare: no seed has both {arm!r} and {reference!r}")
-    ious_arm = [results[arm][s]["ious"][split] for s in seeds]
-    ious_ref = [results[reference][s]["ious"][split] for s in seeds]
-    hits_arm = (np.asarray(ious_arm) > 0.5).astype(float)
-    hits_ref = (np.asarray(ious_ref) > 0.5).astype(float)
+    hits_arm = np.stack([run_hits(results[arm][s], split) for s in seeds])
+    hits_ref = np.stack([run_hits(results[reference][s], split) for s in seeds])
     boot = paired_bootstrap(hits_arm, hits_ref, n_resamples=n_resamples)
     return {
         "arm": arm,
@@ -398,7 +453,7 @@ def compare(
         "arm_pr50": seed_interval(hits_arm.mean(axis=1)),
         "reference_pr50": seed_interval(hits_ref.mean(axis=1)),
         "difference": boot,
-        "mcnemar": mcnemar_by_seed(ious_arm, ious_ref),
+        "mcnemar": mcnemar_by_seed(hits_arm, hits_ref),
         "verdict": claim_verdict(boot["low"], boot["high"], get_arm(arm, arms).direction),
     }
 
@@ -407,24 +462,89 @@ def sweep(
     arm_names: Sequence[str],
     seeds: Sequence[int],
     *,
+    factorial_seeds: Sequence[int] = (),
     progress: Callable[[str], None] | None = None,
     **run_kwargs,
 ) -> dict[str, dict[int, dict]]:
-    """:func:`run_arm` for every arm × seed, in that order (seed-major, so that an
-    interrupted sweep has every arm at the first seeds); ``progress`` gets one line per run.
-    Returns ``{arm: {seed: result}}``."""
-    arms = [get_arm(n) for n in arm_names]
+    """:func:`run_arm` for every run of :func:`run_order` (every arm × seed, then the
+    factorial's arms at ``factorial_seeds``); ``progress`` gets one line per run. Returns
+    ``{arm: {seed: result}}``."""
     out: dict[str, dict[int, dict]] = {}
-    total, done = len(arms) * len(seeds), 0
-    for seed in seeds:
-        for arm in arms:
-            result = run_arm(arm, seed, **run_kwargs)
-            out.setdefault(arm.name, {})[int(seed)] = result
-            done += 1
+    todo = run_order(arm_names, seeds, factorial_seeds)
+    for done, (name, seed) in enumerate(todo, 1):
+        result = run_arm(get_arm(name), seed, **run_kwargs)
+        out.setdefault(name, {})[seed] = result
+        if progress:
+            state = "reused" if result.get("reused") else f"{result['wall_s']:.0f} s"
+            progress(f"[{done}/{len(todo)}] {name} seed {seed}: {state}")
+    return out
+
+
+def run_order(
+    arm_names: Sequence[str], seeds: Sequence[int], factorial_seeds: Sequence[int] = ()
+) -> list[tuple[str, int]]:
+    """The runs of a sweep, seed-major (an interrupted sweep has every arm at the first
+    seeds): every arm at ``seeds``, then the factorial's arms among them at
+    ``factorial_seeds`` (the issue asks five seeds of the factorial, three of the rest)."""
+    names = [get_arm(n).name for n in arm_names]
+    order = [(n, int(s)) for s in seeds for n in names]
+    order += [(n, int(s)) for s in factorial_seeds for n in names if n in FACTORIAL]
+    if len(set(order)) != len(order):
+        raise ValueError(
+            f"run_order: a run is asked twice (seeds {list(seeds)}, factorial seeds {list(factorial_seeds)})"
+        )
+    return order
+
+
+_WORKER: dict = {}
+"""The setup of a worker process of :func:`sweep_parallel` (planned once per process)."""
+
+
+def _init_worker(plan_kwargs: dict, threads: int) -> None:
+    torch.set_num_threads(threads)
+    overrides = {**(plan_kwargs.pop("recipe_overrides", None) or {}), "num_threads": threads}
+    _WORKER.update(plan(**plan_kwargs, recipe_overrides=overrides))
+
+
+def _worker_run(arm_name: str, seed: int, jobs: int) -> dict:
+    return run_arm(get_arm(arm_name), seed, jobs=jobs, **_WORKER)
+
+
+def sweep_parallel(
+    arm_names: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    plan_kwargs: Mapping,
+    jobs: int,
+    threads: int = 1,
+    factorial_seeds: Sequence[int] = (),
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict[int, dict]]:
+    """:func:`sweep` with ``jobs`` runs at a time, each in its own process with ``threads``
+    torch threads (on 2 cores, two one-thread runs side by side against one two-thread run
+    is the choice the chapter measures). Each worker plans once (:func:`plan` with
+    ``plan_kwargs``; ``num_threads`` set to ``threads``); runs are handed out seed-major;
+    a finished run is read back as in :func:`sweep`. Returns ``{arm: {seed: result}}``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    if jobs < 1 or threads < 1:
+        raise ValueError(f"sweep_parallel: jobs and threads must be ≥ 1; got {jobs}, {threads}")
+    tasks = run_order(arm_names, seeds, factorial_seeds)
+    out: dict[str, dict[int, dict]] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(dict(plan_kwargs), threads)
+    ) as pool:
+        futures = {pool.submit(_worker_run, name, seed, jobs): (name, seed) for name, seed in tasks}
+        for done, future in enumerate(as_completed(futures), 1):
+            name, seed = futures[future]
+            result = future.result()
+            out.setdefault(name, {})[seed] = result
             if progress:
                 state = "reused" if result.get("reused") else f"{result['wall_s']:.0f} s"
-                progress(f"[{done}/{total}] {arm.name} seed {seed}: {state}")
-    return out
+                progress(f"[{done}/{len(tasks)}] {name} seed {seed}: {state}")
+    return {n: dict(sorted(out[n].items())) for n in dict.fromkeys(n for n, _ in tasks) if n in out}
 
 
 def chapter_values(profile: str, chapter: str, root: str | Path | None = None) -> dict:
@@ -473,6 +593,11 @@ def recipe_of_run(layout: paths.RunLayout, root: str | Path | None = None) -> di
     return {k: ran[k] for k in knobs if k in fields_ and k in ran}
 
 
+PARTS = ("live", "sweep")
+"""The two folders of ``runs/<profile>/06_ablations``: the chapter's live slice and the
+sweep of ``rsground ablate``."""
+
+
 def plan(
     layout: paths.RunLayout,
     *,
@@ -488,6 +613,7 @@ def plan(
     start: str = "",
     recipe_overrides: Mapping | None = None,
     root: str | Path | None = None,
+    part: str = "live",
 ) -> dict:
     """What :func:`sweep` needs on one profile's runs (``layout``): the recipe the RFT
     chapter ran (:func:`recipe_of_run`; ``recipe_overrides`` win, e.g. fewer steps), the
@@ -497,7 +623,10 @@ def plan(
     scored on — ``num_class_only`` and ``num_with_position`` validation scenes of that draw
     (its first ``num_val`` are the chapters' own) and the first ``num_test`` test scenes of
     the evaluation chapter (``test_scenes``, ``test_seed``) — and the folder
-    ``runs/<profile>/06_ablations``."""
+    ``runs/<profile>/06_ablations/<part>``: ``live`` for the chapter's slice, ``sweep`` for
+    ``rsground ablate``, so that neither overwrites the other's runs."""
+    if part not in PARTS:
+        raise ValueError(f"plan: part must be one of {', '.join(PARTS)}; got {part!r}")
     recipe = recipe_of_run(layout, root)
     unknown = sorted(set(recipe_overrides or {}) - set(rft.RftConfig.__dataclass_fields__))
     if unknown:
@@ -524,7 +653,7 @@ def plan(
             "with_position": val["with_position"][:num_with_position],
             "test": test,
         },
-        "folder": layout.output("06_ablations"),
+        "folder": layout.output("06_ablations") / part,
         "evaluate_kwargs": {
             "prompt_style": recipe.get("prompt_style"),
             "max_new_tokens": recipe.get("max_completion_length"),
@@ -617,6 +746,80 @@ def archived_sweep(root: str | Path | None = None) -> dict | None:
     or None when it has not been run and committed yet."""
     path = archive.archive_dir(root) / f"{ARCHIVE}.json"
     return archive.load(ARCHIVE, root) if path.is_file() else None
+
+
+RUN_KEYS = ("metrics", "curves", "steps", "wall_s", "threads", "jobs", "cpu", "commit")
+"""What the archive keeps of each run besides its hits."""
+
+
+def archive_sweep(
+    results: Mapping[str, Mapping[int, dict]],
+    *,
+    command: str,
+    title: str = "The ablation sweep on the CPU miniature",
+) -> dict:
+    """A finished sweep (``{arm: {seed: result}}``) as the archived result
+    ``experiments/ablations.json``: the provenance :func:`rsground_lib.archive.load` requires
+    (commits, ``command``, machine, CPU), the recipe and the scenes' counts, and per run its
+    metrics, curves' summary, steps, wall seconds with threads and jobs, and its hits on every
+    split as a string of 0s and 1s (one character per scene, in the scenes' order) — what
+    :func:`compare` needs to recompute every verdict. A ValueError when the runs disagree on
+    the recipe (other than the arms' changes and the seed) or on the scenes."""
+    runs = [r for by_seed in results.values() for r in by_seed.values()]
+    if not runs:
+        raise ValueError("archive_sweep: no finished run")
+    recipes, counts = set(), set()
+    for r in runs:
+        base = {
+            k: v
+            for k, v in r["config"].items()
+            if k not in {*_NOT_IN_KEY, "seed", "model_name_or_path", *r["changes"]}
+        }
+        recipes.add(json.dumps(files.json_ready(base), sort_keys=True, default=str))
+        counts.add(json.dumps({split: len(v) for split, v in r["ious"].items()}, sort_keys=True))
+    if len(counts) > 1:
+        raise ValueError(
+            f"archive_sweep: the runs were scored on different scenes: {sorted(counts)}"
+        )
+    cpus = sorted({str(r.get("cpu")) for r in runs})
+    commits = sorted({str(r.get("commit")) for r in runs})
+    threads = sorted({int(r.get("threads") or 0) for r in runs})
+    recipe = {
+        k: v
+        for k, v in runs[0]["config"].items()
+        if k not in {*_NOT_IN_KEY, "seed", "model_name_or_path", *runs[0]["changes"]}
+    }
+    return {
+        "title": title,
+        "archived": True,
+        "produced_by": {
+            "commits": commits,
+            "command": command,
+            "machine": f"{'; '.join(cpus)}; {'/'.join(map(str, threads))} torch thread(s) per run",
+            "cpu": "; ".join(cpus),
+        },
+        "recipe": files.json_ready(recipe) if len(recipes) == 1 else None,
+        "scenes": json.loads(counts.pop()),
+        "runs": {
+            arm: {
+                str(seed): {
+                    **{k: r.get(k) for k in RUN_KEYS},
+                    "hits": {split: "".join("1" if v > 0.5 else "0" for v in ious) for split, ious in r["ious"].items()},
+                }
+                for seed, r in sorted(by_seed.items())
+            }
+            for arm, by_seed in results.items()
+        },
+    }  # fmt: skip
+
+
+def archived_results(data: Mapping) -> dict[str, dict[int, dict]]:
+    """The runs of an archived sweep (:func:`archive_sweep`) as ``{arm: {seed: result}}``,
+    the shape :func:`verdict_table`, :func:`runs_table` and the mechanism figure read."""
+    return {
+        arm: {int(seed): {"arm": arm, **r} for seed, r in by_seed.items()}
+        for arm, by_seed in data["runs"].items()
+    }
 
 
 def arms_table(arms: Sequence[Arm] = ARMS):

@@ -313,11 +313,28 @@ def _cmd_tiny_base_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ablate_command(args: argparse.Namespace) -> str:
+    """The ``rsground ablate`` command line that ``args`` stand for, written out in full (the
+    archive's ``produced_by.command``)."""
+    parts = ["rsground ablate", f"--profile {args.profile}"]
+    if args.arms:
+        parts.append("--arms " + " ".join(args.arms))
+    parts.append("--seeds " + " ".join(map(str, args.seeds)))
+    if args.factorial_seeds:
+        parts.append("--factorial-seeds " + " ".join(map(str, args.factorial_seeds)))
+    if args.max_steps:
+        parts.append(f"--max-steps {args.max_steps}")
+    parts += [f"--jobs {args.jobs}"] + ([f"--threads {args.threads}"] if args.threads else [])
+    return " ".join(parts + [f"--archive {args.archive}"])
+
+
 def _cmd_ablate(args: argparse.Namespace) -> int:
     """``rsground ablate``: the ablation sweep of a profile (:mod:`rsground_lib.ablations`),
     arm × seed, resumable — a finished run is read back, never trained again. The scenes and
     the untrained start come from the Ablations chapter's parameters on that profile; the
-    recipe is the one the RFT chapter ran. Bad input: one line on stderr, exit status 2."""
+    recipe is the one the RFT chapter ran. ``--jobs`` runs several at a time, ``--archive``
+    writes every finished run of this setup as the archived sweep. Bad input: one line on
+    stderr, exit status 2."""
     from tqdm.auto import tqdm
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -325,29 +342,62 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         names = args.arms or [a.name for a in ablations.ARMS]
         for name in names:
             ablations.get_arm(name)
+        if args.jobs < 1 or args.threads < 0:
+            raise ValueError(
+                f"--jobs must be ≥ 1 and --threads ≥ 0; got {args.jobs}, {args.threads}"
+            )
         values = ablations.chapter_values(args.profile, "06_ablations")
-        layout = paths.layout(values["profile"], args.runs_root or values["runs_root"] or None)
-        setup = ablations.plan(
-            layout,
+        overrides = {"max_steps": args.max_steps} if args.max_steps else {}
+        if args.threads:
+            overrides["num_threads"] = args.threads
+        plan_kwargs = dict(
+            layout=paths.layout(values["profile"], args.runs_root or values["runs_root"] or None),
             **{k: values[k] for k in ablations.PLAN_PARAMETERS},
             start=values["model_name_or_path"],
-            recipe_overrides={"max_steps": args.max_steps} if args.max_steps else None,
+            recipe_overrides=overrides or None,
+            part="sweep",
         )
+        setup = ablations.plan(**plan_kwargs)
     except (ValueError, OSError, BookError) as err:
         print(f"rsground ablate: error: {err}", file=sys.stderr)
         return 2
-    with tqdm(total=len(names) * len(args.seeds), desc="ablate", unit="run") as bar:
+    total = len(ablations.run_order(names, args.seeds, args.factorial_seeds))
+    with tqdm(total=total, desc="ablate", unit="run") as bar:
 
         def progress(line: str) -> None:
             bar.set_postfix_str(line.split("] ", 1)[-1])
             bar.update(1)
 
         try:
-            ablations.sweep(names, args.seeds, progress=progress, **setup)
+            if args.jobs == 1:
+                ablations.sweep(
+                    names,
+                    args.seeds,
+                    factorial_seeds=args.factorial_seeds,
+                    progress=progress,
+                    **setup,
+                )
+            else:
+                ablations.sweep_parallel(
+                    names,
+                    args.seeds,
+                    plan_kwargs=plan_kwargs,
+                    jobs=args.jobs,
+                    threads=args.threads or 1,
+                    factorial_seeds=args.factorial_seeds,
+                    progress=progress,
+                )
         except FileNotFoundError as err:
             print(f"rsground ablate: error: {err}", file=sys.stderr)
             return 2
     print(f"results: {setup['folder']}")
+    if args.archive:
+        every = [a.name for a in ablations.ARMS]
+        results = ablations.finished(every, **setup)
+        command = _ablate_command(args)
+        files.write_json(args.archive, ablations.archive_sweep(results, command=command))
+        runs = sum(len(v) for v in results.values())
+        print(f"archive: {args.archive} ({len(results)} arms, {runs} runs)")
     return 0
 
 
@@ -383,10 +433,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default: 0 1 2)"
     )
     ablate.add_argument(
+        "--factorial-seeds",
+        nargs="*",
+        type=int,
+        default=[],
+        help="more seeds for the factorial's four arms only (e.g. 3 4: five seeds there)",
+    )
+    ablate.add_argument(
         "--max-steps", type=int, default=0, help="GRPO steps per run; 0: the recipe's"
     )
     ablate.add_argument(
         "--runs-root", default="", help="folder of the runs; default: the profile's"
+    )
+    ablate.add_argument(
+        "--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1)"
+    )
+    ablate.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads per run; 0: the recipe's (with --jobs > 1: 1)",
+    )
+    ablate.add_argument(
+        "--archive",
+        default="",
+        metavar="PATH",
+        help="then write every finished run of this setup, all arms, as the archived sweep "
+        "(experiments/ablations.json)",
     )
     ablate.set_defaults(func=_cmd_ablate)
 

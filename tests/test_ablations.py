@@ -119,6 +119,7 @@ def test_run_arm_trains_once_then_reuses_and_refuses_unknown_fields(tmp_path):
     assert set(result["metrics"]["class_only"]) >= {"pr@0.5", "pick_acc"}
     assert {"dispersion", "weight", "all_equal_reward"} <= set(result["curves"])
     assert result["cpu"] and result["commit"]
+    assert (result["threads"], result["jobs"]) == (1, 1)
     assert not (path.parent / "model").exists()  # weights removed after scoring
 
     def no_training(*args, **kw):
@@ -126,6 +127,14 @@ def test_run_arm_trains_once_then_reuses_and_refuses_unknown_fields(tmp_path):
 
     again = ablations.run_arm(arm, 1, **kwargs, train=no_training)
     assert again["reused"] is True and again["key"] == result["key"]
+    # the CPU threads do not make another run: the same result is read back
+    two_threads = {**kwargs, "recipe": {**recipe, "num_threads": 2}}
+    assert ablations.run_arm(arm, 1, **two_threads, train=no_training)["reused"] is True
+    # finished(): this setup's runs only — not a run of another recipe
+    assert ablations.finished(["no_weight", "recipe"], **kwargs) == {"no_weight": {1: result}}
+    longer = {**kwargs, "recipe": {**recipe, "max_steps": 3}}
+    assert ablations.finished(["no_weight"], **longer) == {}
+    assert ablations.finished(["recipe"], **kwargs) == {}
     assert ablations.load_results(tmp_path / "ablations") == {"no_weight": {1: result}}
     bad = ablations.Arm("bad", "q", {"not_a_field": 1})
     with pytest.raises(ValueError, match="not RftConfig fields: not_a_field"):
@@ -164,7 +173,67 @@ def test_verdict_table_runs_table_and_counts():
         runs.loc[("kappa_1", 0), "wall s"] == 4.0 and runs.loc[("recipe", 0), "class_only"] == 5 / 6
     )
     assert ablations.summary(results)["recipe"][0]["steps"] == 2
-    assert ablations.archived_sweep() is None  # the full sweep has not been run yet
+
+
+def _run(arm, seed, ious, changes=None, **config):
+    return {
+        "arm": arm, "seed": seed, "ious": {"class_only": ious, "test": ious[:2]},
+        "changes": changes or {}, "config": {"max_steps": 5, "seed": seed, "num_threads": 1,
+        "output_dir": f"/r/{arm}/seed{seed}/model", "model_name_or_path": "/m", **(changes or {}), **config},
+        "metrics": {"class_only": {"pr@0.5": 0.5}}, "curves": {}, "steps": 5, "wall_s": 9.5,
+        "threads": 1, "jobs": 2, "cpu": "CPU X", "commit": "abc1234",
+    }  # fmt: skip
+
+
+def test_the_archive_keeps_hits_and_gives_the_same_verdicts(tmp_path):
+    from rsground_lib import archive, files
+
+    ref = [0.9, 0.5, 0.51, 0.1, 0.9, 0.9]  # IoU 0.5 is a miss (Pr@0.5 counts IoU > 0.5)
+    worse = [0.1, 0.1, 0.9, 0.1, 0.1, 0.9]
+    results = {
+        "recipe": {s: _run("recipe", s, ref) for s in (0, 1)},
+        "no_weight": {s: _run("no_weight", s, worse, {"consistency_kappa": 0.0}) for s in (0, 1)},
+    }
+    data = ablations.archive_sweep(results, command="rsground ablate --seeds 0 1")
+    assert data["runs"]["recipe"]["1"]["hits"] == {"class_only": "101011", "test": "10"}
+    assert data["runs"]["no_weight"]["0"]["hits"]["class_only"] == "001001"
+    assert data["produced_by"]["cpu"] == "CPU X" and data["produced_by"]["commits"] == ["abc1234"]
+    assert data["recipe"] == {"max_steps": 5}  # no seed, start, folder, threads or arm change
+    assert data["scenes"] == {"class_only": 6, "test": 2}
+    (tmp_path / "experiments").mkdir()
+    files.write_json(tmp_path / "experiments" / "ablations.json", data)
+    (tmp_path / "_toc.yml").write_text("root: x\n")
+    (tmp_path / "params").mkdir()
+    back = ablations.archived_results(archive.load("ablations", tmp_path))
+    assert ablations.archived_sweep(tmp_path)["title"] == data["title"]
+    live = ablations.compare(results, "no_weight", "class_only", n_resamples=300)
+    archived = ablations.compare(back, "no_weight", "class_only", n_resamples=300)
+    for key in ("arm_pr50", "reference_pr50", "difference", "mcnemar", "verdict"):
+        assert archived[key] == live[key], key
+    assert archived["difference"]["diff"] == pytest.approx(4 / 6 - 2 / 6)
+    assert list(ablations.runs_table(back).index) == [
+        ("recipe", 0),
+        ("recipe", 1),
+        ("no_weight", 0),
+        ("no_weight", 1),
+    ]
+    other = {**results, "kappa_1": {0: {**_run("kappa_1", 0, ref[:5])}}}
+    with pytest.raises(ValueError, match="scored on different scenes"):
+        ablations.archive_sweep(other, command="c")
+    with pytest.raises(ValueError, match="no finished run"):
+        ablations.archive_sweep({}, command="c")
+    bad = {"arm": "x", "hits": {"class_only": "10x"}}
+    with pytest.raises(ValueError, match="hits of 'x' on 'class_only': expected 0s and 1s"):
+        ablations.run_hits(bad, "class_only")
+
+
+def test_run_order_is_seed_major_with_the_factorials_extra_seeds_last():
+    order = ablations.run_order(["recipe", "kappa_1", "no_weight"], [0, 1], [2])
+    assert order == [("recipe", 0), ("kappa_1", 0), ("no_weight", 0),
+                     ("recipe", 1), ("kappa_1", 1), ("no_weight", 1),
+                     ("recipe", 2), ("no_weight", 2)]  # fmt: skip
+    with pytest.raises(ValueError, match="a run is asked twice"):
+        ablations.run_order(["recipe"], [0, 1], [1])
 
 
 def test_plan_uses_the_recipe_the_rft_chapter_ran(tmp_path):
@@ -195,8 +264,15 @@ def test_plan_uses_the_recipe_the_rft_chapter_ran(tmp_path):
         "test": 3,
     }
     assert (
-        len(setup["train_records"]) == 10 and setup["folder"] == tmp_path / "smoke" / "06_ablations"
+        len(setup["train_records"]) == 10
+        and setup["folder"] == tmp_path / "smoke" / "06_ablations" / "live"
     )
+    sweep = ablations.plan(
+        layout, num_class_only=2, num_with_position=2, num_test=2, num_train=4, part="sweep"
+    )
+    assert sweep["folder"] == tmp_path / "smoke" / "06_ablations" / "sweep"
+    with pytest.raises(ValueError, match="part must be one of live, sweep; got 'x'"):
+        ablations.plan(layout, num_train=4, part="x")
     with pytest.raises(ValueError, match="not RftConfig fields: steps"):
         ablations.plan(layout, recipe_overrides={"steps": 7})
 
@@ -230,3 +306,38 @@ def test_the_command_line_refuses_bad_input(tmp_path, capsys):
         == 2
     )
     assert "run the RFT chapter (book/04_rft.py)" in capsys.readouterr().err
+    assert cli.main(["ablate", "--jobs", "0"]) == 2
+    assert "--jobs must be ≥ 1 and --threads ≥ 0; got 0, 0" in capsys.readouterr().err
+
+
+def test_sweep_parallel_runs_in_worker_processes_and_a_serial_sweep_reuses_them(tmp_path):
+    from rsground_lib import files, paths
+
+    layout = paths.layout("smoke", tmp_path)
+    recipe = {"max_steps": 1, "per_device_train_batch_size": 2, "num_generations": 2,
+              "max_completion_length": 16, "learning_rate": 1e-3, "num_threads": 2}  # fmt: skip
+    (layout.output("04_rft") / "rft").mkdir()
+    files.write_json(layout.run("04_rft", "RFT") / "train.json", {"config": recipe})
+    layout.model("CoT-SFT").parent.mkdir(parents=True, exist_ok=True)
+    layout.model("CoT-SFT").symlink_to(rft_scripted.CHECKPOINT, target_is_directory=True)
+    plan_kwargs = dict(layout=layout, num_train=4, num_class_only=2, num_with_position=2,
+                       num_test=2, part="sweep")  # fmt: skip
+    lines = []
+    out = ablations.sweep_parallel(
+        ["recipe", "no_weight"], [0], plan_kwargs=plan_kwargs, jobs=2, progress=lines.append
+    )
+    assert sorted(out) == ["no_weight", "recipe"] and len(lines) == 2
+    for arm in out:
+        run = out[arm][0]
+        assert (run["threads"], run["jobs"], run["steps"]) == (1, 2, 1), arm
+        assert run["config"]["num_threads"] == 1 and "reused" not in run
+
+    def no_training(*args, **kw):
+        raise AssertionError("a finished arm × seed was trained again")
+
+    setup = ablations.plan(**plan_kwargs)  # the recipe's two threads: the same runs
+    again = ablations.sweep(["recipe", "no_weight"], [0], **setup, train=no_training)
+    assert all(again[a][0]["reused"] for a in again)
+    assert ablations.finished(["recipe", "no_weight"], **setup).keys() == out.keys()
+    with pytest.raises(ValueError, match="jobs and threads must be ≥ 1"):
+        ablations.sweep_parallel(["recipe"], [0], plan_kwargs=plan_kwargs, jobs=0)
