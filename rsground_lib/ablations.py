@@ -57,7 +57,8 @@ class Arm:
     :func:`run_arm` — ``"CoT-SFT"``, ``"plain SFT"`` or ``"start"``, the untrained base).
     ``question`` groups the arms of one table; ``direction`` is the sign the paper's claim
     predicts for the recipe minus this arm (+1: the recipe is better), 0 when the arm asks
-    no claim of the paper (a peer's reward, a κ curve)."""
+    no claim of the paper (a peer's reward, a κ curve). ``rl`` False: no RL at all — the
+    start itself is scored (greedy decoding: one run stands for every seed)."""
 
     name: str
     question: str
@@ -65,6 +66,7 @@ class Arm:
     start: str = "CoT-SFT"
     direction: int = 1
     description: str = ""
+    rl: bool = True
 
 
 RECIPE = "recipe"
@@ -91,11 +93,20 @@ ARMS: tuple[Arm, ...] = (
         description="the same RFT from plain SFT: does CoT-SFT before RL help?"),
     Arm("from_base", "the start", start="start",
         description="the same RFT from the untrained base, no SFT (R1-Zero style)"),
+    Arm("cot_sft_only", "RL itself", start="CoT-SFT", rl=False,
+        description="the CoT-SFT model, no RL: does RL add to CoT-SFT?"),
+    Arm("plain_sft_only", "RL itself", start="plain SFT", rl=False,
+        description="the plain-SFT model, no RL"),
 )  # fmt: skip
-"""The arms on the miniature (issue 27); the factorial's four arms first."""
+"""The arms on the miniature (issue 27); the factorial's four arms first, the SFT-only rows
+(scored, not trained) last."""
 
 FACTORIAL = ("recipe", "no_positional", "no_weight", "no_positional_no_weight")
 """The 2 × 2 factorial {format + IoU, + positional} × {κ = 0, κ = 5}."""
+
+
+QUESTIONS: tuple[str, ...] = tuple(dict.fromkeys(a.question for a in ARMS))
+"""The questions of the chapter, one table each, in the registry's order."""
 
 
 def get_arm(name: str, arms: Sequence[Arm] = ARMS) -> Arm:
@@ -177,7 +188,12 @@ def run_config(
     arm: Arm, seed: int, recipe: Mapping, starts: Mapping[str, str], folder: str | Path
 ) -> dict:
     """The RftConfig values of one arm × seed: the recipe with the arm's changes, the seed,
-    the arm's start and ``<folder>/<arm>/seed<k>/model`` as the output folder."""
+    the arm's start and ``<folder>/<arm>/seed<k>/model`` as the output folder. An arm with
+    no RL keeps only its start and the decoding (what its score depends on)."""
+    if not arm.rl:
+        keep = ("prompt_style", "max_completion_length")
+        return {**{k: recipe[k] for k in keep if k in recipe}, "seed": int(seed),
+                "model_name_or_path": str(starts[arm.start])}  # fmt: skip
     return {
         **dict(recipe),
         **arm.changes,
@@ -258,8 +274,11 @@ def run_arm(
         if done.get("key") == key:
             return {**done, "reused": True}
     t0 = time.perf_counter()
-    run = train(config, train_records, reuse=True)
-    log_rows = common.read_log(model_dir / "log.jsonl")
+    if arm.rl:
+        run = train(config, train_records, reuse=True)
+        log_rows = common.read_log(model_dir / "log.jsonl")
+    else:  # the start itself, scored
+        run, log_rows, model_dir = {"steps": 0}, [], Path(str(starts[arm.start]))
     results, rows = evaluation.evaluate_checkpoints(
         {arm.name: str(model_dir)}, scenes, **dict(evaluate_kwargs or {})
     )
@@ -281,8 +300,9 @@ def run_arm(
         "jobs": int(jobs),
         "wall_s": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
     files.write_json(result_path, result)
-    if not keep_weights:
+    if arm.rl and not keep_weights:
         shutil.rmtree(model_dir, ignore_errors=False)
     return json.loads(result_path.read_text())  # as a reader gets it: NaN is null
 
@@ -338,6 +358,51 @@ def seed_interval(values: Sequence[float], confidence: float = 0.95) -> dict:
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(x.size)}
 
 
+def contrast_bootstrap(
+    hits: Sequence,
+    coefficients: Sequence[float],
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """A contrast Σ cᵢ·Pr(armᵢ) of arms scored on the same scenes with the same seeds
+    (``hits``: one seeds × scenes 0/1 array per arm), with a percentile interval from
+    resampling seeds and scenes together — one draw of seed indices and scene indices for
+    every arm, so the pairing is kept — and the share of resamples in which the contrast is
+    above 0. Our design, to carry both sources of noise (the paper's statistics are not
+    public)."""
+    arrays = [np.asarray(h, dtype=float) for h in hits]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1 or arrays[0].ndim != 2 or arrays[0].size == 0:
+        raise ValueError(
+            f"contrast_bootstrap: expected (seeds, scenes) arrays of one shape; got "
+            f"{' and '.join(str(a.shape) for a in arrays)}"
+        )
+    if len(coefficients) != len(arrays):
+        raise ValueError(
+            f"contrast_bootstrap: {len(coefficients)} coefficients for {len(arrays)} arms"
+        )
+    rng = np.random.default_rng(seed)
+    n_seeds, n_scenes = arrays[0].shape
+    diffs = np.empty(n_resamples)
+    for i in range(n_resamples):
+        s = rng.integers(0, n_seeds, n_seeds)
+        c = rng.integers(0, n_scenes, n_scenes)
+        diffs[i] = sum(
+            k * a[np.ix_(s, c)].mean() for k, a in zip(coefficients, arrays, strict=True)
+        )
+    tail = (1 - confidence) / 2
+    return {
+        "diff": float(sum(k * a.mean() for k, a in zip(coefficients, arrays, strict=True))),
+        "low": float(np.quantile(diffs, tail)),
+        "high": float(np.quantile(diffs, 1 - tail)),
+        "p_improve": float((diffs > 0).mean()),
+        "n_seeds": int(n_seeds),
+        "n_scenes": int(n_scenes),
+    }
+
+
 def paired_bootstrap(
     hits_a,
     hits_b,
@@ -347,32 +412,73 @@ def paired_bootstrap(
     seed: int = 0,
 ) -> dict:
     """The difference of hit rates ``b − a`` of two arms scored on the same scenes with the
-    same seeds (``hits_*``: seeds × scenes, 0/1), with a percentile interval from resampling
-    seeds and scenes together (a resample draws seed indices and scene indices with
-    replacement and keeps the pairing), and the share of resamples in which ``b`` is ahead
-    (the probability of an improvement). Our design, to carry both sources of noise."""
+    same seeds (``hits_*``: seeds × scenes, 0/1): :func:`contrast_bootstrap` with
+    coefficients (−1, +1); ``p_improve`` is the probability that ``b`` is ahead."""
     a, b = np.asarray(hits_a, dtype=float), np.asarray(hits_b, dtype=float)
     if a.shape != b.shape or a.ndim != 2 or a.size == 0:
         raise ValueError(
             f"paired_bootstrap: expected two (seeds, scenes) arrays of one shape; got {a.shape} "
             f"and {b.shape}"
         )
-    rng = np.random.default_rng(seed)
-    n_seeds, n_scenes = a.shape
-    diffs = np.empty(n_resamples)
-    for i in range(n_resamples):
-        s = rng.integers(0, n_seeds, n_seeds)
-        c = rng.integers(0, n_scenes, n_scenes)
-        diffs[i] = b[np.ix_(s, c)].mean() - a[np.ix_(s, c)].mean()
-    tail = (1 - confidence) / 2
-    return {
-        "diff": float(b.mean() - a.mean()),
-        "low": float(np.quantile(diffs, tail)),
-        "high": float(np.quantile(diffs, 1 - tail)),
-        "p_improve": float((diffs > 0).mean()),
-        "n_seeds": int(n_seeds),
-        "n_scenes": int(n_scenes),
-    }
+    return contrast_bootstrap(
+        [a, b], [-1.0, 1.0], n_resamples=n_resamples, confidence=confidence, seed=seed
+    )
+
+
+FACTORIAL_EFFECTS: dict[str, tuple[dict[str, float], int]] = {
+    "positional reward": (
+        {"recipe": 0.5, "no_positional": -0.5, "no_weight": 0.5, "no_positional_no_weight": -0.5},
+        1,
+    ),
+    "consistency weight": (
+        {"recipe": 0.5, "no_positional": 0.5, "no_weight": -0.5, "no_positional_no_weight": -0.5},
+        1,
+    ),
+    "interaction": (
+        {"recipe": 1.0, "no_positional": -1.0, "no_weight": -1.0, "no_positional_no_weight": 1.0},
+        0,
+    ),
+}
+"""The 2 × 2 factorial's effects as contrasts of the four arms' Pr@0.5, with the sign the
+paper predicts: each main effect averages its difference over the other factor's two levels
+(the positional reward with and without the weight; the weight with and without the
+positional reward); the interaction is how much more the weight adds with the positional
+reward than without it (the paper states no claim about it)."""
+
+
+def factorial_effects(
+    results: Mapping[str, Mapping[int, dict]],
+    splits_: Sequence[str],
+    *,
+    n_resamples: int = 2000,
+):
+    """The factorial's main effects and interaction (:data:`FACTORIAL_EFFECTS`) on every
+    split, over the seeds all four arms share: the contrast, its 95 % interval from
+    :func:`contrast_bootstrap`, the probability that it is above 0, the seeds, and the
+    verdict of :func:`claim_verdict` (its sign taken as the paper's direction)."""
+    import pandas as pd
+
+    seeds = sorted(set.intersection(*(set(results.get(a, {})) for a in FACTORIAL)))
+    if not seeds:
+        raise ValueError(f"factorial_effects: no seed has all of {', '.join(FACTORIAL)}")
+    rows = {}
+    for split in splits_:
+        hits = {a: np.stack([run_hits(results[a][s], split) for s in seeds]) for a in FACTORIAL}
+        for effect, (coefs, direction) in FACTORIAL_EFFECTS.items():
+            boot = contrast_bootstrap(
+                [hits[a] for a in coefs], list(coefs.values()), n_resamples=n_resamples
+            )
+            rows[(effect, split)] = {
+                "effect": boot["diff"],
+                "95% low": boot["low"],
+                "95% high": boot["high"],
+                "P(effect > 0)": boot["p_improve"],
+                "seeds": len(seeds),
+                "verdict": claim_verdict(boot["low"], boot["high"], direction),
+            }
+    frame = pd.DataFrame(rows).T
+    frame.index.names = ["effect", "split"]
+    return frame
 
 
 def mcnemar_by_seed(ious_a: Sequence[Sequence[float]], ious_b: Sequence[Sequence[float]]) -> list:
@@ -440,10 +546,13 @@ def compare(
     each one's Pr@0.5 over seeds (:func:`seed_interval`), the difference *recipe − arm* with
     its paired bootstrap over seeds and scenes (:func:`paired_bootstrap`), the exact test
     within each seed, and the verdict the paper's direction gives (:func:`claim_verdict`)."""
-    seeds = sorted(set(results.get(arm, {})) & set(results.get(reference, {})))
+    by_seed = dict(results.get(arm, {}))
+    if by_seed and not get_arm(arm, arms).rl:  # no RL: one greedy score stands for every seed
+        by_seed = {s: next(iter(by_seed.values())) for s in results.get(reference, {})}
+    seeds = sorted(set(by_seed) & set(results.get(reference, {})))
     if not seeds:
         raise ValueError(f"compare: no seed has both {arm!r} and {reference!r}")
-    hits_arm = np.stack([run_hits(results[arm][s], split) for s in seeds])
+    hits_arm = np.stack([run_hits(by_seed[s], split) for s in seeds])
     hits_ref = np.stack([run_hits(results[reference][s], split) for s in seeds])
     boot = paired_bootstrap(hits_arm, hits_ref, n_resamples=n_resamples)
     return {
@@ -484,10 +593,11 @@ def run_order(
     arm_names: Sequence[str], seeds: Sequence[int], factorial_seeds: Sequence[int] = ()
 ) -> list[tuple[str, int]]:
     """The runs of a sweep, seed-major (an interrupted sweep has every arm at the first
-    seeds): every arm at ``seeds``, then the factorial's arms among them at
-    ``factorial_seeds`` (the issue asks five seeds of the factorial, three of the rest)."""
+    seeds): every arm at ``seeds`` — an arm with no RL at the first only, its greedy score
+    has no seed — then the factorial's arms among them at ``factorial_seeds`` (the issue
+    asks five seeds of the factorial, three of the rest)."""
     names = [get_arm(n).name for n in arm_names]
-    order = [(n, int(s)) for s in seeds for n in names]
+    order = [(n, int(s)) for s in seeds for n in names if get_arm(n).rl or s == seeds[0]]
     order += [(n, int(s)) for s in factorial_seeds for n in names if n in FACTORIAL]
     if len(set(order)) != len(order):
         raise ValueError(

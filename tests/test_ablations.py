@@ -341,3 +341,54 @@ def test_sweep_parallel_runs_in_worker_processes_and_a_serial_sweep_reuses_them(
     assert ablations.finished(["recipe", "no_weight"], **setup).keys() == out.keys()
     with pytest.raises(ValueError, match="jobs and threads must be ≥ 1"):
         ablations.sweep_parallel(["recipe"], [0], plan_kwargs=plan_kwargs, jobs=0)
+
+
+def test_factorial_effects_are_the_contrasts_of_the_four_arms():
+    one = {"recipe": [1, 1, 1, 0], "no_positional": [1, 1, 0, 0],
+           "no_weight": [1, 0, 1, 0], "no_positional_no_weight": [1, 0, 0, 0]}  # fmt: skip
+    results = {a: {s: _result(a, s, [0.9 * h for h in v]) for s in (0, 1)} for a, v in one.items()}
+    table = ablations.factorial_effects(results, ["class_only"], n_resamples=300)
+    # positional: ½(0.75 − 0.5) + ½(0.5 − 0.25); weight: the same; interaction 0.75 − 0.5 − 0.5 + 0.25
+    assert table.loc[("positional reward", "class_only"), "effect"] == pytest.approx(0.25)
+    assert table.loc[("consistency weight", "class_only"), "effect"] == pytest.approx(0.25)
+    assert table.loc[("interaction", "class_only"), "effect"] == pytest.approx(0.0)
+    assert table.loc[("interaction", "class_only"), "verdict"] == "no claim"
+    # positional reward on every scene, no weight effect anywhere: every resample agrees
+    clear = {"recipe": [1] * 4, "no_positional": [0] * 4, "no_weight": [1] * 4,
+             "no_positional_no_weight": [0] * 4}  # fmt: skip
+    results = {a: {0: _result(a, 0, [0.9 * h for h in v])} for a, v in clear.items()}
+    table = ablations.factorial_effects(results, ["class_only"], n_resamples=100)
+    row = table.loc[("positional reward", "class_only")]
+    assert (row["effect"], row["95% low"], row["P(effect > 0)"], row["verdict"]) == (
+        1.0,
+        1.0,
+        1.0,
+        "supported",
+    )
+    assert table.loc[("consistency weight", "class_only"), "verdict"] == "not resolved"
+    with pytest.raises(ValueError, match="no seed has all of recipe, no_positional"):
+        ablations.factorial_effects({"recipe": results["recipe"]}, ["class_only"])
+    with pytest.raises(ValueError, match="2 coefficients for 1 arms"):
+        ablations.contrast_bootstrap([np.ones((1, 2))], [1.0, -1.0])
+
+
+def test_an_arm_without_rl_is_scored_once_and_stands_for_every_seed(tmp_path):
+    arm = ablations.get_arm("cot_sft_only")
+    assert not arm.rl and arm.direction == 1
+    assert ablations.run_order(["recipe", "cot_sft_only"], [0, 1]) == [
+        ("recipe", 0), ("cot_sft_only", 0), ("recipe", 1)]  # fmt: skip
+    scenes = {"class_only": base_scenes.make_records(2, seed=5, image_size=64, mode="single")}
+    result = ablations.run_arm(
+        arm, 0, recipe={"max_steps": 9, "max_completion_length": 24, "learning_rate": 0.1},
+        starts={"CoT-SFT": str(rft_scripted.CHECKPOINT)}, train_records=[], scenes=scenes,
+        folder=tmp_path, evaluate_kwargs={"max_new_tokens": 24},
+    )  # fmt: skip
+    assert result["steps"] == 0 and result["curves"] == {}
+    assert result["config"] == {"max_completion_length": 24, "seed": 0,
+                                "model_name_or_path": str(rft_scripted.CHECKPOINT)}  # fmt: skip
+    assert (rft_scripted.CHECKPOINT / "config.json").is_file()  # the start is never removed
+    ref = [0.9, 0.9]
+    results = {"recipe": {s: _result("recipe", s, ref) for s in (0, 1, 2)},
+               "cot_sft_only": {0: _result("cot_sft_only", 0, [0.1, 0.9])}}  # fmt: skip
+    out = ablations.compare(results, "cot_sft_only", "class_only", n_resamples=100)
+    assert out["seeds"] == [0, 1, 2] and out["difference"]["diff"] == pytest.approx(0.5)
