@@ -817,6 +817,65 @@ def verdict_counts(frame) -> str:
     return ", ".join(f"{n} {v}" for v, n in counts.items())
 
 
+def question_arms(question: str, results: Mapping | None = None) -> list[str]:
+    """The recipe and the arms that ask ``question`` (:data:`QUESTIONS`), in the registry's
+    order; with ``results``, only the arms that have runs there."""
+    if question not in QUESTIONS:
+        raise ValueError(f"unknown question {question!r}; questions: {', '.join(QUESTIONS)}")
+    names = [RECIPE] + [a.name for a in ARMS if a.question == question and a.name != RECIPE]
+    return [n for n in names if results is None or n in results]
+
+
+def seeds_table(results: Mapping[str, Mapping[int, dict]], splits_: Sequence[str]):
+    """One row per arm: its Pr@0.5 on every split as the mean over seeds with the 95 %
+    t-interval (:func:`seed_interval`), written "0.716 (0.702–0.730)"; "0.716 (1 seed)"
+    where one seed gives no interval (an arm without RL: its greedy score has no seed)."""
+    import pandas as pd
+
+    def cell(values):
+        out = seed_interval(values)
+        if out["low"] is None:
+            return f"{out['mean']:.3f} (1 run)"
+        return f"{out['mean']:.3f} ({out['low']:.3f}–{out['high']:.3f})"
+
+    rows = {
+        arm: {
+            **{split: cell([run_hits(r, split).mean() for r in by_seed.values()]) for split in splits_},
+            "seeds": len(by_seed),
+        }
+        for arm, by_seed in results.items()
+    }  # fmt: skip
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "arm"
+    return frame
+
+
+def throughput(results: Mapping[str, Mapping[int, dict]]):
+    """The measured cost of the training runs (arms with RL) by how they ran: torch threads
+    per run and ``jobs`` (runs side by side), with the runs' median wall seconds and the
+    runs finished per hour that gives (jobs × 3600 / median) — the comparison of two
+    one-thread runs side by side with one two-thread run, read from the runs themselves."""
+    import pandas as pd
+
+    groups: dict[tuple[int, int], list[float]] = {}
+    for arm, by_seed in results.items():
+        if not get_arm(arm).rl:
+            continue
+        for r in by_seed.values():
+            groups.setdefault((int(r["threads"]), int(r["jobs"])), []).append(float(r["wall_s"]))
+    rows = {
+        f"{t} thread(s) × {j} run(s) at a time": {
+            "runs": len(w),
+            "median wall s": float(np.median(w)),
+            "runs per hour": j * 3600 / float(np.median(w)),
+        }
+        for (t, j), w in sorted(groups.items())
+    }
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "how the runs ran"
+    return frame
+
+
 def runs_table(results: Mapping[str, Mapping[int, dict]]):
     """One row per arm × seed of a sweep: Pr@0.5 on every split scored, the training steps
     and the wall seconds of the run."""

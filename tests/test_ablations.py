@@ -217,6 +217,18 @@ def test_the_archive_keeps_hits_and_gives_the_same_verdicts(tmp_path):
         ("no_weight", 0),
         ("no_weight", 1),
     ]
+    seeds = ablations.seeds_table(back, ["class_only"])
+    assert seeds.loc["recipe", "class_only"] == "0.667 (0.667–0.667)"  # 4 of 6, both seeds
+    assert seeds.loc["no_weight", "seeds"] == 2
+    one = ablations.seeds_table({"recipe": {0: back["recipe"][0]}}, ["test"])
+    assert one.loc["recipe", "test"] == "0.500 (1 run)"
+    cost = ablations.throughput(back)
+    assert list(cost.index) == ["1 thread(s) × 2 run(s) at a time"]
+    assert cost.iloc[0].tolist() == [4, 9.5, pytest.approx(2 * 3600 / 9.5)]
+    assert ablations.question_arms("the strength κ") == ["recipe", "kappa_1", "kappa_20"]
+    assert ablations.question_arms("rewards × consistency", back) == ["recipe", "no_weight"]
+    with pytest.raises(ValueError, match="unknown question 'x'; questions: rewards × consistency"):
+        ablations.question_arms("x")
     other = {**results, "kappa_1": {0: {**_run("kappa_1", 0, ref[:5])}}}
     with pytest.raises(ValueError, match="scored on different scenes"):
         ablations.archive_sweep(other, command="c")
