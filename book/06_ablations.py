@@ -19,13 +19,13 @@
 # measures each claim the same way — an *arm* is the RFT chapter's recipe with one thing
 # changed, trained from the same start on the same scenes with the same budget, and scored
 # scene by scene against the recipe — and states, with a rule fixed before the tables, whether
-# this run supports the claim, contradicts it, or cannot tell. On the CPU profile the arms
-# run a short live slice; the full sweep over seeds is run by `rsground ablate` (not run
-# yet: see below).
+# the runs support the claim, contradict it, or cannot tell. The verdicts come from the full
+# sweep over seeds on the CPU miniature, run by `rsground ablate` and archived; this
+# chapter's own run adds a short live slice that checks the runner end to end.
 #
 # **Prerequisites.** The recipe and its trainer ([RFT](04_rft.ipynb)); the scenes and the
 # paired test ([Evaluation](05_evaluation.ipynb)); the start checkpoints
-# ([CoT-SFT](03_cot_sft.ipynb)).
+# ([CoT-SFT](03_cot_sft.ipynb)). Terms are defined in the {ref}`glossary <glossary>`.
 
 # %% [markdown]
 # ## Parameters
@@ -51,7 +51,7 @@ n_resamples = 2000  # int ≥ 100: bootstrap resamples of the interval of a diff
 # %%
 from myst_nb import glue
 
-from rsground_lib import ablations, files, paths, plotting, report
+from rsground_lib import ablations, archive, files, paths, plotting, report
 
 layout = paths.layout(profile, runs_root or None)
 run_dir = layout.output("06_ablations")
@@ -65,24 +65,140 @@ report.profile_banner(profile)
 #
 # Every arm of the registry (`rsground_lib.ablations.ARMS`): what it changes, which question
 # it answers, and the sign the paper's claim predicts (`direction` +1: the recipe is better
-# than the arm; 0: the arm tests no claim of the paper).
+# than the arm; 0: the arm tests no claim of the paper). The last two arms are not trained:
+# they are the SFT models themselves, scored on the same scenes.
 
 # %%
 report.show_table(ablations.arms_table())
 
 # %% [markdown]
 # **The rule, fixed before any table below** (our reading of how to judge a claim at this
-# scale): for each arm, the difference *recipe − arm* in Pr@0.5 on the same scenes and seeds
-# gets a 95 % interval by resampling seeds and scenes together. The claim is *supported* when
-# the interval excludes 0 in the paper's direction, *contradicted* when it excludes 0 the
-# other way, and *not resolved* otherwise. `ablations.claim_verdict` applies it.
+# scale; the paper's statistics are not public): for each arm, the difference *recipe − arm*
+# in Pr@0.5 on the same scenes and seeds gets a 95 % interval by resampling seeds and scenes
+# together. The claim is *supported* when the interval excludes 0 in the paper's direction,
+# *contradicted* when it excludes 0 the other way, and *not resolved* otherwise;
+# `ablations.claim_verdict` applies it. The 2 × 2 factorial is read the same way through its
+# contrasts: the positional reward's main effect (its difference averaged over κ = 0 and
+# κ = 5), the weight's main effect (averaged over both rewards), and their interaction.
+#
+# ## The sweep (archived)
+
+# %%
+sweep = archive.load(ablations.ARCHIVE)
+archived = ablations.archived_results(sweep)
+SPLITS = ("class_only", "with_position", "test")
+glue("sweep_source", archive.source_line(sweep), display=False)
+glue("sweep_command", sweep["produced_by"]["command"], display=False)
+glue("sweep_shape", ablations.sweep_shape(archived), display=False)
+glue("sweep_steps", sweep["recipe"]["max_steps"], display=False)
+glue("sweep_scenes", ablations.scenes_phrase(sweep["scenes"]), display=False)
+report.show_table(ablations.seeds_table(archived, SPLITS))
+
+# %% [markdown]
+# *Archived* ({glue:text}`sweep_source`), made by the command {glue:text}`sweep_command`.
+# It holds {glue:text}`sweep_shape`; each RFT run is
+# the RFT chapter's recipe cut to {glue:text}`sweep_steps` steps (the budget that fits the
+# sweep in a few hours of two cores), and every arm is scored on the same
+# {glue:text}`sweep_scenes` scenes. Above: each arm's Pr@0.5, the mean over its seeds and the
+# 95 % t-interval. Rerunning the command gives the same table up to seed noise on another
+# CPU (the float-level sums differ between CPUs); the verdicts below are recomputed from the
+# archived hits, scene by scene.
+#
+# ### Rewards × consistency: the 2 × 2 factorial
+#
+# The factorial's effects, then each of its arms against the recipe:
+
+# %%
+effects = ablations.factorial_effects(archived, SPLITS, n_resamples=n_resamples)
+glue("effects_counts", ablations.verdict_counts(effects[effects["verdict"] != "no claim"]), display=False)
+glue("effects_finding", ablations.effects_finding(effects), display=False)
+report.show_table(effects, digits=3)
+
+# %%
+report.show_table(ablations.verdict_table(archived, ablations.question_arms("rewards × consistency", archived), SPLITS, n_resamples=n_resamples), digits=3)
+
+# %% [markdown]
+# Main effects: {glue:text}`effects_counts`. {glue:text}`effects_finding` What happened
+# inside training in the four arms, averaged over their seeds:
+
+# %%
+plotting.show_figure(plotting.ablation_curves(archived, arms=ablations.FACTORIAL), run_dir / "figures" / "factorial_mechanism.png")
+
+# %% [markdown]
+# ### A peer's reward, the coherence score, and the strength κ
+#
+# These arms test no claim of the paper (`direction` 0): RS-HyRe-R1's thresholded IoU in
+# place of IoU + positional, the mean pairwise IoU in place of the centre dispersion as the
+# coherence score, and κ = 1 and κ = 20 around the recipe's κ = 5. The interval says whether
+# the change moves Pr@0.5 at all.
+
+# %%
+variants = [a for q in ("a peer's reward", "the coherence score", "the strength κ") for a in ablations.question_arms(q, archived)]
+variant_table = ablations.verdict_table(archived, variants, SPLITS, n_resamples=n_resamples)
+glue("variants_finding", ablations.variants_finding(variant_table), display=False)
+report.show_table(variant_table, digits=3)
+
+# %% [markdown]
+# {glue:text}`variants_finding`
+
+# %%
+plotting.show_figure(plotting.ablation_curves(archived, arms=dict.fromkeys(["recipe", *variants])), run_dir / "figures" / "variants_mechanism.png")
+
+# %% [markdown]
+# ### The start, and RL itself
+#
+# The same RFT from plain SFT and from the untrained base (R1-Zero style) asks whether
+# CoT-SFT before RL helps; the SFT models scored without RL ask whether RL adds anything to
+# them on this budget. An arm without RL has one greedy score, paired with every seed of the
+# recipe.
+
+# %%
+starts = [a for q in ("the start", "RL itself") for a in ablations.question_arms(q, archived)]
+start_table = ablations.verdict_table(archived, starts, SPLITS, n_resamples=n_resamples)
+glue("starts_counts", ablations.verdict_counts(start_table), display=False)
+report.show_table(start_table, digits=3)
+
+# %%
+plotting.show_figure(plotting.ablation_curves(archived, arms=dict.fromkeys(["recipe", *starts])), run_dir / "figures" / "start_mechanism.png")
+
+# %% [markdown]
+# Verdicts of the start and RL rows: {glue:text}`starts_counts`.
+#
+# ### What the miniature can and cannot say
+#
+# {glue:text}`claims_summary`
+#
+# These verdicts are about a two-layer-vision, four-layer-text model on 64-pixel synthetic
+# scenes with {glue:text}`sweep_steps` RL steps per run; they are not the paper's numbers and
+# do not test Qwen2.5-VL. A *not resolved* means the difference, if there is one, is smaller
+# than the noise of these seeds and scenes — not that the component does nothing at the
+# paper's scale.
+
+# %%
+claims = ablations.claims_summary(effects, ablations.verdict_table(archived, [a for q in ablations.QUESTIONS[1:] for a in ablations.question_arms(q, archived)], SPLITS, n_resamples=n_resamples))
+glue("claims_summary", claims, display=False)
+
+# %% [markdown]
+# ### What a run costs: one run at two threads, or two runs at one
+#
+# Each archived run records its wall time, its torch threads and how many runs shared the
+# machine with it. The sweep's first RFT runs measured both ways of using two cores:
+
+# %%
+cost = ablations.throughput(archived)
+glue("cost_finding", ablations.throughput_finding(cost), display=False)
+report.show_table(cost, digits=1)
+
+# %% [markdown]
+# {glue:text}`cost_finding`
 #
 # ## The live slice
 #
-# The arms above, from this profile's CoT-SFT model, each for the RFT chapter's recipe with
-# {glue:text}`live_steps` steps instead of {glue:text}`recipe_steps`, one run per arm and seed
-# ({glue:text}`live_seeds`), scored on {glue:text}`live_scenes` scenes. A finished arm × seed
-# is read back from `runs/<profile>/06_ablations/`, never trained twice.
+# This run's own check of the runner: the arms of the `arms` parameter, from this profile's
+# CoT-SFT model, each for {glue:text}`live_steps` steps instead of the recipe's
+# {glue:text}`recipe_steps`, one run per arm and seed ({glue:text}`live_seeds`), scored on
+# {glue:text}`live_scenes` scenes. A finished arm × seed is read back from
+# `runs/<profile>/06_ablations/live/`, never trained twice.
 
 # %%
 results = ablations.sweep(arms, seeds, **setup)
@@ -91,58 +207,33 @@ glue("live_steps", max_steps, display=False)
 glue("recipe_steps", ablations.recipe_of_run(layout)["max_steps"], display=False)
 glue("live_seeds", ", ".join(str(s) for s in seeds), display=False)
 glue("live_scenes", f"{num_class_only} class-only, {num_with_position} extreme-cue and {num_test} test", display=False)
-report.show_table(ablations.runs_table(results))
-
-# %% [markdown]
-# Each arm against the recipe, per split:
-
-# %%
-verdicts = ablations.verdict_table(results, arms, ("class_only", "with_position", "test"), n_resamples=n_resamples)
+verdicts = ablations.verdict_table(results, arms, SPLITS, n_resamples=n_resamples)
 files.write_json(run_dir / "verdicts.json", {f"{a}/{s}": row for (a, s), row in verdicts.to_dict(orient="index").items()})
 glue("verdict_counts", ablations.verdict_counts(verdicts), display=False)
 report.show_table(verdicts, digits=3)
 
 # %% [markdown]
 # Verdicts of the live slice: {glue:text}`verdict_counts`. With {glue:text}`live_steps` steps
-# and one seed, the interval holds only the scenes' noise, not the seeds': a *supported*
-# or *contradicted* here says what these short runs did, not what the method does.
-#
-# **Mechanism.** What changed inside training, first tenth against last tenth of the steps:
-# the share of groups whose rewards are all equal (no learning signal), the groups'
-# dispersion and weight, and how often the answer follows the reasoning.
+# and one seed the interval holds only the scenes' noise, not the seeds': the slice shows
+# that the runner works on this profile; the archived sweep above is what the chapter's
+# conclusions rest on.
 
 # %%
-plotting.show_figure(plotting.ablation_curves(results), run_dir / "figures" / "mechanism.png")
-
-# %% [markdown]
-# ## The full sweep
-#
-# The full sweep — every arm of the registry, at least three seeds each (five for the
-# four factorial arms), on 1,024 class-only, 512 extreme-cue and 512 test scenes, archived
-# as `experiments/ablations.json` with its commit, command and CPU — is
-# {glue:text}`full_sweep`. The command that runs it, resumably:
-#
-# ```bash
-# rsground ablate --profile smoke --seeds 0 1 2 3 4
-# ```
-
-# %%
-glue("full_sweep", "archived (`experiments/ablations.json`)" if ablations.archived_sweep() else "not run yet: no archive exists, so no verdict of this chapter rests on more than the live slice", display=False)
-report.glue_status("ablations", f"built (live slice): {len(results)} arms × {len(seeds)} seed(s) of {max_steps} steps in this run; verdicts: {ablations.verdict_counts(verdicts)}; the full sweep over seeds not run yet")
+report.glue_status("ablations", f"built: the archived sweep ({ablations.sweep_shape(archived)}) and a live slice of {len(results)} arms × {len(seeds)} seed(s), {max_steps} steps")
 
 # %% [markdown]
 # ## The full profile
 #
-# `make reproduce` runs this chapter with `params/full.yml`: {glue:text}`full_arms` arms ×
-# {glue:text}`full_seeds` seeds = {glue:text}`full_runs` RFT runs of Qwen2.5-VL-3B from the
-# full profile's checkpoints, {glue:text}`full_steps` steps each. GPU hours:
-# {glue:text}`full_gpu_hours`.
+# `make reproduce` runs this chapter with `params/full.yml`: {glue:text}`full_arms` arms,
+# {glue:text}`full_runs` runs of Qwen2.5-VL-3B from the full profile's checkpoints
+# ({glue:text}`full_seeds` seeds; an arm without RL is scored once), {glue:text}`full_steps`
+# RL steps each. GPU hours: {glue:text}`full_gpu_hours`.
 
 # %%
 full = ablations.chapter_values("full", "06_ablations")
 glue("full_arms", len(full["arms"]), display=False)
 glue("full_seeds", len(full["seeds"]), display=False)
-glue("full_runs", len(full["arms"]) * len(full["seeds"]), display=False)
+glue("full_runs", len(ablations.run_order(full["arms"], full["seeds"])), display=False)
 glue("full_steps", full["max_steps"], display=False)
 glue("full_gpu_hours", "not measured — no RFT step of the full profile has been timed on a GPU (the RFT chapter's benchmark, python -m rsground_lib.bench.rft, is prepared and not run), so no estimate is given", display=False)
 
@@ -151,8 +242,8 @@ glue("full_gpu_hours", "not measured — no RFT step of the full profile has bee
 #
 # - An ablation arm is the recipe with one change, trained and scored on the same scenes
 #   and seeds; a claim's verdict comes from a rule stated before the tables.
-# - The live slice's verdicts: {glue:text}`verdict_counts`.
-# - The full sweep over seeds is {glue:text}`full_sweep`.
+# - The archived sweep: {glue:text}`sweep_shape`. {glue:text}`claims_summary`
+# - Two cores: {glue:text}`cost_finding`
 #
 # ## What's next
 #

@@ -863,8 +863,15 @@ def throughput(results: Mapping[str, Mapping[int, dict]]):
             continue
         for r in by_seed.values():
             groups.setdefault((int(r["threads"]), int(r["jobs"])), []).append(float(r["wall_s"]))
+
+    def label(threads: int, jobs: int) -> str:
+        each = f"{threads} thread{'s' if threads > 1 else ''}"
+        return (
+            f"one run at a time, {each}" if jobs == 1 else f"{jobs} runs side by side, {each} each"
+        )
+
     rows = {
-        f"{t} thread(s) × {j} run(s) at a time": {
+        label(t, j): {
             "runs": len(w),
             "median wall s": float(np.median(w)),
             "runs per hour": j * 3600 / float(np.median(w)),
@@ -874,6 +881,129 @@ def throughput(results: Mapping[str, Mapping[int, dict]]):
     frame = pd.DataFrame(rows).T
     frame.index.name = "how the runs ran"
     return frame
+
+
+SPLIT_NAMES = {"class_only": "class-only", "with_position": "extreme-cue", "test": "test"}
+"""How prose names the scored splits."""
+
+
+def scenes_phrase(counts: Mapping[str, int]) -> str:
+    """The scenes every arm is scored on, as prose: "1,024 class-only, 512 extreme-cue and
+    512 test"."""
+    parts = [f"{int(n):,} {SPLIT_NAMES.get(split, split)}" for split, n in counts.items()]
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def sweep_shape(results: Mapping[str, Mapping[int, dict]]) -> str:
+    """What a sweep holds, as prose: "38 runs — 4 arms × 5 seeds, 6 arms × 3 seeds and 2 arms
+    without RL, scored once"."""
+    groups: dict[tuple[bool, int], int] = {}
+    for arm, by_seed in results.items():
+        key = (get_arm(arm).rl, len(by_seed))
+        groups[key] = groups.get(key, 0) + 1
+    parts = [
+        f"{n} arm{'s' if n > 1 else ''} × {k} seed{'s' if k > 1 else ''}"
+        if rl
+        else f"{n} arm{'s' if n > 1 else ''} without RL, scored {'once' if k == 1 else f'{k} times'}"
+        for (rl, k), n in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))
+    ]
+    runs = sum(len(v) for v in results.values())
+    listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    return f"{runs} runs — {listed}"
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3f}".replace("-", "−")
+
+
+def effects_finding(effects) -> str:
+    """What :func:`factorial_effects` found, in one sentence per effect: the range of the
+    contrast over the splits and the widest interval's bounds."""
+    out = []
+    names = {"positional reward": "The positional reward's main effect",
+             "consistency weight": "the weight's", "interaction": "their interaction"}  # fmt: skip
+    for effect, name in names.items():
+        rows = effects.xs(effect, level="effect")
+        lo, hi = float(rows["95% low"].min()), float(rows["95% high"].max())
+        out.append(
+            f"{name} lies between {_signed(float(rows['effect'].min()))} and "
+            f"{_signed(float(rows['effect'].max()))} across the {len(rows)} splits (95 % "
+            f"intervals within {_signed(lo)} to {_signed(hi)})"
+        )
+    return "; ".join(out) + "."
+
+
+def _excluding_zero(table) -> list[str]:
+    """The rows of a :func:`verdict_table` whose interval excludes 0, as prose."""
+    out = []
+    for (arm, split), row in table.iterrows():
+        if row["95% low"] > 0 or row["95% high"] < 0:
+            out.append(
+                f"{arm} on {SPLIT_NAMES.get(split, split)} (recipe − arm "
+                f"{_signed(row['recipe − arm'])}, interval {_signed(row['95% low'])} to "
+                f"{_signed(row['95% high'])})"
+            )
+    return out
+
+
+def variants_finding(table) -> str:
+    """Whether any arm of a :func:`verdict_table` moved Pr@0.5 beyond the noise: the rows
+    whose interval excludes 0, or that none does."""
+    moved = _excluding_zero(table)
+    if not moved:
+        return (
+            f"No variant moves Pr@0.5 beyond the noise: all {len(table)} intervals of "
+            "recipe − arm contain 0."
+        )
+    return (
+        f"{len(moved)} of {len(table)} comparisons exclude 0: " + "; ".join(moved) + ". The "
+        "others' intervals contain 0."
+    )
+
+
+CLAIMS: dict[str, str] = {
+    "positional reward": "the positional reward helps (the factorial's main effect)",
+    "consistency weight": "the spatial-consistency weight helps (the factorial's main effect)",
+    "from_plain_sft": "CoT-SFT before RL beats plain SFT before RL",
+    "from_base": "SFT before RL beats RL from the untrained base",
+    "cot_sft_only": "RL adds to the CoT-SFT model",
+}
+"""The paper's claims the sweep tests (our reading of its comparisons), by the effect of
+:data:`FACTORIAL_EFFECTS` or the arm that tests each."""
+
+
+def claims_summary(effects, table) -> str:
+    """The verdict on each of :data:`CLAIMS` over the scored splits, from the factorial's
+    effects and the other arms' :func:`verdict_table`, as prose."""
+    parts = []
+    for key, claim in CLAIMS.items():
+        if key in FACTORIAL_EFFECTS:
+            rows = effects.xs(key, level="effect")
+        elif key in table.index.get_level_values("arm"):
+            rows = table.xs(key, level="arm")
+        else:
+            parts.append(f"{claim}: not run")
+            continue
+        parts.append(f"{claim}: {verdict_counts(rows)} (of {len(rows)} splits)")
+    return "The paper's claims tested here — " + "; ".join(parts) + "."
+
+
+def throughput_finding(cost) -> str:
+    """Which way of using two cores finished more runs per hour (:func:`throughput`), as
+    prose with the ratio; says so when only one way was measured."""
+    if len(cost) < 2:
+        only = cost.index[0] if len(cost) else "none"
+        return f"only one way of running was measured ({only}), so no comparison is made."
+    ranked = cost.sort_values("runs per hour", ascending=False)
+    best, other = ranked.index[0], ranked.index[1]
+    ratio = ranked["runs per hour"].iloc[0] / ranked["runs per hour"].iloc[1]
+    total = int(cost["runs"].sum())
+    return (
+        f"{best[0].upper()}{best[1:]}: {ranked['runs per hour'].iloc[0]:.1f} runs per hour; "
+        f"{other}: {ranked['runs per hour'].iloc[1]:.1f} — {ratio:.2f}× the throughput for "
+        f"the first. "
+        f"{int(ranked['runs'].iloc[0])} of the {total} RFT runs ran the faster way."
+    )
 
 
 def runs_table(results: Mapping[str, Mapping[int, dict]]):

@@ -800,16 +800,21 @@ MECHANISM_PANELS = {
 (:data:`rsground_lib.ablations.CURVE_KEYS`) and their titles."""
 
 
-def ablation_curves(results, panels: dict = MECHANISM_PANELS):
+def ablation_curves(results, panels: dict = MECHANISM_PANELS, arms=None):
     """The mechanism behind an ablation's outcome (issue 27): for every arm of a sweep
-    (``{arm: {seed: result}}``, :func:`rsground_lib.ablations.sweep`), each logged quantity
-    over the first tenth of training (open marker) and the last tenth (filled), averaged over
-    the arm's seeds, one panel per quantity; an arm whose log lacks a quantity has no marker
-    in that panel."""
+    (``{arm: {seed: result}}``, :func:`rsground_lib.ablations.sweep`; ``arms``: only these,
+    in this order), each logged quantity over the first tenth of training (open marker) and
+    the last tenth (filled), averaged over the arm's seeds, one panel per quantity; an arm
+    whose log lacks a quantity has no marker in that panel, an arm that logged nothing (no
+    RL) no row."""
     import matplotlib
     import numpy as np
 
-    arms = list(results)
+    arms = [
+        a
+        for a in (results if arms is None else arms)
+        if a in results and any(r.get("curves") for r in results[a].values())
+    ]
     with matplotlib.rc_context(BOOK_STYLE):
         fig = _new_figure(7.0, 1.2 + 0.35 * len(arms) * 2)
         axes = fig.subplots(2, 2, sharey=True).ravel()

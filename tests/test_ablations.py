@@ -223,7 +223,7 @@ def test_the_archive_keeps_hits_and_gives_the_same_verdicts(tmp_path):
     one = ablations.seeds_table({"recipe": {0: back["recipe"][0]}}, ["test"])
     assert one.loc["recipe", "test"] == "0.500 (1 run)"
     cost = ablations.throughput(back)
-    assert list(cost.index) == ["1 thread(s) × 2 run(s) at a time"]
+    assert list(cost.index) == ["2 runs side by side, 1 thread each"]
     assert cost.iloc[0].tolist() == [4, 9.5, pytest.approx(2 * 3600 / 9.5)]
     assert ablations.question_arms("the strength κ") == ["recipe", "kappa_1", "kappa_20"]
     assert ablations.question_arms("rewards × consistency", back) == ["recipe", "no_weight"]
@@ -404,3 +404,65 @@ def test_an_arm_without_rl_is_scored_once_and_stands_for_every_seed(tmp_path):
                "cot_sft_only": {0: _result("cot_sft_only", 0, [0.1, 0.9])}}  # fmt: skip
     out = ablations.compare(results, "cot_sft_only", "class_only", n_resamples=100)
     assert out["seeds"] == [0, 1, 2] and out["difference"]["diff"] == pytest.approx(0.5)
+
+
+def test_the_chapters_sentences_are_computed_from_the_tables():
+    import pandas as pd
+
+    runs = {"recipe": {s: {} for s in range(5)}, "no_weight": {s: {} for s in range(5)},
+            "kappa_1": {s: {} for s in range(3)}, "cot_sft_only": {0: {}}}  # fmt: skip
+    assert ablations.sweep_shape(runs) == (
+        "14 runs — 2 arms × 5 seeds, 1 arm × 3 seeds and 1 arm without RL, scored once"
+    )
+    assert ablations.scenes_phrase({"class_only": 1024, "with_position": 512, "test": 512}) == (
+        "1,024 class-only, 512 extreme-cue and 512 test"
+    )
+    idx = pd.MultiIndex.from_tuples(
+        [(e, s) for e in ablations.FACTORIAL_EFFECTS for s in ("class_only", "test")],
+        names=["effect", "split"],
+    )
+    effects = pd.DataFrame(
+        {"effect": [0.01, -0.02, 0.0, 0.03, 0.005, 0.0],
+         "95% low": [-0.01, -0.04, -0.02, 0.01, -0.01, -0.01],
+         "95% high": [0.03, 0.0, 0.02, 0.05, 0.02, 0.01],
+         "verdict": ["not resolved"] * 3 + ["supported", "no claim", "no claim"]},
+        index=idx,
+    )  # fmt: skip
+    assert ablations.effects_finding(effects) == (
+        "The positional reward's main effect lies between −0.020 and +0.010 across the 2 "
+        "splits (95 % intervals within −0.040 to +0.030); the weight's lies between +0.000 and "
+        "+0.030 across the 2 splits (95 % intervals within −0.020 to +0.050); their interaction "
+        "lies between +0.000 and +0.005 across the 2 splits (95 % intervals within −0.010 to "
+        "+0.020)."
+    )
+    table = pd.DataFrame(
+        {"recipe − arm": [0.02, 0.0], "95% low": [0.01, -0.01], "95% high": [0.03, 0.01],
+         "verdict": ["supported", "not resolved"]},
+        index=pd.MultiIndex.from_tuples([("from_base", "test"), ("from_base", "class_only")],
+                                        names=["arm", "split"]),
+    )  # fmt: skip
+    assert ablations.variants_finding(table) == (
+        "1 of 2 comparisons exclude 0: from_base on test (recipe − arm +0.020, interval +0.010 "
+        "to +0.030). The others' intervals contain 0."
+    )
+    assert ablations.variants_finding(table.iloc[1:]).startswith("No variant moves Pr@0.5")
+    summary = ablations.claims_summary(effects, table)
+    assert (
+        "the positional reward helps (the factorial's main effect): 2 not resolved (of 2 splits)"
+        in summary
+    )
+    assert (
+        "the spatial-consistency weight helps (the factorial's main effect): 1 not resolved, 1 supported (of 2 splits)"
+        in summary
+    )
+    assert "SFT before RL beats RL from the untrained base: 1 supported, 1 not resolved" in summary
+    assert "RL adds to the CoT-SFT model: not run" in summary
+    cost = pd.DataFrame(
+        {"runs": [30, 2], "median wall s": [200.0, 120.0], "runs per hour": [36.0, 30.0]},
+        index=["2 runs side by side, 1 thread each", "one run at a time, 2 threads"],
+    )
+    assert ablations.throughput_finding(cost) == (
+        "2 runs side by side, 1 thread each: 36.0 runs per hour; one run at a time, 2 threads: "
+        "30.0 — 1.20× the throughput for the first. 30 of the 32 RFT runs ran the faster way."
+    )
+    assert ablations.throughput_finding(cost.iloc[1:]).startswith("only one way of running")
