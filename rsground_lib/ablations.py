@@ -781,8 +781,9 @@ def verdict_table(
 ):
     """One row per arm × split compared with the recipe (:func:`compare`): the recipe's and
     the arm's Pr@0.5 over seeds, the difference *recipe − arm* with its 95 % interval (seeds
-    and scenes resampled), the probability that the recipe is ahead, the seeds, and the
-    verdict. The rows of one question of the chapter."""
+    and scenes resampled), the probability that the recipe is ahead, in how many of the
+    seeds the exact McNemar test within the seed gives p < 0.05 ("1 of 3"), and the verdict.
+    The rows of one question of the chapter."""
     import pandas as pd
 
     rows = {}
@@ -799,7 +800,9 @@ def verdict_table(
                 "95% low": d["low"],
                 "95% high": d["high"],
                 "P(recipe ahead)": d["p_improve"],
-                "seeds": len(c["seeds"]),
+                "seeds with p < 0.05": (
+                    f"{sum(m['p_value'] < 0.05 for m in c['mcnemar'])} of {len(c['seeds'])}"
+                ),
                 "verdict": c["verdict"],
             }
     frame = pd.DataFrame(rows).T

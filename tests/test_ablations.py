@@ -165,7 +165,14 @@ def test_verdict_table_runs_table_and_counts():
     assert list(table.index) == [("kappa_1", "class_only")]
     row = table.loc[("kappa_1", "class_only")]
     assert (row["recipe − arm"], row["95% low"], row["95% high"]) == (0.0, 0.0, 0.0)
-    assert row["verdict"] == "no claim" and row["seeds"] == 1
+    assert row["verdict"] == "no claim" and row["seeds with p < 0.05"] == "0 of 1"
+    # 8 scenes the recipe gets and the arm misses: McNemar p = 2 · 0.5⁸ = 0.0078 < 0.05
+    apart = {
+        "recipe": {0: _result("recipe", 0, [0.9] * 8)},
+        "kappa_1": {0: _result("kappa_1", 0, [0.1] * 8)},
+    }
+    far = ablations.verdict_table(apart, ["kappa_1"], ["class_only"], n_resamples=50)
+    assert far.loc[("kappa_1", "class_only"), "seeds with p < 0.05"] == "1 of 1"
     assert ablations.verdict_counts(table) == "1 no claim"
     assert ablations.verdict_counts(table.iloc[:0]) == "no comparison"
     runs = ablations.runs_table(results)
