@@ -178,5 +178,5 @@ Markdown(report.findings(report.book_chapters()))
 # and sets the published results apart; the [map chapter](07_geo.ipynb) grounds sentences in
 # rasters of any size and writes GeoJSON; the [ablations chapter](06_ablations.ipynb) trains
 # the recipe with one thing changed per arm and judges each claim with a rule stated before
-# its tables (a live slice here; its full sweep over seeds is not run yet). The
+# its tables, from an archived sweep over seeds on the miniature and a live slice. The
 # [design page](design.md) keeps the status of every stage.

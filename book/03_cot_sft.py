@@ -489,7 +489,7 @@ report.check_table(checks)
 # same weights. On another CPU, or with another thread count, the floating-point sums are
 # ordered differently and the trajectories part after a few steps, so the numbers differ;
 # what should hold is the conclusion, within seed noise — which the ablations chapter's
-# sweep over seeds measures (not run yet). Compare a live run with an archived one by its statistics (paired tests, seed
+# archived sweep over seeds measures for the RL stage. Compare a live run with an archived one by its statistics (paired tests, seed
 # spread), never by its digits; every archived number names the CPU that made it. The
 # archived compact recipe scored
 # {glue:text}`archived_two_threads` with two threads and {glue:text}`archived_one_thread`

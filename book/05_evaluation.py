@@ -167,8 +167,9 @@ glue("pick_vs_chance", report.side_of(pick.values(), chance_level), display=Fals
 # {glue:text}`weak_model`'s reasoning is *{glue:text}`weak_link`* ({glue:text}`weak_value`). Every checkpoint picks the named instance in
 # {glue:text}`pick_span` of the scenes, {glue:text}`pick_vs_chance` a random pick among the
 # instances of its class ({glue:text}`chance_pick`). One seed per arm cannot separate a
-# stage's effect from seed noise: the [ablations](06_ablations.ipynb) repeat every arm over
-# seeds and test the differences (their full sweep is not run yet).
+# stage's effect from seed noise: the [ablations](06_ablations.ipynb) repeat the RL stage's
+# arms over seeds, score the SFT models beside them on the same scenes, and test the
+# differences.
 #
 # ## Where the models fail: cue, size and class
 #

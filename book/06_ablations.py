@@ -92,14 +92,15 @@ glue("sweep_command", sweep["produced_by"]["command"], display=False)
 glue("sweep_shape", ablations.sweep_shape(archived), display=False)
 glue("sweep_steps", sweep["recipe"]["max_steps"], display=False)
 glue("sweep_scenes", ablations.scenes_phrase(sweep["scenes"]), display=False)
+glue("sweep_scenes_note", ablations.scenes_note(sweep["scenes"]) or "as designed", display=False)
 report.show_table(ablations.seeds_table(archived, SPLITS))
 
 # %% [markdown]
 # *Archived* ({glue:text}`sweep_source`), made by the command {glue:text}`sweep_command`.
 # It holds {glue:text}`sweep_shape`; each RFT run is
 # the RFT chapter's recipe cut to {glue:text}`sweep_steps` steps (the budget that fits the
-# sweep in a few hours of two cores), and every arm is scored on the same
-# {glue:text}`sweep_scenes` scenes. Above: each arm's Pr@0.5, the mean over its seeds and the
+# sweep in about an hour of two cores), and every arm is scored on the same
+# {glue:text}`sweep_scenes` scenes ({glue:text}`sweep_scenes_note`). Above: each arm's Pr@0.5, the mean over its seeds and the
 # 95 % t-interval. Rerunning the command gives the same table up to seed noise on another
 # CPU (the float-level sums differ between CPUs); the verdicts below are recomputed from the
 # archived hits, scene by scene.
@@ -166,6 +167,7 @@ plotting.show_figure(plotting.ablation_curves(archived, arms=dict.fromkeys(["rec
 #
 # ### What the miniature can and cannot say
 #
+# The paper's claims tested here, each with its verdicts over the scored splits:
 # {glue:text}`claims_summary`
 #
 # These verdicts are about a two-layer-vision, four-layer-text model on 64-pixel synthetic
@@ -182,7 +184,9 @@ glue("claims_summary", claims, display=False)
 # ### What a run costs: one run at two threads, or two runs at one
 #
 # Each archived run records its wall time, its torch threads and how many runs shared the
-# machine with it. The sweep's first RFT runs measured both ways of using two cores:
+# machine with it. The sweep's first runs measured both ways of using two cores; the table
+# counts the factorial's arms only, whose runs cost the same (one start, reasonings of one
+# length):
 
 # %%
 cost = ablations.throughput(archived)
@@ -242,7 +246,8 @@ glue("full_gpu_hours", "not measured — no RFT step of the full profile has bee
 #
 # - An ablation arm is the recipe with one change, trained and scored on the same scenes
 #   and seeds; a claim's verdict comes from a rule stated before the tables.
-# - The archived sweep: {glue:text}`sweep_shape`. {glue:text}`claims_summary`
+# - The archived sweep holds {glue:text}`sweep_shape`. Its verdicts on the paper's claims:
+#   {glue:text}`claims_summary`
 # - Two cores: {glue:text}`cost_finding`
 #
 # ## What's next

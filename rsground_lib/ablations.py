@@ -146,18 +146,28 @@ def run_key(arm: Arm, seed: int, config: Mapping, scenes: Mapping[str, Sequence[
 
 
 def commit() -> str:
-    """The project's git commit (short), or "unknown" outside a checkout."""
+    """The project's git commit (short), with "+dirty" when tracked files differ from it, or
+    "unknown" outside a checkout: the code a run used, as far as git can say."""
     try:
-        out = subprocess.run(
+        head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             check=True,
             cwd=Path(__file__).parent,
-        )
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return out.stdout.strip() or "unknown"
+    if not head:
+        return "unknown"
+    return f"{head}+dirty" if changed else head
 
 
 CURVE_KEYS: dict[str, str] = {
@@ -241,6 +251,7 @@ def run_arm(
     evaluate_kwargs: Mapping | None = None,
     train: Callable = rft.train_rft,
     jobs: int = 1,
+    code: str = "",
 ) -> dict:
     """Train ``arm`` with ``seed`` and score it: the recipe's RftConfig values (``recipe``)
     with the arm's changes, from ``starts[arm.start]``, on ``train_records``; then every
@@ -250,7 +261,9 @@ def run_arm(
     returned as it is (``"reused": True``) without training. The weights are removed after
     scoring unless ``keep_weights`` (the result holds what the statistics need). The result
     records the CPU threads the run used and ``jobs``, how many runs shared the machine with
-    it, so that wall times are read with the parallelism that made them."""
+    it, so that wall times are read with the parallelism that made them, and ``code``, the
+    commit of the code that runs (:func:`commit` when the sweep started; default: now) — a
+    checkout may move while a long sweep runs."""
     if arm.start not in starts:
         raise ValueError(
             f"arm {arm.name!r} starts from {arm.start!r}; starts given: {', '.join(starts)}"
@@ -294,7 +307,7 @@ def run_arm(
         "metrics": results[arm.name],
         "ious": {split: [float(r["iou"]) for r in split_rows] for split, split_rows in rows[arm.name].items()},
         "curves": curves_summary(log_rows),
-        "commit": commit(),
+        "commit": code or commit(),
         "cpu": report.cpu_model(),
         "threads": torch.get_num_threads(),
         "jobs": int(jobs),
@@ -580,8 +593,9 @@ def sweep(
     ``{arm: {seed: result}}``."""
     out: dict[str, dict[int, dict]] = {}
     todo = run_order(arm_names, seeds, factorial_seeds)
+    code = commit()  # the code that runs, taken once: the checkout may move meanwhile
     for done, (name, seed) in enumerate(todo, 1):
-        result = run_arm(get_arm(name), seed, **run_kwargs)
+        result = run_arm(get_arm(name), seed, code=code, **run_kwargs)
         out.setdefault(name, {})[seed] = result
         if progress:
             state = "reused" if result.get("reused") else f"{result['wall_s']:.0f} s"
@@ -616,8 +630,8 @@ def _init_worker(plan_kwargs: dict, threads: int) -> None:
     _WORKER.update(plan(**plan_kwargs, recipe_overrides=overrides))
 
 
-def _worker_run(arm_name: str, seed: int, jobs: int) -> dict:
-    return run_arm(get_arm(arm_name), seed, jobs=jobs, **_WORKER)
+def _worker_run(arm_name: str, seed: int, jobs: int, code: str) -> dict:
+    return run_arm(get_arm(arm_name), seed, jobs=jobs, code=code, **_WORKER)
 
 
 def sweep_parallel(
@@ -646,7 +660,10 @@ def sweep_parallel(
     with ProcessPoolExecutor(
         jobs, mp_context=context, initializer=_init_worker, initargs=(dict(plan_kwargs), threads)
     ) as pool:
-        futures = {pool.submit(_worker_run, name, seed, jobs): (name, seed) for name, seed in tasks}
+        code = commit()  # the code that runs, taken once: the checkout may move meanwhile
+        futures = {
+            pool.submit(_worker_run, name, seed, jobs, code): (name, seed) for name, seed in tasks
+        }
         for done, future in enumerate(as_completed(futures), 1):
             name, seed = futures[future]
             result = future.result()
@@ -701,6 +718,26 @@ def recipe_of_run(layout: paths.RunLayout, root: str | Path | None = None) -> di
     knobs = profiles.chapter_parameters(paths.project_root(root) / "book" / "04_rft.py")
     fields_ = set(rft.RftConfig.__dataclass_fields__) - {"model_name_or_path", "output_dir"}
     return {k: ran[k] for k in knobs if k in fields_ and k in ran}
+
+
+SCENE_COUNTS = ("num_class_only", "num_with_position", "num_test")
+"""The parameters that say how many scenes of each split a run is scored on."""
+
+SWEEP_SCENES: dict[str, int] = {"class_only": 1024, "with_position": 512, "test": 512}
+"""The scenes the miniature's sweep is designed to score every arm on (issue 27)."""
+
+
+def scenes_note(counts: Mapping[str, int], design: Mapping[str, int] = SWEEP_SCENES) -> str:
+    """How a sweep's scene counts compare with :data:`SWEEP_SCENES`, as prose: "" when it
+    scored at least as many of every split, else which it scored fewer of and that a sweep
+    at the design's counts is not run yet."""
+    short = {k: n for k, n in design.items() if counts.get(k, 0) < n}
+    if not short:
+        return ""
+    return (
+        f"fewer than the {scenes_phrase(design)} scenes the sweep is designed for; a sweep at "
+        "those counts is not run yet"
+    )
 
 
 PARTS = ("live", "sweep")
@@ -853,16 +890,18 @@ def seeds_table(results: Mapping[str, Mapping[int, dict]], splits_: Sequence[str
     return frame
 
 
-def throughput(results: Mapping[str, Mapping[int, dict]]):
-    """The measured cost of the training runs (arms with RL) by how they ran: torch threads
-    per run and ``jobs`` (runs side by side), with the runs' median wall seconds and the
-    runs finished per hour that gives (jobs × 3600 / median) — the comparison of two
+def throughput(results: Mapping[str, Mapping[int, dict]], arms: Sequence[str] = FACTORIAL):
+    """The measured cost of the runs of ``arms`` (default: the factorial's four, which start
+    from one model and write reasonings of one length, so their costs compare; RFT from
+    plain SFT writes no reasoning and runs about twice as fast) by how they ran: torch
+    threads per run and ``jobs`` (runs side by side), with the runs' median wall seconds and
+    the runs finished per hour that gives (jobs × 3600 / median) — the comparison of two
     one-thread runs side by side with one two-thread run, read from the runs themselves."""
     import pandas as pd
 
     groups: dict[tuple[int, int], list[float]] = {}
     for arm, by_seed in results.items():
-        if not get_arm(arm).rl:
+        if arm not in arms:
             continue
         for r in by_seed.values():
             groups.setdefault((int(r["threads"]), int(r["jobs"])), []).append(float(r["wall_s"]))
@@ -988,7 +1027,8 @@ def claims_summary(effects, table) -> str:
             parts.append(f"{claim}: not run")
             continue
         parts.append(f"{claim}: {verdict_counts(rows)} (of {len(rows)} splits)")
-    return "The paper's claims tested here — " + "; ".join(parts) + "."
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
 
 
 def throughput_finding(cost) -> str:
@@ -1005,7 +1045,7 @@ def throughput_finding(cost) -> str:
         f"{best[0].upper()}{best[1:]}: {ranked['runs per hour'].iloc[0]:.1f} runs per hour; "
         f"{other}: {ranked['runs per hour'].iloc[1]:.1f} — {ratio:.2f}× the throughput for "
         f"the first. "
-        f"{int(ranked['runs'].iloc[0])} of the {total} RFT runs ran the faster way."
+        f"{int(ranked['runs'].iloc[0])} of these {total} runs ran the faster way."
     )
 
 
@@ -1065,20 +1105,13 @@ def archive_sweep(
     (commits, ``command``, machine, CPU), the recipe and the scenes' counts, and per run its
     metrics, curves' summary, steps, wall seconds with threads and jobs, and its hits on every
     split as a string of 0s and 1s (one character per scene, in the scenes' order) — what
-    :func:`compare` needs to recompute every verdict. A ValueError when the runs disagree on
-    the recipe (other than the arms' changes and the seed) or on the scenes."""
+    :func:`compare` needs to recompute every verdict. ``recipe`` is the config the recipe's
+    runs shared, without seed, start, folders and threads (None if they disagree or there
+    is none); a ValueError when the runs were scored on different scenes."""
     runs = [r for by_seed in results.values() for r in by_seed.values()]
     if not runs:
         raise ValueError("archive_sweep: no finished run")
-    recipes, counts = set(), set()
-    for r in runs:
-        base = {
-            k: v
-            for k, v in r["config"].items()
-            if k not in {*_NOT_IN_KEY, "seed", "model_name_or_path", *r["changes"]}
-        }
-        recipes.add(json.dumps(files.json_ready(base), sort_keys=True, default=str))
-        counts.add(json.dumps({split: len(v) for split, v in r["ious"].items()}, sort_keys=True))
+    counts = {json.dumps({sp: len(v) for sp, v in r["ious"].items()}, sort_keys=True) for r in runs}
     if len(counts) > 1:
         raise ValueError(
             f"archive_sweep: the runs were scored on different scenes: {sorted(counts)}"
@@ -1086,11 +1119,24 @@ def archive_sweep(
     cpus = sorted({str(r.get("cpu")) for r in runs})
     commits = sorted({str(r.get("commit")) for r in runs})
     threads = sorted({int(r.get("threads") or 0) for r in runs})
-    recipe = {
-        k: v
-        for k, v in runs[0]["config"].items()
-        if k not in {*_NOT_IN_KEY, "seed", "model_name_or_path", *runs[0]["changes"]}
-    }
+    # the recipe: what the recipe's own runs ran (an arm's changes are its own)
+    trained = [r for r in runs if r["arm"] == RECIPE] or [
+        r for r in runs if not r["changes"] and get_arm(r["arm"]).rl
+    ]
+    recipes = {
+        json.dumps(
+            files.json_ready(
+                {k: v for k, v in r["config"].items()
+                 if k not in {*_NOT_IN_KEY, "seed", "model_name_or_path", *r["changes"]}}
+            ),
+            sort_keys=True,
+            default=str,
+        )
+        for r in trained
+    }  # fmt: skip
+    recipe = json.loads(recipes.pop()) if len(recipes) == 1 else None
+    if recipe is not None:
+        recipe = {k: v for k, v in recipe.items() if k not in {*_NOT_IN_KEY}}
     return {
         "title": title,
         "archived": True,
@@ -1100,7 +1146,7 @@ def archive_sweep(
             "machine": f"{'; '.join(cpus)}; {'/'.join(map(str, threads))} torch thread(s) per run",
             "cpu": "; ".join(cpus),
         },
-        "recipe": files.json_ready(recipe) if len(recipes) == 1 else None,
+        "recipe": recipe,
         "scenes": json.loads(counts.pop()),
         "runs": {
             arm: {

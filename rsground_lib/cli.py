@@ -324,6 +324,9 @@ def _ablate_command(args: argparse.Namespace) -> str:
         parts.append("--factorial-seeds " + " ".join(map(str, args.factorial_seeds)))
     if args.max_steps:
         parts.append(f"--max-steps {args.max_steps}")
+    for name in ablations.SCENE_COUNTS:
+        if getattr(args, name):
+            parts.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
     parts += [f"--jobs {args.jobs}"] + ([f"--threads {args.threads}"] if args.threads else [])
     return " ".join(parts + [f"--archive {args.archive}"])
 
@@ -342,6 +345,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         names = args.arms or [a.name for a in ablations.ARMS]
         for name in names:
             ablations.get_arm(name)
+        if min(getattr(args, n) for n in ablations.SCENE_COUNTS) < 0:
+            raise ValueError("scene counts must be ≥ 1 (0: the chapter's)")
         if args.jobs < 1 or args.threads < 0:
             raise ValueError(
                 f"--jobs must be ≥ 1 and --threads ≥ 0; got {args.jobs}, {args.threads}"
@@ -350,6 +355,9 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         overrides = {"max_steps": args.max_steps} if args.max_steps else {}
         if args.threads:
             overrides["num_threads"] = args.threads
+        for name in ablations.SCENE_COUNTS:  # the sweep's own scene counts, if given
+            if getattr(args, name):
+                values[name] = getattr(args, name)
         plan_kwargs = dict(
             layout=paths.layout(values["profile"], args.runs_root or values["runs_root"] or None),
             **{k: values[k] for k in ablations.PLAN_PARAMETERS},
@@ -445,6 +453,15 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument(
         "--runs-root", default="", help="folder of the runs; default: the profile's"
     )
+    for name in ("num_class_only", "num_with_position", "num_test"):
+        ablate.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            default=0,
+            metavar="N",
+            help="scenes of that split every run is scored on; 0: the Ablations chapter's "
+            "value on the profile (on smoke, its live slice's)",
+        )
     ablate.add_argument(
         "--jobs", type=int, default=1, help="runs at a time, each in its own process (default 1)"
     )

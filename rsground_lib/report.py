@@ -791,6 +791,11 @@ FINDINGS: tuple[tuple[str, str, str], ...] = (
     ("03_cot_sft", "finding", "CoT-SFT against its start"),
     ("04_rft", "finding", "RFT against its start"),
     ("05_evaluation", "headline", "Every checkpoint against the start, on fresh test scenes"),
+    (
+        "06_ablations",
+        "claims_summary",
+        "The paper's claims over seeds, on the miniature (archived sweep)",
+    ),
 )
 """The overview's findings: ``(chapter, glue key, what it compares)``, each a sentence the
 chapter computed from its own measurements and paired tests and glued under that key."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +207,9 @@ def test_the_archive_keeps_hits_and_gives_the_same_verdicts(tmp_path):
     assert data["runs"]["no_weight"]["0"]["hits"]["class_only"] == "001001"
     assert data["produced_by"]["cpu"] == "CPU X" and data["produced_by"]["commits"] == ["abc1234"]
     assert data["recipe"] == {"max_steps": 5}  # no seed, start, folder, threads or arm change
+    no_rl = {**_run("cot_sft_only", 0, ref), "config": {"seed": 0, "model_name_or_path": "/m"}}
+    with_sft = ablations.archive_sweep({**results, "cot_sft_only": {0: no_rl}}, command="c")
+    assert with_sft["recipe"] == {"max_steps": 5}  # what the recipe's runs ran
     assert data["scenes"] == {"class_only": 6, "test": 2}
     (tmp_path / "experiments").mkdir()
     files.write_json(tmp_path / "experiments" / "ablations.json", data)
@@ -400,9 +404,11 @@ def test_an_arm_without_rl_is_scored_once_and_stands_for_every_seed(tmp_path):
     result = ablations.run_arm(
         arm, 0, recipe={"max_steps": 9, "max_completion_length": 24, "learning_rate": 0.1},
         starts={"CoT-SFT": str(rft_scripted.CHECKPOINT)}, train_records=[], scenes=scenes,
-        folder=tmp_path, evaluate_kwargs={"max_new_tokens": 24},
+        folder=tmp_path, evaluate_kwargs={"max_new_tokens": 24}, code="feedbee",
     )  # fmt: skip
     assert result["steps"] == 0 and result["curves"] == {}
+    assert result["commit"] == "feedbee"  # the commit the sweep took when it started
+    assert re.fullmatch(r"[0-9a-f]{7,}(\+dirty)?|unknown", ablations.commit())
     assert result["config"] == {"max_completion_length": 24, "seed": 0,
                                 "model_name_or_path": str(rft_scripted.CHECKPOINT)}  # fmt: skip
     assert (rft_scripted.CHECKPOINT / "config.json").is_file()  # the start is never removed
@@ -423,6 +429,11 @@ def test_the_chapters_sentences_are_computed_from_the_tables():
     )
     assert ablations.scenes_phrase({"class_only": 1024, "with_position": 512, "test": 512}) == (
         "1,024 class-only, 512 extreme-cue and 512 test"
+    )
+    assert ablations.scenes_note({"class_only": 1024, "with_position": 512, "test": 600}) == ""
+    assert ablations.scenes_note({"class_only": 256, "with_position": 512, "test": 512}) == (
+        "fewer than the 1,024 class-only, 512 extreme-cue and 512 test scenes the sweep is "
+        "designed for; a sweep at those counts is not run yet"
     )
     idx = pd.MultiIndex.from_tuples(
         [(e, s) for e in ablations.FACTORIAL_EFFECTS for s in ("class_only", "test")],
@@ -454,9 +465,8 @@ def test_the_chapters_sentences_are_computed_from_the_tables():
     )
     assert ablations.variants_finding(table.iloc[1:]).startswith("No variant moves Pr@0.5")
     summary = ablations.claims_summary(effects, table)
-    assert (
-        "the positional reward helps (the factorial's main effect): 2 not resolved (of 2 splits)"
-        in summary
+    assert summary.startswith(
+        "The positional reward helps (the factorial's main effect): 2 not resolved (of 2 splits); "
     )
     assert (
         "the spatial-consistency weight helps (the factorial's main effect): 1 not resolved, 1 supported (of 2 splits)"
@@ -470,6 +480,6 @@ def test_the_chapters_sentences_are_computed_from_the_tables():
     )
     assert ablations.throughput_finding(cost) == (
         "2 runs side by side, 1 thread each: 36.0 runs per hour; one run at a time, 2 threads: "
-        "30.0 — 1.20× the throughput for the first. 30 of the 32 RFT runs ran the faster way."
+        "30.0 — 1.20× the throughput for the first. 30 of these 32 runs ran the faster way."
     )
     assert ablations.throughput_finding(cost.iloc[1:]).startswith("only one way of running")

@@ -258,7 +258,7 @@ def test_findings_quote_only_chapters_in_the_build():
     assert "{glue:text}`05_evaluation.ipynb::headline:s`" in text
     assert "{glue:text}`03_cot_sft.ipynb::finding:s`" in text
     assert "04_rft.ipynb::" not in text
-    assert text.endswith("Not in this build, so not stated here: 04_rft.")
+    assert text.endswith("Not in this build, so not stated here: 04_rft, 06_ablations.")
 
 
 def test_show_table_prints_counts_whole_and_breakdowns_fit():

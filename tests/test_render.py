@@ -452,7 +452,7 @@ def test_smoke_book_without_real_data_reads_clean(project_root, tmp_path, monkey
     assert "not measured (no real data" in data_page
     overview = (html_dir / "book" / "00_overview.html").read_text()
     assert "rsground.css" in overview  # wide tables scroll instead of being cut off
-    assert "not run yet" in overview  # every stage has a chapter; the ablations' sweep has not run
+    assert "the archived sweep" in overview  # the ablations' status, glued from their chapter
     assert (
         overview.count("measured in this run") >= 1 and "trained and scored in this run" in overview
     )
