@@ -99,7 +99,7 @@ report.show_table(ablations.seeds_table(archived, SPLITS))
 # *Archived* ({glue:text}`sweep_source`), made by the command {glue:text}`sweep_command`.
 # It holds {glue:text}`sweep_shape`; each RFT run is
 # the RFT chapter's recipe cut to {glue:text}`sweep_steps` steps (the budget that fits the
-# sweep in about an hour of two cores), and every arm is scored on the same
+# sweep in one working session of two cores), and every arm is scored on the same
 # {glue:text}`sweep_scenes` scenes ({glue:text}`sweep_scenes_note`). Above: each arm's Pr@0.5, the mean over its seeds and the
 # 95 % t-interval. Rerunning the command gives the same table up to seed noise on another
 # CPU (the float-level sums differ between CPUs); the verdicts below are recomputed from the
