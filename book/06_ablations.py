@@ -49,6 +49,7 @@ num_test = 256  # int ≥ 1: the evaluation chapter's test scenes every arm is s
 n_resamples = 2000  # int ≥ 100: bootstrap resamples of the interval of a difference
 
 # %%
+from IPython.display import Markdown
 from myst_nb import glue
 
 from rsground_lib import ablations, archive, files, paths, plotting, report
@@ -88,7 +89,6 @@ sweep = archive.load(ablations.ARCHIVE)
 archived = ablations.archived_results(sweep)
 SPLITS = ("class_only", "with_position", "test")
 glue("sweep_source", archive.source_line(sweep), display=False)
-glue("sweep_command", sweep["produced_by"]["command"], display=False)
 glue("sweep_shape", ablations.sweep_shape(archived), display=False)
 glue("sweep_steps", sweep["recipe"]["max_steps"], display=False)
 glue("sweep_scenes", ablations.scenes_phrase(sweep["scenes"]), display=False)
@@ -96,14 +96,19 @@ glue("sweep_scenes_note", ablations.scenes_note(sweep["scenes"]) or "as designed
 report.show_table(ablations.seeds_table(archived, SPLITS))
 
 # %% [markdown]
-# *Archived* ({glue:text}`sweep_source`), made by the command {glue:text}`sweep_command`.
-# It holds {glue:text}`sweep_shape`; each RFT run is
+# Above: each arm's Pr@0.5, the mean over its seeds and the 95 % t-interval. The sweep is
+# archived ({glue:text}`sweep_source`). It holds {glue:text}`sweep_shape`; each RFT run is
 # the RFT chapter's recipe cut to {glue:text}`sweep_steps` steps (the budget that fits the
 # sweep in one working session of two cores), and every arm is scored on the same
-# {glue:text}`sweep_scenes` scenes ({glue:text}`sweep_scenes_note`). Above: each arm's Pr@0.5, the mean over its seeds and the
-# 95 % t-interval. Rerunning the command gives the same table up to seed noise on another
-# CPU (the float-level sums differ between CPUs); the verdicts below are recomputed from the
-# archived hits, scene by scene.
+# {glue:text}`sweep_scenes` scenes ({glue:text}`sweep_scenes_note`). The command that made
+# it — rerun, it reads back every finished run and trains the others; on another CPU it
+# gives the same table up to seed noise, since the float-level sums differ between CPUs:
+
+# %%
+Markdown(f"```bash\n{sweep['produced_by']['command']}\n```")
+
+# %% [markdown]
+# The verdicts below are recomputed from the archived hits, scene by scene.
 #
 # ### Rewards × consistency: the 2 × 2 factorial
 #
@@ -170,15 +175,18 @@ plotting.show_figure(plotting.ablation_curves(archived, arms=dict.fromkeys(["rec
 # The paper's claims tested here, each with its verdicts over the scored splits:
 # {glue:text}`claims_summary`
 #
-# These verdicts are about a two-layer-vision, four-layer-text model on 64-pixel synthetic
-# scenes with {glue:text}`sweep_steps` RL steps per run; they are not the paper's numbers and
-# do not test Qwen2.5-VL. A *not resolved* means the difference, if there is one, is smaller
+# {glue:text}`claims_leaning`
+#
+# These verdicts are about the tiny CPU model of the CoT-SFT chapter on its synthetic
+# scenes, with {glue:text}`sweep_steps` RL steps per run; they are not the paper's numbers
+# and do not test Qwen2.5-VL. A *not resolved* means the difference, if there is one, is smaller
 # than the noise of these seeds and scenes — not that the component does nothing at the
 # paper's scale.
 
 # %%
-claims = ablations.claims_summary(effects, ablations.verdict_table(archived, [a for q in ablations.QUESTIONS[1:] for a in ablations.question_arms(q, archived)], SPLITS, n_resamples=n_resamples))
-glue("claims_summary", claims, display=False)
+claim_table = ablations.verdict_table(archived, [a for q in ablations.QUESTIONS[1:] for a in ablations.question_arms(q, archived)], SPLITS, n_resamples=n_resamples)
+glue("claims_summary", ablations.claims_summary(effects, claim_table), display=False)
+glue("claims_leaning", ablations.leaning(claim_table), display=False)
 
 # %% [markdown]
 # ### What a run costs: one run at two threads, or two runs at one

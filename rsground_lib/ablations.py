@@ -932,7 +932,11 @@ SPLIT_NAMES = {"class_only": "class-only", "with_position": "extreme-cue", "test
 def scenes_phrase(counts: Mapping[str, int]) -> str:
     """The scenes every arm is scored on, as prose: "1,024 class-only, 512 extreme-cue and
     512 test"."""
-    parts = [f"{int(n):,} {SPLIT_NAMES.get(split, split)}" for split, n in counts.items()]
+    order = list(SPLIT_NAMES)
+    ranked = sorted(
+        counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)
+    )
+    parts = [f"{int(n):,} {SPLIT_NAMES.get(split, split)}" for split, n in ranked]
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
@@ -986,6 +990,29 @@ def _excluding_zero(table) -> list[str]:
                 f"{_signed(row['95% high'])})"
             )
     return out
+
+
+def leaning(table, tail: float = 0.05) -> str:
+    """The comparisons of a :func:`verdict_table` that are *not resolved* but lean — the
+    recipe ahead in at least 1 − ``tail`` of the resamples, or behind in all but ``tail`` —
+    as prose, or that none leans so far."""
+    rows = table[
+        (table["verdict"] == VERDICTS[2])
+        & ((table["P(recipe ahead)"] <= tail) | (table["P(recipe ahead)"] >= 1 - tail))
+    ]
+    if not len(rows):
+        return (
+            f"No unresolved comparison leans further than P(recipe ahead) {tail:g} or {1 - tail:g}."
+        )
+    parts = [
+        f"{arm} on {SPLIT_NAMES.get(split, split)} (recipe − arm {_signed(r['recipe − arm'])}, "
+        f"P(recipe ahead) {r['P(recipe ahead)']:.2f})"
+        for (arm, split), r in rows.iterrows()
+    ]
+    return (
+        f"Not resolved, but leaning (P(recipe ahead) ≤ {tail:g} or ≥ {1 - tail:g}): "
+        + "; ".join(parts) + "."
+    )  # fmt: skip
 
 
 def variants_finding(table) -> str:
@@ -1164,10 +1191,12 @@ def archive_sweep(
 def archived_results(data: Mapping) -> dict[str, dict[int, dict]]:
     """The runs of an archived sweep (:func:`archive_sweep`) as ``{arm: {seed: result}}``,
     the shape :func:`verdict_table`, :func:`runs_table` and the mechanism figure read."""
+    order = {a.name: i for i, a in enumerate(ARMS)}
+    arms = sorted(data["runs"], key=lambda a: (order.get(a, len(order)), a))
     return {
-        arm: {int(seed): {"arm": arm, **r} for seed, r in by_seed.items()}
-        for arm, by_seed in data["runs"].items()
-    }
+        arm: {int(seed): {"arm": arm, **r} for seed, r in sorted(data["runs"][arm].items(), key=lambda kv: int(kv[0]))}
+        for arm in arms
+    }  # fmt: skip
 
 
 def arms_table(arms: Sequence[Arm] = ARMS):

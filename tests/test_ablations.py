@@ -464,6 +464,13 @@ def test_the_chapters_sentences_are_computed_from_the_tables():
         "to +0.030). The others' intervals contain 0."
     )
     assert ablations.variants_finding(table.iloc[1:]).startswith("No variant moves Pr@0.5")
+    table["P(recipe ahead)"] = [0.99, 0.03]  # the first is supported: not "leaning"
+    assert ablations.leaning(table) == (
+        "Not resolved, but leaning (P(recipe ahead) ≤ 0.05 or ≥ 0.95): from_base on class-only "
+        "(recipe − arm +0.000, P(recipe ahead) 0.03)."
+    )
+    table["P(recipe ahead)"] = [0.99, 0.5]
+    assert ablations.leaning(table).startswith("No unresolved comparison leans further")
     summary = ablations.claims_summary(effects, table)
     assert summary.startswith(
         "The positional reward helps (the factorial's main effect): 2 not resolved (of 2 splits); "
