@@ -253,7 +253,7 @@ base_pr50 = sft_metrics["base"]["class_only"]["pr@0.5"] if sft_metrics else None
 report.glue_status("rft", f"built; {run['steps']} GRPO steps trained and scored in this run. " + report.rft_finding(results, paired, base_pr50))
 report.glue_scenes(scenes, image_size)
 glue("finding", report.rft_finding(results, paired, base_pr50), display=False)
-report.glue_status("consistency", f"built; on in this run (κ = {consistency_kappa:g}, w_min = {consistency_w_min:g}); its effect alone is not established (archived sweep: one run per arm)")
+report.glue_status("consistency", f"built; on in this run (κ = {consistency_kappa:g}, w_min = {consistency_w_min:g}); whether it helps is the ablations' question, judged over seeds there (the factorial's weight effect)")
 report.glue_model_splits(results, paired, {"CoT-SFT (start)": "start", "RFT": "rft"}, reference="CoT-SFT (start)")
 glue("chance_pick_position", report.percent(results["RFT"]["with_position"]["chance_pick"]), display=False)
 glue("rft_position_vs_chance", report.relation(results["RFT"]["with_position"]["pick_acc"], results["RFT"]["with_position"]["chance_pick"], more="above", less="below", same="equal to"), display=False)

@@ -18,7 +18,13 @@ interval of the difference excludes 0 in the paper's direction, *contradicted* w
 excludes 0 the other way, *not resolved* otherwise. Our design: the paper's ablations are
 not public.
 
-Book chapter: "Ablations" (``book/06_ablations.py``; not built yet — issue 27).
+Why this module is long (over the project's ~600 lines): it holds one concept end to end —
+the arms, the resumable runner (one or several runs at a time), the archive of a sweep, the
+statistics of a verdict, and the tables and sentences the chapter computes from them. The
+sentences (``*_finding``, ``claims_summary``, ``leaning``) are the first candidates to move
+into a module of their own.
+
+Book chapter: "Ablations" (``book/06_ablations.py``).
 """
 
 from __future__ import annotations
@@ -992,6 +998,10 @@ def _excluding_zero(table) -> list[str]:
     return out
 
 
+def _ahead(diff: float) -> str:
+    return "the recipe ahead" if diff > 0 else "the arm ahead" if diff < 0 else "level"
+
+
 def leaning(table, tail: float = 0.05) -> str:
     """The comparisons of a :func:`verdict_table` that are *not resolved* but lean — the
     recipe ahead in at least 1 − ``tail`` of the resamples, or behind in all but ``tail`` —
@@ -1005,8 +1015,8 @@ def leaning(table, tail: float = 0.05) -> str:
             f"No unresolved comparison leans further than P(recipe ahead) {tail:g} or {1 - tail:g}."
         )
     parts = [
-        f"{arm} on {SPLIT_NAMES.get(split, split)} (recipe − arm {_signed(r['recipe − arm'])}, "
-        f"P(recipe ahead) {r['P(recipe ahead)']:.2f})"
+        f"{arm} on {SPLIT_NAMES.get(split, split)} (recipe − arm {_signed(r['recipe − arm'])}: "
+        f"{_ahead(r['recipe − arm'])}; P(recipe ahead) {r['P(recipe ahead)']:.2f})"
         for (arm, split), r in rows.iterrows()
     ]
     return (

@@ -467,7 +467,7 @@ def test_the_chapters_sentences_are_computed_from_the_tables():
     table["P(recipe ahead)"] = [0.99, 0.03]  # the first is supported: not "leaning"
     assert ablations.leaning(table) == (
         "Not resolved, but leaning (P(recipe ahead) ≤ 0.05 or ≥ 0.95): from_base on class-only "
-        "(recipe − arm +0.000, P(recipe ahead) 0.03)."
+        "(recipe − arm +0.000: level; P(recipe ahead) 0.03)."
     )
     table["P(recipe ahead)"] = [0.99, 0.5]
     assert ablations.leaning(table).startswith("No unresolved comparison leans further")
