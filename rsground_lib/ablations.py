@@ -151,24 +151,19 @@ def run_key(arm: Arm, seed: int, config: Mapping, scenes: Mapping[str, Sequence[
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _git(*args: str) -> str:
+    """The output of ``git <args>`` in the project's checkout (stripped)."""
+    return subprocess.run(
+        ["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+    ).stdout.strip()
+
+
 def commit() -> str:
     """The project's git commit (short), with "+dirty" when tracked files differ from it, or
     "unknown" outside a checkout: the code a run used, as far as git can say."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        changed = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     if not head:
@@ -411,9 +406,13 @@ def contrast_bootstrap(
         diffs[i] = sum(
             k * a[np.ix_(s, c)].mean() for k, a in zip(coefficients, arrays, strict=True)
         )
+    diffs = np.round(diffs, 12) + 0.0  # sums of means carry float noise (±6e-17); no −0.0
     tail = (1 - confidence) / 2
     return {
-        "diff": float(sum(k * a.mean() for k, a in zip(coefficients, arrays, strict=True))),
+        "diff": round(
+            float(sum(k * a.mean() for k, a in zip(coefficients, arrays, strict=True))), 12
+        )
+        + 0.0,
         "low": float(np.quantile(diffs, tail)),
         "high": float(np.quantile(diffs, 1 - tail)),
         "p_improve": float((diffs > 0).mean()),
