@@ -80,7 +80,7 @@ report.show_table(ablations.arms_table())
 # *contradicted* when it excludes 0 the other way, and *not resolved* otherwise;
 # `ablations.claim_verdict` applies it. The 2 × 2 factorial is read the same way through its
 # contrasts: the positional reward's main effect (its difference averaged over κ = 0 and
-# κ = 5), the weight's main effect (averaged over both rewards), and their interaction.
+# κ = {glue:text}`sweep_kappa`), the weight's main effect (averaged over both rewards), and their interaction.
 #
 # ## The sweep (archived)
 
@@ -91,6 +91,7 @@ SPLITS = ("class_only", "with_position", "test")
 glue("sweep_source", archive.source_line(sweep), display=False)
 glue("sweep_shape", ablations.sweep_shape(archived), display=False)
 glue("sweep_steps", sweep["recipe"]["max_steps"], display=False)
+glue("sweep_kappa", f"{sweep['recipe']['consistency_kappa']:g}", display=False)
 glue("sweep_scenes", ablations.scenes_phrase(sweep["scenes"]), display=False)
 glue("sweep_scenes_note", ablations.scenes_note(sweep["scenes"]) or "as designed", display=False)
 report.show_table(ablations.seeds_table(archived, SPLITS))
@@ -135,7 +136,7 @@ plotting.show_figure(plotting.ablation_curves(archived, arms=ablations.FACTORIAL
 #
 # These arms test no claim of the paper (`direction` 0): RS-HyRe-R1's thresholded IoU in
 # place of IoU + positional, the mean pairwise IoU in place of the centre dispersion as the
-# coherence score, and κ = 1 and κ = 20 around the recipe's κ = 5. The interval says whether
+# coherence score, and κ = 1 and κ = 20 around the recipe's κ = {glue:text}`sweep_kappa`. The interval says whether
 # the change moves Pr@0.5 at all.
 
 # %%
@@ -184,9 +185,8 @@ plotting.show_figure(plotting.ablation_curves(archived, arms=dict.fromkeys(["rec
 # paper's scale.
 
 # %%
-claim_table = ablations.verdict_table(archived, [a for q in ablations.QUESTIONS[1:] for a in ablations.question_arms(q, archived)], SPLITS, n_resamples=n_resamples)
-glue("claims_summary", ablations.claims_summary(effects, claim_table), display=False)
-glue("claims_leaning", ablations.leaning(claim_table), display=False)
+glue("claims_summary", ablations.claims_summary(effects, start_table), display=False)
+glue("claims_leaning", ablations.leaning(start_table), display=False)
 
 # %% [markdown]
 # ### What a run costs: one run at two threads, or two runs at one

@@ -432,14 +432,8 @@ def paired_bootstrap(
     """The difference of hit rates ``b − a`` of two arms scored on the same scenes with the
     same seeds (``hits_*``: seeds × scenes, 0/1): :func:`contrast_bootstrap` with
     coefficients (−1, +1); ``p_improve`` is the probability that ``b`` is ahead."""
-    a, b = np.asarray(hits_a, dtype=float), np.asarray(hits_b, dtype=float)
-    if a.shape != b.shape or a.ndim != 2 or a.size == 0:
-        raise ValueError(
-            f"paired_bootstrap: expected two (seeds, scenes) arrays of one shape; got {a.shape} "
-            f"and {b.shape}"
-        )
     return contrast_bootstrap(
-        [a, b], [-1.0, 1.0], n_resamples=n_resamples, confidence=confidence, seed=seed
+        [hits_a, hits_b], [-1.0, 1.0], n_resamples=n_resamples, confidence=confidence, seed=seed
     )
 
 
@@ -734,10 +728,9 @@ SWEEP_SCENES: dict[str, int] = {"class_only": 1024, "with_position": 512, "test"
 
 def scenes_note(counts: Mapping[str, int], design: Mapping[str, int] = SWEEP_SCENES) -> str:
     """How a sweep's scene counts compare with :data:`SWEEP_SCENES`, as prose: "" when it
-    scored at least as many of every split, else which it scored fewer of and that a sweep
-    at the design's counts is not run yet."""
-    short = {k: n for k, n in design.items() if counts.get(k, 0) < n}
-    if not short:
+    scored at least as many of every split, else that it scored fewer and that a sweep at
+    the design's counts is not run yet."""
+    if all(counts.get(k, 0) >= n for k, n in design.items()):
         return ""
     return (
         f"fewer than the {scenes_phrase(design)} scenes the sweep is designed for; a sweep at "
@@ -873,7 +866,7 @@ def question_arms(question: str, results: Mapping | None = None) -> list[str]:
 
 def seeds_table(results: Mapping[str, Mapping[int, dict]], splits_: Sequence[str]):
     """One row per arm: its Pr@0.5 on every split as the mean over seeds with the 95 %
-    t-interval (:func:`seed_interval`), written "0.716 (0.702–0.730)"; "0.716 (1 seed)"
+    t-interval (:func:`seed_interval`), written "0.716 (0.702–0.730)"; "0.716 (1 run)"
     where one seed gives no interval (an arm without RL: its greedy score has no seed)."""
     import pandas as pd
 
@@ -1142,8 +1135,8 @@ def archive_sweep(
     metrics, curves' summary, steps, wall seconds with threads and jobs, and its hits on every
     split as a string of 0s and 1s (one character per scene, in the scenes' order) — what
     :func:`compare` needs to recompute every verdict. ``recipe`` is the config the recipe's
-    runs shared, without seed, start, folders and threads (None if they disagree or there
-    is none); a ValueError when the runs were scored on different scenes."""
+    runs shared, without seed, start, folder and threads (None if they disagree or the
+    recipe has no run); a ValueError when the runs were scored on different scenes."""
     runs = [r for by_seed in results.values() for r in by_seed.values()]
     if not runs:
         raise ValueError("archive_sweep: no finished run")
@@ -1156,23 +1149,14 @@ def archive_sweep(
     commits = sorted({str(r.get("commit")) for r in runs})
     threads = sorted({int(r.get("threads") or 0) for r in runs})
     # the recipe: what the recipe's own runs ran (an arm's changes are its own)
-    trained = [r for r in runs if r["arm"] == RECIPE] or [
-        r for r in runs if not r["changes"] and get_arm(r["arm"]).rl
-    ]
+    drop = {*_NOT_IN_KEY, "seed", "model_name_or_path"}
     recipes = {
-        json.dumps(
-            files.json_ready(
-                {k: v for k, v in r["config"].items()
-                 if k not in {*_NOT_IN_KEY, "seed", "model_name_or_path", *r["changes"]}}
-            ),
-            sort_keys=True,
-            default=str,
-        )
-        for r in trained
+        json.dumps(files.json_ready({k: v for k, v in r["config"].items() if k not in drop}),
+                   sort_keys=True, default=str)
+        for r in runs
+        if r["arm"] == RECIPE
     }  # fmt: skip
     recipe = json.loads(recipes.pop()) if len(recipes) == 1 else None
-    if recipe is not None:
-        recipe = {k: v for k, v in recipe.items() if k not in {*_NOT_IN_KEY}}
     return {
         "title": title,
         "archived": True,
@@ -1188,7 +1172,7 @@ def archive_sweep(
             arm: {
                 str(seed): {
                     **{k: r.get(k) for k in RUN_KEYS},
-                    "hits": {split: "".join("1" if v > 0.5 else "0" for v in ious) for split, ious in r["ious"].items()},
+                    "hits": {split: "".join(map(str, run_hits(r, split).astype(int))) for split in r["ious"]},
                 }
                 for seed, r in sorted(by_seed.items())
             }

@@ -456,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument(
         "--runs-root", default="", help="folder of the runs; default: the profile's"
     )
-    for name in ("num_class_only", "num_with_position", "num_test"):
+    for name in ablations.SCENE_COUNTS:
         ablate.add_argument(
             f"--{name.replace('_', '-')}",
             type=int,

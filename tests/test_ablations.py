@@ -59,7 +59,7 @@ def test_paired_bootstrap_keeps_the_pairing():
     assert out["diff"] == pytest.approx(0.25)  # 6/8 − 4/8
     assert 0.0 <= out["low"] <= 0.25 <= out["high"] <= 1.0
     assert out["p_improve"] > 0.8 and (out["n_seeds"], out["n_scenes"]) == (2, 4)
-    with pytest.raises(ValueError, match="two \\(seeds, scenes\\) arrays of one shape"):
+    with pytest.raises(ValueError, match="expected \\(seeds, scenes\\) arrays of one shape"):
         ablations.paired_bootstrap(a, b[:, :3])
 
 
